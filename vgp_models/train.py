@@ -1,0 +1,240 @@
+"""The training loop: one function shared by the CLI (`python -m vgp_models train`) and the worker's job.
+
+Reference training (experiment.md): Adam (betas 0.9, 0.999), cross-entropy, cosine annealing to eta_min
+with T_max = epochs stepped once per epoch (or every iteration, as the 2023-25 framework did), per-epoch
+train metrics over the epoch's augmented batches, then val; the best-val checkpoint (strictly greater
+accuracy) is evaluated once on the test set at the end.
+
+Determinism: the model's init comes from `seed`; each epoch's shuffle and augmentation come from a
+generator seeded by (seed, epoch). So a resumed run equals an uninterrupted one without saving RNG state.
+Syncs: losses, accuracies and gradient statistics accumulate on the device and are read once per epoch;
+the divergence flag is read every `DIVERGENCE_CHECK_EVERY` steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from vgp_models.config import RunConfig
+from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
+from vgp_models.gradstats import GradientStats
+from vgp_models.vgg import VGG, count_parameters
+
+log = logging.getLogger(__name__)
+
+DIVERGENCE_CHECK_EVERY = 50  # steps between reads of the on-device non-finite-loss flag (one sync each)
+EVAL_BATCH = 1000  # eval has no gradients, so larger batches; per-sample results do not depend on it
+
+
+@dataclass
+class LayerGrad:
+    layer_index: int
+    layer: str
+    abs_mean_last: float  # mean |grad| of the epoch's last batch: the report's gradient-flow value
+    abs_mean_epoch: float  # mean |grad| averaged over the epoch's batches
+    l2: float  # L2 norm of the last batch's gradient
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    train_acc: float  # fraction 0..1
+    val_loss: float
+    val_acc: float
+    lr: float  # the rate at the epoch's first step
+    seconds: float
+    grads: list[LayerGrad] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed | diverged | cancelled
+    epochs_run: int
+    best_epoch: int | None
+    best_val_acc: float | None
+    test_loss: float | None
+    test_acc: float | None
+    diverged_step: int | None
+    params: int
+    device: str
+    message: str
+
+
+def resolve_device(config: RunConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device cuda was asked for, but torch sees no CUDA GPU here")
+    return torch.device(config.device)
+
+
+def build_model(config: RunConfig, device: torch.device | str = "cpu") -> VGG:
+    torch.manual_seed(config.seed)
+    return VGG(config).to(device)
+
+
+def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.optim.Optimizer, object]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.eta_min)
+    return optimizer, scheduler
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, split: Split) -> tuple[float, float]:
+    """(mean loss, accuracy) over a split, in eval mode; one sync."""
+    model.eval()
+    loss_sum = torch.zeros((), device=split.labels.device)
+    correct = torch.zeros((), device=split.labels.device, dtype=torch.long)
+    for start in range(0, len(split), EVAL_BATCH):
+        images, labels = split.images[start : start + EVAL_BATCH], split.labels[start : start + EVAL_BATCH]
+        logits = model(normalise(images))
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        correct += (logits.argmax(1) == labels).sum()
+    n = max(len(split), 1)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def _save(obj: dict, path: Path) -> None:
+    """Write then rename, so that a crash mid-write never leaves a torn checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    config: RunConfig,
+    data: Cifar100 | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train one run. See docs/architecture.md for the callbacks' contract.
+
+    `on_epoch` is called before `last.pt` is written: a crash between the two repeats that epoch on
+    resume (the caller's writes are idempotent) but never loses it.
+    """
+    device = resolve_device(config)
+    if data is None:
+        data = load_cifar100(data_dir or "var/data", device, config.subset, download)
+    model = build_model(config, device)
+    params = count_parameters(model)
+    optimizer, scheduler = make_optimizer(model, config)
+    stats = GradientStats(model)
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
+    if ckpt_dir:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    start_epoch, best_epoch, best_val_acc, best_state, epochs_since_gain = 1, None, -1.0, None, 0
+    if resume and ckpt_dir and (ckpt_dir / "last.pt").exists():
+        state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_epoch, best_val_acc = state["epoch"] + 1, state["best_epoch"], state["best_val_acc"]
+        epochs_since_gain = state["epochs_since_gain"]
+        best_state = torch.load(ckpt_dir / "best.pt", map_location=device, weights_only=True)["model"]
+        log.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
+
+    def result(status: str, epochs_run: int, message: str, diverged_step: int | None = None) -> TrainResult:
+        test_loss = test_acc = None
+        if status == "completed" and best_state is not None:
+            model.load_state_dict(best_state)
+            test_loss, test_acc = evaluate(model, data.test)
+        return TrainResult(
+            status, epochs_run, best_epoch, best_val_acc if best_epoch else None,
+            test_loss, test_acc, diverged_step, params, str(device), message,
+        )
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        stats.reset()
+        generator = torch.Generator(device=device)
+        generator.manual_seed(config.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(data.train), generator=generator, device=device)
+        lr = optimizer.param_groups[0]["lr"]
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        first_bad_step = torch.full((), -1, device=device, dtype=torch.long)
+        for step in range(steps_per_epoch):
+            if should_stop is not None and should_stop():
+                return result("cancelled", epoch - 1, f"cancelled during epoch {epoch}")
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            labels = data.train.labels[idx]
+            logits = model(normalise(augment(data.train.images[idx], generator)))
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if config.schedule == "iteration":
+                scheduler.step()
+            stats.update()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == labels).sum()
+            global_step = (epoch - 1) * steps_per_epoch + step + 1
+            bad_now = (~torch.isfinite(loss.detach())) & (first_bad_step < 0)
+            first_bad_step = torch.where(bad_now, global_step, first_bad_step)
+            if (step + 1) % DIVERGENCE_CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
+                bad = int(first_bad_step.item())  # sync point, every DIVERGENCE_CHECK_EVERY steps
+                if bad >= 0:
+                    return result("diverged", epoch - 1, f"loss became non-finite at step {bad}", bad)
+            if on_step is not None:
+                on_step(step + 1, steps_per_epoch)
+        if config.schedule == "epoch":
+            scheduler.step()
+
+        n_train = len(data.train)
+        train_loss, train_acc = loss_sum.item() / n_train, correct.item() / n_train
+        val_loss, val_acc = evaluate(model, data.val)
+        grads = stats.read()
+        metrics = EpochMetrics(
+            epoch, config.epochs, train_loss, train_acc, val_loss, val_acc, lr, time.perf_counter() - t0,
+            [
+                LayerGrad(i, label, grads["abs_mean_last"][i], grads["abs_mean_epoch"][i], grads["l2"][i])
+                for i, label in enumerate(stats.labels)
+            ],
+        )
+        if val_acc > best_val_acc:  # strictly greater, as the reference
+            best_epoch, best_val_acc, epochs_since_gain = epoch, val_acc, 0
+            best_state = copy.deepcopy(model.state_dict())
+            if ckpt_dir:
+                _save({"model": best_state, "epoch": epoch, "config": config.to_dict()}, ckpt_dir / "best.pt")
+        else:
+            epochs_since_gain += 1
+        if on_epoch is not None:
+            on_epoch(metrics)
+        if ckpt_dir:
+            _save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "best_epoch": best_epoch,
+                    "best_val_acc": best_val_acc,
+                    "epochs_since_gain": epochs_since_gain,
+                    "config": config.to_dict(),
+                },
+                ckpt_dir / "last.pt",
+            )
+        if config.patience and epochs_since_gain >= config.patience:
+            return result("completed", epoch, f"early stop: no val gain for {config.patience} epochs")
+    return result("completed", config.epochs, "completed")
