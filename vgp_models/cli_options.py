@@ -32,6 +32,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, help="default 0")
     g.add_argument("--subset", type=int, help="keep at most N images of each split, for smoke runs; 0 = all")
     g.add_argument("--device", choices=DEVICES, help="default auto: cuda when available")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (default on: faster convs, same maths)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -82,7 +82,14 @@ def resolve_device(config: RunConfig) -> torch.device:
 
 def build_model(config: RunConfig, device: torch.device | str = "cpu") -> VGG:
     torch.manual_seed(config.seed)
-    return VGG(config).to(device)
+    model = VGG(config).to(device)
+    return model.to(memory_format=torch.channels_last) if config.channels_last else model
+
+
+def model_input(images: torch.Tensor, config: RunConfig) -> torch.Tensor:
+    """uint8 (B, 3, 32, 32) -> the normalised float batch, in the model's memory layout."""
+    x = normalise(images)
+    return x.contiguous(memory_format=torch.channels_last) if config.channels_last else x
 
 
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.optim.Optimizer, object]:
@@ -92,14 +99,14 @@ def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.opt
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, split: Split) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, split: Split, config: RunConfig) -> tuple[float, float]:
     """(mean loss, accuracy) over a split, in eval mode; one sync."""
     model.eval()
     loss_sum = torch.zeros((), device=split.labels.device)
     correct = torch.zeros((), device=split.labels.device, dtype=torch.long)
     for start in range(0, len(split), EVAL_BATCH):
         images, labels = split.images[start : start + EVAL_BATCH], split.labels[start : start + EVAL_BATCH]
-        logits = model(normalise(images))
+        logits = model(model_input(images, config))
         loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
     n = max(len(split), 1)
@@ -157,7 +164,7 @@ def train(
         test_loss = test_acc = None
         if status == "completed" and best_state is not None:
             model.load_state_dict(best_state)
-            test_loss, test_acc = evaluate(model, data.test)
+            test_loss, test_acc = evaluate(model, data.test, config)
         return TrainResult(
             status, epochs_run, best_epoch, best_val_acc if best_epoch else None,
             test_loss, test_acc, diverged_step, params, str(device), message,
@@ -179,7 +186,7 @@ def train(
                 return result("cancelled", epoch - 1, f"cancelled during epoch {epoch}")
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             labels = data.train.labels[idx]
-            logits = model(normalise(augment(data.train.images[idx], generator)))
+            logits = model(model_input(augment(data.train.images[idx], generator), config))
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -203,7 +210,7 @@ def train(
 
         n_train = len(data.train)
         train_loss, train_acc = loss_sum.item() / n_train, correct.item() / n_train
-        val_loss, val_acc = evaluate(model, data.val)
+        val_loss, val_acc = evaluate(model, data.val, config)
         grads = stats.read()
         metrics = EpochMetrics(
             epoch, config.epochs, train_loss, train_acc, val_loss, val_acc, lr, time.perf_counter() - t0,
