@@ -16,8 +16,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -31,7 +31,12 @@ from vgp_models.vgg import VGG, count_parameters
 
 def info(config: RunConfig) -> dict:
     model = VGG(config)
-    return {"label": config.label, "params": count_parameters(model), "layers": weight_labels(model), "config": config.to_dict()}
+    return {
+        "label": config.label,
+        "params": count_parameters(model),
+        "layers": weight_labels(model),
+        "config": config.to_dict(),
+    }
 
 
 class Progress:
@@ -57,7 +62,9 @@ class Progress:
         self.epoch = m.epoch + 1
 
 
-def write_epoch_rows(path: Path, header: list[str], rows: list[list], epoch: int, epoch_of: Callable[[int, list[str]], int]) -> None:
+def write_epoch_rows(
+    path: Path, header: list[str], rows: list[list], epoch: int, epoch_of: Callable[[int, list[str]], int]
+) -> None:
     """Rewrite a CSV keeping the rows of earlier epochs, then this epoch's: right after a resume too."""
     kept: list[list[str]] = []
     if path.exists():

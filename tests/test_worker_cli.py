@@ -1,0 +1,170 @@
+"""`python -m worker` in subprocesses: migrate, submit, a real forking worker in burst mode, show, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from worker import queue, store
+from worker.__main__ import escape_text_cells
+
+REPO = Path(__file__).resolve().parents[1]
+REDIS_URL = "redis://127.0.0.1:6379/15"
+TINY = ["--preset", "vgg08", "--width", "8", "--epochs", "2", "--subset", "64", "--batch-size", "32"]
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, cifar_dir: Path) -> Iterator[dict[str, str]]:
+    if not queue.redis_available(REDIS_URL):
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    name = f"vgp-test-cli-{uuid.uuid4().hex[:8]}"
+    yield {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'vgp.db'}",
+        "REDIS_URL": REDIS_URL,
+        "VGP_QUEUE": name,
+        "VGP_DATA_DIR": str(cifar_dir),
+        "VGP_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+    }
+    q = queue.get_queue(name, connection=queue.get_redis(REDIS_URL))
+    for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry):
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+    q.delete(delete_jobs=True)
+    store.dispose_engines()
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], done.stderr
+
+
+def test_submit_work_show_export(cli_env: dict[str, str], tmp_path: Path) -> None:
+    assert cli(cli_env, "migrate").returncode == 0
+    submitted = cli(cli_env, "submit", *TINY, "--name", "=HYPERLINK()", "--tag", "cli")
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = int(submitted.stdout.strip())
+
+    worked = cli(cli_env, "worker", "--burst")  # the Procfile's worker: forks a work horse for the job
+    assert worked.returncode == 0, worked.stderr
+
+    shown = cli(cli_env, "show", str(run_id), "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["status"] == "completed", data["reason"]
+    assert data["epochs_done"] == 2 and data["test_acc"] is not None
+    assert data["latest_epoch"]["epoch"] == 2 and isinstance(data["latest_epoch"]["epoch"], int)
+    assert data["tags"] == ["cli"] and data["config"]["width"] == 8
+
+    text = cli(cli_env, "show", str(run_id))
+    assert text.returncode == 0 and "[completed]" in text.stdout
+
+    out = tmp_path / "export"
+    exported = cli(cli_env, "export", str(run_id), "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    epochs = pd.read_csv(out / "epochs.csv")
+    grads = pd.read_csv(out / "gradients.csv")
+    assert epochs["epoch"].tolist() == [1, 2]
+    assert list(grads.columns) == ["run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+    assert len(grads) == 2 * grads["layer_index"].nunique()
+    assert grads["abs_mean_last"].dtype == float
+    assert json.loads((out / "run.json").read_text())["name"] == "=HYPERLINK()"
+
+    listed = cli(cli_env, "list")
+    assert listed.returncode == 0 and "completed" in listed.stdout
+
+
+def test_bad_input_is_one_line_and_exit_2(cli_env: dict[str, str]) -> None:
+    assert cli(cli_env, "migrate").returncode == 0
+    assert_one_line_error(cli(cli_env, "submit", "--depth", "9"), 2, "depth must be 8 + 6N")
+    assert_one_line_error(cli(cli_env, "submit", "--lr", "abc"), 2, "--lr")
+    assert_one_line_error(cli(cli_env, "show", "424242"), 2, "no run with id 424242")
+    assert_one_line_error(cli(cli_env, "export", "424242", "--out", "x"), 2, "no run with id 424242")
+    assert_one_line_error(cli(cli_env, "nonsense"), 2, "invalid choice")
+
+
+def test_unreachable_services_are_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    no_redis = {**cli_env, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert cli(no_redis, "migrate").returncode == 0
+    assert_one_line_error(cli(no_redis, "submit", *TINY), 1, "not reachable")
+    no_tables = {**cli_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    assert_one_line_error(cli(no_tables, "show", "1"), 1, "python -m worker migrate")
+
+
+def test_worker_parent_never_imports_torch() -> None:
+    code = "import sys, worker, worker.queue, worker.store, worker.__main__; print('torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_export_escapes_formulas_only_in_text_columns(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"layer": ["=cmd|' /C calc'!A0", "+1", "-x", "@SUM(1)", "block_0_0"], "l2": [-1.5] * 5})
+    path = tmp_path / "x.csv"
+    escape_text_cells(frame).to_csv(path, index=False)
+    rows = list(csv.DictReader(path.open()))
+    assert [r["layer"] for r in rows] == ["'=cmd|' /C calc'!A0", "'+1", "'-x", "'@SUM(1)", "block_0_0"]
+    assert all(r["l2"] == "-1.5" for r in rows)  # numbers stay numbers
+
+
+def test_killed_work_horse_leaves_the_run_interrupted(cli_env: dict[str, str]) -> None:
+    """A real forking worker whose training process is SIGKILLed (as by the OOM killer): the run is interrupted."""
+    assert cli(cli_env, "migrate").returncode == 0
+    long_run = ["--preset", "vgg08", "--width", "8", "--epochs", "1000", "--subset", "64", "--batch-size", "32"]
+    run_id = int(cli(cli_env, "submit", *long_run).stdout)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "worker", "worker", "--burst"],
+        cwd=REPO,
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with store.session_scope(cli_env["DATABASE_URL"]) as s:
+                run = store.require_run(s, run_id)
+            if run.epochs_done >= 1:
+                break
+            time.sleep(0.2)
+        assert run.status is store.RunStatus.RUNNING, run.reason
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        assert len(children) == 1  # the work horse
+        os.kill(int(children[0]), signal.SIGKILL)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    data = json.loads(cli(cli_env, "show", str(run_id), "--json").stdout)
+    assert data["status"] == "interrupted" and "signal 9" in data["reason"]
+    assert cli(cli_env, "resume", str(run_id)).returncode == 0
+    assert cli(cli_env, "cancel", str(run_id)).returncode == 0
+    assert json.loads(cli(cli_env, "show", str(run_id), "--json").stdout)["status"] == "cancelled"

@@ -1,0 +1,217 @@
+"""Command line for runs in the store and on the queue.
+
+    python -m worker submit --preset vgg38-bn-rc --lr 1e-2 --epochs 100 [--name N --group G --tag T]
+    python -m worker list
+    python -m worker show RUN_ID [--json]
+    python -m worker cancel RUN_ID
+    python -m worker resume RUN_ID
+    python -m worker export RUN_ID --out DIR     (epochs.csv, gradients.csv, run.json)
+    python -m worker worker [--burst]            (the Procfile's worker line)
+    python -m worker migrate                     (alembic upgrade head on DATABASE_URL)
+
+Bad input exits 2 and an unreachable service exits 1, each with one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
+
+from vgp_models.cli_options import add_run_arguments, config_from_args
+from vgp_models.config import ConfigError
+from worker import queue, store
+
+PROG = "python -m worker"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="VGP Lab runs: submit, inspect, export, and work the queue.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    submit = commands.add_parser("submit", help="queue a training run; prints its id")
+    add_run_arguments(submit)
+    submit.add_argument("--name", help="a human name (default: the config's label, e.g. 'VGG38 BN+RC')")
+    submit.add_argument("--group", help="group runs for comparison")
+    submit.add_argument("--tag", action="append", default=[], dest="tags", help="a tag (repeatable)")
+    submit.add_argument("--note", default="", help="free text kept with the run")
+
+    commands.add_parser("list", help="all runs, newest first")
+
+    show = commands.add_parser("show", help="a run's status and latest metrics")
+    show.add_argument("run_id", type=int)
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for name, text in (("cancel", "cancel a queued or running run"), ("resume", "queue a stopped run again")):
+        commands.add_parser(name, help=text).add_argument("run_id", type=int)
+
+    export = commands.add_parser("export", help="write epochs.csv, gradients.csv and run.json")
+    export.add_argument("run_id", type=int)
+    export.add_argument("--out", required=True, type=Path, help="folder to write into (created if needed)")
+
+    work = commands.add_parser("worker", help="work the run queue (forking: one process per run)")
+    work.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+
+    commands.add_parser("migrate", help="upgrade the database to the latest schema")
+    return parser
+
+
+# ---- commands -------------------------------------------------------------------------------------
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    run_id = queue.submit_run(config, name=args.name, group=args.group, tags=args.tags, note=args.note)
+    print(run_id)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with store.session_scope() as session:
+        runs = store.runs_frame(session)
+    if runs.empty:
+        print("no runs")
+        return 0
+    for row in runs.itertuples():
+        acc = f"{row.best_val_acc:.1%}" if pd.notna(row.best_val_acc) else "-"
+        done = f"{row.epochs_done}/{row.epochs_total}"
+        print(f"{row.id:>5}  {row.status:<11} {done:>9}  val {acc:>6}  {row.label:<20} {row.name}")
+    return 0
+
+
+def _latest_epoch(session: Any, run_id: int) -> dict[str, Any] | None:
+    frame = store.epochs_frame(session, [run_id])
+    if frame.empty:
+        return None
+    row = frame.iloc[-1:].to_dict("records")[0]  # per-column types: ints stay ints
+    return {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with store.session_scope() as session:
+        run = store.require_run(session, args.run_id)
+        summary = store.run_summary(run)
+        latest = _latest_epoch(session, args.run_id)
+    if args.json:
+        print(json.dumps({**summary, "latest_epoch": latest}, indent=2))
+        return 0
+    print(f"run {summary['id']}: {summary['name']} [{summary['status']}]")
+    if summary["reason"]:
+        print(f"  reason: {summary['reason']}")
+    print(f"  epochs {summary['epochs_done']}/{summary['epochs_total']}, device {summary['device'] or '-'}")
+    if latest:
+        print(
+            f"  epoch {latest['epoch']}: train loss {latest['train_loss']:.4f} acc {latest['train_acc']:.2%}, "
+            f"val loss {latest['val_loss']:.4f} acc {latest['val_acc']:.2%}"
+        )
+    if summary["best_epoch"] is not None:
+        print(f"  best epoch {summary['best_epoch']}: val acc {summary['best_val_acc']:.2%}")
+    if summary["test_acc"] is not None:
+        print(f"  test loss {summary['test_loss']:.4f} acc {summary['test_acc']:.2%}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    status = queue.cancel_run(args.run_id)
+    if status is store.RunStatus.RUNNING:
+        print(f"run {args.run_id}: cancel requested; it stops within seconds")
+    else:
+        print(f"run {args.run_id}: {status.value}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    job_id = queue.resume_run(args.run_id)
+    print(f"run {args.run_id}: queued again as job {job_id}")
+    return 0
+
+
+def escape_text_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would read as a formula with a quote; numbers are left alone."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+            )
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with store.session_scope() as session:
+        summary = store.run_summary(store.require_run(session, args.run_id))
+        epochs = store.epochs_frame(session, [args.run_id])
+        gradients = store.gradients_frame(session, [args.run_id])
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    escape_text_cells(epochs).to_csv(out / "epochs.csv", index=False)
+    escape_text_cells(gradients).to_csv(out / "gradients.csv", index=False)
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {len(epochs)} epochs and {len(gradients)} gradient rows to {out}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    queue.run_worker(burst=args.burst)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    store.upgrade_database()
+    print("database at the latest schema")
+    return 0
+
+
+COMMANDS = {
+    "submit": cmd_submit,
+    "list": cmd_list,
+    "show": cmd_show,
+    "cancel": cmd_cancel,
+    "resume": cmd_resume,
+    "export": cmd_export,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+}
+
+
+def _fail(code: int, message: object) -> int:
+    print(f"{PROG}: error: {store.one_line(message)}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.command in ("worker", "migrate") else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, store.RunNotFound, ValueError) as e:
+        return _fail(2, e)
+    except queue.QueueError as e:
+        return _fail(1, e)
+    except SQLAlchemyError as e:
+        cause = getattr(e, "orig", None) or e
+        missing = "no such table" in str(cause) or type(cause).__name__ == "UndefinedTable"
+        hint = " (is the database migrated? run `python -m worker migrate`)" if missing else ""
+        return _fail(1, f"database error: {type(cause).__name__}: {cause}{hint}")
+    except OSError as e:
+        return _fail(1, f"{type(e).__name__}: {e}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The RQ job: train one stored run, writing every epoch to the store as it finishes.
+
+`train_run(run_id)` is all RQ sees (by import path, with the run id as its only argument). It runs in the
+worker's forked work horse, so torch (and CUDA, when the config asks for it) is first touched here.
+Every failure ends as a status and a one-line reason on the run; nothing but a missing database escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import time
+
+import torch
+
+from vgp_models.config import ConfigError, RunConfig
+from vgp_models.data import DataError
+from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
+from vgp_models.vgg import VGG, count_parameters
+from worker import queue
+from worker.store import (
+    REPO_ROOT,
+    RunStatus,
+    checkpoint_dir,
+    get_run,
+    one_line,
+    record_epoch,
+    session_scope,
+    set_status,
+    touch_heartbeat,
+    transition_run,
+)
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.5
+"""should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
+
+HEARTBEAT_S = 30.0
+"""How often a running job refreshes runs.heartbeat_at between epochs."""
+
+
+class StopPoller:
+    """The `should_stop` callback: a time-throttled read of the run's cancel flag, plus a heartbeat."""
+
+    def __init__(self, run_id: int, poll_s: float = CANCEL_POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
+        self.run_id = run_id
+        self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s
+        self.stop = False
+        self._last_poll = self._last_beat = time.monotonic()
+
+    def __call__(self) -> bool:
+        if self.stop:
+            return True
+        now = time.monotonic()
+        if now - self._last_poll >= self.poll_s:
+            self._last_poll = now
+            self.stop = queue.cancel_requested(self.run_id)
+        if now - self._last_beat >= self.heartbeat_s:
+            self._last_beat = now
+            try:
+                with session_scope() as session:
+                    touch_heartbeat(session, self.run_id)
+            except Exception as e:  # noqa: BLE001 (a busy database must not stop training)
+                log.warning("run %d: heartbeat not written (%s: %s)", self.run_id, type(e).__name__, e)
+        return self.stop
+
+
+def git_sha() -> str | None:
+    """The commit of the code doing the training, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if len(sha) == 40 else None
+
+
+def model_facts(config: RunConfig) -> tuple[int, str]:
+    """(parameter count, device) for a config, without allocating the weights (built on the meta device)."""
+    device = str(resolve_device(config))
+    with torch.device("meta"):
+        params = count_parameters(VGG(config))
+    return params, device
+
+
+def _fail(run_id: int, reason: str, status: RunStatus = RunStatus.FAILED) -> str:
+    log.error("run %d %s: %s", run_id, status.value, reason)
+    with session_scope() as session:
+        set_status(session, run_id, status, reason=reason)
+    return status.value
+
+
+def _describe(e: BaseException) -> str:
+    return one_line(f"{type(e).__name__}: {e}")
+
+
+def train_run(run_id: int) -> str:
+    """Train the stored run `run_id`; return its final status ("missing" or "skipped" when nothing ran)."""
+    run_id = int(run_id)
+    with session_scope() as session:
+        run = get_run(session, run_id)
+        if run is None:
+            log.error("run %d does not exist; nothing to train", run_id)
+            return "missing"
+        stored_config, status = run.config, run.status
+    if status is not RunStatus.QUEUED:
+        log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
+        return "skipped"
+    try:
+        config = RunConfig.from_dict(dict(stored_config))
+    except (ConfigError, TypeError) as e:
+        return _fail(run_id, f"invalid stored config: {_describe(e)}")
+
+    worker_name = queue.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope() as session:
+        claimed = transition_run(
+            session,
+            run_id,
+            (RunStatus.QUEUED,),
+            RunStatus.RUNNING,
+            worker_name=worker_name[:200],
+            git_sha=git_sha(),
+        )
+    if not claimed:  # cancelled between our read and our claim
+        log.warning("run %d left the queued state before it started; skipping it", run_id)
+        return "skipped"
+    log.info("run %d started on %s: %s", run_id, worker_name, config.label)
+
+    def on_epoch(metrics: EpochMetrics) -> None:
+        with session_scope() as session:  # one transaction per epoch
+            record_epoch(session, run_id, metrics)
+        log.info(
+            "run %d epoch %d/%d: train %.4f / %.3f, val %.4f / %.3f (%.1f s)",
+            run_id, metrics.epoch, metrics.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
+            metrics.val_acc, metrics.seconds,
+        )  # fmt: skip
+
+    data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
+    try:
+        params, device = model_facts(config)
+        with session_scope() as session:
+            set_status(session, run_id, RunStatus.RUNNING, params=params, device=device)
+        result = train(
+            config,
+            data_dir=data_dir,
+            checkpoint_dir=checkpoint_dir(run_id),
+            resume=True,
+            on_epoch=on_epoch,
+            should_stop=StopPoller(run_id),
+        )
+    except DataError as e:
+        return _fail(run_id, _describe(e))
+    except Exception as e:  # includes RQ's JobTimeoutException
+        log.exception("run %d crashed", run_id)
+        return _fail(run_id, _describe(e))
+    return _finish(run_id, result)
+
+
+def _finish(run_id: int, result: TrainResult) -> str:
+    common = {"params": result.params, "device": result.device}
+    with session_scope() as session:
+        if result.status == "completed":
+            set_status(
+                session,
+                run_id,
+                RunStatus.COMPLETED,
+                reason=result.message or None,
+                best_epoch=result.best_epoch,
+                best_val_acc=result.best_val_acc,
+                test_loss=result.test_loss,
+                test_acc=result.test_acc,
+                **common,
+            )
+        elif result.status == "diverged":
+            set_status(
+                session,
+                run_id,
+                RunStatus.DIVERGED,
+                reason=result.message or "loss became non-finite",
+                diverged_step=result.diverged_step,
+                **common,
+            )
+        elif result.status == "cancelled":
+            set_status(session, run_id, RunStatus.CANCELLED, reason=result.message or "cancelled by user", **common)
+        else:
+            set_status(session, run_id, RunStatus.FAILED, reason=f"unknown training outcome {result.status!r}")
+    if result.status == "cancelled":
+        try:
+            queue.clear_cancel_flag(run_id)
+        except Exception:  # noqa: BLE001 (the flag expires on its own)
+            log.warning("run %d: cancel flag not cleared (it expires on its own)", run_id)
+    log.info("run %d %s: %s", run_id, result.status, result.message)
+    return result.status

@@ -1,0 +1,366 @@
+"""The queue: RQ on Redis, carrying nothing but run ids. The only module in VGP Lab that imports `rq`.
+
+A run's life: `submit_run` adds the row (queued) and enqueues `worker.jobs.train_run(run_id)` with RQ's
+JSON serializer; a worker (`python -m worker worker`, i.e. `run_worker`) forks a work horse per job, and the
+job moves the row through running to completed, diverged, cancelled or failed. If a work horse dies (OOM,
+SIGKILL, a cold shutdown) the worker marks the run interrupted; `resume_run` continues it from its checkpoint.
+
+If enqueueing fails after the row exists, the row is kept and marked failed with a one-line reason (so the
+attempt stays visible), and `QueueError` is raised carrying the run id.
+
+The worker's parent process never imports torch: the job function is named by string, and `worker.jobs`
+(which imports vgp_models.train, hence torch) is first imported inside the forked work horse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Callback, Queue, SimpleWorker, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from vgp_models.config import RunConfig
+from worker.store import (
+    RunStatus,
+    create_run,
+    one_line,
+    require_run,
+    session_scope,
+    set_status,
+    transition_run,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+"""Used when REDIS_URL is unset."""
+
+DEFAULT_QUEUE_NAME = "vgp"
+"""Used when VGP_QUEUE is unset."""
+
+JOB_FUNCTION = "worker.jobs.train_run"
+"""The job, by import path, so that enqueueing and the worker's parent never import torch."""
+
+CANCEL_KEY = "vgp:cancel:{run_id}"
+"""A Redis key whose existence asks the running job for that run to stop; the job polls it."""
+
+CANCEL_FLAG_TTL_S = 7 * 24 * 3600
+"""Cancel flags expire on their own, in case the run they name never polls again."""
+
+DEFAULT_EPOCH_TIMEOUT_S = 3600
+"""Generous wall time per epoch (VGP_EPOCH_TIMEOUT_S) for a job's RQ timeout; a full VGG38 epoch on CPU fits."""
+
+JOB_STARTUP_S = 900
+"""Job timeout allowance beyond the epochs: imports, loading CIFAR-100, the final test pass."""
+
+RESULT_TTL_S = 7 * 24 * 3600
+FAILURE_TTL_S = 30 * 24 * 3600
+
+
+class QueueError(RuntimeError):
+    """Redis or RQ refused; the message is one line. `run_id` is set when a run row was already written."""
+
+    def __init__(self, message: str, run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+# ---- connections ----------------------------------------------------------------------------------
+
+
+def redis_url(url: str | None = None) -> str:
+    return url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def safe_redis_url(url: str | None = None) -> str:
+    """The URL without its password, fit for messages and logs."""
+    parts = urlsplit(redis_url(url))
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+_CLIENTS: dict[str, Redis] = {}
+_LOCK = threading.Lock()
+
+
+def get_redis(url: str | None = None) -> Redis:
+    """One cached client per URL (REDIS_URL by default); connects lazily, fails fast when Redis is down."""
+    url = redis_url(url)
+    with _LOCK:
+        if url not in _CLIENTS:
+            _CLIENTS[url] = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        return _CLIENTS[url]
+
+
+def redis_available(url: str | None = None, timeout_s: float = 0.5) -> bool:
+    """Whether Redis answers a ping within `timeout_s`; never raises."""
+    try:
+        client = Redis.from_url(redis_url(url), socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 (any failure means unavailable)
+        return False
+
+
+def queue_name(name: str | None = None) -> str:
+    return name or os.environ.get("VGP_QUEUE") or DEFAULT_QUEUE_NAME
+
+
+def get_queue(name: str | None = None, connection: Redis | None = None) -> Queue:
+    """The run queue (VGP_QUEUE, default "vgp") with RQ's JSON serializer: jobs carry plain ints, no pickles."""
+    return Queue(queue_name(name), connection=connection or get_redis(), serializer=JSONSerializer)
+
+
+def job_timeout_s(epochs: int) -> int:
+    """RQ's wall-time limit for a run of `epochs` epochs."""
+    per_epoch = int(os.environ.get("VGP_EPOCH_TIMEOUT_S", DEFAULT_EPOCH_TIMEOUT_S))
+    return JOB_STARTUP_S + max(int(epochs), 1) * per_epoch
+
+
+def _unavailable(e: Exception) -> str:
+    """One line for a failed Redis call: unreachable, or reachable but refusing."""
+    if isinstance(e, (RedisConnectionError, RedisTimeoutError)):
+        return f"Redis at {safe_redis_url()} is not reachable ({type(e).__name__}); start it or set REDIS_URL"
+    return one_line(f"Redis at {safe_redis_url()} refused: {type(e).__name__}: {e}")
+
+
+# ---- runs on the queue ----------------------------------------------------------------------------
+
+
+def enqueue_run(run_id: int, queue: Queue | None = None) -> str:
+    """Put an existing run's job on the queue; return the job id (also stored on the run).
+
+    The job's only argument is the run id. Raises RunNotFound, or QueueError when Redis refuses.
+    """
+    run_id = int(run_id)
+    job_id = f"vgp-run-{run_id}-{secrets.token_hex(4)}"
+    with session_scope() as session:
+        run = require_run(session, run_id)
+        epochs = run.epochs_total
+        run.job_id = job_id  # written before the job exists, so the job never runs on a row without it
+    queue = queue or get_queue()
+    try:
+        queue.enqueue(
+            JOB_FUNCTION,
+            run_id,
+            job_id=job_id,
+            job_timeout=job_timeout_s(epochs),
+            result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S,
+            description=f"train run {run_id}",
+            on_failure=Callback(f"{__name__}.on_job_failure"),
+        )
+    except Exception as e:
+        _forget_job(queue.connection, job_id)
+        raise QueueError(_unavailable(e), run_id) from e
+    log.info("run %d queued as job %s on %s", run_id, job_id, queue.name)
+    return job_id
+
+
+def _forget_job(connection: Redis, job_id: str) -> None:
+    """Best effort: remove the hash of a job whose enqueue failed half-way."""
+    try:
+        connection.delete(Job.key_for(job_id))
+    except Exception:  # noqa: BLE001 (Redis is already failing; the enqueue error is what matters)
+        log.debug("could not remove job %s", job_id)
+
+
+def submit_run(
+    config: RunConfig,
+    name: str | None = None,
+    group: str | None = None,
+    tags: Iterable[str] = (),
+    note: str = "",
+) -> int:
+    """Create a queued run and enqueue it; return its id. The Launch page and `python -m worker submit` call this.
+
+    Raises QueueError before writing anything when Redis does not answer a ping; if enqueueing fails later,
+    the run stays in the database marked failed with a one-line reason, and QueueError carries its id.
+    """
+    if not redis_available():
+        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    with session_scope() as session:
+        run_id = create_run(session, config, name=name, group=group, tags=tags, note=note).id
+    try:
+        enqueue_run(run_id)
+    except QueueError as e:
+        with session_scope() as session:
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
+        raise
+    return run_id
+
+
+def cancel_requested(run_id: int) -> bool:
+    """Whether someone asked the running job for `run_id` to stop; False (and a warning) if Redis is down."""
+    try:
+        return bool(get_redis().exists(CANCEL_KEY.format(run_id=run_id)))
+    except Exception as e:  # noqa: BLE001 (a Redis outage must not stop training)
+        log.warning("run %d: cannot read the cancel flag (%s: %s)", run_id, type(e).__name__, e)
+        return False
+
+
+def clear_cancel_flag(run_id: int) -> None:
+    get_redis().delete(CANCEL_KEY.format(run_id=run_id))
+
+
+def cancel_run(run_id: int) -> RunStatus:
+    """Cancel a run; return its status afterwards.
+
+    A queued (or interrupted) run is marked cancelled at once and its job removed from the queue. A running
+    run gets the Redis flag `vgp:cancel:<run_id>`; its job stops within about a second of training and marks
+    itself cancelled, so this returns `running`. A finished run is left as it is.
+    Raises RunNotFound, or QueueError when a running run's flag cannot be set.
+    """
+    run_id = int(run_id)
+    with session_scope() as session:
+        job_id = require_run(session, run_id).job_id
+        cancelled = transition_run(
+            session, run_id, (RunStatus.QUEUED, RunStatus.INTERRUPTED), RunStatus.CANCELLED, reason="cancelled by user"
+        )
+        status = require_run(session, run_id).status
+    if cancelled:
+        _drop_job(job_id)
+        log.info("run %d cancelled before it ran", run_id)
+        return RunStatus.CANCELLED
+    if status is RunStatus.RUNNING:
+        try:
+            get_redis().set(CANCEL_KEY.format(run_id=run_id), "1", ex=CANCEL_FLAG_TTL_S)
+        except Exception as e:
+            raise QueueError(_unavailable(e), run_id) from e
+        log.info("run %d: cancel requested", run_id)
+    return status
+
+
+def _drop_job(job_id: str | None) -> None:
+    if not job_id:
+        return
+    try:
+        Job.fetch(job_id, connection=get_redis(), serializer=JSONSerializer).cancel()
+    except NoSuchJobError:
+        pass
+    except Exception as e:  # noqa: BLE001 (the run is cancelled in the database; the job will skip it)
+        log.warning("could not remove job %s from the queue (%s: %s)", job_id, type(e).__name__, e)
+
+
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+def resume_run(run_id: int) -> str:
+    """Queue an interrupted, failed or cancelled run again; it continues from its last checkpoint.
+
+    Returns the new job id. Raises RunNotFound, ValueError for other statuses, QueueError if Redis refuses.
+    """
+    run_id = int(run_id)
+    if not redis_available():
+        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    clear_cancel_flag(run_id)
+    with session_scope() as session:
+        if not transition_run(session, run_id, RESUMABLE, RunStatus.QUEUED):
+            status = require_run(session, run_id).status
+            raise ValueError(f"run {run_id} is {status.value}; only interrupted, failed or cancelled runs resume")
+    try:
+        return enqueue_run(run_id)
+    except QueueError as e:
+        with session_scope() as session:
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
+        raise
+
+
+def queue_stats() -> dict[str, int]:
+    """{"queued": jobs waiting, "started": jobs running, "workers": workers listening}; raises QueueError."""
+    try:
+        queue = get_queue()
+        return {
+            "queued": queue.count,
+            "started": queue.started_job_registry.count,
+            "workers": Worker.count(connection=queue.connection, queue=queue),
+        }
+    except Exception as e:
+        raise QueueError(_unavailable(e)) from e
+
+
+def current_worker_name() -> str | None:
+    """The RQ worker running the current job, if any (called from inside the job)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.worker_name if job is not None else None
+
+
+# ---- the worker's side ----------------------------------------------------------------------------
+
+
+def _run_id_of(job: Job) -> int | None:
+    try:
+        return int(job.args[0])
+    except (IndexError, TypeError, ValueError):
+        return None
+
+
+def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+    """RQ failure callback: an exception escaped `train_run`, or RQ found the job abandoned by a dead worker.
+
+    `train_run` records its own failures, so this only fixes rows still queued (failed) or running
+    (interrupted: the checkpoint allows a resume).
+    """
+    run_id = _run_id_of(job)
+    if run_id is None:
+        return
+    name = getattr(exc_type, "__name__", "error")
+    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-run)"
+    with session_scope() as session:
+        if not transition_run(session, run_id, (RunStatus.RUNNING,), RunStatus.INTERRUPTED, reason=reason):
+            transition_run(session, run_id, (RunStatus.QUEUED,), RunStatus.FAILED, reason=reason)
+
+
+def on_work_horse_killed(job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+    """Worker hook: the forked work horse died (OOM killer, SIGKILL, cold shutdown); mark its run interrupted."""
+    run_id = _run_id_of(job)
+    if run_id is None:
+        return
+    how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"status {ret_val}"
+    reason = f"the worker's training process died ({how}); resume to continue from the last checkpoint"
+    try:
+        with session_scope() as session:
+            transition_run(session, run_id, (RunStatus.RUNNING, RunStatus.QUEUED), RunStatus.INTERRUPTED, reason)
+    except Exception:
+        log.exception("run %d: could not mark it interrupted", run_id)
+
+
+def make_worker(burst_in_process: bool = False, name: str | None = None) -> Worker:
+    """A worker on the run queue: forking (one fresh process per run) or, for tests, in-process SimpleWorker."""
+    queue = get_queue()
+    worker_class = SimpleWorker if burst_in_process else Worker
+    return worker_class(
+        [queue],
+        name=name,
+        connection=queue.connection,
+        serializer=JSONSerializer,
+        work_horse_killed_handler=on_work_horse_killed,
+    )
+
+
+def run_worker(burst: bool = False, in_process: bool = False) -> bool:
+    """Work the run queue until stopped (or, with burst, until it is empty). The Procfile's `worker` line.
+
+    Forking (the default) keeps CUDA out of the parent: each run trains in a fresh work horse.
+    """
+    if not redis_available():
+        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    worker = make_worker(burst_in_process=in_process)
+    log.info("worker %s on queue %s at %s", worker.name, queue_name(), safe_redis_url())
+    return worker.work(burst=burst, logging_level="INFO", with_scheduler=False)

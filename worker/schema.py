@@ -1,0 +1,141 @@
+"""The schema: SQLAlchemy models of runs, epochs and gradients, and the run status.
+
+Alembic revisions (migrations/) create these tables; `alembic check` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, text
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from vgp_models.config import RunConfig
+
+
+class RunStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"  # the worker process died mid-run; the checkpoint allows a resume
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """DateTime(timezone=True) that returns aware UTC datetimes on SQLite too (which drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _status_type() -> SAEnum:
+    # Stored as plain text (no native enum, no CHECK), so a new status needs no migration of the type.
+    return SAEnum(
+        RunStatus, native_enum=False, create_constraint=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    group_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # RunConfig.to_dict()
+    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)  # one line: why it failed, diverged, stopped
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    epochs_total: Mapped[int] = mapped_column(Integer)
+    epochs_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    params: Mapped[int | None] = mapped_column(BigInteger)  # up to ~5e9 at depth 500, width 1024
+    device: Mapped[str | None] = mapped_column(String(32))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(100))
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    best_val_acc: Mapped[float | None] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)
+    test_acc: Mapped[float | None] = mapped_column(Float)
+    diverged_step: Mapped[int | None] = mapped_column(Integer)
+    git_sha: Mapped[str | None] = mapped_column(String(40))
+
+    epochs: Mapped[list[EpochRow]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="EpochRow.epoch"
+    )
+
+    def run_config(self) -> RunConfig:
+        """The stored config, validated; raises vgp_models.config.ConfigError."""
+        return RunConfig.from_dict(dict(self.config))
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id}, name={self.name!r}, status={self.status.value})"
+
+
+class EpochRow(Base):
+    __tablename__ = "epochs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    train_acc: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_acc: Mapped[float | None] = mapped_column(Float)
+    lr: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float | None] = mapped_column(Float)
+
+    run: Mapped[Run] = relationship(back_populates="epochs")
+
+
+class GradientRow(Base):
+    __tablename__ = "gradients"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer_index: Mapped[int] = mapped_column(Integer, primary_key=True)  # forward order
+    layer: Mapped[str] = mapped_column(String(120))  # reference label, e.g. block_0_1_conv_0
+    abs_mean_last: Mapped[float | None] = mapped_column(Float)
+    abs_mean_epoch: Mapped[float | None] = mapped_column(Float)
+    l2: Mapped[float | None] = mapped_column(Float)
