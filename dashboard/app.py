@@ -1,0 +1,21 @@
+"""VGP Lab's entrypoint: `streamlit run dashboard/app.py`. It routes to the pages in views/ and frames them."""
+
+import sys
+from pathlib import Path
+
+# `streamlit run` puts only this folder on sys.path; the repository root holds dashboard/, worker/, vgp_models/.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import streamlit as st  # noqa: E402
+
+page = st.navigation(
+    [
+        st.Page("views/launch.py", title="Launch", icon=":material/rocket_launch:", default=True),
+        st.Page("views/runs.py", title="Runs", icon=":material/table_rows:"),
+        st.Page("views/run.py", title="Run", icon=":material/monitoring:"),
+    ]
+)
+st.set_page_config(page_title="VGP Lab", page_icon=":material/ssid_chart:", layout="wide")
+page.run()

@@ -1,0 +1,210 @@
+"""What every page shares: the cached engine, store reads as plain data, one-line errors, formatting.
+
+Pages import this and `charts`; the store, the queue and CSV exports are reached through `worker`
+(never torch, never rq).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vgp_models.config import ConfigError, RunConfig
+from worker import queue, store
+
+ACTIVE = frozenset({"queued", "running"})  # statuses that can still change: pages refresh while in one
+STATUS_COLOURS = {
+    "queued": "gray",
+    "running": "blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "orange",
+    "diverged": "violet",
+    "interrupted": "yellow",
+}
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/autorenew:",
+    "completed": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "diverged": ":material/trending_up:",
+    "interrupted": ":material/power_off:",
+}
+
+
+# ---- expected failures ---------------------------------------------------------------------------
+
+
+def one_line(error: BaseException | str) -> str:
+    """The first line of an error's message (SQLAlchemy appends SQL and a URL on later lines)."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+MIGRATE_HINT = " (is the database migrated? run `python -m worker migrate`)"
+_UNMIGRATED = ("no such table", "no such column", "does not exist")  # SQLite's and Postgres' words
+
+
+def show_error(error: BaseException | str, prefix: str = "") -> None:
+    """One `st.error` line for a failure the user can act on, instead of a traceback."""
+    text = one_line(error)
+    if isinstance(error, SQLAlchemyError) and any(words in text for words in _UNMIGRATED):
+        text += MIGRATE_HINT
+    st.error(f"{prefix}{text}", icon=":material/error:")
+
+
+def is_expected(error: BaseException) -> bool:
+    """Failures of configuration or of the services around the app, not bugs: shown as one line."""
+    if isinstance(error, (ConfigError, SQLAlchemyError, OSError, queue.QueueError, store.RunNotFound)):
+        return True
+    # redis' own exception classes, without importing redis here.
+    return any(cls.__module__.startswith("redis") for cls in type(error).__mro__)
+
+
+@contextmanager
+def guard(prefix: str = "") -> Iterator[None]:
+    """Run a block; an expected failure becomes one `st.error` line and stops the page (or fragment)."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - re-raised unless expected
+        if not is_expected(error):
+            raise
+        show_error(error, prefix)
+        st.stop()
+
+
+# ---- store and queue -----------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    return store.get_sessionmaker(url)
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A read session on DATABASE_URL; its engine and sessionmaker are cached per URL (tests point elsewhere)."""
+    with _sessionmaker(store.database_url()).begin() as s:
+        yield s
+
+
+def queue_available() -> bool:
+    """Whether Redis answers, so that a run can be queued."""
+    try:
+        return bool(queue.redis_available())
+    except Exception as error:  # noqa: BLE001
+        if is_expected(error):
+            return False
+        raise
+
+
+def submit(config: RunConfig, name: str | None = None) -> int:
+    """Queue a run; returns its id."""
+    return int(queue.submit_run(config, name=name))
+
+
+def cancel(run_id: int) -> str:
+    """Cancel a run (a running one stops within about a second); returns its status afterwards."""
+    return str(queue.cancel_run(run_id).value)
+
+
+def resume(run_id: int) -> None:
+    """Queue an interrupted, failed or cancelled run again, from its last checkpoint."""
+    queue.resume_run(run_id)
+
+
+RESUMABLE = frozenset(str(s.value) for s in queue.RESUMABLE)
+
+
+def load_run(run_id: int) -> dict[str, Any] | None:
+    """One run as a plain dict of its columns (status as text, `label` added), or None."""
+    with session() as s:
+        run = store.get_run(s, run_id)
+        if run is None:
+            return None
+        data = {column.key: getattr(run, column.key) for column in store.Run.__table__.columns}
+    data["status"] = str(getattr(data["status"], "value", data["status"]))
+    data["label"] = config_label(data.get("config"))
+    return data
+
+
+def load_runs() -> pd.DataFrame:
+    """All runs, newest first: store.RUN_COLUMNS plus `label` (the config's short name)."""
+    with session() as s:
+        return store.runs_frame(s)
+
+
+def load_epochs(run_ids: list[int]) -> pd.DataFrame:
+    with session() as s:
+        return store.epochs_frame(s, run_ids)
+
+
+def load_gradients(run_ids: list[int]) -> pd.DataFrame:
+    with session() as s:
+        return store.gradients_frame(s, run_ids)
+
+
+# ---- display -------------------------------------------------------------------------------------
+
+
+def config_label(config: dict[str, Any] | None) -> str:
+    """'VGG38 BN+RC' for a stored config; '?' when it no longer validates."""
+    try:
+        return RunConfig.from_dict(dict(config or {})).label
+    except ConfigError:
+        return "?"
+
+
+def run_title(run: dict[str, Any]) -> str:
+    """'#12 my-name · VGG38 BN+RC', or '#12 VGG38 BN+RC' when the name is the label (the default)."""
+    label = run.get("label") or config_label(run.get("config"))
+    name = run.get("name")
+    return f"#{run['id']} {label}" if not name or name == label else f"#{run['id']} {name} · {label}"
+
+
+def status_badge(status: str) -> None:
+    st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLOURS.get(status, "gray"))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """'2.5 s', '45 s', '3 min 20 s', '2 h 05 min'; '?' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def progress(run: dict[str, Any], epoch_seconds: list[float]) -> tuple[float, str]:
+    """The progress bar's fraction and text: 'Epoch k of N · ETA ...' (ETA from the mean epoch time)."""
+    done = int(run.get("epochs_done") or 0)
+    total = int(run.get("epochs_total") or 0) or 1
+    fraction = min(max(done / total, 0.0), 1.0)
+    status = run["status"]
+    if status == "queued":
+        return fraction, f"Queued: waiting for a worker (epoch {done} of {total} done)"
+    text = f"Epoch {done} of {total}"
+    mean = sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None
+    if status == "running":
+        eta = mean * (total - done) if mean is not None else None
+        text += f" · ETA {fmt_duration(eta)}" if eta is not None else " · ETA after the first epoch"
+    elif epoch_seconds:
+        text += f" · {status} · trained for {fmt_duration(sum(epoch_seconds))}"
+    return fraction, text
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{100 * value:.2f}%"

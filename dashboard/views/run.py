@@ -1,0 +1,139 @@
+"""Run: one run's status, progress, loss/accuracy and gradient flow; live while it is queued or running."""
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, common
+from worker.exports import to_csv
+
+with common.guard("Cannot read the runs: "):
+    runs = common.load_runs()
+if runs.empty:
+    st.title("Run")
+    st.info("No runs yet.", icon=":material/info:")
+    st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
+    st.stop()
+
+ids = runs["id"].astype(int).tolist()
+titles = dict(zip(ids, [common.run_title(r) + f" ({r['status']})" for r in runs.to_dict("records")]))
+asked = st.query_params.get("run")
+wanted = int(asked) if asked and asked.isdigit() else None
+if asked is not None and wanted not in ids:
+    st.warning(f"There is no run {asked!r}; showing the newest.", icon=":material/warning:")
+run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=titles.get)
+st.query_params["run"] = str(run_id)
+
+
+def header(run: dict[str, Any]) -> None:
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    with left:
+        st.header(common.run_title(run), anchor=False)
+        common.status_badge(run["status"])
+    status, key = run["status"], run["id"]
+    if status in common.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
+        with common.guard("Could not cancel: "):
+            common.cancel(key)
+        st.rerun()
+    if status in common.RESUMABLE and right.button("Resume", icon=":material/replay:", key=f"resume-{key}"):
+        with common.guard("Could not resume: "):
+            common.resume(key)
+        st.rerun(scope="app")  # the view goes live again
+    if run.get("reason") and status not in ("completed", *common.ACTIVE):
+        step = f" (step {run['diverged_step']})" if run.get("diverged_step") is not None else ""
+        say = st.error if status == "failed" else st.warning  # cancelled, diverged, interrupted
+        say(f"{status.capitalize()}{step}: {run['reason']}", icon=":material/info:")
+
+
+def summary(run: dict[str, Any], epochs: pd.DataFrame) -> None:
+    fraction, text = common.progress(run, epochs["seconds"].dropna().tolist() if not epochs.empty else [])
+    st.progress(fraction, text=text)
+    best = f"epoch {run['best_epoch']}" if run.get("best_epoch") else None
+    test_loss = run.get("test_loss")
+    cols = st.columns(4)
+    cols[0].metric("Best val acc", common.pct(run.get("best_val_acc")), best, delta_color="off", delta_arrow="off")
+    cols[1].metric(
+        "Test acc",
+        common.pct(run.get("test_acc")),
+        f"loss {test_loss:.3f}" if test_loss else None,
+        delta_color="off",
+        delta_arrow="off",
+        help="Of the best-val checkpoint, after the last epoch",
+    )
+    cols[2].metric("Parameters", f"{run['params']:,}" if run.get("params") else "–")
+    cols[3].metric("Device", run.get("device") or "–", help=f"Worker: {run.get('worker_name') or '–'}")
+
+
+def metric_charts(epochs: pd.DataFrame) -> None:
+    if epochs.empty:
+        st.info("No epoch has finished yet.", icon=":material/hourglass_top:")
+        return
+    left, right = st.columns(2)
+    left.altair_chart(charts.loss_chart(epochs), width="stretch")
+    right.altair_chart(charts.accuracy_chart(epochs), width="stretch")
+
+
+def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
+    st.subheader("Gradient flow", anchor=False)
+    if grads.empty:
+        st.caption("Mean |gradient| per layer appears after the first epoch.")
+        return
+    epochs = sorted(grads["epoch"].unique().tolist())
+    epoch = None
+    if len(epochs) > 1 and st.toggle("One epoch", key=f"one-epoch-{run_id}"):
+        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"epoch-{run_id}")
+    st.altair_chart(charts.gradient_flow_chart(grads, epoch), width="stretch")
+    thinned = epoch is None and len(epochs) > charts.MAX_GRAD_LINES
+    shown = f" {charts.MAX_GRAD_LINES} of {len(epochs)} epochs shown, evenly spaced." if thinned else ""
+    zeros = charts.zero_gradients(grads, epoch)
+    hidden = f" {zeros} exact zero(s) cannot sit on the log axis and are not drawn." if zeros else ""
+    st.caption(f"Mean |gradient| of each weight in the epoch's last batch, in forward order.{shown}{hidden}")
+
+
+def downloads(run_id: int, epochs: pd.DataFrame, grads: pd.DataFrame) -> None:
+    for column, (what, frame) in zip(st.columns(2), (("epochs", epochs), ("gradients", grads))):
+        column.download_button(
+            f"{what.capitalize()} CSV",
+            to_csv(frame),
+            file_name=f"run-{run_id}-{what}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+            disabled=frame.empty,
+            key=f"dl-{what}-{run_id}",
+        )
+
+
+def show(run_id: int) -> str | None:
+    """Draw the run; returns its status (None when it is gone)."""
+    with common.guard("Cannot read the run: "):
+        run = common.load_run(run_id)
+        if run is None:
+            st.warning(f"Run #{run_id} no longer exists.")
+            return None
+        epochs = common.load_epochs([run_id])
+        grads = common.load_gradients([run_id])
+    header(run)
+    summary(run, epochs)
+    metric_charts(epochs)
+    gradient_flow(run_id, grads)
+    downloads(run_id, epochs, grads)
+    with st.expander("Config"):
+        st.json(run.get("config") or {})
+    return run["status"]
+
+
+# Live while the run can still change: the fragment reruns alone every 2 s; once the run reaches a
+# terminal status one full rerun redefines it without run_every, and refreshing stops.
+live = runs.loc[runs["id"] == run_id, "status"].iloc[0] in common.ACTIVE
+
+
+@st.fragment(run_every=2 if live else None)
+def run_view() -> None:
+    status = show(run_id)
+    if live and status not in common.ACTIVE:
+        st.rerun()
+
+
+run_view()

@@ -1,0 +1,36 @@
+"""CSV exports that a spreadsheet opens safely.
+
+A text cell starting with =, +, -, @ (or a tab / carriage return) is a formula to Excel, LibreOffice
+and Google Sheets ("CSV injection"); such cells get a leading single quote. Numbers stay numbers,
+negative ones included: only string cells (and header names) are touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: Any) -> Any:
+    """`value` with a leading quote when it is a string a spreadsheet would read as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of df whose text cells and column names are escaped; numeric columns are left as they are."""
+    out = df.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
+            out[column] = out[column].map(escape_cell)
+    out.columns = [escape_cell(str(c)) for c in out.columns]
+    return out
+
+
+def to_csv(df: pd.DataFrame) -> str:
+    """The frame as CSV text (no index), formula-like text cells escaped."""
+    return escape_frame(df).to_csv(index=False)
