@@ -1,0 +1,52 @@
+# VGP Lab. `make run` sets everything up and starts the product; `make test` sets up and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DATABASE_URL ?= sqlite:///var/vgp.db
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+export VGP_DATA_DIR ?= var/data
+
+.PHONY: install install-dev migrate redis run worker test browser lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Stamps re-run pip only when a requirements file changes, so a second `make run` reuses the install.
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	@mkdir -p var
+	$(BIN)/alembic upgrade head
+
+redis: install
+	@$(BIN)/python scripts/ensure_redis.py
+
+run: migrate redis
+	$(BIN)/honcho start web worker
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null || scripts/install_chromium.sh
+
+test: install-dev browser redis
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/gradient_flow.py
+
+clean:
+	rm -rf var/checkpoints .pytest_cache
