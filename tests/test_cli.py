@@ -111,6 +111,14 @@ def test_bad_input_in_process(cifar_dir: Path, tmp_path: Path, capsys: pytest.Ca
     assert len(lines) == 1 and lines[0].startswith("error: ")
 
 
+@pytest.mark.parametrize("args", [["--depth", "abc"], ["--shortcut", "square"], ["--no-such-option"]])
+def test_unparsable_options_are_one_line_exit_2(args: list[str]) -> None:
+    proc = run_cli("info", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and "usage" not in proc.stderr, proc.stderr
+
+
 def test_garbage_data_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()

@@ -145,6 +145,7 @@ BREAKAGES = {
     "label_count": ("train", {b"data": np.zeros((5, 3072), np.uint8), b"fine_labels": [1] * 4}),
     "missing_keys": ("train", {b"data": np.zeros((5, 3072), np.uint8), b"coarse_labels": [1] * 5}),
     "not_a_dict": ("test", [1, 2, 3]),
+    "too_few_to_split": ("train", {b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [1]}),
 }
 
 

@@ -152,6 +152,12 @@ def test_invalid_configs_raise_one_line(values: dict) -> None:
     assert message and "\n" not in message
 
 
+def test_a_rate_below_the_schedule_floor_says_so() -> None:
+    with pytest.raises(ConfigError, match=r"lr \(1e-05\) must be at least the schedule's floor eta_min \(2e-05\)"):
+        RunConfig(lr=1e-5)
+    assert RunConfig(lr=1e-5, eta_min=1e-6).lr == 1e-5
+
+
 def test_unknown_preset_raises() -> None:
     with pytest.raises(ConfigError, match="unknown preset"):
         RunConfig.from_preset("vgg99")

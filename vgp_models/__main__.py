@@ -10,7 +10,6 @@ checkpoints (last.pt, best.pt) into --out, with a progress bar and ETA on stderr
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vgp_models.cli_options import add_run_arguments, config_from_args
+from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
 from vgp_models.gradstats import weight_labels
@@ -100,8 +99,8 @@ def run_train(config: RunConfig, data_dir: str, out: Path, resume: bool, downloa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vgp_models", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineArgumentParser(prog="python -m vgp_models", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
     add_run_arguments(sub.add_parser("info", help="parameter count and gradient-flow labels, as JSON"))
     p_train = sub.add_parser("train", help="train one run headless")
     add_run_arguments(p_train)

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+from typing import NoReturn
 
 from vgp_models.config import DEVICES, PRESETS, SCHEDULES, SHORTCUTS, RunConfig
 
 # option name -> RunConfig field, for the options whose names differ from the field's
 _FIELD_OF = {"bn": "batch_norm", "rc": "residual"}
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """Bad options get one line on stderr and exit 2, without argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

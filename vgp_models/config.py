@@ -111,7 +111,10 @@ class RunConfig:
         _bounded("batch_size", self.batch_size, 1, 50_000)
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        _bounded("eta_min", self.eta_min, 0.0, self.lr)
+        if self.eta_min > self.lr:
+            raise ConfigError(f"lr ({self.lr:g}) must be at least the schedule's floor eta_min ({self.eta_min:g}); "
+                              "lower eta_min too")
+        _bounded("eta_min", self.eta_min, 0.0, 1.0)
         _bounded("patience", self.patience, 0, 10_000)
         _bounded("seed", self.seed, 0, 2**32 - 1)
         _bounded("subset", self.subset, 0, 60_000)

@@ -103,6 +103,8 @@ def load_cifar100(
     train_images, train_labels = _read_pickle(folder / "train")
     test_images, test_labels = _read_pickle(folder / "test")
     train_idx, val_idx = coursework_split(len(train_labels))
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise DataError(f"{folder / 'train'} holds {len(train_labels)} images: too few for a train/val split")
     if subset:
         train_idx, val_idx = train_idx[:subset], val_idx[:subset]
         test_images, test_labels = test_images[:subset], test_labels[:subset]

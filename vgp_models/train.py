@@ -157,7 +157,7 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best_epoch, best_val_acc = state["epoch"] + 1, state["best_epoch"], state["best_val_acc"]
         epochs_since_gain = state["epochs_since_gain"]
-        best_state = torch.load(ckpt_dir / "best.pt", map_location=device, weights_only=True)["model"]
+        best_state = state["best_model"]
         log.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
 
     def result(status: str, epochs_run: int, message: str, diverged_step: int | None = None) -> TrainResult:
@@ -222,13 +222,15 @@ def train(
         if val_acc > best_val_acc:  # strictly greater, as the reference
             best_epoch, best_val_acc, epochs_since_gain = epoch, val_acc, 0
             best_state = copy.deepcopy(model.state_dict())
-            if ckpt_dir:
-                _save({"model": best_state, "epoch": epoch, "config": config.to_dict()}, ckpt_dir / "best.pt")
         else:
             epochs_since_gain += 1
         if on_epoch is not None:
             on_epoch(metrics)
         if ckpt_dir:
+            # last.pt holds the best model too, so that resume state is one atomic file; best.pt is a copy
+            # for users, written first so it is never older than last.pt's best_epoch.
+            if best_epoch == epoch:
+                _save({"model": best_state, "epoch": epoch, "config": config.to_dict()}, ckpt_dir / "best.pt")
             _save(
                 {
                     "model": model.state_dict(),
@@ -237,6 +239,7 @@ def train(
                     "epoch": epoch,
                     "best_epoch": best_epoch,
                     "best_val_acc": best_val_acc,
+                    "best_model": best_state,
                     "epochs_since_gain": epochs_since_gain,
                     "config": config.to_dict(),
                 },
