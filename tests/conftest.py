@@ -1,12 +1,74 @@
-"""Shared fixtures: a tiny CIFAR-100-format folder, so that a fresh clone tests without the real set."""
+"""Shared fixtures: a tiny CIFAR-100-format folder, so that a fresh clone tests without the real set, and the
+database a test runs on.
+
+Tests that take the `database_url` fixture are marked `db`. They run on a SQLite file by default; with
+VGP_TEST_DATABASE=postgres each gets a fresh Postgres database instead (VGP_TEST_POSTGRES_URL, default the
+local `test` database as admin), so `VGP_TEST_DATABASE=postgres pytest -m db` repeats them on Postgres.
+"""
 
 from __future__ import annotations
 
+import os
 import pickle
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get("VGP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TEST_DATABASE = os.environ.get("VGP_TEST_DATABASE", "sqlite").strip().lower()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "db: uses the `database_url` fixture; VGP_TEST_DATABASE=postgres runs it on Postgres"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty Postgres database, dropped afterwards (connections forced closed); skips without Postgres."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from worker import store
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"vgp_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as e:  # noqa: BLE001
+        admin.dispose()
+        pytest.skip(f"no Postgres at {POSTGRES_ADMIN_URL} ({type(e).__name__})")
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        store.dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test (not migrated): a SQLite file, or a Postgres one (VGP_TEST_DATABASE)."""
+    if TEST_DATABASE == "postgres":
+        with postgres_database() as url:
+            yield url
+    elif TEST_DATABASE == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vgp.db'}"
+    else:
+        raise pytest.UsageError(f"VGP_TEST_DATABASE must be sqlite or postgres, got {TEST_DATABASE!r}")
 
 
 def write_cifar100(root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> Path:

@@ -1,6 +1,7 @@
 """The whole middle layer: submit_run (as the Launch page calls it) -> real Redis -> RQ worker -> the job -> SQLite.
 
-Each test gets its own SQLite file and its own RQ queue name on Redis database 15, removed afterwards.
+Each test gets its own database (a SQLite file, or Postgres with VGP_TEST_DATABASE=postgres) and its own RQ
+queue name on Redis database 15, removed afterwards.
 Runs are tiny (depth 8, width 8, subset 64, batch 32) so that a test trains in about a second on a CPU.
 """
 
@@ -28,11 +29,11 @@ TINY = RunConfig(depth=8, width=8, epochs=2, subset=64, batch_size=32, device="c
 
 
 @pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     if not queue.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     name = f"vgp-test-{uuid.uuid4().hex[:8]}"
-    url = f"sqlite:///{tmp_path / 'vgp.db'}"
+    url = database_url  # SQLite, or Postgres with VGP_TEST_DATABASE=postgres
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     monkeypatch.setenv("VGP_QUEUE", name)

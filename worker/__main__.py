@@ -6,7 +6,8 @@
     python -m worker cancel RUN_ID
     python -m worker resume RUN_ID
     python -m worker export RUN_ID --out DIR     (epochs.csv, gradients.csv, run.json)
-    python -m worker worker [--burst]            (the Procfile's worker line)
+    python -m worker worker [--burst]            (the Procfile's worker line; one per GPU)
+    python -m worker reconcile                   (one sweep: dead runs interrupted, lost jobs queued again)
     python -m worker migrate                     (alembic upgrade head on DATABASE_URL)
 
 Bad input exits 2 and an unreachable service exits 1, each with one line on stderr and no traceback.
@@ -20,28 +21,22 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
-from vgp_models.cli_options import add_run_arguments, config_from_args
+from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import ConfigError
-from worker import queue, store
+from worker import queue, reconcile, store
+from worker.exports import to_csv
 
 PROG = "python -m worker"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="VGP Lab runs: submit, inspect, export, and work the queue.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineArgumentParser(prog=PROG, description="VGP Lab runs: submit, inspect, export, work the queue.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
 
     submit = commands.add_parser("submit", help="queue a training run; prints its id")
     add_run_arguments(submit)
@@ -66,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     work = commands.add_parser("worker", help="work the run queue (forking: one process per run)")
     work.add_argument("--burst", action="store_true", help="stop when the queue is empty")
 
+    commands.add_parser("reconcile", help="bring the queue in step with the database once (workers do it every 10 s)")
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
     return parser
 
@@ -140,17 +136,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def escape_text_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would read as a formula with a quote; numbers are left alone."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
-            )
-    return out
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     with store.session_scope() as session:
         summary = store.run_summary(store.require_run(session, args.run_id))
@@ -158,8 +143,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         gradients = store.gradients_frame(session, [args.run_id])
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    escape_text_cells(epochs).to_csv(out / "epochs.csv", index=False)
-    escape_text_cells(gradients).to_csv(out / "gradients.csv", index=False)
+    (out / "epochs.csv").write_text(to_csv(epochs))
+    (out / "gradients.csv").write_text(to_csv(gradients))
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {len(epochs)} epochs and {len(gradients)} gradient rows to {out}")
     return 0
@@ -167,6 +152,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     queue.run_worker(burst=args.burst)
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    print(f"reconcile: {reconcile.reconcile()}")
     return 0
 
 
@@ -185,6 +175,7 @@ COMMANDS = {
     "resume": cmd_resume,
     "export": cmd_export,
     "worker": cmd_worker,
+    "reconcile": cmd_reconcile,
     "migrate": cmd_migrate,
 }
 

@@ -32,5 +32,9 @@ def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(df: pd.DataFrame) -> str:
-    """The frame as CSV text (no index), formula-like text cells escaped."""
-    return escape_frame(df).to_csv(index=False)
+    """The frame as CSV text (no index), formula-like text cells escaped.
+
+    Lines end in CRLF (RFC 4180), which also makes the writer quote a cell holding a bare carriage return;
+    with pandas' default "\\n" such a cell went out unquoted and split its row in two.
+    """
+    return escape_frame(df).to_csv(index=False, lineterminator="\r\n")

@@ -20,6 +20,7 @@ from vgp_models.data import DataError
 from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import VGG, count_parameters
 from worker import queue
+from worker.settings import Settings
 from worker.store import (
     REPO_ROOT,
     RunStatus,
@@ -28,7 +29,6 @@ from worker.store import (
     one_line,
     record_epoch,
     session_scope,
-    set_status,
     touch_heartbeat,
     transition_run,
 )
@@ -38,18 +38,23 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.5
 """should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
 
-HEARTBEAT_S = 30.0
-"""How often a running job refreshes runs.heartbeat_at between epochs."""
-
 
 class StopPoller:
-    """The `should_stop` callback: a time-throttled read of the run's cancel flag, plus a heartbeat."""
+    """The `should_stop` callback: a time-throttled read of the run's cancel flag, plus a heartbeat.
 
-    def __init__(self, run_id: int, poll_s: float = CANCEL_POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
+    The heartbeat (every VGP_HEARTBEAT_S) is fenced by the job id: when the run is no longer running under
+    this job (a sweep wrote it off as interrupted and queued it again), training stops and `lost` is set.
+    """
+
+    def __init__(
+        self, run_id: int, poll_s: float = CANCEL_POLL_S, heartbeat_s: float | None = None, job_id: str | None = None
+    ) -> None:
         self.run_id = run_id
+        self.job_id = job_id
         self.poll_s = poll_s
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
+        self.lost = False
         self._last_poll = self._last_beat = time.monotonic()
 
     def __call__(self) -> bool:
@@ -63,9 +68,13 @@ class StopPoller:
             self._last_beat = now
             try:
                 with session_scope() as session:
-                    touch_heartbeat(session, self.run_id)
+                    owned = touch_heartbeat(session, self.run_id, self.job_id)
             except Exception as e:  # noqa: BLE001 (a busy database must not stop training)
                 log.warning("run %d: heartbeat not written (%s: %s)", self.run_id, type(e).__name__, e)
+            else:
+                if not owned:
+                    log.warning("run %d is no longer running under this job; stopping", self.run_id)
+                    self.stop = self.lost = True
         return self.stop
 
 
@@ -89,11 +98,11 @@ def model_facts(config: RunConfig) -> tuple[int, str]:
     return params, device
 
 
-def _fail(run_id: int, reason: str, status: RunStatus = RunStatus.FAILED) -> str:
-    log.error("run %d %s: %s", run_id, status.value, reason)
+def _fail(run_id: int, reason: str, job_id: str | None, from_status: RunStatus = RunStatus.RUNNING) -> str:
+    log.error("run %d failed: %s", run_id, reason)
     with session_scope() as session:
-        set_status(session, run_id, status, reason=reason)
-    return status.value
+        transition_run(session, run_id, (from_status,), RunStatus.FAILED, reason, only_job=job_id)
+    return RunStatus.FAILED.value
 
 
 def _describe(e: BaseException) -> str:
@@ -112,10 +121,11 @@ def train_run(run_id: int) -> str:
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
+    job_id = queue.current_job_id()  # None outside RQ; else the run must still be this job's (see below)
     try:
         config = RunConfig.from_dict(dict(stored_config))
-    except (ConfigError, TypeError) as e:
-        return _fail(run_id, f"invalid stored config: {_describe(e)}")
+    except (ConfigError, TypeError, ValueError, OverflowError) as e:
+        return _fail(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
 
     worker_name = queue.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
     with session_scope() as session:
@@ -124,11 +134,12 @@ def train_run(run_id: int) -> str:
             run_id,
             (RunStatus.QUEUED,),
             RunStatus.RUNNING,
+            only_job=job_id,  # a stale duplicate job (the run was queued again under a new one) claims nothing
             worker_name=worker_name[:200],
             git_sha=git_sha(),
         )
-    if not claimed:  # cancelled between our read and our claim
-        log.warning("run %d left the queued state before it started; skipping it", run_id)
+    if not claimed:  # cancelled between our read and our claim, or queued again under another job
+        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
         return "skipped"
     log.info("run %d started on %s: %s", run_id, worker_name, config.label)
 
@@ -142,54 +153,61 @@ def train_run(run_id: int) -> str:
         )  # fmt: skip
 
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
+    poller = StopPoller(run_id, job_id=job_id)
     try:
         params, device = model_facts(config)
         with session_scope() as session:
-            set_status(session, run_id, RunStatus.RUNNING, params=params, device=device)
+            running = (RunStatus.RUNNING,)
+            transition_run(session, run_id, running, RunStatus.RUNNING, only_job=job_id, params=params, device=device)
         result = train(
             config,
             data_dir=data_dir,
             checkpoint_dir=checkpoint_dir(run_id),
             resume=True,
             on_epoch=on_epoch,
-            should_stop=StopPoller(run_id),
+            should_stop=poller,
         )
     except DataError as e:
-        return _fail(run_id, _describe(e))
+        return _fail(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("run %d crashed", run_id)
-        return _fail(run_id, _describe(e))
-    return _finish(run_id, result)
+        return _fail(run_id, _describe(e), job_id)
+    if poller.lost:
+        log.warning("run %d was taken over by another job; leaving it as it is", run_id)
+        return "superseded"
+    return _finish(run_id, result, job_id)
 
 
-def _finish(run_id: int, result: TrainResult) -> str:
+def _finish(run_id: int, result: TrainResult, job_id: str | None = None) -> str:
+    """Record the outcome, if the run is still running under `job_id` (else another job owns it now)."""
     common = {"params": result.params, "device": result.device}
-    with session_scope() as session:
-        if result.status == "completed":
-            set_status(
-                session,
-                run_id,
-                RunStatus.COMPLETED,
-                reason=result.message or None,
+    outcomes = {
+        "completed": (
+            RunStatus.COMPLETED,
+            result.message or None,
+            dict(
                 best_epoch=result.best_epoch,
                 best_val_acc=result.best_val_acc,
                 test_loss=result.test_loss,
                 test_acc=result.test_acc,
                 **common,
-            )
-        elif result.status == "diverged":
-            set_status(
-                session,
-                run_id,
-                RunStatus.DIVERGED,
-                reason=result.message or "loss became non-finite",
-                diverged_step=result.diverged_step,
-                **common,
-            )
-        elif result.status == "cancelled":
-            set_status(session, run_id, RunStatus.CANCELLED, reason=result.message or "cancelled by user", **common)
-        else:
-            set_status(session, run_id, RunStatus.FAILED, reason=f"unknown training outcome {result.status!r}")
+            ),
+        ),
+        "diverged": (
+            RunStatus.DIVERGED,
+            result.message or "loss became non-finite",
+            dict(diverged_step=result.diverged_step, **common),
+        ),
+        "cancelled": (RunStatus.CANCELLED, result.message or "cancelled by user", common),
+    }
+    status, reason, fields = outcomes.get(
+        result.status, (RunStatus.FAILED, f"unknown training outcome {result.status!r}", {})
+    )
+    with session_scope() as session:
+        recorded = transition_run(session, run_id, (RunStatus.RUNNING,), status, reason, only_job=job_id, **fields)
+    if not recorded:
+        log.warning("run %d is no longer running under this job; its %s outcome is not recorded", run_id, result.status)
+        return "superseded"
     if result.status == "cancelled":
         try:
             queue.clear_cancel_flag(run_id)

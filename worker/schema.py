@@ -101,6 +101,7 @@ class Run(Base):
     test_acc: Mapped[float | None] = mapped_column(Float)
     diverged_step: Mapped[int | None] = mapped_column(Integer)
     git_sha: Mapped[str | None] = mapped_column(String(40))
+    auto_resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # automatic re-enqueues
 
     epochs: Mapped[list[EpochRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="EpochRow.epoch"

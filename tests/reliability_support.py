@@ -1,0 +1,238 @@
+"""Shared by the tests/test_reliability_*.py files: environments, real worker processes, a private Redis server,
+and stub jobs that misbehave on purpose (imported by name in RQ work horses, so they live in an importable module).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rq import Callback
+
+from vgp_models.config import RunConfig
+from worker import queue, store
+from worker.store import RunStatus
+
+REPO = Path(__file__).resolve().parents[1]
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+FAST = {
+    "VGP_HEARTBEAT_S": "1",
+    "VGP_STALE_AFTER_S": "3",
+    "VGP_SWEEP_INTERVAL_S": "1",
+    "VGP_CANCEL_GRACE_S": "1",
+}
+"""Reliability timings shortened so that a dead worker is found in seconds, not a minute."""
+
+
+def tiny(epochs: int = 2, seed: int = 0) -> RunConfig:
+    return RunConfig(depth=8, width=8, epochs=epochs, subset=64, batch_size=32, device="cpu", seed=seed)
+
+
+def make_env(tmp_path: Path, cifar_dir: Path, database_url: str, redis_url: str = REDIS_URL, **extra: str) -> dict:
+    """The variables a product process needs: database, Redis and a unique queue, data, checkpoints."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "VGP_QUEUE": f"vgp-test-rel-{uuid.uuid4().hex[:8]}",
+        "VGP_DATA_DIR": str(cifar_dir),
+        "VGP_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        **extra,
+    }
+
+
+def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
+    """Remove a test queue, its jobs and registries, and any cancel flags, from Redis."""
+    try:
+        redis = queue.get_redis(redis_url)
+        q = queue.get_queue(name, connection=redis)
+        for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry,
+                         q.started_job_registry):  # fmt: skip
+            for job_id in registry.get_job_ids():
+                registry.remove(job_id, delete_job=True)
+        q.delete(delete_jobs=True)
+    except Exception:  # noqa: BLE001 (a private Redis may already be gone)
+        pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll until `predicate()` is truthy; return its value, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def run_row(run_id: int, url: str | None = None) -> store.Run:
+    with store.session_scope(url) as s:
+        return store.require_run(s, run_id)
+
+
+def epochs_of(run_id: int, url: str | None = None):  # -> pd.DataFrame
+    with store.session_scope(url) as s:
+        return store.epochs_frame(s, [run_id])
+
+
+def work_in_process() -> None:
+    """Run every queued job in this process (SimpleWorker), on one thread (two cores are shared)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        queue.make_worker(burst_in_process=True).work(burst=True)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class WorkerProcess:
+    """`python -m worker worker` in a subprocess with its own log file; stopped (and reaped) by `stop()`."""
+
+    def __init__(self, env: dict, log_path: Path, burst: bool = False, **extra_env: str) -> None:
+        self.log_path = log_path
+        args = [sys.executable, "-m", "worker", "worker", *(["--burst"] if burst else [])]
+        self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            args, cwd=REPO, env={**os.environ, **env, **extra_env}, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def name(self, timeout: float = 60) -> str:
+        """The RQ worker name, from the start line in the log."""
+
+        def find() -> str | None:
+            for line in self.log().splitlines():
+                if " worker " in line and " on queue " in line:
+                    return line.split(" worker ", 1)[1].split(" ", 1)[0]
+            return None
+
+        return wait_for(find, timeout, what=f"worker {self.pid} to start")
+
+    def horses(self) -> list[int]:
+        try:
+            return [int(p) for p in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL the worker process itself (not its work horse): no handler, no cleanup, as on a crash."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port (no persistence), to flush, stop and restart at will."""
+
+    def __init__(self, tmp_path: Path, password: str | None = None) -> None:
+        self.port = free_port()
+        self.dir = tmp_path
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PrivateRedis:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(self.dir)]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: queue.redis_available(self.url), 10, what=f"redis-server on port {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+# ---- stub jobs: run in work horses by import path ----------------------------------------------------
+
+
+def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None, timeout: int = 120) -> str:
+    """Enqueue `func` (a function of this module) on the run queue with the real jobs' callbacks.
+
+    With `run_id`, the job is that run's job (runs.job_id), as `queue.enqueue_run` would make it.
+    """
+    job_id = f"vgp-stub-{func.__name__}-{uuid.uuid4().hex[:6]}"
+    if run_id is not None:
+        with store.session_scope() as s:
+            store.require_run(s, run_id).job_id = job_id
+    queue.get_queue().enqueue(
+        f"tests.reliability_support.{func.__name__}",
+        *args,
+        job_id=job_id,
+        job_timeout=timeout,
+        on_failure=Callback("worker.queue.on_job_failure"),
+        on_stopped=Callback("worker.queue.on_job_stopped"),
+    )
+    return job_id
+
+
+def stubborn_job(run_id: int) -> None:
+    """Claims its run like train_run, records one epoch, then hangs without ever reading its cancel flag."""
+    from vgp_models.train import EpochMetrics, LayerGrad
+
+    with store.session_scope() as s:
+        claimed = store.transition_run(
+            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=queue.current_job_id(),
+            worker_name=queue.current_worker_name(),
+        )  # fmt: skip
+    assert claimed
+    grads = [LayerGrad(0, "input_conv_conv_0", 1e-3, 1e-3, 0.1)]
+    with store.session_scope() as s:
+        store.record_epoch(s, run_id, EpochMetrics(1, 5, 4.6, 0.01, 4.6, 0.02, 1e-3, 0.5, grads))
+    while True:
+        time.sleep(0.1)
+
+
+def raising_job() -> None:
+    raise RuntimeError("this job fails on purpose")
+
+
+def dying_job() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would

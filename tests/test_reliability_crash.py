@@ -1,0 +1,154 @@
+"""A worker PROCESS SIGKILLed mid-run (not just its work horse), with real processes, Redis and the test database.
+
+The run never stays `running`: its horse dies with the worker (PR_SET_PDEATHSIG), the sweep finds the stale
+heartbeat and the dead job, marks it interrupted, and it resumes (automatically once, or by hand) from its
+checkpoint to exactly the metrics of an uninterrupted run with the same seed. Timings are shortened (FAST).
+Training uses one thread per process: two cores are shared, and equal thread counts keep the sums identical.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.reliability_support import (
+    FAST,
+    REDIS_URL,
+    REPO,
+    WorkerProcess,
+    drop_queue,
+    epochs_of,
+    make_env,
+    process_alive,
+    run_row,
+    tiny,
+    wait_for,
+)
+from vgp_models.train import EpochMetrics, train
+from worker import queue, reconcile, store
+from worker.store import RunStatus
+
+EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
+CONFIG = tiny(EPOCHS, seed=3)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # all but wall time
+
+
+@pytest.fixture(scope="module")
+def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
+    """The same config trained without interruption, in this process, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seen: list[EpochMetrics] = []
+        result = train(CONFIG, data_dir=cifar_dir, on_epoch=seen.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert result.status == "completed" and len(seen) == EPOCHS
+    return seen, result
+
+
+@pytest.fixture
+def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    if not queue.redis_available(REDIS_URL):
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, **ONE_THREAD}
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    store.upgrade_database(database_url)
+    yield variables
+    drop_queue(variables["VGP_QUEUE"])
+    store.dispose_engines()
+
+
+def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
+    """Submit CONFIG, let `worker` train a few epochs, SIGKILL the worker process; return (run id, horse pid)."""
+    run_id = queue.submit_run(CONFIG, name="crash")
+    wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
+    (horse,) = worker.horses()
+    assert run_row(run_id).status is RunStatus.RUNNING
+    worker.kill()
+    wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
+    assert run_row(run_id).status is RunStatus.RUNNING  # nothing marked it yet: the worker died without a word
+    return run_id, horse
+
+
+def assert_same_as_baseline(run_id: int, baseline: tuple[list[EpochMetrics], object]) -> None:
+    seen, result = baseline
+    run = run_row(run_id)
+    assert run.status is RunStatus.COMPLETED, run.reason
+    frame = epochs_of(run_id)
+    assert frame["epoch"].tolist() == list(range(1, EPOCHS + 1))  # none lost, none twice (primary key)
+    expected = [[getattr(m, c) for c in METRICS] for m in seen]
+    assert frame[METRICS].values.tolist() == expected  # exactly: per-epoch seeded RNG, one thread
+    assert (run.test_loss, run.test_acc) == (result.test_loss, result.test_acc)
+    assert (run.best_epoch, run.best_val_acc) == (result.best_epoch, result.best_val_acc)
+
+
+def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
+    env: dict, tmp_path: Path, baseline: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VGP_AUTO_RESUMES", "0")  # for the sweeps below, run in this process
+    env = {**env, "VGP_AUTO_RESUMES": "0"}
+    first = WorkerProcess(env, tmp_path / "first.log")
+    try:
+        run_id, _ = start_run_and_kill_its_worker(first)
+    finally:
+        first.stop()
+    killed_at = time.monotonic()
+
+    def swept() -> bool:  # what every live worker and the dashboard do every VGP_SWEEP_INTERVAL_S
+        reconcile.reconcile_quietly()
+        return run_row(run_id).status is RunStatus.INTERRUPTED
+
+    wait_for(swept, 60, 0.5, "the run to show interrupted")
+    assert time.monotonic() - killed_at < 60
+    run = run_row(run_id)
+    assert "no heartbeat" in (run.reason or "") and run.auto_resumes == 0
+    done_before = run.epochs_done
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "worker", "resume", str(run_id)],
+        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    second = WorkerProcess(env, tmp_path / "second.log", burst=True)
+    assert second.proc.wait(timeout=180) == 0, second.log()[-2000:]
+    second.stop()
+    assert "resumed from" in second.log() or done_before == 0  # it continued from last.pt
+    assert_same_as_baseline(run_id, baseline)
+
+
+def test_killed_worker_run_is_resumed_automatically_by_another_worker(
+    env: dict, tmp_path: Path, baseline: tuple
+) -> None:
+    first = WorkerProcess(env, tmp_path / "first.log")
+    second = None
+    try:
+        wait_for(lambda: first.name(), 60)
+        run_id = queue.submit_run(CONFIG, name="crash")
+        wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
+        second = WorkerProcess(env, tmp_path / "second.log")  # idle: the run is busy on the first one
+        second_name = second.name()
+        (horse,) = first.horses()
+        first.kill()
+        wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
+        wait_for(lambda: run_row(run_id).status.finished, 120, 0.2, "the second worker to finish the run")
+        log = second.log()
+    finally:
+        first.stop()
+        if second is not None:
+            assert second.stop() == 0
+    run = run_row(run_id)
+    assert run.auto_resumes == 1 and run.worker_name == second_name
+    assert f"run {run_id} interrupted: no heartbeat" in log and f"run {run_id} queued again automatically" in log
+    assert "is gone; queued it again" not in log  # the fresh job was not mistaken for a lost one mid-dequeue
+    assert "database is locked" not in log  # no work horse forked in the middle of the sweep's transaction
+    assert_same_as_baseline(run_id, baseline)

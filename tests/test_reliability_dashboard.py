@@ -1,0 +1,74 @@
+"""The optional dashboard password (VGP_DASHBOARD_PASSWORD), under Streamlit's AppTest: asked before any page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.reliability_support import REDIS_URL, REPO, drop_queue
+from worker import store
+
+APP = str(REPO / "dashboard" / "app.py")
+SECRET = "c0rrect horse ✓"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    url = f"sqlite:///{tmp_path / 'vgp.db'}"
+    name = f"vgp-test-dash-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("VGP_QUEUE", name)
+    store.upgrade_database(url)
+    yield
+    drop_queue(name)
+    store.dispose_engines()
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_shown(at: AppTest) -> bool:
+    return any(t.value == "Launch a run" for t in at.title)
+
+
+def test_no_password_set_means_no_prompt(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VGP_DASHBOARD_PASSWORD", raising=False)
+    at = app()
+    assert page_shown(at) and not [t for t in at.text_input if t.key == "_vgp_password"]
+
+
+def test_every_page_asks_for_the_password_first(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VGP_DASHBOARD_PASSWORD", SECRET)
+    at = app()
+    (prompt,) = at.text_input
+    assert prompt.key == "_vgp_password" and prompt.proto.type == prompt.proto.PASSWORD
+    assert not page_shown(at)
+    for page in ("views/runs.py", "views/run.py"):  # a direct page visit is gated too
+        at.switch_page(page).run()
+        assert not at.exception and not at.dataframe and not at.get("progress")
+        assert [t.key for t in at.text_input] == ["_vgp_password"]
+
+    at.text_input(key="_vgp_password").input("wrong").run()
+    assert [e.value for e in at.error] == ["Wrong password."] and not page_shown(at)
+    at.text_input(key="_vgp_password").input(SECRET[:-1]).run()  # a prefix is not enough
+    assert not page_shown(at)
+
+    at.switch_page("views/launch.py")
+    at.text_input(key="_vgp_password").input(SECRET).run()
+    assert not at.exception, at.exception
+    assert page_shown(at) and not at.error
+    assert not [t for t in at.text_input if t.key == "_vgp_password"]
+    everything = " ".join(str(e.value) for e in [*at.markdown, *at.title, *at.caption, *at.error, *at.text_input])
+    assert SECRET not in everything  # shown nowhere
+
+    at.switch_page("views/runs.py").run()  # signed in for the rest of the session
+    assert not at.exception and not [t for t in at.text_input if t.key == "_vgp_password"]
+    assert not page_shown(app())  # a new session asks again

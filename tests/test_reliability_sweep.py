@@ -1,0 +1,236 @@
+"""worker.reconcile, step by step, in this process: real Redis (database 15, a unique queue), the test database.
+
+Worker death is staged in Redis (a registered worker whose heartbeat stops), so each rule is tested exactly;
+test_reliability_crash.py does the same with real processes and SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from rq.utils import utcformat
+from sqlalchemy import update
+
+from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, tiny
+from worker import queue, reconcile, store
+from worker.settings import Settings
+from worker.store import Run, RunStatus
+
+SETTINGS = Settings(heartbeat_s=1, stale_after_s=5, sweep_interval_s=1, cancel_grace_s=2, auto_resumes=1)
+
+
+@pytest.fixture
+def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    if not queue.redis_available(REDIS_URL):
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    variables = make_env(tmp_path, cifar_dir, database_url)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    store.upgrade_database(database_url)
+    yield variables
+    drop_queue(variables["VGP_QUEUE"])
+    redis = queue.get_redis(REDIS_URL)  # explicit: a test may point REDIS_URL elsewhere
+    for key in redis.scan_iter(match="vgp:cancel:*"):
+        redis.delete(key)
+    store.dispose_engines()
+
+
+def running_run(heartbeat_age_s: float = 60, job_id: str | None = "gone") -> int:
+    """A run marked running by job `job_id` whose last heartbeat is `heartbeat_age_s` old."""
+    with store.session_scope() as s:
+        run_id = store.create_run(s, tiny()).id
+        s.get(Run, run_id).job_id = job_id
+    with store.session_scope() as s:
+        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, worker_name="w")
+    with store.session_scope() as s:
+        old = store.utcnow() - timedelta(seconds=heartbeat_age_s)
+        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
+    return run_id
+
+
+class LiveWorker:
+    """An RQ worker registered in Redis that 'executes' a run's job: it heartbeats only when told to."""
+
+    def __init__(self, run_id: int) -> None:
+        self.worker = queue.make_worker(burst_in_process=True, name=f"live-{run_id}")
+        self.worker.register_birth()
+        self.job_id = queue.enqueue_run(run_id)
+        job = Job.fetch(self.job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+        queue.get_queue().remove(job)
+        with queue.get_redis().pipeline() as pipe:
+            job.prepare_for_execution(self.worker.name, pipe)  # status started, worker_name set
+            pipe.execute()
+
+    def fall_silent(self, seconds: float) -> None:
+        old = store.utcnow() - timedelta(seconds=seconds)
+        queue.get_redis().hset(self.worker.key, "last_heartbeat", utcformat(old))
+
+    def close(self) -> None:
+        self.worker.register_death()
+
+
+def test_a_dead_running_run_is_interrupted_then_resumed_once(env: dict) -> None:
+    run_id = running_run(heartbeat_age_s=60, job_id="vgp-run-gone")  # its job is nowhere in Redis
+    report = reconcile.reconcile(SETTINGS)
+    assert report.interrupted == [run_id] and report.resumed == [run_id]
+    run = run_row(run_id)
+    assert run.status is RunStatus.QUEUED and run.auto_resumes == 1
+    assert run.job_id in queue.get_queue().job_ids  # a fresh job
+
+    with store.session_scope() as s:  # it dies again: no second automatic resume
+        store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=store.utcnow() - timedelta(minutes=5)))
+    queue.get_queue().empty()
+    report = reconcile.reconcile(SETTINGS)
+    assert report.interrupted == [run_id] and report.resumed == []
+    run = run_row(run_id)
+    assert run.status is RunStatus.INTERRUPTED and run.auto_resumes == 1
+    assert run.reason and "no heartbeat for" in run.reason and "\n" not in run.reason
+    assert not reconcile.reconcile(SETTINGS)  # idempotent: nothing more to do
+
+    queue.resume_run(run_id)  # a person can always resume it
+    assert run_row(run_id).status is RunStatus.QUEUED and run_row(run_id).auto_resumes == 1
+
+
+def test_auto_resumes_can_be_turned_off(env: dict) -> None:
+    run_id = running_run()
+    report = reconcile.reconcile(Settings(**{**vars(SETTINGS), "auto_resumes": 0}))
+    assert report.interrupted == [run_id] and not report.resumed
+    assert run_row(run_id).status is RunStatus.INTERRUPTED
+
+
+def test_fresh_heartbeat_or_live_worker_is_left_alone(env: dict) -> None:
+    fresh = running_run(heartbeat_age_s=0)
+    silent = running_run(heartbeat_age_s=60)
+    live = LiveWorker(silent)
+    try:
+        live_job = run_row(silent).job_id
+        assert queue.job_alive(live_job, SETTINGS.stale_after_s)
+        assert not reconcile.reconcile(SETTINGS)  # a long evaluation pass: the DB heartbeat is old, RQ's is not
+        assert {run_row(fresh).status, run_row(silent).status} == {RunStatus.RUNNING}
+
+        live.fall_silent(60)  # the worker process was SIGKILLed a minute ago
+        assert not queue.job_alive(live_job, SETTINGS.stale_after_s)
+        assert reconcile.reconcile(SETTINGS).interrupted == [silent]
+        assert run_row(fresh).status is RunStatus.RUNNING
+    finally:
+        live.close()
+
+
+def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
+    run_id = running_run(heartbeat_age_s=0)
+    live = LiveWorker(run_id)
+    pubsub = queue.get_redis().pubsub()
+    pubsub.subscribe(live.worker.pubsub_channel_name)
+    try:
+        assert queue.cancel_run(run_id) is RunStatus.RUNNING
+        assert not reconcile.reconcile(SETTINGS)  # within the grace period: the job's own poll should do it
+        queue.get_redis().set(queue.CANCEL_KEY.format(run_id=run_id), "1000.0")  # requested long ago
+        assert reconcile.reconcile(SETTINGS).stopped == [run_id]
+        messages = [pubsub.get_message(timeout=2) for _ in range(3)]
+        payloads = [json.loads(m["data"]) for m in messages if m and m["type"] == "message"]
+        assert payloads == [{"command": "stop-job", "job_id": live.job_id}]
+        assert run_row(run_id).status is RunStatus.RUNNING  # the worker's stopped callback will cancel it
+
+        job = Job.fetch(live.job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+        queue.on_job_stopped(job, queue.get_redis())  # what the worker runs after killing the horse
+        run = run_row(run_id)
+        assert run.status is RunStatus.CANCELLED and "did not stop on its flag" in (run.reason or "")
+        assert not queue.cancel_requested(run_id)
+    finally:
+        pubsub.close()
+        live.close()
+
+
+def test_cancelled_run_whose_worker_died_is_cancelled_not_resumed(env: dict) -> None:
+    run_id = running_run(heartbeat_age_s=60)
+    assert queue.cancel_run(run_id) is RunStatus.RUNNING
+    report = reconcile.reconcile(SETTINGS)
+    assert report.cancelled == [run_id] and not report.interrupted and not report.resumed
+    assert run_row(run_id).status is RunStatus.CANCELLED
+    assert not queue.cancel_requested(run_id)
+
+
+def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
+    with store.session_scope() as s:
+        lost, waiting, fresh = (store.create_run(s, tiny()).id for _ in range(3))
+    lost_job = queue.enqueue_run(lost)
+    queue.enqueue_run(waiting)
+    Job.fetch(lost_job, connection=queue.get_redis(), serializer=JSONSerializer).delete()  # Redis lost it
+    report = reconcile.reconcile(SETTINGS)
+    assert report.requeued == [lost]  # `fresh` has no job yet: it is being submitted right now
+    assert run_row(lost).job_id != lost_job and run_row(lost).job_id in queue.get_queue().job_ids
+    assert len(queue.get_queue().job_ids) == 2
+
+
+def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
+    """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
+    from rq.exceptions import AbandonedJobError
+
+    with store.session_scope() as s:
+        run_id = store.create_run(s, tiny()).id
+    old_job = Job.fetch(queue.enqueue_run(run_id), connection=queue.get_redis(), serializer=JSONSerializer)
+    new_job_id = queue.enqueue_run(run_id)  # e.g. reconcile re-enqueued it while the old one was in flight
+    queue.on_job_failure(old_job, queue.get_redis(), AbandonedJobError, AbandonedJobError(), None)
+    queue.on_work_horse_killed(old_job, 1234, 9, None)
+    assert run_row(run_id).status is RunStatus.QUEUED
+
+    queue.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first
+    assert Job.fetch(old_job.id, connection=queue.get_redis(), serializer=JSONSerializer).return_value() == "skipped"
+    run = run_row(run_id)
+    assert run.status is RunStatus.COMPLETED and run.job_id == new_job_id
+
+
+def test_heartbeat_is_fenced_by_the_job(env: dict) -> None:
+    run_id = running_run(heartbeat_age_s=0, job_id="job-a")
+    with store.session_scope() as s:
+        assert store.touch_heartbeat(s, run_id, "job-a")
+        assert not store.touch_heartbeat(s, run_id, "job-b")
+        assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
+        assert not store.touch_heartbeat(s, run_id, "job-a")
+
+
+def test_redis_down_judges_nothing(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = running_run(heartbeat_age_s=600)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    with pytest.raises(queue.QueueError, match="not reachable"):
+        reconcile.reconcile(SETTINGS)
+    assert reconcile.reconcile_quietly(SETTINGS) is None
+    assert run_row(run_id).status is RunStatus.RUNNING
+
+
+def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HEARTBEAT_S", "STALE_AFTER_S", "SWEEP_INTERVAL_S", "CANCEL_GRACE_S", "AUTO_RESUMES"):
+        monkeypatch.delenv(f"VGP_{name}", raising=False)
+    assert Settings.from_env() == Settings()
+    monkeypatch.setenv("VGP_HEARTBEAT_S", "2")
+    monkeypatch.setenv("VGP_STALE_AFTER_S", "5")
+    monkeypatch.setenv("VGP_AUTO_RESUMES", "3")
+    s = Settings.from_env()
+    assert (s.heartbeat_s, s.stale_after_s, s.auto_resumes, s.worker_heartbeat_s) == (2.0, 5.0, 3, 2)
+    monkeypatch.setenv("VGP_STALE_AFTER_S", "3")
+    with pytest.raises(ValueError, match="at least twice"):
+        Settings.from_env()
+    monkeypatch.setenv("VGP_STALE_AFTER_S", "soon")
+    with pytest.raises(ValueError, match="VGP_STALE_AFTER_S must be a number"):
+        Settings.from_env()
+
+
+def test_reconcile_command_line(env: dict) -> None:
+    run_id = running_run(heartbeat_age_s=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "reconcile"], cwd=REPO, env={**os.environ, **env,
+        "VGP_AUTO_RESUMES": "0"}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"interrupted [{run_id}]" in done.stdout
+    assert run_row(run_id).status is RunStatus.INTERRUPTED
