@@ -39,8 +39,11 @@ run: migrate redis
 browser:
 	@command -v chromium >/dev/null || scripts/install_chromium.sh
 
+# The whole suite on SQLite, then every database-backed test (marker `db`) again on the local Postgres.
+# One torch thread per process: tests run workers and Streamlit beside pytest on few cores.
 test: install-dev browser redis
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 VGP_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m db
 
 lint: install-dev
 	$(BIN)/ruff check .
