@@ -10,11 +10,19 @@ if ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard import common  # noqa: E402
+
+if not common.password_ok():  # VGP_DASHBOARD_PASSWORD, when set, guards every page
+    st.stop()
+common.keep_queue_in_step()  # the database is the truth: rebuild what Redis lost, interrupt what died
+
 page = st.navigation(
     [
         st.Page("views/launch.py", title="Launch", icon=":material/rocket_launch:", default=True),
         st.Page("views/runs.py", title="Runs", icon=":material/table_rows:"),
         st.Page("views/run.py", title="Run", icon=":material/monitoring:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("views/results.py", title="Results", icon=":material/table_chart:"),
     ]
 )
 st.set_page_config(page_title="VGP Lab", page_icon=":material/ssid_chart:", layout="wide")

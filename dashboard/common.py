@@ -6,8 +6,13 @@ Pages import this and `charts`; the store, the queue and CSV exports are reached
 
 from __future__ import annotations
 
+import hmac
+import logging
 import math
-from collections.abc import Iterator
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,9 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vgp_models.config import ConfigError, RunConfig
-from worker import queue, store
+from worker import queue, reconcile, store
+from worker.settings import Settings
 
 ACTIVE = frozenset({"queued", "running"})  # statuses that can still change: pages refresh while in one
+LIVE_S = 1.0  # how often a page showing an active run re-reads the store: an epoch shows within ~1.5 s
 STATUS_COLOURS = {
     "queued": "gray",
     "running": "blue",
@@ -106,9 +113,11 @@ def queue_available() -> bool:
         raise
 
 
-def submit(config: RunConfig, name: str | None = None) -> int:
+def submit(
+    config: RunConfig, name: str | None = None, group: str | None = None, tags: Iterable[str] = (), note: str = ""
+) -> int:
     """Queue a run; returns its id."""
-    return int(queue.submit_run(config, name=name))
+    return int(queue.submit_run(config, name=name, group=group, tags=tags, note=note))
 
 
 def cancel(run_id: int) -> str:
@@ -124,6 +133,45 @@ def resume(run_id: int) -> None:
 RESUMABLE = frozenset(str(s.value) for s in queue.RESUMABLE)
 
 
+@st.cache_resource(show_spinner=False)
+def _last_sweeps() -> tuple[threading.Lock, dict[tuple[str, str, str], float]]:
+    return threading.Lock(), {}
+
+
+def keep_queue_in_step() -> None:
+    """Run worker.reconcile (dead runs interrupted and resumed, jobs Redis lost queued again) at most once per
+    VGP_SWEEP_INTERVAL_S per store and queue, in this server process. Silent: failures are only logged, so a
+    page still loads while Redis is down, and the queue is rebuilt on the first page load after it is back."""
+    lock, last = _last_sweeps()
+    key = (store.database_url(), queue.redis_url(), queue.queue_name())
+    now = time.monotonic()
+    try:
+        interval = Settings.from_env().sweep_interval_s
+    except ValueError:
+        interval = Settings().sweep_interval_s
+    with lock:
+        if now - last.get(key, -math.inf) < interval:
+            return
+        last[key] = now
+    reconcile.reconcile_quietly()
+
+
+def password_ok() -> bool:
+    """True when VGP_DASHBOARD_PASSWORD is unset or this session entered it; otherwise ask for it (and False)."""
+    expected = os.environ.get("VGP_DASHBOARD_PASSWORD", "")
+    if not expected or st.session_state.get("_vgp_signed_in") is True:
+        return True
+    st.title("VGP Lab")
+    entered = st.text_input("Password", type="password", key="_vgp_password")
+    if entered:
+        if hmac.compare_digest(entered.encode(), expected.encode()):
+            st.session_state["_vgp_signed_in"] = True
+            st.rerun()
+        logging.getLogger(__name__).warning("dashboard: a wrong password was entered")
+        st.error("Wrong password.", icon=":material/lock:")
+    return False
+
+
 def load_run(run_id: int) -> dict[str, Any] | None:
     """One run as a plain dict of its columns (status as text, `label` added), or None."""
     with session() as s:
@@ -136,10 +184,54 @@ def load_run(run_id: int) -> dict[str, Any] | None:
     return data
 
 
-def load_runs() -> pd.DataFrame:
-    """All runs, newest first: store.RUN_COLUMNS plus `label` (the config's short name)."""
+RUN_EXTRA = ("note", "worker_name", "config")
+
+
+def load_runs(run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """All runs (or `run_ids`), newest first: store.RUN_COLUMNS, RUN_EXTRA and `label` (the config's short name)."""
     with session() as s:
-        return store.runs_frame(s)
+        return store.runs_frame(s, run_ids, extra=RUN_EXTRA)
+
+
+def load_gradient_ends(run_ids: Iterable[int] | None = None, latest: bool = False) -> pd.DataFrame:
+    """First and last weight's mean |grad| per (run, epoch), or per run at its latest epoch: the flag's input."""
+    with session() as s:
+        return store.gradient_ends_frame(s, run_ids, latest=latest)
+
+
+def versions(runs: pd.DataFrame) -> tuple[tuple[int, int, str], ...]:
+    """(id, epochs_done, status) of each run: what a cached read of their metrics is keyed on."""
+    return tuple((int(r.id), int(r.epochs_done or 0), str(r.status)) for r in runs.itertuples())
+
+
+FLOW_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last")  # what the gradient charts read
+
+
+def fetch_compare(s: Session, run_ids: Iterable[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The Compare page's reads: every epoch; gradients (FLOW_COLUMNS) at the epochs its charts show
+    (HEATMAP_EPOCHS evenly spaced, plus each run's latest); first/last layer values at every epoch."""
+    from dashboard.charts import HEATMAP_EPOCHS, pick_epochs
+
+    ids = [int(i) for i in run_ids]
+    epochs = store.epochs_frame(s, ids)
+    shown = set(pick_epochs(epochs["epoch"].tolist(), HEATMAP_EPOCHS))
+    shown |= set(epochs.groupby("run_id")["epoch"].max().tolist())
+    grads = store.gradients_frame(s, ids, epochs=sorted(shown), columns=FLOW_COLUMNS)
+    return epochs, grads, store.gradient_ends_frame(s, ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def load_compare(run_ids: tuple[int, ...], versions: tuple) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """fetch_compare, cached per `versions` (the runs' epochs_done): a live page re-reads only after a write."""
+    with session() as s:
+        return fetch_compare(s, run_ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+def load_epoch_gradients(run_ids: tuple[int, ...], epoch: int, versions: tuple) -> pd.DataFrame:
+    """One epoch's gradient rows (FLOW_COLUMNS) of several runs, cached like load_compare."""
+    with session() as s:
+        return store.gradients_frame(s, run_ids, epochs=[epoch], columns=FLOW_COLUMNS)
 
 
 def load_epochs(run_ids: list[int]) -> pd.DataFrame:

@@ -1,117 +1,37 @@
-"""End to end in a real browser: launch a tiny run from the form, watch the Run page until it completes.
+# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
+"""End to end in a real browser: a custom run from the form, watched on its Run page until it completes; then
+"Reproduce Table 1" (seven tiny runs in one group) watched on Runs, and Compare and Results with their CSVs.
 
-Starts `streamlit run dashboard/app.py` and `python -m worker worker` on a temp SQLite store, the tiny
-CIFAR fixture and a unique queue, then drives Debian's Chromium with Playwright. Screenshots go to
-docs/screenshots/ (launch.png, run.png, runs.png). Skipped only when /usr/bin/chromium is missing.
+`services` (tests/browser_helpers.py) starts `streamlit run dashboard/app.py` and `python -m worker worker` on a
+temp SQLite store, the tiny CIFAR fixture and a unique queue; Playwright drives Debian's Chromium. Screenshots
+go to docs/screenshots/ (launch, runs, run, compare, results). Skipped only without /usr/bin/chromium or Redis.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from worker import queue, store
+from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, dump_logs, full_height, services
+from vgp_models.config import TABLE1
+from worker import store
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]  # fmt: skip
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 RUN_TIMEOUT_MS = 180_000  # a 2-epoch VGG08 on 64 images, plus the work horse importing torch, on 2 slow cores
 
 pytestmark = pytest.mark.timeout(400)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"streamlit did not answer {url} in {timeout_s} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def services(tmp_path, cifar_dir, monkeypatch):
-    """A migrated temp store, a worker and a Streamlit server sharing it; yields the app's base URL."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    if not queue.redis_available(REDIS_URL):
-        pytest.skip(f"needs a Redis server at {REDIS_URL}")
-    env = dict(
-        os.environ,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'vgp.db'}",
-        REDIS_URL=REDIS_URL,
-        VGP_QUEUE=f"vgp-browser-{uuid.uuid4().hex[:8]}",
-        VGP_DATA_DIR=str(cifar_dir),
-        VGP_CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
-        PYTHONPATH=str(ROOT),
-    )
-    for key in ("DATABASE_URL", "REDIS_URL", "VGP_QUEUE"):
-        monkeypatch.setenv(key, env[key])
-    store.upgrade_database(env["DATABASE_URL"])
-    port = free_port()
-    logs = {name: tmp_path / f"{name}.log" for name in ("streamlit", "worker")}
-    procs = {}
-    with open(logs["streamlit"], "w") as st_log, open(logs["worker"], "w") as wk_log:
-        procs["worker"] = subprocess.Popen(
-            [sys.executable, "-m", "worker", "worker"], cwd=ROOT, env=env, stdout=wk_log, stderr=subprocess.STDOUT
-        )
-        procs["streamlit"] = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
-            cwd=ROOT, env=env, stdout=st_log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(f"{base}/_stcore/health", procs["streamlit"], logs["streamlit"])
-        yield base, logs
-    finally:
-        for proc in procs.values():
-            stop(proc)
-        queue.get_queue(env["VGP_QUEUE"]).delete(delete_jobs=True)
-        store.dispose_engines()
-
-
-def full_height(page) -> None:
-    """Grow the viewport to the page's content: Streamlit scrolls inside stMain, so full_page shots cut it off."""
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": min(max(int(height), 1000), 4000)})
-    page.wait_for_timeout(1000)
+def fill(page, **values: str) -> None:
+    """Type into keyed widgets (Streamlit puts `st-key-<key>` on a keyed widget's container); Tab commits."""
+    for key, value in values.items():
+        field = page.locator(f".st-key-{key} input")
+        field.fill(value)
+        field.press("Tab")
 
 
 def test_launch_and_watch_a_run(services):
@@ -125,14 +45,9 @@ def test_launch_and_watch_a_run(services):
         try:
             page.goto(base)
             expect(page.get_by_role("heading", name="Launch a run")).to_be_visible(timeout=30_000)
-            for label, value in (("Epochs", "2"), ("Batch size", "32"), ("Subset", "64"), ("Name (optional)", "smoke")):
-                field = page.get_by_label(label, exact=True)
-                field.fill(value)
-                field.press("Tab")
+            fill(page, epochs="2", batch_size="32", subset="64", name="smoke")  # the custom form's fields
             page.get_by_role("button", name="Queue run").click()
             expect(page.get_by_text("Queued run #1")).to_be_visible(timeout=30_000)
-            page.mouse.move(0, 0)
-            page.screenshot(path=str(SCREENSHOTS / "launch.png"))
 
             page.get_by_role("link", name="Open run #1").click()
             expect(page).to_have_url(f"{base}/run?run=1", timeout=30_000)
@@ -147,18 +62,8 @@ def test_launch_and_watch_a_run(services):
             full_height(page)
             page.screenshot(path=str(SCREENSHOTS / "run.png"))
             assert page.locator("[data-testid='stException']").count() == 0
-
-            page.set_viewport_size({"width": 1400, "height": 700})
-            page.get_by_role("link", name="Runs", exact=True).click()
-            expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
-            expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
-            page.mouse.move(0, 0)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(SCREENSHOTS / "runs.png"))
         except Exception:
-            page.screenshot(path=str(logs["worker"].with_name("failure.png")), full_page=True)
-            print("--- worker log ---\n" + logs["worker"].read_text()[-4000:])
-            print("--- streamlit log ---\n" + logs["streamlit"].read_text()[-4000:])
+            dump_logs(page, logs)
             raise
         finally:
             browser.close()
@@ -168,3 +73,98 @@ def test_launch_and_watch_a_run(services):
         assert run.status == store.RunStatus.COMPLETED, run.reason
         assert run.name == "smoke" and run.epochs_done == 2
         assert run.config["subset"] == 64 and run.config["batch_size"] == 32
+
+
+def statuses() -> list[str]:
+    with store.session_scope() as session:
+        return [run.status.value for run in store.list_runs(session)]
+
+
+def wait_until(check, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}: {statuses()}")
+        time.sleep(0.5)
+
+
+def some_done_one_going() -> bool:
+    """A moment for the Runs screenshot: a run completed and another running (or, if missed, all done)."""
+    now = set(statuses())
+    return "completed" in now and ("running" in now or now == {"completed"})
+
+
+def download(page, button: str) -> str:
+    """Click a download button; the downloaded file's text."""
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_role("button", name=button).click()
+    return Path(info.value.path()).read_text()
+
+
+def shoot(page, name: str) -> None:
+    page.mouse.move(0, 0)  # no hover toolbar over a chart
+    page.wait_for_timeout(1500)  # let Vega finish drawing
+    full_height(page)
+    page.screenshot(path=str(SCREENSHOTS / name))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_reproduce_table1_then_compare_and_results(services):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, logs = services
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(base)
+            expect(page.get_by_role("heading", name="Launch a run")).to_be_visible(timeout=30_000)
+            fill(page, p_epochs="1", p_batch_size="32", p_subset="32")  # the presets' settings
+            page.get_by_role("button", name="Reproduce Table 1").click()
+            expect(page.get_by_text(re.compile(r"Queued 7 runs as group “Table 1 · "))).to_be_visible(timeout=30_000)
+            shoot(page, "launch.png")
+
+            page.get_by_role("link", name="Watch them on Runs").click()
+            expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("7 of 7 runs")).to_be_visible(timeout=30_000)  # filtered on the new group
+            wait_until(some_done_one_going, RUN_TIMEOUT_MS / 1000, "a run done and one running")
+            page.wait_for_timeout(1500)  # the live table catches up
+            page.mouse.move(0, 0)
+            page.screenshot(path=str(SCREENSHOTS / "runs.png"))  # some done, the rest running or queued
+            wait_until(lambda: statuses() == ["completed"] * 7, RUN_TIMEOUT_MS / 1000, "all seven runs")
+            # The live table notices by itself (no reload): its caption drops "refreshing while runs are active".
+            expect(page.get_by_text("7 of 7 runs", exact=True)).to_be_visible(timeout=10_000)
+
+            page.get_by_role("link", name="Compare", exact=True).click()
+            expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Vanishing gradients")).to_be_visible(timeout=30_000)  # VGG38, beside VGG08
+            expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(6, timeout=30_000)
+            epochs_csv = download(page, "Epochs CSV")
+            gradients_csv = download(page, "Gradients CSV")
+            shoot(page, "compare.png")
+
+            page.get_by_role("link", name="Results", exact=True).click()
+            expect(page.get_by_role("heading", name="Results: Table 1")).to_be_visible(timeout=30_000)
+            expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
+            results_csv = download(page, "Results CSV")
+            expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(1, timeout=30_000)
+            shoot(page, "results.png")
+            assert page.locator("[data-testid='stException']").count() == 0
+        except Exception:
+            dump_logs(page, logs)
+            raise
+        finally:
+            browser.close()
+
+    epochs = pd.read_csv(io.StringIO(epochs_csv))
+    assert list(epochs.columns) == ["run_id", "run", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                                    "seconds"]  # fmt: skip
+    assert sorted(epochs["run_id"]) == [1, 2] and set(epochs["epoch"]) == {1}  # VGG08 and VGG38, one epoch each
+    grads = pd.read_csv(io.StringIO(gradients_csv))
+    assert grads.groupby("run_id").size().to_dict() == {1: 9, 2: 39}  # every weight of both nets
+    assert grads["layer"].iloc[0] == "input_conv_conv_0" and grads["layer"].iloc[8] == "logit_linear_layer"
+    results = pd.read_csv(io.StringIO(results_csv))
+    assert results["model"].tolist() == [row.model for row in TABLE1]
+    assert results["run_id"].tolist() == [1, 2, 3, 4, 5, 6, 7] and (results["epochs_run"] == 1).all()
+    assert results["report_val_acc_pct"].tolist() == [row.val_acc for row in TABLE1]

@@ -165,3 +165,106 @@ def test_charts_of_empty_frames_do_not_fail():
     empty_g = grads_frame().iloc[:0]
     for chart in (charts.loss_chart(empty_e), charts.accuracy_chart(empty_e), charts.gradient_flow_chart(empty_g)):
         chart.to_dict()
+
+
+def test_metric_charts_zoom_and_pan():
+    params = charts.loss_chart(epochs_frame()).to_dict()["params"]
+    assert any(p.get("bind") == "scales" for p in params)  # interactive(): wheel zoom, drag pan
+
+
+def test_compare_metric_charts_colour_by_run_dash_by_split_with_tooltips():
+    df = epochs_frame(run_ids=(1, 2))
+    for builder in (charts.loss_chart, charts.accuracy_chart):
+        enc = builder(df).to_dict()["encoding"]
+        assert enc["color"]["field"] == "run" and enc["color"]["scale"]["scheme"] == "tableau10"
+        assert enc["strokeDash"]["field"] == "split"
+        assert [t["field"] for t in enc["tooltip"]] == ["run", "epoch", "split", "value"]
+
+
+def test_layer_order_merges_nets_of_different_depth():
+    shallow = ["input_conv_conv_0", "reduction_block_0_conv_0", "logit_linear_layer"]
+    deep = ["input_conv_conv_0", "block_0_0_conv_0", "block_0_0_conv_1", "reduction_block_0_conv_0",
+            "logit_linear_layer"]  # fmt: skip
+    rows = [dict(run_id=1, epoch=1, layer_index=i, layer=n, abs_mean_last=1.0) for i, n in enumerate(shallow)]
+    rows += [dict(run_id=2, epoch=1, layer_index=i, layer=n, abs_mean_last=1.0) for i, n in enumerate(deep)]
+    assert charts.layer_order(pd.DataFrame(rows)) == deep
+    assert charts.layer_order(grads_frame()) == LAYERS
+
+
+def test_heatmap_layer_by_epoch_on_a_log_colour_scale():
+    chart = charts.gradient_heatmap(grads_frame(epochs=4, zero_at=(3, 2)), title="#1 VGG08")
+    spec = chart.to_dict()
+    assert spec["mark"]["type"] == "rect"
+    enc = spec["encoding"]
+    assert enc["x"]["field"] == "epoch" and enc["x"]["type"] == "ordinal"
+    assert enc["y"]["field"] == "layer" and enc["y"]["sort"] == LAYERS  # input at the top, forward order
+    assert enc["color"]["field"] == "abs_mean_last" and enc["color"]["scale"]["type"] == "log"
+    data = plotted(chart)
+    assert len(data) == 4 * len(LAYERS) - 1 and (data["abs_mean_last"] > 0).all()  # the zero is left blank
+
+
+def test_heatmap_thins_epochs_for_drawing():
+    df = grads_frame(epochs=120)
+    data = plotted(charts.gradient_heatmap(df, max_epochs=50))
+    kept = sorted(data["epoch"].unique())
+    assert len(kept) == 50 and kept[0] == 1 and kept[-1] == 120
+    assert "50 epochs shown" in charts.gradient_heatmap(df, "t", max_epochs=50).to_dict()["title"]
+
+
+def test_ratio_chart_first_over_last_with_the_flag_rule():
+    ends = pd.DataFrame(dict(run_id=[1, 1, 2, 2], epoch=[1, 2, 1, 2], first=[1e-2, 2e-2, 1e-18, 0.0],
+                             last=[1e-1, 1e-1, 1e-4, 1e-4]))  # fmt: skip
+    ends["run"] = ends["run_id"].map({1: "#1 VGG08", 2: "#2 VGG38"})
+    spec = charts.gradient_ratio_chart(ends).to_dict()
+    line, rule, _label = spec["layer"]
+    assert line["encoding"]["y"]["field"] == "ratio" and line["encoding"]["y"]["scale"]["type"] == "log"
+    assert line["encoding"]["color"]["field"] == "run" and line["encoding"]["x"]["field"] == "epoch"
+    assert rule["mark"]["type"] == "rule" and rule["encoding"]["y"]["datum"] == 1e-3
+    (values,) = spec["datasets"].values()
+    data = pd.DataFrame(values).sort_values(["run", "epoch"])
+    assert data["ratio"].tolist() == pytest.approx([0.1, 0.2, 1e-14])  # the zero cannot sit on a log axis
+
+
+def test_compare_charts_build_every_chart_of_the_page():
+    e, g = epochs_frame(run_ids=(1, 2)), grads_frame(run_ids=(1, 2))
+    from dashboard.analysis import gradient_ends
+
+    built = charts.compare_charts(e, g, gradient_ends(g), {1: "#1 VGG08", 2: "#2 VGG38"})
+    assert set(built) == {"loss", "accuracy", "flow", "ratio", "heatmap-1", "heatmap-2"}
+    per_run = charts.compare_charts(e, g, gradient_ends(g), {1: "a", 2: "b"}, per_run_flow=True)
+    assert set(per_run) == {"loss", "accuracy", "flow-1", "flow-2", "ratio", "heatmap-1", "heatmap-2"}
+    assert plotted(per_run["flow-1"])["epoch"].nunique() == 3
+    flow = built["flow"].to_dict()
+    assert flow["encoding"]["color"]["field"] == "run"
+    assert set(plotted(built["flow"])["epoch"]) == {3}  # each run's latest
+    assert set(plotted(charts.compare_charts(e, g, gradient_ends(g), {}, epoch=2)["flow"])["epoch"]) == {2}
+    assert set(plotted(built["loss"])["run"]) == {"#1 VGG08", "#2 VGG38"}
+
+
+@pytest.mark.parametrize("fmt,magic", [("png", b"\x89PNG"), ("svg", b"<svg")])
+def test_chart_image_png_and_svg(fmt, magic):
+    image = charts.chart_image(charts.gradient_ratio_chart(pd.DataFrame(
+        dict(run_id=[1, 1], epoch=[1, 2], first=[1e-3, 2e-3], last=[1e-1, 1e-1])
+    )), fmt)  # fmt: skip
+    assert image.startswith(magic) and len(image) > 1000
+
+
+def test_chart_image_does_not_depend_on_the_global_data_transformer():
+    import altair as alt
+
+    with alt.data_transformers.enable("default", max_rows=1):  # what a concurrent Streamlit draw may leave set
+        spec = charts.chart_spec(charts.loss_chart(epochs_frame()))
+    assert len(spec["data"]["values"]) == 6  # inline, past the limit the global transformer would enforce
+    assert spec["width"] == charts.EXPORT_WIDTH
+
+
+def test_results_chart_ours_beside_the_report():
+    table = pd.DataFrame(dict(model=["VGG08", "VGG38"], lr=[1e-3, 1e-3], run_id=pd.array([3, None], dtype="Int64"),
+                              val_acc_pct=[45.0, None], report_val_acc_pct=[46.84, 0.01]))  # fmt: skip
+    chart = charts.results_chart(table)
+    enc = chart.to_dict()["encoding"]
+    assert enc["xOffset"]["field"] == "source" and enc["color"]["field"] == "source" and enc["y"]["field"] == "val_acc"
+    data = plotted(chart)
+    assert sorted(zip(data["row"], data["source"], data["val_acc"])) == [
+        ("VGG08 · 1e-3", "Report", 46.84), ("VGG08 · 1e-3", "This lab", 45.0), ("VGG38 · 1e-3", "Report", 0.01),
+    ]  # fmt: skip

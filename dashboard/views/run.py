@@ -5,8 +5,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, common
-from worker.exports import to_csv
+from dashboard import analysis, charts, common, downloads
 
 with common.guard("Cannot read the runs: "):
     runs = common.load_runs()
@@ -65,13 +64,13 @@ def summary(run: dict[str, Any], epochs: pd.DataFrame) -> None:
     cols[3].metric("Device", run.get("device") or "–", help=f"Worker: {run.get('worker_name') or '–'}")
 
 
-def metric_charts(epochs: pd.DataFrame) -> None:
+def metric_charts(run_id: int, epochs: pd.DataFrame) -> None:
     if epochs.empty:
         st.info("No epoch has finished yet.", icon=":material/hourglass_top:")
         return
-    left, right = st.columns(2)
-    left.altair_chart(charts.loss_chart(epochs), width="stretch")
-    right.altair_chart(charts.accuracy_chart(epochs), width="stretch")
+    for col, (what, chart) in zip(st.columns(2), (("loss", charts.loss_chart), ("accuracy", charts.accuracy_chart))):
+        with col:
+            downloads.chart_with_buttons(chart(epochs), f"run-{run_id}-{what}", f"run-{what}-{run_id}")
 
 
 def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
@@ -79,30 +78,20 @@ def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
     if grads.empty:
         st.caption("Mean |gradient| per layer appears after the first epoch.")
         return
+    ends = analysis.gradient_ends(grads)
+    if analysis.vanishing_gradients(ends).get(run_id, False):
+        ratio = analysis.latest_ratios(ends)[run_id]
+        st.warning(analysis.vanishing_message(f"run #{run_id}", ratio), icon=":material/warning:")
     epochs = sorted(grads["epoch"].unique().tolist())
     epoch = None
     if len(epochs) > 1 and st.toggle("One epoch", key=f"one-epoch-{run_id}"):
         epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"epoch-{run_id}")
-    st.altair_chart(charts.gradient_flow_chart(grads, epoch), width="stretch")
+    downloads.chart_with_buttons(charts.gradient_flow_chart(grads, epoch), f"run-{run_id}-flow", f"run-flow-{run_id}")
     thinned = epoch is None and len(epochs) > charts.MAX_GRAD_LINES
     shown = f" {charts.MAX_GRAD_LINES} of {len(epochs)} epochs shown, evenly spaced." if thinned else ""
     zeros = charts.zero_gradients(grads, epoch)
     hidden = f" {zeros} exact zero(s) cannot sit on the log axis and are not drawn." if zeros else ""
     st.caption(f"Mean |gradient| of each weight in the epoch's last batch, in forward order.{shown}{hidden}")
-
-
-def downloads(run_id: int, epochs: pd.DataFrame, grads: pd.DataFrame) -> None:
-    for column, (what, frame) in zip(st.columns(2), (("epochs", epochs), ("gradients", grads))):
-        column.download_button(
-            f"{what.capitalize()} CSV",
-            to_csv(frame),
-            file_name=f"run-{run_id}-{what}.csv",
-            mime="text/csv",
-            on_click="ignore",
-            icon=":material/download:",
-            disabled=frame.empty,
-            key=f"dl-{what}-{run_id}",
-        )
 
 
 def show(run_id: int) -> str | None:
@@ -116,20 +105,20 @@ def show(run_id: int) -> str | None:
         grads = common.load_gradients([run_id])
     header(run)
     summary(run, epochs)
-    metric_charts(epochs)
+    metric_charts(run_id, epochs)
     gradient_flow(run_id, grads)
-    downloads(run_id, epochs, grads)
+    downloads.run_csv_buttons([run_id], f"run-{run_id}", f"dl-{run_id}")
     with st.expander("Config"):
         st.json(run.get("config") or {})
     return run["status"]
 
 
-# Live while the run can still change: the fragment reruns alone every 2 s; once the run reaches a
+# Live while the run can still change: the fragment reruns alone every LIVE_S; once the run reaches a
 # terminal status one full rerun redefines it without run_every, and refreshing stops.
 live = runs.loc[runs["id"] == run_id, "status"].iloc[0] in common.ACTIVE
 
 
-@st.fragment(run_every=2 if live else None)
+@st.fragment(run_every=common.LIVE_S if live else None)
 def run_view() -> None:
     status = show(run_id)
     if live and status not in common.ACTIVE:

@@ -1,72 +1,145 @@
-"""Runs: every run in one table (status, progress, best val acc); a click opens its Run page."""
+"""Runs: every run in one live table (status, progress and ETA, best val acc, the vanishing-gradient flag),
+filters by status, group and tag, and actions on the selected runs."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import common
+from dashboard import analysis, common, downloads, run_actions
 
 st.title("Runs")
 
 with common.guard("Cannot read the runs: "):
     runs = common.load_runs()
-
 if runs.empty:
     st.info("No runs yet.", icon=":material/info:")
     st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
     st.stop()
 
+groups = sorted(g for g in runs["group_name"].dropna().unique() if g)
+tags = sorted({t for ts in runs["tags"] for t in (ts or [])})
+f1, f2, f3 = st.columns(3)
+statuses = f1.multiselect("Status", analysis.RUN_STATUSES, key="runs_status", persist_state="session")
+chosen_groups = f2.multiselect("Group", groups, key="runs_group", persist_state="session")
+chosen_tags = f3.multiselect("Tag", tags, key="runs_tag", persist_state="session")
+shown = analysis.filter_runs(runs, statuses, chosen_groups, chosen_tags)
 
-def table(runs: pd.DataFrame) -> pd.DataFrame:
-    total = runs["epochs_total"].fillna(0).astype(int)
-    done = runs["epochs_done"].fillna(0).astype(int)
-    return pd.DataFrame(
-        {
-            "id": runs["id"],
-            "name": runs["name"].fillna(""),
-            "model": runs["label"],
-            "status": runs["status"],
-            "progress": (done / total.where(total > 0, 1)).clip(0, 1),
-            "epochs": done.astype(str) + " / " + total.astype(str),
-            "best val acc": runs["best_val_acc"],
-            "created": runs["created_at"],
-            "open": "run?run=" + runs["id"].astype(str),
-        }
-    )
-
-
-COLUMNS = {
+COLUMNS = {  # in display order: the most telling first
     "id": st.column_config.NumberColumn("Run", format="#%d", width="small"),
-    "name": st.column_config.TextColumn("Name"),
-    "model": st.column_config.TextColumn("Model"),
-    "status": st.column_config.TextColumn("Status"),
-    "epochs": st.column_config.TextColumn("Epochs"),
+    "name": st.column_config.TextColumn("Name", width="medium"),
+    "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
+    "status": st.column_config.TextColumn("Status", width=90),
     "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
+    "epochs": st.column_config.TextColumn("Epochs"),
+    "eta": st.column_config.TextColumn("ETA"),
     "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
+    "gradients": st.column_config.TextColumn("Gradients", help="'vanishing': input layer < 1e-3 of the last layer's"),
+    "model": st.column_config.TextColumn("Model"),
+    "group": st.column_config.TextColumn("Group"),
+    "tags": st.column_config.ListColumn("Tags"),
+    "params": st.column_config.NumberColumn("Params", format="localized"),
+    "device": st.column_config.TextColumn("Device"),
+    "worker": st.column_config.TextColumn("Worker"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
-    "open": st.column_config.LinkColumn("Link", display_text="Open"),
 }
-
 live = bool(runs["status"].isin(common.ACTIVE).any())
+IDLE_S = 5.0  # with nothing active, look this often for runs queued elsewhere
+seen = {(int(i), s) for i, s in zip(runs["id"], runs["status"])}
 
 
-@st.fragment(run_every=3 if live else None)
+@st.fragment(run_every=common.LIVE_S if live else IDLE_S)
 def runs_table() -> None:
+    """Re-reads the store every LIVE_S while a run is active (else IDLE_S); a new run or a status change reruns
+    the whole page, so that the filters, the selection list and the action buttons follow."""
     with common.guard("Cannot read the runs: "):
         current = common.load_runs()
-    st.caption("Select a row to open its run." + (" Refreshing while runs are active." if live else ""))
-    event = st.dataframe(
-        table(current),
-        hide_index=True,
-        column_config=COLUMNS,
-        on_select="rerun",
-        selection_mode="single-row",
-        key="runs_table",
-    )
-    if event.selection.rows:
-        run_id = int(current["id"].iloc[event.selection.rows[0]])
-        st.switch_page("views/run.py", query_params={"run": run_id})
-    if live and not current["status"].isin(common.ACTIVE).any():
+        running = current.loc[current["status"] == "running", "id"].tolist()
+        etas = analysis.eta_seconds(current, common.load_epochs(running) if running else pd.DataFrame())
+        flags = analysis.vanishing_gradients(common.load_gradient_ends(latest=True))
+    if {(int(i), s) for i, s in zip(current["id"], current["status"])} != seen:
         st.rerun()
+    current = current[current["id"].isin(shown["id"])]
+    table = analysis.runs_table(current, etas, flags, common.fmt_duration)
+    st.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=list(COLUMNS), placeholder="–",
+                 key="runs_table")  # fmt: skip
+    st.caption(f"{len(current)} of {len(runs)} runs" + (" · refreshing while runs are active" if live else ""))
 
 
 runs_table()
+
+titles = dict(zip(runs["id"].astype(int), [common.run_title(r) for r in runs.to_dict("records")]))
+left, right = st.columns([5, 1], vertical_alignment="bottom")
+selected = left.multiselect("Selected runs", shown["id"].astype(int).tolist(), format_func=titles.get,
+                            key="runs_selected", placeholder="Choose runs to act on")  # fmt: skip
+
+
+def select_all() -> None:
+    st.session_state["runs_selected"] = shown["id"].astype(int).tolist()
+
+
+right.button("Select all shown", on_click=select_all, key="runs_select_all", width="stretch")
+
+
+def act(action, *args, ids=None, **kwargs) -> None:
+    """Callback: run an action on the selection (or `ids`); its one-line outcome shows below the buttons."""
+    ids = list(st.session_state.get("runs_selected", []) if ids is None else ids)
+    st.session_state["runs_flash"] = action(ids, *args, **kwargs)
+    st.session_state.pop("runs_confirm", None)
+    if action is run_actions.delete:
+        st.session_state["runs_selected"] = []
+
+
+status = dict(zip(runs["id"].astype(int), runs["status"]))
+picked = [status[i] for i in selected if i in status]
+bar = st.container(horizontal=True)
+bar.button("Cancel", icon=":material/cancel:", key="runs_cancel", on_click=act, args=(run_actions.cancel,),
+           disabled=not any(s in common.ACTIVE or s == "interrupted" for s in picked))  # fmt: skip
+bar.button("Rerun", icon=":material/replay:", key="runs_rerun", on_click=act, args=(run_actions.rerun,),
+           disabled=not selected, help="Queue a new run with the same config")  # fmt: skip
+bar.button("Resume", icon=":material/play_arrow:", key="runs_resume", on_click=act, args=(run_actions.resume,),
+           disabled=not any(s in common.RESUMABLE for s in picked), help="Go on from the last checkpoint")  # fmt: skip
+if bar.button("Delete…", icon=":material/delete:", key="runs_delete", disabled=not selected):
+    st.session_state["runs_confirm"] = list(selected)
+if bar.button("Compare", icon=":material/compare_arrows:", key="runs_compare", disabled=not selected):
+    st.session_state["compare_runs"] = list(selected)
+    st.switch_page("views/compare.py")
+if selected:
+    with bar:
+        downloads.run_csv_buttons(sorted(selected), "runs-" + "-".join(map(str, sorted(selected))), "runs-csv")
+if len(selected) == 1:
+    bar.page_link("views/run.py", label=f"Open #{selected[0]}", icon=":material/monitoring:",
+                  query_params={"run": selected[0]})  # fmt: skip
+
+if doomed := st.session_state.get("runs_confirm"):
+    with st.container(border=True):
+        st.warning(f"Delete {len(doomed)} run(s) ({', '.join(f'#{i}' for i in doomed)}) with their metrics and "
+                   "checkpoints? This cannot be undone.", icon=":material/warning:")  # fmt: skip
+        yes, no = st.columns(2)
+        yes.button("Delete for good", type="primary", key="runs_delete_yes", on_click=act, args=(run_actions.delete,),
+                   kwargs={"ids": doomed})  # fmt: skip
+        no.button("Keep them", key="runs_delete_no", on_click=lambda: st.session_state.pop("runs_confirm", None))
+
+if flash := st.session_state.pop("runs_flash", None):
+    ok, text = flash
+    (st.success if ok else st.error)(text, icon=":material/info:")
+
+with st.expander("Rename, tag, note", expanded=bool(selected)):
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input("New name (one run)", key="runs_new_name", max_chars=200)
+    c2.button("Rename", key="runs_rename", disabled=len(selected) != 1, width="stretch", on_click=lambda: act(
+        run_actions.edit, ("Renamed", "rename"), name=st.session_state["runs_new_name"]))  # fmt: skip
+    c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+    c1.text_input("Tags (comma-separated)", key="runs_tags")
+    words = lambda: st.session_state["runs_tags"].split(",")  # noqa: E731
+    c2.button("Add tags", key="runs_add_tags", disabled=not selected, width="stretch",
+              on_click=lambda: act(run_actions.retag, add=words()))  # fmt: skip
+    c3.button("Remove tags", key="runs_remove_tags", disabled=not selected, width="stretch",
+              on_click=lambda: act(run_actions.retag, remove=words()))  # fmt: skip
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_area("Note", key="runs_note", height=68)
+    c2.button(
+        "Save note",
+        key="runs_save_note",
+        disabled=not selected,
+        width="stretch",
+        on_click=lambda: act(run_actions.edit, ("Noted", "note"), note=st.session_state["runs_note"]),
+    )

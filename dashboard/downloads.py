@@ -1,0 +1,82 @@
+"""Download buttons: CSV exports and charts as PNG/SVG.
+
+CSVs are long format and never sampled (whatever a chart thins out for drawing), written by
+`worker.exports.to_csv`, which escapes formula-like cells for spreadsheets. Every file is made when its
+button is clicked (Streamlit calls the callable then, on another thread), not on each rerun; the callables
+read the store through `worker.store.session_scope`, not through Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, charts
+from worker import store
+from worker.exports import to_csv
+
+CSV = "text/csv"
+MIMES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def export_frames(run_ids: Iterable[int]) -> dict[str, pd.DataFrame]:
+    """The runs' epochs and gradients, every column and row, each with a `run` name column after run_id."""
+    ids = [int(i) for i in run_ids]
+    with store.session_scope() as s:
+        runs = store.runs_frame(s, ids)
+        epochs = store.epochs_frame(s, ids)
+        grads = store.gradients_frame(s, ids)
+    names = analysis.run_names(runs)
+    return {"epochs": analysis.with_run_names(epochs, names), "gradients": analysis.with_run_names(grads, names)}
+
+
+def table1_results() -> pd.DataFrame:
+    """analysis.table1_frame from the store: every run, then the epochs of the matched ones."""
+    with store.session_scope() as s:
+        runs = store.runs_frame(s, extra=("config",))
+        matched = sorted(set(analysis.table1_runs(runs).values()))
+        return analysis.table1_frame(runs, store.epochs_frame(s, matched))
+
+
+def export_csv(run_ids: Iterable[int], what: str) -> str:
+    """'epochs' or 'gradients' of the runs as escaped CSV text."""
+    return to_csv(export_frames(run_ids)[what])
+
+
+def csv_button(label: str, make: Callable[[], pd.DataFrame], file_name: str, key: str, disabled: bool = False) -> None:
+    """A CSV download of the frame `make()` returns, built on click."""
+    st.download_button(
+        label, lambda: to_csv(make()), file_name=file_name, mime=CSV, on_click="ignore",
+        icon=":material/download:", disabled=disabled, key=key,
+    )  # fmt: skip
+
+
+def run_csv_buttons(run_ids: list[int], stem: str, key: str) -> None:
+    """Epochs CSV and gradients CSV of `run_ids`, side by side."""
+    row = st.container(horizontal=True)
+    for what in ("epochs", "gradients"):
+        with row:
+            st.download_button(
+                f"{what.capitalize()} CSV", lambda w=what: export_csv(run_ids, w), file_name=f"{stem}-{what}.csv",
+                mime=CSV, on_click="ignore", icon=":material/download:", disabled=not run_ids, key=f"{key}-{what}",
+            )  # fmt: skip
+
+
+def chart_buttons(chart: alt.TopLevelMixin, stem: str, key: str) -> None:
+    """PNG and SVG downloads of a chart, drawn by vl-convert on click."""
+    row = st.container(horizontal=True, gap="small")
+    for fmt in ("png", "svg"):
+        with row:
+            st.download_button(
+                fmt.upper(), lambda f=fmt: charts.chart_image(chart, f), file_name=f"{stem}.{fmt}", mime=MIMES[fmt],
+                on_click="ignore", icon=":material/image:", type="tertiary", key=f"{key}-{fmt}",
+            )  # fmt: skip
+
+
+def chart_with_buttons(chart: alt.TopLevelMixin, stem: str, key: str) -> None:
+    """The chart, then its PNG/SVG downloads."""
+    st.altair_chart(chart, width="stretch", key=f"{key}-chart")
+    chart_buttons(chart, stem, key)

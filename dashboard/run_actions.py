@@ -1,0 +1,86 @@
+"""What the Runs page does to the selected runs: plain functions over run ids, each returning one line to show.
+
+Expected failures (Redis down, a run that cannot take the action) are collected per run into that line,
+never raised: one bad run does not stop the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from worker import queue, store
+
+
+def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:
+    """Apply `act` to each run; (all went well, 'Done #1, #2. Could not do: #3: why')."""
+    done_verb, verb = verbs
+    done, failed = [], []
+    for run_id in run_ids:
+        try:
+            act(int(run_id))
+            done.append(f"#{run_id}")
+        except (ValueError, LookupError, OSError, queue.QueueError) as error:
+            failed.append(f"#{run_id}: {store.one_line(error, 300)}")
+        except Exception as error:  # redis' and SQLAlchemy's own errors, without importing them here
+            if not type(error).__module__.startswith(("redis", "sqlalchemy")):
+                raise
+            failed.append(f"#{run_id}: {store.one_line(error, 300)}")
+    parts = [f"{done_verb} {', '.join(done)}."] if done else []
+    if failed:
+        parts.append(f"Could not {verb}: {'; '.join(failed)}")
+    return not failed, " ".join(parts) or "No run selected."
+
+
+def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
+    """Cancel queued and running runs (a running one stops within about a second)."""
+    return _each(run_ids, ("Cancelled", "cancel"), queue.cancel_run)
+
+
+def resume(run_ids: Iterable[int]) -> tuple[bool, str]:
+    """Queue interrupted, failed or cancelled runs again, from their last checkpoint."""
+    return _each(run_ids, ("Resumed", "resume"), queue.resume_run)
+
+
+def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
+    """Queue a new run with each run's config, name, group, tags and note."""
+
+    def again(run_id: int) -> None:
+        with store.session_scope() as s:
+            run = store.require_run(s, run_id)
+            config, name, group, tags, note = run.run_config(), run.name, run.group_name, run.tags, run.note
+        queue.submit_run(config, name=name, group=group, tags=tags, note=note)
+
+    return _each(run_ids, ("Queued again", "queue again"), again)
+
+
+def delete(run_ids: Iterable[int]) -> tuple[bool, str]:
+    """Delete finished runs with their epochs, gradients and checkpoints."""
+
+    def gone(run_id: int) -> None:
+        with store.session_scope() as s:
+            store.delete_run(s, run_id)
+
+    return _each(run_ids, ("Deleted", "delete"), gone)
+
+
+def edit(run_ids: Iterable[int], verbs: tuple[str, str], **changes: object) -> tuple[bool, str]:
+    """update_run_meta on each run (name, group, note; tags as given)."""
+
+    def change(run_id: int) -> None:
+        with store.session_scope() as s:
+            store.update_run_meta(s, run_id, **changes)  # type: ignore[arg-type]
+
+    return _each(run_ids, verbs, change)
+
+
+def retag(run_ids: Iterable[int], add: Iterable[str] = (), remove: Iterable[str] = ()) -> tuple[bool, str]:
+    """Add and remove tags on each run."""
+    add = {t.strip() for t in add if t.strip()}
+    remove = {t.strip() for t in remove if t.strip()}
+
+    def change(run_id: int) -> None:
+        with store.session_scope() as s:
+            run = store.require_run(s, run_id)
+            store.update_run_meta(s, run_id, tags=(set(run.tags or []) | add) - remove)
+
+    return _each(run_ids, ("Tagged", "tag") if add else ("Untagged", "untag"), change)

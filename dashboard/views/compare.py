@@ -1,0 +1,88 @@
+"""Compare: several runs' loss and accuracy, gradient flow (one epoch, or every epoch per run as in the
+report's figures), layer x epoch heatmaps and the input/last-layer gradient ratio, with the vanishing-gradient
+flag; CSV, PNG and SVG exports. Live while a chosen run is queued or running."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, charts, common, downloads
+
+st.title("Compare runs")
+
+with common.guard("Cannot read the runs: "):
+    runs = common.load_runs()
+if runs.empty:
+    st.info("No runs yet.", icon=":material/info:")
+    st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
+    st.stop()
+
+ids = runs["id"].astype(int).tolist()
+titles = dict(zip(ids, [f"{common.run_title(r)} ({r['status']})" for r in runs.to_dict("records")]))
+if "compare_runs" not in st.session_state:  # the newest VGG08 and VGG38: healthy vs broken
+    st.session_state["compare_runs"] = analysis.default_compare(runs)
+st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in titles]
+chosen = st.multiselect("Runs", ids, format_func=titles.get, key="compare_runs", persist_state="session",
+                        placeholder="Choose runs to compare")  # fmt: skip
+if not chosen:
+    st.info("Choose one or more runs.", icon=":material/info:")
+    st.stop()
+mode = st.segmented_control("Gradient flow", ["One epoch", "All epochs"], default="One epoch", key="compare_mode",
+                            required=True, help="One epoch: every run on one chart. All epochs: one chart per run, "
+                            "its epochs overlaid as in the report's figures")  # fmt: skip
+live = bool(runs.loc[runs["id"].isin(chosen), "status"].isin(common.ACTIVE).any())
+LATEST = "latest"
+
+
+def flags(ends: pd.DataFrame, names: dict[int, str]) -> None:
+    vanishing, ratios = analysis.vanishing_gradients(ends), analysis.latest_ratios(ends)
+    for run_id in vanishing[vanishing].index:
+        st.warning(analysis.vanishing_message(names[run_id], ratios[run_id]), icon=":material/warning:")
+
+
+def pick_epoch(epochs: pd.DataFrame) -> int | str:
+    options = [*sorted(epochs["epoch"].unique().tolist()), LATEST]
+    return st.select_slider("Epoch", options, value=LATEST, key="compare_epoch",
+                            format_func=lambda e: "each run's latest" if e == LATEST else str(e))  # fmt: skip
+
+
+def pairs(keys: list[str], shown: dict, stem: str) -> None:
+    """Charts two per row, each with its PNG/SVG downloads."""
+    for start in range(0, len(keys), 2):
+        for col, key in zip(st.columns(2), keys[start : start + 2]):
+            with col:
+                downloads.chart_with_buttons(shown[key], f"{stem}-{key}", f"cmp-{key}")
+
+
+@st.fragment(run_every=common.LIVE_S if live else None)
+def compare() -> None:
+    with common.guard("Cannot read the runs: "):
+        sel = common.load_runs(chosen)
+        epochs, grads, ends = common.load_compare(tuple(chosen), common.versions(sel))
+    names = analysis.run_names(sel)
+    flags(ends, names)
+    if epochs.empty:
+        st.info("No epoch has finished yet in these runs.", icon=":material/hourglass_top:")
+    else:
+        epoch = pick_epoch(epochs) if mode == "One epoch" else LATEST
+        if epoch != LATEST and epoch not in set(grads["epoch"]):
+            extra = common.load_epoch_gradients(tuple(chosen), int(epoch), common.versions(sel))
+            grads = pd.concat([grads, extra], ignore_index=True)
+        per_run = mode == "All epochs"
+        shown = charts.compare_charts(epochs, grads, ends, names, None if epoch == LATEST else int(epoch), per_run)
+        stem = "compare-" + "-".join(str(i) for i in sorted(chosen))
+        pairs(["loss", "accuracy"], shown, stem)
+        st.subheader("Gradient flow", anchor=False)
+        for key in [k for k in shown if k.startswith("flow")]:  # full width: every layer's label readable
+            downloads.chart_with_buttons(shown[key], f"{stem}-{key}", f"cmp-{key}")
+        st.caption("Mean |gradient| of each weight in the epoch's last batch, in forward order, log scale.")
+        downloads.chart_with_buttons(shown["ratio"], f"{stem}-ratio", "cmp-ratio")
+        st.subheader("Layer x epoch", anchor=False)
+        pairs([k for k in shown if k.startswith("heatmap-")], shown, stem)
+        st.caption(f"Heatmaps show at most {charts.HEATMAP_EPOCHS} epochs, evenly spaced; the CSVs hold every one.")
+    st.subheader("Export", anchor=False)
+    downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")
+    if live and not sel["status"].isin(common.ACTIVE).any():
+        st.rerun()  # the runs finished: stop refreshing
+
+
+compare()

@@ -1,0 +1,117 @@
+"""Shared by the browser tests: a Streamlit server and a worker on a temp store, driven by Debian's Chromium.
+
+`services` starts `streamlit run dashboard/app.py` and `python -m worker worker` on a migrated temp SQLite
+store, the tiny CIFAR fixture and a unique queue; it skips only when /usr/bin/chromium or Redis is missing.
+Import it into a test module (`from tests.browser_helpers import services`) for pytest to see it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from worker import queue, store
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer {url} in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def services(tmp_path, cifar_dir, monkeypatch):
+    """A migrated temp store, a worker and a Streamlit server sharing it; yields (base URL, log paths)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not queue.redis_available(REDIS_URL):
+        pytest.skip(f"needs a Redis server at {REDIS_URL}")
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'vgp.db'}",
+        REDIS_URL=REDIS_URL,
+        VGP_QUEUE=f"vgp-browser-{uuid.uuid4().hex[:8]}",
+        VGP_DATA_DIR=str(cifar_dir),
+        VGP_CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
+        PYTHONPATH=str(ROOT),
+    )
+    for key in ("DATABASE_URL", "REDIS_URL", "VGP_QUEUE"):
+        monkeypatch.setenv(key, env[key])
+    store.upgrade_database(env["DATABASE_URL"])
+    port = free_port()
+    logs = {name: tmp_path / f"{name}.log" for name in ("streamlit", "worker")}
+    procs = {}
+    with open(logs["streamlit"], "w") as st_log, open(logs["worker"], "w") as wk_log:
+        procs["worker"] = subprocess.Popen(
+            [sys.executable, "-m", "worker", "worker"], cwd=ROOT, env=env, stdout=wk_log, stderr=subprocess.STDOUT
+        )
+        procs["streamlit"] = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
+            cwd=ROOT, env=env, stdout=st_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(f"{base}/_stcore/health", procs["streamlit"], logs["streamlit"])
+        yield base, logs
+    finally:
+        for proc in procs.values():
+            stop(proc)
+        queue.get_queue(env["VGP_QUEUE"]).delete(delete_jobs=True)
+        store.dispose_engines()
+
+
+def full_height(page, width: int = 1400) -> None:
+    """Grow the viewport to the page's content: Streamlit scrolls inside stMain, so full_page shots cut it off."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": width, "height": min(max(int(height), 1000), 4000)})
+    page.wait_for_timeout(1000)
+
+
+def dump_logs(page, logs: dict[str, Path]) -> None:
+    """On a failure: a full-page screenshot beside the logs, and both logs' tails on stdout."""
+    page.screenshot(path=str(logs["worker"].with_name("failure.png")), full_page=True)
+    print("--- worker log ---\n" + logs["worker"].read_text()[-4000:])
+    print("--- streamlit log ---\n" + logs["streamlit"].read_text()[-4000:])

@@ -1,0 +1,109 @@
+"""Shared by the dashboard's AppTest modules: a migrated temp store, real Redis on a unique queue, and runs
+written straight into the store with synthetic `vgp_models.train.EpochMetrics`.
+
+Import the fixtures into a test module (`from tests.dashboard_support import env, redis_env`) for pytest to see them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+from streamlit.testing.v1 import AppTest
+
+from vgp_models.config import RunConfig
+from vgp_models.train import EpochMetrics, LayerGrad
+from worker import queue, store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+REDIS_URL = "redis://127.0.0.1:6379/0"
+DEAD_REDIS_URL = "redis://127.0.0.1:6390/0"  # nothing listens there
+TIMEOUT = 30
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """DATABASE_URL (a migrated temp SQLite file), REDIS_URL and a unique VGP_QUEUE; the queue is deleted after."""
+    url = f"sqlite:///{tmp_path / 'vgp.db'}"
+    name = f"vgp-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("VGP_QUEUE", name)
+    monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    store.upgrade_database(url)
+    rq_queue = None
+    if queue.redis_available(REDIS_URL):
+        rq_queue = Queue(name, connection=Redis.from_url(REDIS_URL), serializer=JSONSerializer)
+    yield SimpleNamespace(url=url, queue=rq_queue)
+    if rq_queue is not None:
+        rq_queue.delete(delete_jobs=True)
+    store.dispose_engines()
+
+
+@pytest.fixture
+def redis_env(env):
+    if env.queue is None:
+        pytest.skip(f"needs a Redis server at {REDIS_URL}")
+    return env
+
+
+def open_page(page: str | None = None, run: int | str | None = None) -> AppTest:
+    """The app, switched to `page` (e.g. 'views/runs.py'; None = Launch), with no exception."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    if run is not None:
+        at.query_params["run"] = str(run)
+    if page is not None:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def layer_value(kind: str, index: int, layers: int, epoch: int) -> float:
+    """Synthetic mean |grad|: 'healthy' is flat across depth (~1e-3); 'vanishing' falls 1e9 from last to first."""
+    if kind == "vanishing":
+        return 1e-4 * 10.0 ** (-9 * (layers - 1 - index) / (layers - 1)) / epoch
+    return 1e-3 * (1 + 0.1 * index) / epoch
+
+
+def add_run(
+    preset: str = "vgg08",
+    status: str = "completed",
+    epochs: int = 3,
+    layers: int = 9,
+    kind: str = "healthy",
+    reason: str | None = None,
+    name: str | None = "=not-a-formula",
+    group: str | None = None,
+    tags: tuple[str, ...] = (),
+    **fields,
+) -> int:
+    """A run written straight into the store: `epochs` epochs of EpochMetrics with `layers` LayerGrads each."""
+    config = RunConfig.from_preset(preset, epochs=epochs, subset=64, lr=fields.pop("lr", 1e-3))
+    with store.session_scope() as session:
+        run_id = store.create_run(session, config, name=name, group=group, tags=tags).id
+        for e in range(1, epochs + 1):
+            grads = [
+                LayerGrad(i, f"layer_{i}", layer_value(kind, i, layers, e), 1e-3, 0.1 * (i + 1)) for i in range(layers)
+            ]
+            metrics = EpochMetrics(
+                epoch=e, epochs=epochs, train_loss=4.6 - 0.1 * e, train_acc=0.01 * e, val_loss=4.6 - 0.05 * e,
+                val_acc=0.02 * e, lr=config.lr, seconds=1.5, grads=grads,
+            )  # fmt: skip
+            store.record_epoch(session, run_id, metrics)
+        store.set_status(session, run_id, status, reason=reason, **fields)
+    return run_id
+
+
+def all_runs() -> list[store.Run]:
+    with store.session_scope() as session:
+        return store.list_runs(session)
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
