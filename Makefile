@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= sqlite:///var/vgp.db
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export VGP_DATA_DIR ?= var/data
+# Workers on this machine (`make run VGP_WORKERS=2`); their CPU threads share the cores, as
+# docs/benchmarks.md measured: without the split, concurrent runs thrash.
+VGP_WORKERS ?= 1
+export OMP_NUM_THREADS ?= $(shell n=$$(( $$(nproc) / $(VGP_WORKERS) )); echo $$(( n > 0 ? n : 1 )))
 
 .PHONY: install install-dev migrate redis run worker test browser lint bench clean
 
@@ -33,7 +37,7 @@ redis: install
 	@$(BIN)/python scripts/ensure_redis.py
 
 run: migrate redis
-	$(BIN)/honcho start web worker
+	$(BIN)/honcho start -c worker=$(VGP_WORKERS) web worker
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 browser:
@@ -49,6 +53,10 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 bench: install
+	$(BIN)/python bench/throughput.py --preset vgg38
+	$(BIN)/python bench/gradstats_cost.py
+	$(BIN)/python bench/db_write.py
+	$(BIN)/python bench/dashboard_scale.py
 	$(BIN)/python bench/gradient_flow.py
 
 clean:

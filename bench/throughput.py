@@ -4,18 +4,19 @@
       ToTensor, Normalize), a DataLoader with 2 worker processes, NCHW fp32, a `.item()` per step.
   (b) vgp_models.train.train(): uint8 data on the device, batched crop/flip/normalise, channels_last,
       metrics and gradient statistics on the device, read once per epoch.
-Both time the steps after the first (warm-up) and report images/s; the ratio is (b) / (a).
+Both time the steps after the first (warm-up: with --compile, the compile) and report images/s; the ratio is
+(b) / (a). --amp and --compile switch on the trainer's options (RunConfig.amp, RunConfig.compile); the reference
+stays fp32 eager NCHW, as the course framework ran.
 
   VGP_DATA_DIR=../shared/data .venv/bin/python bench/throughput.py --preset vgg38 --steps 30
   .venv/bin/python bench/throughput.py --random        # random uint8 images of CIFAR's shape
+  .venv/bin/python bench/throughput.py --random --device cuda --steps 200 --amp --compile   # a GPU box
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from common import header  # noqa: E402
+
 from vgp_models.config import RunConfig  # noqa: E402
 from vgp_models.data import MEAN, STD, Cifar100, Split, load_cifar100  # noqa: E402
 from vgp_models.train import build_model, resolve_device, train  # noqa: E402
@@ -93,10 +97,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--random", action="store_true", help="random uint8 images instead of CIFAR-100")
+    parser.add_argument("--amp", action="store_true", help="trainer with bf16 autocast (RunConfig.amp)")
+    parser.add_argument("--compile", action="store_true", help="trainer with torch.compile (RunConfig.compile)")
     args = parser.parse_args()
 
     n = args.steps * args.batch_size
-    config = RunConfig.from_preset(args.preset, epochs=1, batch_size=args.batch_size, device=args.device)
+    config = RunConfig.from_preset(args.preset, epochs=1, batch_size=args.batch_size, device=args.device,
+                                   amp=args.amp, compile=args.compile)  # fmt: skip
     device = resolve_device(config)
     data_dir = os.environ.get("VGP_DATA_DIR", "../shared/data")
     if args.random:
@@ -109,14 +116,14 @@ def main() -> None:
         split = Split(split.images[:n], split.labels[:n])
         source = f"CIFAR-100 from {data_dir}"
     tiny = Split(split.images[:10], split.labels[:10])  # val/test: the trainer's eval is not what is timed
-    gpu = torch.cuda.get_device_name() if device.type == "cuda" else "none"
-    print(f"# {datetime.date.today()}  {platform.machine()}  {os.cpu_count()} cores  GPU: {gpu}  "
-          f"torch {torch.__version__}")
-    print(f"# {args.preset}, batch {args.batch_size}, {args.steps} steps on {device}, {source}")
+    header("throughput.py")
+    print(f"# {args.preset}, batch {args.batch_size}, {args.steps} steps on {device}, {source}; trainer amp "
+          f"{config.amp}, compile {config.compile}")
     reference = reference_images_per_s(config, split, args.steps)
     print(f"reference (DataLoader + PIL, 2 workers, NCHW, .item() per step): {reference:9.1f} images/s")
     ours = trainer_images_per_s(config, Cifar100(split, tiny, tiny), args.steps)
-    print(f"vgp_models trainer (data on device, channels_last, stats on device): {ours:9.1f} images/s")
+    options = "".join(f", {name}" for name in ("amp", "compile") if getattr(config, name))
+    print(f"vgp_models trainer (data on device, channels_last{options}, stats on device): {ours:9.1f} images/s")
     print(f"ratio: {ours / reference:.2f}x")
 
 

@@ -44,6 +44,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", choices=DEVICES, help="default auto: cuda when available")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout (default on: faster convs, same maths)")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast for forward and loss (default off)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the model for training steps (default off; compiles once per run)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

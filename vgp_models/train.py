@@ -9,10 +9,13 @@ Determinism: the model's init comes from `seed`; each epoch's shuffle and augmen
 generator seeded by (seed, epoch). So a resumed run equals an uninterrupted one without saving RNG state.
 Syncs: losses, accuracies and gradient statistics accumulate on the device and are read once per epoch;
 the divergence flag is read every `DIVERGENCE_CHECK_EVERY` steps.
+Speed options, all in RunConfig: `channels_last` (on by default, same maths), `amp` (bf16 autocast around
+forward and loss, off by default) and `compile` (torch.compile for the training steps, off by default).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -92,6 +95,13 @@ def model_input(images: torch.Tensor, config: RunConfig) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if config.channels_last else x
 
 
+def autocast(config: RunConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast for forward and loss when `config.amp`; otherwise no context at all (bit-identical to none)."""
+    if not config.amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.optim.Optimizer, object]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.eta_min)
@@ -106,8 +116,9 @@ def evaluate(model: torch.nn.Module, split: Split, config: RunConfig) -> tuple[f
     correct = torch.zeros((), device=split.labels.device, dtype=torch.long)
     for start in range(0, len(split), EVAL_BATCH):
         images, labels = split.images[start : start + EVAL_BATCH], split.labels[start : start + EVAL_BATCH]
-        logits = model(model_input(images, config))
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+        with autocast(config, labels.device):
+            logits = model(model_input(images, config))
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
     n = max(len(split), 1)
     return loss_sum.item() / n, correct.item() / n
@@ -159,6 +170,9 @@ def train(
         epochs_since_gain = state["epochs_since_gain"]
         best_state = state["best_model"]
         log.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
+    # Training steps go through step_model; it shares its parameters with `model`, which evaluation, gradient
+    # statistics and checkpoints use (so state-dict keys never gain torch.compile's `_orig_mod.` prefix).
+    step_model = torch.compile(model) if config.compile else model
 
     def result(status: str, epochs_run: int, message: str, diverged_step: int | None = None) -> TrainResult:
         test_loss = test_acc = None
@@ -186,8 +200,10 @@ def train(
                 return result("cancelled", epoch - 1, f"cancelled during epoch {epoch}")
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             labels = data.train.labels[idx]
-            logits = model(model_input(augment(data.train.images[idx], generator), config))
-            loss = F.cross_entropy(logits, labels)
+            x = model_input(augment(data.train.images[idx], generator), config)  # (B, 3, 32, 32) float32
+            with autocast(config, device):  # no-op unless config.amp
+                logits = step_model(x)
+                loss = F.cross_entropy(logits, labels)  # float32 under autocast too
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
