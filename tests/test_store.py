@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, delete, func, select, text
-from sqlalchemy.engine import make_url
+from conftest import postgres_database
+from sqlalchemy import delete, func, select
 
 from vgp_models.config import RunConfig
 from vgp_models.train import EpochMetrics, LayerGrad
 from worker import store
 from worker.store import EpochRow, GradientRow, Run, RunStatus
 
-POSTGRES_ADMIN_URL = os.environ.get("VGP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CONFIG = RunConfig(depth=8, width=8, epochs=3, subset=64, batch_size=32, device="cpu")
 LAYERS = ["input_conv_conv_0", "block_0_0_conv_0", "logit_linear_layer"]
-
-
-def fresh_postgres_database() -> Iterator[str]:
-    """Create an empty Postgres database for one test module; drop it afterwards. Skips without Postgres."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vgp_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as e:  # noqa: BLE001
-        admin.dispose()
-        pytest.skip(f"no Postgres at {POSTGRES_ADMIN_URL} ({type(e).__name__})")
-    try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        store.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -49,7 +27,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield url
         store.dispose_engines()
     else:
-        for url in fresh_postgres_database():
+        with postgres_database() as url:
             store.upgrade_database(url)
             yield url
 
