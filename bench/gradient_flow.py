@@ -25,6 +25,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from common import machine
+
 from vgp_models.config import RunConfig
 from vgp_models.data import Cifar100, load_cifar100
 from vgp_models.gradstats import GradientStats
@@ -32,20 +34,6 @@ from vgp_models.train import EpochMetrics, build_model, evaluate, model_input, r
 
 CHANCE = math.log(100)
 MID_LAYER = "reduction_block_1_conv_1"  # the report: VGG38 reads 0 up to reduction_block_1
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{platform.machine()} {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {gpu}; "
-            f"load average {load}")
 
 
 def at_init(config: RunConfig, data: Cifar100, device: torch.device, batch: int) -> dict[str, float]:

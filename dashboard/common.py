@@ -193,6 +193,19 @@ def load_runs(run_ids: Iterable[int] | None = None) -> pd.DataFrame:
         return store.runs_frame(s, run_ids, extra=RUN_EXTRA)
 
 
+def runs_or_stop(title: str | None = None) -> pd.DataFrame:
+    """`load_runs()` for a page that needs at least one run: with none, `title`, a pointer to Launch, st.stop()."""
+    with guard("Cannot read the runs: "):
+        runs = load_runs()
+    if runs.empty:
+        if title:
+            st.title(title)
+        st.info("No runs yet.", icon=":material/info:")
+        st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
+        st.stop()
+    return runs
+
+
 def load_gradient_ends(run_ids: Iterable[int] | None = None, latest: bool = False) -> pd.DataFrame:
     """First and last weight's mean |grad| per (run, epoch), or per run at its latest epoch: the flag's input."""
     with session() as s:

@@ -9,12 +9,7 @@ from dashboard import analysis, charts, common, downloads
 
 st.title("Compare runs")
 
-with common.guard("Cannot read the runs: "):
-    runs = common.load_runs()
-if runs.empty:
-    st.info("No runs yet.", icon=":material/info:")
-    st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
-    st.stop()
+runs = common.runs_or_stop()
 
 ids = runs["id"].astype(int).tolist()
 titles = dict(zip(ids, [f"{common.run_title(r)} ({r['status']})" for r in runs.to_dict("records")]))

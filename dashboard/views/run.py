@@ -7,13 +7,7 @@ import streamlit as st
 
 from dashboard import analysis, charts, common, downloads
 
-with common.guard("Cannot read the runs: "):
-    runs = common.load_runs()
-if runs.empty:
-    st.title("Run")
-    st.info("No runs yet.", icon=":material/info:")
-    st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
-    st.stop()
+runs = common.runs_or_stop(title="Run")
 
 ids = runs["id"].astype(int).tolist()
 titles = dict(zip(ids, [common.run_title(r) + f" ({r['status']})" for r in runs.to_dict("records")]))

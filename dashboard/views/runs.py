@@ -8,12 +8,7 @@ from dashboard import analysis, common, downloads, run_actions
 
 st.title("Runs")
 
-with common.guard("Cannot read the runs: "):
-    runs = common.load_runs()
-if runs.empty:
-    st.info("No runs yet.", icon=":material/info:")
-    st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
-    st.stop()
+runs = common.runs_or_stop()
 
 groups = sorted(g for g in runs["group_name"].dropna().unique() if g)
 tags = sorted({t for ts in runs["tags"] for t in (ts or [])})
