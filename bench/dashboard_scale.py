@@ -43,7 +43,7 @@ from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_labels
 from vgp_models.train import EpochMetrics, LayerGrad
 from vgp_models.vgg import VGG
-from worker import store
+from worker import db, frames, store
 
 
 def seed(url: str, runs: int, epochs: int) -> list[int]:
@@ -53,7 +53,7 @@ def seed(url: str, runs: int, epochs: int) -> list[int]:
         labels = weight_labels(VGG(config))
     ids = []
     for r in range(runs):
-        with store.session_scope(url) as s:
+        with db.session_scope(url) as s:
             run = store.create_run(s, RunConfig.from_preset("vgg38-bn-rc", epochs=epochs, seed=r), name=f"scale-{r}")
             ids.append(run.id)
         for e in range(1, epochs + 1):
@@ -66,9 +66,9 @@ def seed(url: str, runs: int, epochs: int) -> list[int]:
                 epoch=e, epochs=epochs, train_loss=4.6 * decay + 1, train_acc=0.7 * (1 - decay),
                 val_loss=4.6 * decay + 1.5, val_acc=0.55 * (1 - decay), lr=1e-3, seconds=30.0, grads=grads,
             )  # fmt: skip
-            with store.session_scope(url) as s:  # one transaction per epoch, like the job
+            with db.session_scope(url) as s:  # one transaction per epoch, like the job
                 store.record_epoch(s, ids[-1], metrics)
-        with store.session_scope(url) as s:
+        with db.session_scope(url) as s:
             store.set_status(s, ids[-1], "completed", params=338_500, device="cpu")
     return ids
 
@@ -94,27 +94,27 @@ def streamlit_marshal(epochs: pd.DataFrame, grads: pd.DataFrame, ends: pd.DataFr
 
 
 def ours(url: str, ids: list[int], per_run_flow: bool = False) -> int:
-    with store.session_scope(url) as s:
-        names = analysis.run_names(store.runs_frame(s, ids))
+    with db.session_scope(url) as s:
+        names = analysis.run_names(frames.runs_frame(s, ids))
         epochs, grads, ends = fetch_compare(s, ids)
     return page_charts(epochs, grads, ends, names, per_run_flow)
 
 
 def per_run(url: str, ids: list[int]) -> int:
     """The same charts, with the reads done run by run and unselective (every column, every epoch)."""
-    with store.session_scope(url) as s:
-        names = analysis.run_names(store.runs_frame(s, ids))
-        epochs = pd.concat([store.epochs_frame(s, [i]) for i in ids], ignore_index=True)
-        grads = pd.concat([store.gradients_frame(s, [i]) for i in ids], ignore_index=True)
+    with db.session_scope(url) as s:
+        names = analysis.run_names(frames.runs_frame(s, ids))
+        epochs = pd.concat([frames.epochs_frame(s, [i]) for i in ids], ignore_index=True)
+        grads = pd.concat([frames.gradients_frame(s, [i]) for i in ids], ignore_index=True)
     return page_charts(epochs, grads, analysis.gradient_ends(grads), names)
 
 
 def naive(url: str, ids: list[int]) -> int:
     """Everything read run by run and drawn unsampled in one gradient-flow chart."""
-    with store.session_scope(url) as s:
-        names = analysis.run_names(store.runs_frame(s, ids))
-        epochs = pd.concat([store.epochs_frame(s, [i]) for i in ids], ignore_index=True)
-        grads = pd.concat([store.gradients_frame(s, [i]) for i in ids], ignore_index=True)
+    with db.session_scope(url) as s:
+        names = analysis.run_names(frames.runs_frame(s, ids))
+        epochs = pd.concat([frames.epochs_frame(s, [i]) for i in ids], ignore_index=True)
+        grads = pd.concat([frames.gradients_frame(s, [i]) for i in ids], ignore_index=True)
     epochs["run"], grads["run"] = epochs["run_id"].map(names), grads["run_id"].map(names)
     flow = charts.gradient_flow_chart(grads, max_lines=10**6)  # every epoch of every run
     built = [charts.loss_chart(epochs), charts.accuracy_chart(epochs), flow]
@@ -143,16 +143,16 @@ def main() -> None:
     header("dashboard_scale.py")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'scale.db'}"
-        store.upgrade_database(url)
+        db.upgrade_database(url)
         t0 = time.perf_counter()
         ids = seed(url, args.runs, args.epochs)
-        with store.session_scope(url) as s:
-            n = len(store.gradients_frame(s, ids, columns=("run_id",)))
+        with db.session_scope(url) as s:
+            n = len(frames.gradients_frame(s, ids, columns=("run_id",)))
         took = time.perf_counter() - t0
         print(f"seeded {args.runs} runs x {args.epochs} epochs: {n:,} gradient rows in {took:.1f} s")
 
-        with store.session_scope(url) as s:
-            names = analysis.run_names(store.runs_frame(s, ids))
+        with db.session_scope(url) as s:
+            names = analysis.run_names(frames.runs_frame(s, ids))
             cached = fetch_compare(s, ids)
         results = {
             "ours, cold (reads + charts + to_dict)": best_of(lambda: ours(url, ids), args.repeats),
@@ -162,7 +162,7 @@ def main() -> None:
             "per-run reads, same charts": best_of(lambda: per_run(url, ids), args.repeats),
             "naive: all rows, one unsampled chart": best_of(lambda: naive(url, ids), args.repeats),
         }
-        store.dispose_engines()
+        db.dispose_engines()
     print(f"{'build':<40} {'best s':>8} {'median s':>9} {'rows drawn':>11}")
     for what, (best, med, rows) in results.items():
         print(f"{what:<40} {best:8.3f} {med:9.3f} {rows:11,}")

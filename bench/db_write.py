@@ -1,9 +1,9 @@
 """The database write per epoch, SQLite vs Postgres: one `worker.store.record_epoch` in its own transaction.
 
-What the job's on_epoch does once per epoch: `with store.session_scope() as s: store.record_epoch(s, run_id, m)`,
+What the job's on_epoch does once per epoch: `with db.session_scope() as s: store.record_epoch(s, run_id, m)`,
 i.e. delete any earlier copy of the epoch, insert the epoch row and one gradient row per weight tensor (75 for
 VGG38 BN+RC), advance the run's epochs_done/best/heartbeat, commit. Both databases are fresh and migrated
-with Alembic (`store.upgrade_database`): a SQLite file in a temporary folder (WAL, as the product), and a
+with Alembic (`db.upgrade_database`): a SQLite file in a temporary folder (WAL, as the product), and a
 Postgres database created for the run and dropped after it. Writes alternate between the two, epoch by epoch,
 so that load from other processes falls on both alike; the first WARMUP writes of each (connecting) are not
 counted. Prints the median and 90th percentile per backend, and the ratio Postgres / SQLite.
@@ -34,7 +34,7 @@ from vgp_models.config import RunConfig  # noqa: E402
 from vgp_models.gradstats import weight_labels  # noqa: E402
 from vgp_models.train import EpochMetrics, LayerGrad  # noqa: E402
 from vgp_models.vgg import VGG  # noqa: E402
-from worker import store  # noqa: E402
+from worker import db, frames, store  # noqa: E402
 
 WARMUP = 3
 
@@ -47,14 +47,14 @@ def fake_epoch(epoch: int, epochs: int, labels: list[str], rng: random.Random) -
 
 
 def new_run(url: str, config: RunConfig) -> int:
-    store.upgrade_database(url)
-    with store.session_scope(url) as session:
+    db.upgrade_database(url)
+    with db.session_scope(url) as session:
         return store.create_run(session, config, name="db_write bench").id
 
 
 def write_ms(url: str, run_id: int, metrics: EpochMetrics) -> float:
     t0 = time.perf_counter()
-    with store.session_scope(url) as session:  # one transaction per epoch, as worker.jobs
+    with db.session_scope(url) as session:  # one transaction per epoch, as worker.jobs
         store.record_epoch(session, run_id, metrics)
     return (time.perf_counter() - t0) * 1000
 
@@ -94,10 +94,10 @@ def main() -> None:
                 for name in order:
                     times[name].append(write_ms(urls[name], runs[name], metrics))
             for name, url in urls.items():  # what was written is what a run would have
-                with store.read_scope(url) as session:
-                    assert len(store.gradients_frame(session, [runs[name]])) == args.epochs * len(labels)
+                with db.read_scope(url) as session:
+                    assert len(frames.gradients_frame(session, [runs[name]])) == args.epochs * len(labels)
     finally:
-        store.dispose_engines()
+        db.dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
         admin.dispose()

@@ -27,7 +27,7 @@ RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "diverg
 
 
 def gradient_ends(grads: pd.DataFrame) -> pd.DataFrame:
-    """A long gradients frame reduced to `store.gradient_ends_frame`'s shape: run_id, epoch, first, last.
+    """A long gradients frame reduced to `frames.gradient_ends_frame`'s shape: run_id, epoch, first, last.
 
     first/last = abs_mean_last of the run's lowest/highest layer_index (entry conv / linear layer).
     """

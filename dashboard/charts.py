@@ -1,6 +1,6 @@
 """Altair chart builders: plain functions of the store's frames, testable without Streamlit.
 
-Inputs are `worker.store.epochs_frame` / `gradients_frame` output. An optional `run` column (a
+Inputs are `worker.frames.epochs_frame` / `gradients_frame` output. An optional `run` column (a
 display label) names each run in legends; without it the run id is used.
 """
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vgp_models.config import ConfigError, RunConfig
-from worker import queue, reconcile, store
+from worker import db, frames, queue, reconcile, schema, store
 from worker.settings import Settings
 
 ACTIVE = frozenset({"queued", "running"})  # statuses that can still change: pages refresh while in one
@@ -93,13 +93,13 @@ def guard(prefix: str = "") -> Iterator[None]:
 
 @st.cache_resource(show_spinner=False)
 def _sessionmaker(url: str) -> sessionmaker[Session]:
-    return store.get_sessionmaker(url)
+    return db.get_sessionmaker(url)
 
 
 @contextmanager
 def session() -> Iterator[Session]:
     """A read session on DATABASE_URL; its engine and sessionmaker are cached per URL (tests point elsewhere)."""
-    with _sessionmaker(store.database_url()).begin() as s:
+    with _sessionmaker(db.database_url()).begin() as s:
         yield s
 
 
@@ -143,7 +143,7 @@ def keep_queue_in_step() -> None:
     VGP_SWEEP_INTERVAL_S per store and queue, in this server process. Silent: failures are only logged, so a
     page still loads while Redis is down, and the queue is rebuilt on the first page load after it is back."""
     lock, last = _last_sweeps()
-    key = (store.database_url(), queue.redis_url(), queue.queue_name())
+    key = (db.database_url(), queue.redis_url(), queue.queue_name())
     now = time.monotonic()
     try:
         interval = Settings.from_env().sweep_interval_s
@@ -178,7 +178,7 @@ def load_run(run_id: int) -> dict[str, Any] | None:
         run = store.get_run(s, run_id)
         if run is None:
             return None
-        data = {column.key: getattr(run, column.key) for column in store.Run.__table__.columns}
+        data = {column.key: getattr(run, column.key) for column in schema.Run.__table__.columns}
     data["status"] = str(getattr(data["status"], "value", data["status"]))
     data["label"] = config_label(data.get("config"))
     return data
@@ -188,9 +188,9 @@ RUN_EXTRA = ("note", "worker_name", "config")
 
 
 def load_runs(run_ids: Iterable[int] | None = None) -> pd.DataFrame:
-    """All runs (or `run_ids`), newest first: store.RUN_COLUMNS, RUN_EXTRA and `label` (the config's short name)."""
+    """All runs (or `run_ids`), newest first: frames.RUN_COLUMNS, RUN_EXTRA and `label` (the config's short name)."""
     with session() as s:
-        return store.runs_frame(s, run_ids, extra=RUN_EXTRA)
+        return frames.runs_frame(s, run_ids, extra=RUN_EXTRA)
 
 
 def runs_or_stop(title: str | None = None) -> pd.DataFrame:
@@ -209,7 +209,7 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
 def load_gradient_ends(run_ids: Iterable[int] | None = None, latest: bool = False) -> pd.DataFrame:
     """First and last weight's mean |grad| per (run, epoch), or per run at its latest epoch: the flag's input."""
     with session() as s:
-        return store.gradient_ends_frame(s, run_ids, latest=latest)
+        return frames.gradient_ends_frame(s, run_ids, latest=latest)
 
 
 def versions(runs: pd.DataFrame) -> tuple[tuple[int, int, str], ...]:
@@ -226,11 +226,11 @@ def fetch_compare(s: Session, run_ids: Iterable[int]) -> tuple[pd.DataFrame, pd.
     from dashboard.charts import HEATMAP_EPOCHS, pick_epochs
 
     ids = [int(i) for i in run_ids]
-    epochs = store.epochs_frame(s, ids)
+    epochs = frames.epochs_frame(s, ids)
     shown = set(pick_epochs(epochs["epoch"].tolist(), HEATMAP_EPOCHS))
     shown |= set(epochs.groupby("run_id")["epoch"].max().tolist())
-    grads = store.gradients_frame(s, ids, epochs=sorted(shown), columns=FLOW_COLUMNS)
-    return epochs, grads, store.gradient_ends_frame(s, ids)
+    grads = frames.gradients_frame(s, ids, epochs=sorted(shown), columns=FLOW_COLUMNS)
+    return epochs, grads, frames.gradient_ends_frame(s, ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
@@ -244,17 +244,17 @@ def load_compare(run_ids: tuple[int, ...], versions: tuple) -> tuple[pd.DataFram
 def load_epoch_gradients(run_ids: tuple[int, ...], epoch: int, versions: tuple) -> pd.DataFrame:
     """One epoch's gradient rows (FLOW_COLUMNS) of several runs, cached like load_compare."""
     with session() as s:
-        return store.gradients_frame(s, run_ids, epochs=[epoch], columns=FLOW_COLUMNS)
+        return frames.gradients_frame(s, run_ids, epochs=[epoch], columns=FLOW_COLUMNS)
 
 
 def load_epochs(run_ids: list[int]) -> pd.DataFrame:
     with session() as s:
-        return store.epochs_frame(s, run_ids)
+        return frames.epochs_frame(s, run_ids)
 
 
 def load_gradients(run_ids: list[int]) -> pd.DataFrame:
     with session() as s:
-        return store.gradients_frame(s, run_ids)
+        return frames.gradients_frame(s, run_ids)
 
 
 # ---- display -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 CSVs are long format and never sampled (whatever a chart thins out for drawing), written by
 `worker.exports.to_csv`, which escapes formula-like cells for spreadsheets. Every file is made when its
 button is clicked (Streamlit calls the callable then, on another thread), not on each rerun; the callables
-read the store through `worker.store.session_scope`, not through Streamlit.
+read the store through `worker.db.session_scope`, not through Streamlit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, charts
-from worker import store
+from worker import db, frames
 from worker.exports import to_csv
 
 CSV = "text/csv"
@@ -25,20 +25,20 @@ MIMES = {"png": "image/png", "svg": "image/svg+xml"}
 def export_frames(run_ids: Iterable[int]) -> dict[str, pd.DataFrame]:
     """The runs' epochs and gradients, every column and row, each with a `run` name column after run_id."""
     ids = [int(i) for i in run_ids]
-    with store.session_scope() as s:
-        runs = store.runs_frame(s, ids)
-        epochs = store.epochs_frame(s, ids)
-        grads = store.gradients_frame(s, ids)
+    with db.session_scope() as s:
+        runs = frames.runs_frame(s, ids)
+        epochs = frames.epochs_frame(s, ids)
+        grads = frames.gradients_frame(s, ids)
     names = analysis.run_names(runs)
     return {"epochs": analysis.with_run_names(epochs, names), "gradients": analysis.with_run_names(grads, names)}
 
 
 def table1_results() -> pd.DataFrame:
     """analysis.table1_frame from the store: every run, then the epochs of the matched ones."""
-    with store.session_scope() as s:
-        runs = store.runs_frame(s, extra=("config",))
+    with db.session_scope() as s:
+        runs = frames.runs_frame(s, extra=("config",))
         matched = sorted(set(analysis.table1_runs(runs).values()))
-        return analysis.table1_frame(runs, store.epochs_frame(s, matched))
+        return analysis.table1_frame(runs, frames.epochs_frame(s, matched))
 
 
 def export_csv(run_ids: Iterable[int], what: str) -> str:

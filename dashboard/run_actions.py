@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from worker import queue, store
+from worker import db, queue, store
 
 
 def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:
@@ -45,7 +45,7 @@ def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
     """Queue a new run with each run's config, name, group, tags and note."""
 
     def again(run_id: int) -> None:
-        with store.session_scope() as s:
+        with db.session_scope() as s:
             run = store.require_run(s, run_id)
             config, name, group, tags, note = run.run_config(), run.name, run.group_name, run.tags, run.note
         queue.submit_run(config, name=name, group=group, tags=tags, note=note)
@@ -57,7 +57,7 @@ def delete(run_ids: Iterable[int]) -> tuple[bool, str]:
     """Delete finished runs with their epochs, gradients and checkpoints."""
 
     def gone(run_id: int) -> None:
-        with store.session_scope() as s:
+        with db.session_scope() as s:
             store.delete_run(s, run_id)
 
     return _each(run_ids, ("Deleted", "delete"), gone)
@@ -67,7 +67,7 @@ def edit(run_ids: Iterable[int], verbs: tuple[str, str], **changes: object) -> t
     """update_run_meta on each run (name, group, note; tags as given)."""
 
     def change(run_id: int) -> None:
-        with store.session_scope() as s:
+        with db.session_scope() as s:
             store.update_run_meta(s, run_id, **changes)  # type: ignore[arg-type]
 
     return _each(run_ids, verbs, change)
@@ -79,7 +79,7 @@ def retag(run_ids: Iterable[int], add: Iterable[str] = (), remove: Iterable[str]
     remove = {t.strip() for t in remove if t.strip()}
 
     def change(run_id: int) -> None:
-        with store.session_scope() as s:
+        with db.session_scope() as s:
             run = store.require_run(s, run_id)
             store.update_run_meta(s, run_id, tags=(set(run.tags or []) | add) - remove)
 

@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the caller (worker.store.upgrade_database) or DATABASE_URL."""
+"""Alembic environment: the URL comes from the caller (worker.db.upgrade_database) or DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from worker.store import Base, database_url, ensure_database_dir
+from worker.db import database_url, ensure_database_dir
+from worker.schema import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

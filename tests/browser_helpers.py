@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import queue, store
+from worker import db, queue
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -78,7 +78,7 @@ def services(tmp_path, cifar_dir, monkeypatch):
     )
     for key in ("DATABASE_URL", "REDIS_URL", "VGP_QUEUE"):
         monkeypatch.setenv(key, env[key])
-    store.upgrade_database(env["DATABASE_URL"])
+    db.upgrade_database(env["DATABASE_URL"])
     port = free_port()
     logs = {name: tmp_path / f"{name}.log" for name in ("streamlit", "worker")}
     procs = {}
@@ -100,7 +100,7 @@ def services(tmp_path, cifar_dir, monkeypatch):
         for proc in procs.values():
             stop(proc)
         queue.get_queue(env["VGP_QUEUE"]).delete(delete_jobs=True)
-        store.dispose_engines()
+        db.dispose_engines()
 
 
 def full_height(page, width: int = 1400) -> None:

@@ -40,7 +40,7 @@ def postgres_database() -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from worker import store
+    from worker import db
 
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"vgp_test_{uuid.uuid4().hex[:10]}"
@@ -53,7 +53,7 @@ def postgres_database() -> Iterator[str]:
     try:
         yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        store.dispose_engines()
+        db.dispose_engines()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

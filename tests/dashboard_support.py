@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from vgp_models.config import RunConfig
 from vgp_models.train import EpochMetrics, LayerGrad
-from worker import queue, store
+from worker import db, queue, schema, store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -36,14 +36,14 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     monkeypatch.setenv("VGP_QUEUE", name)
     monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    store.upgrade_database(url)
+    db.upgrade_database(url)
     rq_queue = None
     if queue.redis_available(REDIS_URL):
         rq_queue = Queue(name, connection=Redis.from_url(REDIS_URL), serializer=JSONSerializer)
     yield SimpleNamespace(url=url, queue=rq_queue)
     if rq_queue is not None:
         rq_queue.delete(delete_jobs=True)
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def add_run(
 ) -> int:
     """A run written straight into the store: `epochs` epochs of EpochMetrics with `layers` LayerGrads each."""
     config = RunConfig.from_preset(preset, epochs=epochs, subset=64, lr=fields.pop("lr", 1e-3))
-    with store.session_scope() as session:
+    with db.session_scope() as session:
         run_id = store.create_run(session, config, name=name, group=group, tags=tags).id
         for e in range(1, epochs + 1):
             grads = [
@@ -100,8 +100,8 @@ def add_run(
     return run_id
 
 
-def all_runs() -> list[store.Run]:
-    with store.session_scope() as session:
+def all_runs() -> list[schema.Run]:
+    with db.session_scope() as session:
         return store.list_runs(session)
 
 

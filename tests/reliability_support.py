@@ -18,8 +18,8 @@ from typing import Any
 from rq import Callback
 
 from vgp_models.config import RunConfig
-from worker import queue, store
-from worker.store import RunStatus
+from worker import db, frames, queue, runner, store
+from worker.schema import Run, RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -75,14 +75,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
         time.sleep(interval)
 
 
-def run_row(run_id: int, url: str | None = None) -> store.Run:
-    with store.session_scope(url) as s:
+def run_row(run_id: int, url: str | None = None) -> Run:
+    with db.session_scope(url) as s:
         return store.require_run(s, run_id)
 
 
 def epochs_of(run_id: int, url: str | None = None):  # -> pd.DataFrame
-    with store.session_scope(url) as s:
-        return store.epochs_frame(s, [run_id])
+    with db.session_scope(url) as s:
+        return frames.epochs_frame(s, [run_id])
 
 
 def work_in_process() -> None:
@@ -92,7 +92,7 @@ def work_in_process() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        queue.make_worker(burst_in_process=True).work(burst=True)
+        runner.make_worker(burst_in_process=True).work(burst=True)
     finally:
         torch.set_num_threads(threads)
 
@@ -200,7 +200,7 @@ def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None
     """
     job_id = f"vgp-stub-{func.__name__}-{uuid.uuid4().hex[:6]}"
     if run_id is not None:
-        with store.session_scope() as s:
+        with db.session_scope() as s:
             store.require_run(s, run_id).job_id = job_id
     queue.get_queue().enqueue(
         f"tests.reliability_support.{func.__name__}",
@@ -217,14 +217,14 @@ def stubborn_job(run_id: int) -> None:
     """Claims its run like train_run, records one epoch, then hangs without ever reading its cancel flag."""
     from vgp_models.train import EpochMetrics, LayerGrad
 
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         claimed = store.transition_run(
-            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=queue.current_job_id(),
-            worker_name=queue.current_worker_name(),
+            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=runner.current_job_id(),
+            worker_name=runner.current_worker_name(),
         )  # fmt: skip
     assert claimed
     grads = [LayerGrad(0, "input_conv_conv_0", 1e-3, 1e-3, 0.1)]
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         store.record_epoch(s, run_id, EpochMetrics(1, 5, 4.6, 0.01, 4.6, 0.02, 1e-3, 0.5, grads))
     while True:
         time.sleep(0.1)

@@ -19,7 +19,7 @@ import pytest
 
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, dump_logs, full_height, services
 from vgp_models.config import TABLE1
-from worker import store
+from worker import db, schema, store
 
 RUN_TIMEOUT_MS = 180_000  # a 2-epoch VGG08 on 64 images, plus the work horse importing torch, on 2 slow cores
 
@@ -68,15 +68,15 @@ def test_launch_and_watch_a_run(services):
         finally:
             browser.close()
 
-    with store.session_scope() as session:
+    with db.session_scope() as session:
         run = store.get_run(session, 1)
-        assert run.status == store.RunStatus.COMPLETED, run.reason
+        assert run.status == schema.RunStatus.COMPLETED, run.reason
         assert run.name == "smoke" and run.epochs_done == 2
         assert run.config["subset"] == 64 and run.config["batch_size"] == 32
 
 
 def statuses() -> list[str]:
-    with store.session_scope() as session:
+    with db.session_scope() as session:
         return [run.status.value for run in store.list_runs(session)]
 
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_support import APP, ROOT, TIMEOUT, add_run, all_runs, env, markdown_text, open_page, redis_env
 from vgp_models.config import RunConfig
-from worker import store
+from worker import db, store
 
 PAGES = ("views/launch.py", "views/runs.py", "views/run.py", "views/compare.py", "views/results.py")
 
@@ -62,7 +62,7 @@ def test_run_page_failed_run_shows_reason(env):
 
 
 def test_run_page_queued_run_without_epochs(env):
-    with store.session_scope() as session:
+    with db.session_scope() as session:
         run_id = store.create_run(session, RunConfig.from_preset("vgg38", epochs=5)).id
     at = run_page(run_id)
     assert "queued" in markdown_text(at)
@@ -128,7 +128,7 @@ def test_unmigrated_database_is_one_error_line(tmp_path, monkeypatch, page):
     (error,) = at.error
     assert error.value.startswith("Cannot read the runs: ") and "runs" in error.value
     assert "python -m worker migrate" in error.value
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 @pytest.mark.parametrize("page", PAGES[1:])

@@ -70,12 +70,12 @@ def _seed(url: str) -> tuple[int, int]:
     from types import SimpleNamespace
 
     from vgp_models.config import RunConfig
-    from worker import store
+    from worker import db, store
 
-    store.upgrade_database(url)
+    db.upgrade_database(url)
     ids = []
     for epochs, layers in ((3, 4), (2, 6)):
-        with store.session_scope(url) as s:
+        with db.session_scope(url) as s:
             run_id = store.create_run(s, RunConfig.from_preset("vgg08", epochs=epochs), note="n").id
             for e in range(1, epochs + 1):
                 grads = [SimpleNamespace(layer_index=i, layer=f"l{i}", abs_mean_last=10.0**-i / e, abs_mean_epoch=1.0,
@@ -88,46 +88,46 @@ def _seed(url: str) -> tuple[int, int]:
 
 
 def test_gradient_ends_frame_every_epoch_and_latest(database_url):
-    from worker import store
+    from worker import db, frames
 
     a, b = _seed(database_url)
-    with store.session_scope(database_url) as s:
-        ends = store.gradient_ends_frame(s, [a, b])
-        latest = store.gradient_ends_frame(s, latest=True)
-        only_b = store.gradient_ends_frame(s, [b])
+    with db.session_scope(database_url) as s:
+        ends = frames.gradient_ends_frame(s, [a, b])
+        latest = frames.gradient_ends_frame(s, latest=True)
+        only_b = frames.gradient_ends_frame(s, [b])
     assert list(ends.columns) == ["run_id", "epoch", "first", "last"]
     assert ends[["run_id", "epoch"]].values.tolist() == [[a, 1], [a, 2], [a, 3], [b, 1], [b, 2]]
     assert ends["first"].tolist() == pytest.approx([1.0, 0.5, 1 / 3, 1.0, 0.5])
     assert ends["last"].tolist() == pytest.approx([1e-3, 5e-4, 1e-3 / 3, 1e-5, 5e-6])
     assert latest[["run_id", "epoch"]].values.tolist() == [[a, 3], [b, 2]]
     assert set(only_b["run_id"]) == {b}
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def test_runs_frame_extra_columns_and_gradients_frame_columns(database_url):
-    from worker import store
+    from worker import db, frames
 
     a, b = _seed(database_url)
-    with store.session_scope(database_url) as s:
-        runs = store.runs_frame(s, [b], extra=("note", "config"))
-        grads = store.gradients_frame(s, [a], epochs=[2], columns=("run_id", "epoch", "layer_index", "abs_mean_last"))
+    with db.session_scope(database_url) as s:
+        runs = frames.runs_frame(s, [b], extra=("note", "config"))
+        grads = frames.gradients_frame(s, [a], epochs=[2], columns=("run_id", "epoch", "layer_index", "abs_mean_last"))
         with pytest.raises(ValueError, match="unknown gradient column"):
-            store.gradients_frame(s, [a], columns=("nope",))
+            frames.gradients_frame(s, [a], columns=("nope",))
     assert runs["id"].tolist() == [b] and runs["note"].tolist() == ["n"] and runs["config"].iloc[0]["depth"] == 8
     assert list(runs.columns)[-1] == "label"
     assert list(grads.columns) == ["run_id", "epoch", "layer_index", "abs_mean_last"] and len(grads) == 4
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def test_fetch_compare_reads_the_drawn_epochs_and_every_ratio(database_url):
     from dashboard import analysis
-    from worker import store
+    from worker import db, frames
 
     a, b = _seed(database_url)
-    with store.session_scope(database_url) as s:
+    with db.session_scope(database_url) as s:
         epochs, grads, ends = common.fetch_compare(s, [a, b])
-        runs = store.runs_frame(s, [a, b])
+        runs = frames.runs_frame(s, [a, b])
     assert len(epochs) == 5 and set(grads.columns) == set(common.FLOW_COLUMNS) and len(grads) == 3 * 4 + 2 * 6
     assert analysis.vanishing_gradients(ends).to_dict() == {a: False, b: False}  # 1e-3 is not below 1e-3
     assert common.versions(runs) == ((b, 2, "queued"), (a, 3, "queued"))
-    store.dispose_engines()
+    db.dispose_engines()

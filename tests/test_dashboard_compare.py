@@ -61,9 +61,9 @@ def test_compare_one_epoch_slider_loads_an_epoch_the_page_had_not(env):
 
 def test_compare_without_epochs_and_without_a_choice(env):
     from vgp_models.config import RunConfig
-    from worker import store
+    from worker import db, store
 
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         queued = store.create_run(s, RunConfig.from_preset("vgg38", epochs=5)).id
     at = open_page("views/compare.py")
     assert at.multiselect(key="compare_runs").value == []

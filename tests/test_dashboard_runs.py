@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from vgp_models.config import RunConfig
-from worker import store
+from worker import db, frames, store
 
 
 def runs_page() -> AppTest:
@@ -29,7 +29,7 @@ def test_table_shows_every_run_with_progress_eta_and_flag(env):
     healthy = add_run(params=59_716, device="cpu", group="g1", tags=("a",))
     broken = add_run("vgg38", layers=39, kind="vanishing", group="g2")
     running = add_run(status="running", epochs=2, group="g1")
-    with store.session_scope() as s:  # 2 of 4 epochs done, 1.5 s each
+    with db.session_scope() as s:  # 2 of 4 epochs done, 1.5 s each
         store.require_run(s, running).epochs_total = 4
     frame = table(runs_page())
     assert frame["id"].tolist() == [running, broken, healthy]
@@ -96,8 +96,8 @@ def test_delete_asks_first_then_removes_the_run_and_its_metrics(env):
     at.button(key="runs_delete_yes").click().run()
     assert not at.exception and at.success[0].value == f"Deleted #{doomed}."
     assert [r.id for r in all_runs()] == [keep]
-    with store.session_scope() as s:
-        assert store.epochs_frame(s, [doomed]).empty and store.gradients_frame(s, [doomed]).empty
+    with db.session_scope() as s:
+        assert frames.epochs_frame(s, [doomed]).empty and frames.gradients_frame(s, [doomed]).empty
     assert table(at)["id"].tolist() == [keep] and at.multiselect(key="runs_selected").value == []
 
 

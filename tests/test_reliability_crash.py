@@ -32,8 +32,8 @@ from tests.reliability_support import (
     wait_for,
 )
 from vgp_models.train import EpochMetrics, train
-from worker import queue, reconcile, store
-from worker.store import RunStatus
+from worker import db, queue, reconcile
+from worker.schema import RunStatus
 
 EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
 CONFIG = tiny(EPOCHS, seed=3)
@@ -62,10 +62,10 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, **ONE_THREAD}
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
-    store.upgrade_database(database_url)
+    db.upgrade_database(database_url)
     yield variables
     drop_queue(variables["VGP_QUEUE"])
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.reliability_support import REDIS_URL, REPO, drop_queue
-from worker import store
+from worker import db
 
 APP = str(REPO / "dashboard" / "app.py")
 SECRET = "c0rrect horse ✓"
@@ -23,10 +23,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     monkeypatch.setenv("VGP_QUEUE", name)
-    store.upgrade_database(url)
+    db.upgrade_database(url)
     yield
     drop_queue(name)
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def app() -> AppTest:

@@ -26,8 +26,8 @@ from tests.reliability_support import (
     tiny,
     wait_for,
 )
-from worker import queue, store
-from worker.store import RunStatus
+from worker import db, queue, store
+from worker.schema import RunStatus
 
 
 @pytest.fixture
@@ -37,10 +37,10 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, "OMP_NUM_THREADS": "1"}
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
-    store.upgrade_database(database_url)
+    db.upgrade_database(database_url)
     yield variables
     drop_queue(variables["VGP_QUEUE"])
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def job(job_id: str) -> Job:
@@ -48,7 +48,7 @@ def job(job_id: str) -> Job:
 
 
 def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: dict, tmp_path: Path) -> None:
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         run_id = store.create_run(s, tiny(epochs=5)).id
     job_id = enqueue_stub(stubborn_job, run_id, run_id=run_id)
     worker = WorkerProcess(env, tmp_path / "worker.log")  # sweeps every second; grace 1 s (FAST)

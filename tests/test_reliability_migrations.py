@@ -12,14 +12,14 @@ from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import postgres_database
-from worker import store
+from worker import db
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'vgp.db'}"
-        store.dispose_engines()
+        db.dispose_engines()
     else:
         with postgres_database() as url:
             yield url
@@ -44,8 +44,8 @@ def run_columns(url: str) -> set[str]:
 
 
 def test_0002_up_down_up_keeps_the_data(empty_db: str) -> None:
-    config = store.alembic_config(empty_db)
-    store.upgrade_database(empty_db, "0001")
+    config = db.alembic_config(empty_db)
+    db.upgrade_database(empty_db, "0001")
     assert "auto_resumes" not in run_columns(empty_db)
     query(
         empty_db,
@@ -54,7 +54,7 @@ def test_0002_up_down_up_keeps_the_data(empty_db: str) -> None:
     )
     query(empty_db, "INSERT INTO epochs (run_id, epoch, train_loss) VALUES (7, 1, 4.5)")
 
-    store.upgrade_database(empty_db)  # 0002
+    db.upgrade_database(empty_db)  # 0002
     assert query(empty_db, "SELECT id, status, auto_resumes FROM runs") == [(7, "interrupted", 0)]
     command.check(config)  # the models and the revisions agree
     query(empty_db, "UPDATE runs SET auto_resumes = 1 WHERE id = 7")
@@ -64,6 +64,6 @@ def test_0002_up_down_up_keeps_the_data(empty_db: str) -> None:
     assert query(empty_db, "SELECT id, name FROM runs") == [(7, "old")]
     assert query(empty_db, "SELECT run_id, epoch, train_loss FROM epochs") == [(7, 1, 4.5)]
 
-    store.upgrade_database(empty_db)
+    db.upgrade_database(empty_db)
     assert query(empty_db, "SELECT auto_resumes FROM runs") == [(0,)]
     assert query(empty_db, "SELECT count(*) FROM epochs") == [(1,)]

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import postgres_database
 from tests.reliability_support import REDIS_URL, WorkerProcess, drop_queue, epochs_of, make_env, run_row, tiny, wait_for
-from worker import queue, store
-from worker.store import RunStatus
+from worker import db, queue
+from worker.schema import RunStatus
 
 RUNS = 4
 EPOCHS = 12  # ~0.5 s of training each, so that the second worker is free before the queue is empty
@@ -28,7 +28,7 @@ def env(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         variables = {**make_env(tmp_path, cifar_dir, url), "OMP_NUM_THREADS": "1"}
         for key, value in variables.items():
             monkeypatch.setenv(key, value)
-        store.upgrade_database(url)
+        db.upgrade_database(url)
         yield variables
         drop_queue(variables["VGP_QUEUE"])
 

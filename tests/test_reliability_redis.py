@@ -18,8 +18,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import postgres_database
 from tests.reliability_support import REPO, PrivateRedis, WorkerProcess, make_env, run_row, tiny, work_in_process
-from worker import queue, reconcile, store
-from worker.store import RunStatus
+from worker import db, queue, reconcile, store
+from worker.schema import RunStatus
 
 APP = str(REPO / "dashboard" / "app.py")
 
@@ -40,9 +40,9 @@ def env(
     variables = {**make_env(tmp_path, cifar_dir, database_url, redis_url=redis_server.url), "VGP_SWEEP_INTERVAL_S": "1"}
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
-    store.upgrade_database(database_url)
+    db.upgrade_database(database_url)
     yield variables
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def test_flushdb_then_reconcile_queues_the_run_again(env: dict) -> None:
@@ -80,7 +80,7 @@ def test_redis_down_then_back_needs_no_restart(env: dict, redis_server: PrivateR
 
 
 def test_dashboard_recovers_when_redis_comes_back(env: dict, redis_server: PrivateRedis) -> None:
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         run_id = store.create_run(s, tiny()).id
     queue.enqueue_run(run_id)
     redis_server.stop()
@@ -107,7 +107,7 @@ def test_no_secret_in_logs_or_messages(tmp_path: Path, cifar_dir: Path) -> None:
             assert "s3cret-pg" in database_url
             env = {**os.environ, **make_env(tmp_path, cifar_dir, database_url, redis_url=redis.url),
                    "OMP_NUM_THREADS": "1"}  # fmt: skip
-            assert "s3cret-pg" not in store.safe_database_url(database_url)
+            assert "s3cret-pg" not in db.safe_database_url(database_url)
             assert "s3cret-redis" not in queue.safe_redis_url(redis.url)
 
             def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -130,4 +130,4 @@ def test_no_secret_in_logs_or_messages(tmp_path: Path, cifar_dir: Path) -> None:
                 assert "s3cret" not in text and "wrong-redis" not in text
     finally:
         redis.stop()
-        store.dispose_engines()
+        db.dispose_engines()

@@ -1,7 +1,7 @@
 """SQLite under a worker's write load: a process recording epochs as fast as it can, a process reading frames
 in a loop (the dashboard), and a process sweeping (heartbeats and status changes, as `reconcile` does).
 No "database is locked", no half-written epoch: WAL, the busy timeout and write-first transactions; and
-`store.read_scope` reads epochs and gradients from one snapshot.
+`db.read_scope` reads epochs and gradients from one snapshot.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from tests.reliability_support import REPO, tiny, wait_for
-from worker import store
+from worker import db, frames, schema, store
 
 SECONDS = 3.0
 LAYERS = 40
@@ -24,8 +24,8 @@ COMMON = textwrap.dedent(
     import json, pathlib, sys, time
     from types import SimpleNamespace as EpochMetrics, SimpleNamespace as LayerGrad  # record_epoch reads attributes
     from sqlalchemy.exc import OperationalError
-    from worker import store
-    from worker.store import RunStatus
+    from worker import db, frames, store
+    from worker.schema import RunStatus
     run_id, other_id, seconds, layers = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     folder, name = pathlib.Path(sys.argv[5]), sys.argv[6]
     (folder / f"ready-{name}").touch()
@@ -44,7 +44,7 @@ WRITER = COMMON + textwrap.dedent(
         metrics = EpochMetrics(epoch=count, train_loss=4.0, train_acc=0.1, val_loss=4.1, val_acc=0.1, lr=1e-3,
                                seconds=0.01, grads=grads)
         try:
-            with store.session_scope() as s:
+            with db.session_scope() as s:
                 store.record_epoch(s, run_id, metrics)
         except OperationalError as e:
             errors.append(str(e.orig))
@@ -59,10 +59,10 @@ READER = COMMON + textwrap.dedent(
         count += 1
         snapshot = count % 2 == 0  # alternately the dashboard's plain session and a one-snapshot read_scope
         try:
-            with (store.read_scope() if snapshot else store.session_scope()) as s:
-                epochs = store.epochs_frame(s, [run_id])
-                grads = store.gradients_frame(s, [run_id])
-                store.runs_frame(s)
+            with (db.read_scope() if snapshot else db.session_scope()) as s:
+                epochs = frames.epochs_frame(s, [run_id])
+                grads = frames.gradients_frame(s, [run_id])
+                frames.runs_frame(s)
             if len(grads) % layers:
                 errors.append(f"half an epoch: {len(grads)} gradient rows")  # each epoch is one transaction
             if snapshot and len(grads) != len(epochs) * layers:
@@ -82,11 +82,11 @@ SWEEPER = COMMON + textwrap.dedent(
     while time.monotonic() < end:
         count += 1
         try:
-            with store.session_scope() as s:
+            with db.session_scope() as s:
                 store.touch_heartbeat(s, run_id)
-            with store.session_scope() as s:
+            with db.session_scope() as s:
                 store.transition_run(s, other_id, [statuses[count % 2]], statuses[(count + 1) % 2], "sweep")
-            with store.session_scope() as s:
+            with db.session_scope() as s:
                 store.list_runs(s, [RunStatus.RUNNING])
         except OperationalError as e:
             errors.append(str(e.orig))
@@ -98,15 +98,15 @@ SWEEPER = COMMON + textwrap.dedent(
 
 def test_readers_and_sweepers_never_see_database_is_locked(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vgp.db'}"
-    store.upgrade_database(url)
+    db.upgrade_database(url)
     try:
-        with store.session_scope(url) as s:
+        with db.session_scope(url) as s:
             run_id, other_id = store.create_run(s, tiny()).id, store.create_run(s, tiny()).id
-        with store.session_scope(url) as s:
-            store.transition_run(s, run_id, [store.RunStatus.QUEUED], store.RunStatus.RUNNING)
-            store.transition_run(s, other_id, [store.RunStatus.QUEUED], store.RunStatus.RUNNING)
+        with db.session_scope(url) as s:
+            store.transition_run(s, run_id, [schema.RunStatus.QUEUED], schema.RunStatus.RUNNING)
+            store.transition_run(s, other_id, [schema.RunStatus.QUEUED], schema.RunStatus.RUNNING)
     finally:
-        store.dispose_engines()
+        db.dispose_engines()
 
     env = {**os.environ, "DATABASE_URL": url}
     args = [str(run_id), str(other_id), str(SECONDS), str(LAYERS), str(tmp_path)]
@@ -134,11 +134,11 @@ def test_readers_and_sweepers_never_see_database_is_locked(tmp_path: Path) -> No
     assert results["sweeper"]["count"] >= 2  # it waits for the writer's lock (busy timeout), but gets through
     assert results["reader"]["last"] > 0  # it read while the writer was writing
     try:
-        with store.session_scope(url) as s:
-            assert len(store.epochs_frame(s, [run_id])) == results["writer"]["count"]
-            assert len(store.gradients_frame(s, [run_id])) == results["writer"]["count"] * LAYERS
+        with db.session_scope(url) as s:
+            assert len(frames.epochs_frame(s, [run_id])) == results["writer"]["count"]
+            assert len(frames.gradients_frame(s, [run_id])) == results["writer"]["count"] * LAYERS
     finally:
-        store.dispose_engines()
+        db.dispose_engines()
 
 
 def test_read_scope_sees_one_snapshot(database_url: str) -> None:
@@ -148,17 +148,17 @@ def test_read_scope_sees_one_snapshot(database_url: str) -> None:
     def epoch(n: int) -> EpochMetrics:
         return EpochMetrics(n, 2, 4.0, 0.1, 4.1, 0.1, 1e-3, 0.01, [LayerGrad(0, "layer_0", 1e-3, 1e-3, 0.1)])
 
-    store.upgrade_database(database_url)
+    db.upgrade_database(database_url)
     try:
-        with store.session_scope(database_url) as s:
+        with db.session_scope(database_url) as s:
             run_id = store.create_run(s, tiny()).id
             store.record_epoch(s, run_id, epoch(1))
-        with store.read_scope(database_url) as snapshot:
-            assert len(store.epochs_frame(snapshot, [run_id])) == 1
-            with store.session_scope(database_url) as s:  # a worker commits meanwhile
+        with db.read_scope(database_url) as snapshot:
+            assert len(frames.epochs_frame(snapshot, [run_id])) == 1
+            with db.session_scope(database_url) as s:  # a worker commits meanwhile
                 store.record_epoch(s, run_id, epoch(2))
-            assert len(store.gradients_frame(snapshot, [run_id])) == 1  # still the snapshot
-        with store.read_scope(database_url) as fresh:
-            assert len(store.gradients_frame(fresh, [run_id])) == 2
+            assert len(frames.gradients_frame(snapshot, [run_id])) == 1  # still the snapshot
+        with db.read_scope(database_url) as fresh:
+            assert len(frames.gradients_frame(fresh, [run_id])) == 2
     finally:
-        store.dispose_engines()
+        db.dispose_engines()

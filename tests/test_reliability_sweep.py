@@ -21,9 +21,9 @@ from rq.utils import utcformat
 from sqlalchemy import update
 
 from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, tiny
-from worker import queue, reconcile, store
+from worker import db, queue, reconcile, runner, store
+from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
-from worker.store import Run, RunStatus
 
 SETTINGS = Settings(heartbeat_s=1, stale_after_s=5, sweep_interval_s=1, cancel_grace_s=2, auto_resumes=1)
 
@@ -35,24 +35,24 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     variables = make_env(tmp_path, cifar_dir, database_url)
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
-    store.upgrade_database(database_url)
+    db.upgrade_database(database_url)
     yield variables
     drop_queue(variables["VGP_QUEUE"])
     redis = queue.get_redis(REDIS_URL)  # explicit: a test may point REDIS_URL elsewhere
     for key in redis.scan_iter(match="vgp:cancel:*"):
         redis.delete(key)
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def running_run(heartbeat_age_s: float = 60, job_id: str | None = "gone") -> int:
     """A run marked running by job `job_id` whose last heartbeat is `heartbeat_age_s` old."""
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         run_id = store.create_run(s, tiny()).id
         s.get(Run, run_id).job_id = job_id
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, worker_name="w")
-    with store.session_scope() as s:
-        old = store.utcnow() - timedelta(seconds=heartbeat_age_s)
+    with db.session_scope() as s:
+        old = utcnow() - timedelta(seconds=heartbeat_age_s)
         s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
     return run_id
 
@@ -61,7 +61,7 @@ class LiveWorker:
     """An RQ worker registered in Redis that 'executes' a run's job: it heartbeats only when told to."""
 
     def __init__(self, run_id: int) -> None:
-        self.worker = queue.make_worker(burst_in_process=True, name=f"live-{run_id}")
+        self.worker = runner.make_worker(burst_in_process=True, name=f"live-{run_id}")
         self.worker.register_birth()
         self.job_id = queue.enqueue_run(run_id)
         job = Job.fetch(self.job_id, connection=queue.get_redis(), serializer=JSONSerializer)
@@ -71,7 +71,7 @@ class LiveWorker:
             pipe.execute()
 
     def fall_silent(self, seconds: float) -> None:
-        old = store.utcnow() - timedelta(seconds=seconds)
+        old = utcnow() - timedelta(seconds=seconds)
         queue.get_redis().hset(self.worker.key, "last_heartbeat", utcformat(old))
 
     def close(self) -> None:
@@ -86,9 +86,9 @@ def test_a_dead_running_run_is_interrupted_then_resumed_once(env: dict) -> None:
     assert run.status is RunStatus.QUEUED and run.auto_resumes == 1
     assert run.job_id in queue.get_queue().job_ids  # a fresh job
 
-    with store.session_scope() as s:  # it dies again: no second automatic resume
+    with db.session_scope() as s:  # it dies again: no second automatic resume
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
-        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=store.utcnow() - timedelta(minutes=5)))
+        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
     queue.get_queue().empty()
     report = reconcile.reconcile(SETTINGS)
     assert report.interrupted == [run_id] and report.resumed == []
@@ -114,12 +114,12 @@ def test_fresh_heartbeat_or_live_worker_is_left_alone(env: dict) -> None:
     live = LiveWorker(silent)
     try:
         live_job = run_row(silent).job_id
-        assert queue.job_alive(live_job, SETTINGS.stale_after_s)
+        assert runner.job_alive(live_job, SETTINGS.stale_after_s)
         assert not reconcile.reconcile(SETTINGS)  # a long evaluation pass: the DB heartbeat is old, RQ's is not
         assert {run_row(fresh).status, run_row(silent).status} == {RunStatus.RUNNING}
 
         live.fall_silent(60)  # the worker process was SIGKILLed a minute ago
-        assert not queue.job_alive(live_job, SETTINGS.stale_after_s)
+        assert not runner.job_alive(live_job, SETTINGS.stale_after_s)
         assert reconcile.reconcile(SETTINGS).interrupted == [silent]
         assert run_row(fresh).status is RunStatus.RUNNING
     finally:
@@ -161,7 +161,7 @@ def test_cancelled_run_whose_worker_died_is_cancelled_not_resumed(env: dict) -> 
 
 
 def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         lost, waiting, fresh = (store.create_run(s, tiny()).id for _ in range(3))
     lost_job = queue.enqueue_run(lost)
     queue.enqueue_run(waiting)
@@ -176,15 +176,15 @@ def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
     """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
     from rq.exceptions import AbandonedJobError
 
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         run_id = store.create_run(s, tiny()).id
     old_job = Job.fetch(queue.enqueue_run(run_id), connection=queue.get_redis(), serializer=JSONSerializer)
     new_job_id = queue.enqueue_run(run_id)  # e.g. reconcile re-enqueued it while the old one was in flight
     queue.on_job_failure(old_job, queue.get_redis(), AbandonedJobError, AbandonedJobError(), None)
-    queue.on_work_horse_killed(old_job, 1234, 9, None)
+    runner.on_work_horse_killed(old_job, 1234, 9, None)
     assert run_row(run_id).status is RunStatus.QUEUED
 
-    queue.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first
+    runner.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first
     assert Job.fetch(old_job.id, connection=queue.get_redis(), serializer=JSONSerializer).return_value() == "skipped"
     run = run_row(run_id)
     assert run.status is RunStatus.COMPLETED and run.job_id == new_job_id
@@ -192,7 +192,7 @@ def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
 
 def test_heartbeat_is_fenced_by_the_job(env: dict) -> None:
     run_id = running_run(heartbeat_age_s=0, job_id="job-a")
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         assert store.touch_heartbeat(s, run_id, "job-a")
         assert not store.touch_heartbeat(s, run_id, "job-b")
         assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from worker import queue, store
+from worker import db, queue, schema, store
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -40,7 +40,7 @@ def cli_env(tmp_path: Path, cifar_dir: Path, database_url: str) -> Iterator[dict
         for job_id in registry.get_job_ids():
             registry.remove(job_id, delete_job=True)
     q.delete(delete_jobs=True)
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -115,7 +115,8 @@ def test_unreachable_services_are_one_line(cli_env: dict[str, str], tmp_path: Pa
 
 
 def test_worker_parent_never_imports_torch() -> None:
-    code = "import sys, worker, worker.queue, worker.store, worker.__main__; print('torch' in sys.modules)"
+    modules = "worker, worker.db, worker.frames, worker.queue, worker.runner, worker.store, worker.__main__"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, check=False, capture_output=True, text=True, timeout=120
     )
@@ -138,12 +139,12 @@ def test_killed_work_horse_leaves_the_run_interrupted(cli_env: dict[str, str]) -
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            with store.session_scope(cli_env["DATABASE_URL"]) as s:
+            with db.session_scope(cli_env["DATABASE_URL"]) as s:
                 run = store.require_run(s, run_id)
             if run.epochs_done >= 1:
                 break
             time.sleep(0.2)
-        assert run.status is store.RunStatus.RUNNING, run.reason
+        assert run.status is schema.RunStatus.RUNNING, run.reason
         children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
         assert len(children) == 1  # the work horse
         os.kill(int(children[0]), signal.SIGKILL)

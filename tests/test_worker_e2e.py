@@ -21,8 +21,8 @@ from rq.serializers import JSONSerializer
 from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
-from worker import queue, store
-from worker.store import RunStatus
+from worker import db, frames, queue, runner, store
+from worker.schema import Run, RunStatus
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 TINY = RunConfig(depth=8, width=8, epochs=2, subset=64, batch_size=32, device="cpu")
@@ -39,7 +39,7 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     monkeypatch.setenv("VGP_QUEUE", name)
     monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
     monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    store.upgrade_database(url)
+    db.upgrade_database(url)
     yield tmp_path
     redis = queue.get_redis(REDIS_URL)  # explicit: a test may have pointed REDIS_URL elsewhere
     q = queue.get_queue(name, connection=redis)
@@ -49,22 +49,22 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     q.delete(delete_jobs=True)
     for key in redis.scan_iter(match=queue.CANCEL_KEY.format(run_id="*")):
         redis.delete(key)
-    store.dispose_engines()
+    db.dispose_engines()
 
 
 def work() -> None:
     """Run every queued job in this process (SimpleWorker, JSON serializer), then return."""
-    queue.make_worker(burst_in_process=True).work(burst=True)
+    runner.make_worker(burst_in_process=True).work(burst=True)
 
 
-def run_of(run_id: int) -> store.Run:
-    with store.session_scope() as s:
+def run_of(run_id: int) -> Run:
+    with db.session_scope() as s:
         return store.require_run(s, run_id)
 
 
-def frames(run_id: int) -> tuple:
-    with store.session_scope() as s:
-        return store.epochs_frame(s, [run_id]), store.gradients_frame(s, [run_id])
+def stored_frames(run_id: int) -> tuple:
+    with db.session_scope() as s:
+        return frames.epochs_frame(s, [run_id]), frames.gradients_frame(s, [run_id])
 
 
 def test_submit_then_work_completes(env: Path) -> None:
@@ -78,7 +78,7 @@ def test_submit_then_work_completes(env: Path) -> None:
     assert run.best_epoch in (1, 2) and run.best_val_acc is not None
     assert run.params and run.params > 0 and run.device == "cpu"
     assert run.started_at and run.finished_at and run.worker_name and run.job_id
-    epochs, grads = frames(run_id)
+    epochs, grads = stored_frames(run_id)
     layers = len(weight_parameters(build_model(TINY)))
     assert len(epochs) == TINY.epochs
     assert len(grads) == TINY.epochs * layers
@@ -107,7 +107,7 @@ def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.Mon
     assert run.status is RunStatus.FAILED
     assert run.reason and str(missing) in run.reason and run.reason.startswith("DataError: ")
     assert "\n" not in run.reason
-    assert frames(run_id)[0].empty
+    assert stored_frames(run_id)[0].empty
 
 
 def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
@@ -120,7 +120,7 @@ def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
 
 
 def test_bad_stored_config_fails_cleanly(env: Path) -> None:
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         run = store.create_run(s, TINY)
         run.config = {**TINY.to_dict(), "depth": 9}
         run_id = run.id
@@ -143,11 +143,11 @@ def test_cancel_a_queued_run(env: Path) -> None:
 
 def test_cancel_a_running_run_through_the_flag(env: Path) -> None:
     run_id = queue.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
-    with store.session_scope() as s:  # as if a worker had just started it
+    with db.session_scope() as s:  # as if a worker had just started it
         assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     assert queue.cancel_run(run_id) is RunStatus.RUNNING
     assert queue.cancel_requested(run_id)
-    with store.session_scope() as s:  # hand it back to the queue so that the real job runs and sees the flag
+    with db.session_scope() as s:  # hand it back to the queue so that the real job runs and sees the flag
         assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.QUEUED)
     work()
     run = run_of(run_id)
@@ -159,10 +159,10 @@ def test_cancel_a_running_run_through_the_flag(env: Path) -> None:
 def test_dead_work_horse_marks_interrupted_then_resume_finishes(env: Path) -> None:
     run_id = queue.submit_run(TINY)
     job = Job.fetch(run_of(run_id).job_id, connection=queue.get_redis(), serializer=JSONSerializer)
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     job.delete()  # the dead horse's job is gone from Redis too
-    queue.on_work_horse_killed(job, 1234, 9, None)  # what the forking worker calls: horse killed by SIGKILL
+    runner.on_work_horse_killed(job, 1234, 9, None)  # what the forking worker calls: horse killed by SIGKILL
     run = run_of(run_id)
     assert run.status is RunStatus.INTERRUPTED and "signal 9" in (run.reason or "")
 
@@ -179,7 +179,7 @@ def test_submit_without_redis_writes_nothing(env: Path, monkeypatch: pytest.Monk
     assert not queue.redis_available()
     with pytest.raises(queue.QueueError, match="not reachable"):
         queue.submit_run(TINY)
-    with store.session_scope() as s:
+    with db.session_scope() as s:
         assert store.list_runs(s) == []
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import ConfigError
-from worker import queue, reconcile, store
+from worker import db, frames, queue, reconcile, runner, schema, store
 from worker.exports import to_csv
 
 PROG = "python -m worker"
@@ -77,8 +77,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with store.session_scope() as session:
-        runs = store.runs_frame(session)
+    with db.session_scope() as session:
+        runs = frames.runs_frame(session)
     if runs.empty:
         print("no runs")
         return 0
@@ -90,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _latest_epoch(session: Any, run_id: int) -> dict[str, Any] | None:
-    frame = store.epochs_frame(session, [run_id])
+    frame = frames.epochs_frame(session, [run_id])
     if frame.empty:
         return None
     row = frame.iloc[-1:].to_dict("records")[0]  # per-column types: ints stay ints
@@ -98,9 +98,9 @@ def _latest_epoch(session: Any, run_id: int) -> dict[str, Any] | None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with store.session_scope() as session:
+    with db.session_scope() as session:
         run = store.require_run(session, args.run_id)
-        summary = store.run_summary(run)
+        summary = frames.run_summary(run)
         latest = _latest_epoch(session, args.run_id)
     if args.json:
         print(json.dumps({**summary, "latest_epoch": latest}, indent=2))
@@ -123,7 +123,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     status = queue.cancel_run(args.run_id)
-    if status is store.RunStatus.RUNNING:
+    if status is schema.RunStatus.RUNNING:
         print(f"run {args.run_id}: cancel requested; it stops within seconds")
     else:
         print(f"run {args.run_id}: {status.value}")
@@ -137,10 +137,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with store.session_scope() as session:
-        summary = store.run_summary(store.require_run(session, args.run_id))
-        epochs = store.epochs_frame(session, [args.run_id])
-        gradients = store.gradients_frame(session, [args.run_id])
+    with db.session_scope() as session:
+        summary = frames.run_summary(store.require_run(session, args.run_id))
+        epochs = frames.epochs_frame(session, [args.run_id])
+        gradients = frames.gradients_frame(session, [args.run_id])
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "epochs.csv").write_text(to_csv(epochs))
@@ -151,7 +151,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    queue.run_worker(burst=args.burst)
+    runner.run_worker(burst=args.burst)
     return 0
 
 
@@ -162,7 +162,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    store.upgrade_database()
+    db.upgrade_database()
     print("database at the latest schema")
     return 0
 

@@ -19,19 +19,11 @@ from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
 from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import VGG, count_parameters
-from worker import queue
+from worker import queue, runner
+from worker.db import REPO_ROOT, session_scope
+from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import (
-    REPO_ROOT,
-    RunStatus,
-    checkpoint_dir,
-    get_run,
-    one_line,
-    record_epoch,
-    session_scope,
-    touch_heartbeat,
-    transition_run,
-)
+from worker.store import checkpoint_dir, get_run, one_line, record_epoch, touch_heartbeat, transition_run
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +113,13 @@ def train_run(run_id: int) -> str:
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
-    job_id = queue.current_job_id()  # None outside RQ; else the run must still be this job's (see below)
+    job_id = runner.current_job_id()  # None outside RQ; else the run must still be this job's (see below)
     try:
         config = RunConfig.from_dict(dict(stored_config))
     except (ConfigError, TypeError, ValueError, OverflowError) as e:
         return _fail(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
 
-    worker_name = queue.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
+    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
     with session_scope() as session:
         claimed = transition_run(
             session,

@@ -13,7 +13,7 @@
 
 Every worker runs it at start and then every VGP_SWEEP_INTERVAL_S (`Sweeper`, a thread in `run_worker`);
 the dashboard runs it on page loads, at most as often; `python -m worker reconcile` runs it once.
-This module reaches RQ only through `worker.queue`.
+This module reaches RQ only through `worker.queue` and `worker.runner`.
 """
 
 from __future__ import annotations
@@ -23,17 +23,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker import queue
+from worker import queue, runner
+from worker.db import session_scope
+from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
-from worker.store import (
-    Run,
-    RunStatus,
-    claim_auto_resume,
-    list_runs,
-    session_scope,
-    transition_run,
-    utcnow,
-)
+from worker.store import claim_auto_resume, list_runs, transition_run
 
 __all__ = ["LOST_JOB_GRACE_S", "ReconcileReport", "Sweeper", "reconcile", "reconcile_quietly"]
 
@@ -107,10 +101,10 @@ def _sweep_running(settings: Settings, report: ReconcileReport) -> None:
         stale = last_sign < stale_before
         if flag_age is None and not stale:
             continue
-        alive = queue.job_alive(run.job_id, settings.stale_after_s)
+        alive = runner.job_alive(run.job_id, settings.stale_after_s)
         if flag_age is not None:
             if alive:
-                if flag_age >= settings.cancel_grace_s and run.job_id and queue.stop_job(run.job_id):
+                if flag_age >= settings.cancel_grace_s and run.job_id and runner.stop_job(run.job_id):
                     report.stopped.append(run.id)
             elif stale or flag_age >= settings.cancel_grace_s:  # a cancelled run is never interrupted and resumed
                 _cancel_dead(run, report)
@@ -162,7 +156,7 @@ def _requeue_lost(settings: Settings, report: ReconcileReport) -> None:
             continue  # just enqueued by this sweep
         if run.job_id is None and run.created_at > old_enough:
             continue  # being submitted right now
-        if queue.job_pending(run.job_id, settings.stale_after_s):
+        if runner.job_pending(run.job_id, settings.stale_after_s):
             continue
         _enqueue(run.id)
         log.warning("run %d was queued but its job %s is gone; queued it again", run.id, run.job_id)
@@ -196,7 +190,7 @@ class Sweeper(threading.Thread):
 
     def run(self) -> None:
         while not self._stopped.wait(self.interval_s):
-            with queue.FORK_GUARD:  # no work horse is forked mid-transaction
+            with runner.FORK_GUARD:  # no work horse is forked mid-transaction
                 reconcile_quietly()
 
     def stop(self) -> None:

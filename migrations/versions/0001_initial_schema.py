@@ -6,7 +6,7 @@ Create Date: 2026-11-27
 
 Reviewed by hand from `alembic revision --autogenerate`: the status column is plain VARCHAR(16) (the
 model's non-native Enum, no CHECK, so a new status needs no migration), timestamps are TIMESTAMP WITH
-TIME ZONE on Postgres (DATETIME on SQLite, read back as UTC by worker.store.UTCDateTime), and
+TIME ZONE on Postgres (DATETIME on SQLite, read back as UTC by worker.schema.UTCDateTime), and
 constraints carry the names of Base.metadata's naming convention.
 """
 

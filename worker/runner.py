@@ -1,0 +1,262 @@
+"""The workers: the RQ worker process that trains runs, and how the rest of VGP Lab tells whether a job's
+worker is alive or makes it stop a job. With `worker.queue`, the only module in VGP Lab that imports `rq`.
+
+`run_worker` (`python -m worker worker`, the Procfile's worker line) forks a work horse per job; the horse dies
+with its worker (`_die_with_parent`) and is never forked mid-transaction (FORK_GUARD). If a horse dies, the
+worker marks its run interrupted (`on_work_horse_killed`). Workers heartbeat every VGP_HEARTBEAT_S, which is
+what `job_alive` and `job_pending` read for `worker.reconcile`.
+
+The worker's parent process never imports torch: the job function is named by string, and `worker.jobs`
+(which imports vgp_models.train, hence torch) is first imported inside the forked work horse.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from worker.db import safe_database_url, session_scope
+from worker.queue import (
+    QueueError,
+    get_queue,
+    get_redis,
+    job_run_id,
+    queue_name,
+    redis_available,
+    redis_error_line,
+    safe_redis_url,
+)
+from worker.schema import RunStatus
+from worker.settings import Settings
+from worker.store import transition_run
+
+log = logging.getLogger(__name__)
+
+
+# ---- inside a job ---------------------------------------------------------------------------------
+
+
+def current_worker_name() -> str | None:
+    """The RQ worker running the current job, if any (called from inside the job)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.worker_name if job is not None else None
+
+
+def current_job_id() -> str | None:
+    """The id of the RQ job being executed, if any (called from inside the job)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.id if job is not None else None
+
+
+# ---- job liveness, for worker.reconcile ------------------------------------------------------------
+
+WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+
+def _fetch(job_id: str, connection: Redis) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+
+
+def _worker_alive(connection: Redis, name: str | None, stale_after_s: float) -> bool:
+    """Whether the RQ worker `name` is registered and sent a heartbeat within `stale_after_s`."""
+    if not name:
+        return False
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=connection)
+    if worker is None or worker.last_heartbeat is None:
+        return False
+    return (datetime.now(UTC) - worker.last_heartbeat).total_seconds() <= stale_after_s
+
+
+def job_alive(job_id: str | None, stale_after_s: float) -> bool:
+    """Whether an RQ job is executing on a live worker (registered, heartbeating within `stale_after_s`).
+
+    False when the job is gone (Redis flushed or restarted empty), not started, or its worker stopped
+    heartbeating (SIGKILL, power loss). Raises QueueError when Redis does not answer: nothing is judged dead
+    on an outage.
+    """
+    if not job_id:
+        return False
+    try:
+        connection = get_redis()
+        job = _fetch(job_id, connection)
+        if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
+            return False
+        return _worker_alive(connection, job.worker_name, stale_after_s)
+    except RedisError as e:
+        raise QueueError(redis_error_line(e)) from e
+
+
+def job_pending(job_id: str | None, stale_after_s: float) -> bool:
+    """Whether an RQ job will still run: waiting (queued, or being dequeued right now: RQ moves it to an
+    intermediate list before marking it started), or started on a live worker. Raises QueueError."""
+    if not job_id:
+        return False
+    try:
+        connection = get_redis()
+        job = _fetch(job_id, connection)
+        if job is None:
+            return False
+        status = job.get_status(refresh=False)
+        if status in WAITING:
+            return True
+        return status == JobStatus.STARTED and _worker_alive(connection, job.worker_name, stale_after_s)
+    except RedisError as e:
+        raise QueueError(redis_error_line(e)) from e
+
+
+def stop_job(job_id: str) -> bool:
+    """Send RQ's stop-job command: the job's worker kills its work horse (SIGKILL) and runs `on_job_stopped`.
+
+    False when the job is gone or not executing. Raises QueueError when Redis does not answer.
+    """
+    try:
+        send_stop_job_command(get_redis(), job_id, serializer=JSONSerializer)
+    except (NoSuchJobError, InvalidJobOperation):
+        return False
+    except RedisError as e:
+        raise QueueError(redis_error_line(e)) from e
+    log.warning("job %s did not stop on its cancel flag; sent RQ's stop-job command", job_id)
+    return True
+
+
+# ---- the worker process ---------------------------------------------------------------------------
+
+
+def on_work_horse_killed(job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+    """Worker hook: the forked work horse died (OOM killer, SIGKILL, cold shutdown); mark its run interrupted."""
+    run_id = job_run_id(job)
+    if run_id is None:
+        return
+    how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"status {ret_val}"
+    reason = f"the worker's training process died ({how}); resume to continue from the last checkpoint"
+    try:
+        with session_scope() as session:
+            from_statuses = (RunStatus.RUNNING, RunStatus.QUEUED)
+            transition_run(session, run_id, from_statuses, RunStatus.INTERRUPTED, reason, only_job=job.id)
+    except Exception:
+        log.exception("run %d: could not mark it interrupted", run_id)
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal a process gets when the thread that forked it exits."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a work horse: be SIGKILLed when the worker dies, so a killed worker never leaves an orphan training.
+
+    Linux only (elsewhere a no-op). RQ puts the horse in its own process group, so killing the worker's group
+    would not reach it; without this an orphan would go on training a run that nobody monitors or can stop.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the worker died between fork() and prctl()
+        os._exit(1)
+
+
+FORK_GUARD = threading.Lock()
+"""Held by the worker's sweep thread while it talks to the database, and by the worker while it forks a work
+horse: a fork in the middle of another thread's SQLite transaction would leave the child believing that its
+process holds the write lock, so its first write would wait out the busy timeout and fail."""
+
+
+def _after_fork_in_child() -> None:
+    # A work horse must not inherit FORK_GUARD held at the moment of the fork (the child's copy is never released).
+    global FORK_GUARD
+    FORK_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class RunWorker(Worker):
+    """RQ's forking Worker, with a work horse that dies with it (see `_die_with_parent`) and is never forked
+    while the sweep thread is inside a database transaction (see FORK_GUARD)."""
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        _die_with_parent(self._parent_pid)
+        super().main_work_horse(job, queue)
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        self._parent_pid = os.getpid()
+        with FORK_GUARD:
+            super().fork_work_horse(job, queue)
+
+
+def default_worker_name() -> str:
+    """'<host>-gpu<CUDA_VISIBLE_DEVICES>-<random>' (or '<host>-<random>'): unique, and says where a run trained."""
+    host = socket.gethostname().split(".")[0] or "worker"
+    devices = re.sub(r"[^A-Za-z0-9]+", "-", os.environ.get("CUDA_VISIBLE_DEVICES", "")).strip("-")
+    middle = f"-gpu{devices}" if devices else ""
+    return f"{host}{middle}-{secrets.token_hex(3)}"[:120]
+
+
+def make_worker(burst_in_process: bool = False, name: str | None = None) -> Worker:
+    """A worker on the run queue: forking (one fresh process per run) or, for tests, in-process SimpleWorker.
+
+    RQ's job_monitoring_interval (how often the worker heartbeats while a job runs) is VGP_HEARTBEAT_S, so
+    that `job_alive` can tell a live worker from a dead one within VGP_STALE_AFTER_S.
+    """
+    queue = get_queue()
+    worker_class = SimpleWorker if burst_in_process else RunWorker
+    return worker_class(
+        [queue],
+        name=name or default_worker_name(),
+        connection=queue.connection,
+        serializer=JSONSerializer,
+        work_horse_killed_handler=on_work_horse_killed,
+        job_monitoring_interval=Settings.from_env().worker_heartbeat_s,
+    )
+
+
+def run_worker(burst: bool = False, in_process: bool = False) -> bool:
+    """Work the run queue until stopped (or, with burst, until it is empty). The Procfile's `worker` line.
+
+    Forking (the default) keeps CUDA out of the parent: each run trains in a fresh work horse. One worker per
+    GPU: start each with its own CUDA_VISIBLE_DEVICES. At start, and then every VGP_SWEEP_INTERVAL_S from a
+    thread, the worker runs `worker.reconcile.reconcile` (dead runs interrupted and resumed, lost jobs queued
+    again, stuck cancels stopped).
+    """
+    from worker.reconcile import Sweeper, reconcile_quietly
+
+    if not redis_available():
+        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    settings = Settings.from_env()
+    worker = make_worker(burst_in_process=in_process)
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    log.info(
+        "worker %s on queue %s at %s, database %s, CUDA_VISIBLE_DEVICES=%s",
+        worker.name, queue_name(), safe_redis_url(), safe_database_url(), "(unset)" if devices is None else devices,
+    )  # fmt: skip
+    reconcile_quietly()
+    sweeper = Sweeper(settings.sweep_interval_s)
+    sweeper.start()
+    try:
+        return worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
+    finally:
+        sweeper.stop()
