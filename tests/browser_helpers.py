@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,23 @@ def dump_logs(page, logs: dict[str, Path]) -> None:
     page.screenshot(path=str(logs["worker"].with_name("failure.png")), full_page=True)
     print("--- worker log ---\n" + logs["worker"].read_text()[-4000:])
     print("--- streamlit log ---\n" + logs["streamlit"].read_text()[-4000:])
+
+
+@contextmanager
+def open_dashboard(base: str, logs: dict[str, Path]) -> Iterator:
+    """A Chromium page on the dashboard's Launch page; on a failure the page's and services' logs are printed."""
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(base)
+            expect(page.get_by_role("heading", name="Launch a run")).to_be_visible(timeout=30_000)
+            yield page
+        except Exception:
+            dump_logs(page, logs)
+            raise
+        finally:
+            browser.close()

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rq import Callback
 
 from vgp_models.config import RunConfig
@@ -47,6 +49,23 @@ def make_env(tmp_path: Path, cifar_dir: Path, database_url: str, redis_url: str 
         "VGP_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
         **extra,
     }
+
+
+@contextmanager
+def fast_worker_env(
+    tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict]:
+    """make_env with FAST timings and one CPU thread, set in this process too, on a migrated database;
+    the queue is dropped afterwards. Skips without Redis."""
+    if not queue.redis_available(REDIS_URL):
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    db.upgrade_database(database_url)
+    yield variables
+    drop_queue(variables["VGP_QUEUE"])
+    db.dispose_engines()
 
 
 def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, dump_logs, full_height, services
+from tests.browser_helpers import SCREENSHOTS, full_height, open_dashboard, services
 from vgp_models.config import TABLE1
 from worker import db, schema, store
 
@@ -35,38 +35,27 @@ def fill(page, **values: str) -> None:
 
 
 def test_launch_and_watch_a_run(services):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, logs = services
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(base)
-            expect(page.get_by_role("heading", name="Launch a run")).to_be_visible(timeout=30_000)
-            fill(page, epochs="2", batch_size="32", subset="64", name="smoke")  # the custom form's fields
-            page.get_by_role("button", name="Queue run").click()
-            expect(page.get_by_text("Queued run #1")).to_be_visible(timeout=30_000)
+    with open_dashboard(base, logs) as page:
+        fill(page, epochs="2", batch_size="32", subset="64", name="smoke")  # the custom form's fields
+        page.get_by_role("button", name="Queue run").click()
+        expect(page.get_by_text("Queued run #1")).to_be_visible(timeout=30_000)
 
-            page.get_by_role("link", name="Open run #1").click()
-            expect(page).to_have_url(f"{base}/run?run=1", timeout=30_000)
-            # The progress text reads "Epoch 2 of 2 · completed · trained for ..." once the run is done.
-            expect(page.get_by_text("Epoch 2 of 2 · completed")).to_be_visible(timeout=RUN_TIMEOUT_MS)
-            badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img", name="check_circle icon"))
-            expect(badge).to_have_text(re.compile(r"completed\s*$"), timeout=10_000)  # icon ligature, then status
-            charts = page.locator("[data-testid='stVegaLiteChart']")
-            expect(charts).to_have_count(3, timeout=30_000)
-            page.mouse.move(0, 0)  # no hover toolbar over a chart
-            page.wait_for_timeout(2000)  # let Vega finish drawing
-            full_height(page)
-            page.screenshot(path=str(SCREENSHOTS / "run.png"))
-            assert page.locator("[data-testid='stException']").count() == 0
-        except Exception:
-            dump_logs(page, logs)
-            raise
-        finally:
-            browser.close()
+        page.get_by_role("link", name="Open run #1").click()
+        expect(page).to_have_url(f"{base}/run?run=1", timeout=30_000)
+        # The progress text reads "Epoch 2 of 2 · completed · trained for ..." once the run is done.
+        expect(page.get_by_text("Epoch 2 of 2 · completed")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img", name="check_circle icon"))
+        expect(badge).to_have_text(re.compile(r"completed\s*$"), timeout=10_000)  # icon ligature, then status
+        charts = page.locator("[data-testid='stVegaLiteChart']")
+        expect(charts).to_have_count(3, timeout=30_000)
+        page.mouse.move(0, 0)  # no hover toolbar over a chart
+        page.wait_for_timeout(2000)  # let Vega finish drawing
+        full_height(page)
+        page.screenshot(path=str(SCREENSHOTS / "run.png"))
+        assert page.locator("[data-testid='stException']").count() == 0
 
     with db.session_scope() as session:
         run = store.get_run(session, 1)
@@ -110,52 +99,41 @@ def shoot(page, name: str) -> None:
 
 
 def test_reproduce_table1_then_compare_and_results(services):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, logs = services
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(base)
-            expect(page.get_by_role("heading", name="Launch a run")).to_be_visible(timeout=30_000)
-            fill(page, p_epochs="1", p_batch_size="32", p_subset="32")  # the presets' settings
-            page.get_by_role("button", name="Reproduce Table 1").click()
-            expect(page.get_by_text(re.compile(r"Queued 7 runs as group “Table 1 · "))).to_be_visible(timeout=30_000)
-            shoot(page, "launch.png")
+    with open_dashboard(base, logs) as page:
+        fill(page, p_epochs="1", p_batch_size="32", p_subset="32")  # the presets' settings
+        page.get_by_role("button", name="Reproduce Table 1").click()
+        expect(page.get_by_text(re.compile(r"Queued 7 runs as group “Table 1 · "))).to_be_visible(timeout=30_000)
+        shoot(page, "launch.png")
 
-            page.get_by_role("link", name="Watch them on Runs").click()
-            expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("7 of 7 runs")).to_be_visible(timeout=30_000)  # filtered on the new group
-            wait_until(some_done_one_going, RUN_TIMEOUT_MS / 1000, "a run done and one running")
-            page.wait_for_timeout(1500)  # the live table catches up
-            page.mouse.move(0, 0)
-            page.screenshot(path=str(SCREENSHOTS / "runs.png"))  # some done, the rest running or queued
-            wait_until(lambda: statuses() == ["completed"] * 7, RUN_TIMEOUT_MS / 1000, "all seven runs")
-            # The live table notices by itself (no reload): its caption drops "refreshing while runs are active".
-            expect(page.get_by_text("7 of 7 runs", exact=True)).to_be_visible(timeout=10_000)
+        page.get_by_role("link", name="Watch them on Runs").click()
+        expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("7 of 7 runs")).to_be_visible(timeout=30_000)  # filtered on the new group
+        wait_until(some_done_one_going, RUN_TIMEOUT_MS / 1000, "a run done and one running")
+        page.wait_for_timeout(1500)  # the live table catches up
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(SCREENSHOTS / "runs.png"))  # some done, the rest running or queued
+        wait_until(lambda: statuses() == ["completed"] * 7, RUN_TIMEOUT_MS / 1000, "all seven runs")
+        # The live table notices by itself (no reload): its caption drops "refreshing while runs are active".
+        expect(page.get_by_text("7 of 7 runs", exact=True)).to_be_visible(timeout=10_000)
 
-            page.get_by_role("link", name="Compare", exact=True).click()
-            expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("Vanishing gradients")).to_be_visible(timeout=30_000)  # VGG38, beside VGG08
-            expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(6, timeout=30_000)
-            epochs_csv = download(page, "Epochs CSV")
-            gradients_csv = download(page, "Gradients CSV")
-            shoot(page, "compare.png")
+        page.get_by_role("link", name="Compare", exact=True).click()
+        expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Vanishing gradients")).to_be_visible(timeout=30_000)  # VGG38, beside VGG08
+        expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(6, timeout=30_000)
+        epochs_csv = download(page, "Epochs CSV")
+        gradients_csv = download(page, "Gradients CSV")
+        shoot(page, "compare.png")
 
-            page.get_by_role("link", name="Results", exact=True).click()
-            expect(page.get_by_role("heading", name="Results: Table 1")).to_be_visible(timeout=30_000)
-            expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
-            results_csv = download(page, "Results CSV")
-            expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(1, timeout=30_000)
-            shoot(page, "results.png")
-            assert page.locator("[data-testid='stException']").count() == 0
-        except Exception:
-            dump_logs(page, logs)
-            raise
-        finally:
-            browser.close()
+        page.get_by_role("link", name="Results", exact=True).click()
+        expect(page.get_by_role("heading", name="Results: Table 1")).to_be_visible(timeout=30_000)
+        expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
+        results_csv = download(page, "Results CSV")
+        expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(1, timeout=30_000)
+        shoot(page, "results.png")
+        assert page.locator("[data-testid='stException']").count() == 0
 
     epochs = pd.read_csv(io.StringIO(epochs_csv))
     assert list(epochs.columns) == ["run_id", "run", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",

@@ -19,25 +19,21 @@ import pytest
 import torch
 
 from tests.reliability_support import (
-    FAST,
-    REDIS_URL,
     REPO,
     WorkerProcess,
-    drop_queue,
     epochs_of,
-    make_env,
+    fast_worker_env,
     process_alive,
     run_row,
     tiny,
     wait_for,
 )
 from vgp_models.train import EpochMetrics, train
-from worker import db, queue, reconcile
+from worker import queue, reconcile
 from worker.schema import RunStatus
 
 EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
 CONFIG = tiny(EPOCHS, seed=3)
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # all but wall time
 
 
@@ -57,15 +53,8 @@ def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    if not queue.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, **ONE_THREAD}
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    drop_queue(variables["VGP_QUEUE"])
-    db.dispose_engines()
+    with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
+        yield variables
 
 
 def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:

@@ -12,14 +12,11 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from tests.reliability_support import (
-    FAST,
-    REDIS_URL,
     WorkerProcess,
-    drop_queue,
     dying_job,
     enqueue_stub,
     epochs_of,
-    make_env,
+    fast_worker_env,
     raising_job,
     run_row,
     stubborn_job,
@@ -32,15 +29,8 @@ from worker.schema import RunStatus
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    if not queue.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, "OMP_NUM_THREADS": "1"}
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    drop_queue(variables["VGP_QUEUE"])
-    db.dispose_engines()
+    with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
+        yield variables
 
 
 def job(job_id: str) -> Job:
