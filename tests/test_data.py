@@ -183,3 +183,19 @@ def test_good_files_load(tmp_path: Path) -> None:
     write_pickle(tmp_path / "cifar-100-python" / "test", str_keys)
     data = load_cifar100(tmp_path)
     assert len(data.test) == 5 and data.test.images.shape == (5, 3, 32, 32)
+
+
+def test_a_failed_download_still_says_where_to_put_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network is torchvision's business; what is ours is the one line the user gets when it fails."""
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known\nsecond line")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100", offline)
+    with pytest.raises(DataError) as err:
+        load_cifar100(tmp_path, download=True)
+    message = str(err.value)
+    assert "\n" not in message
+    assert str(tmp_path / "cifar-100-python") in message and "VGP_DATA_DIR" in message
+    assert message.endswith("torchvision's download failed (OSError: Name or service not known)")

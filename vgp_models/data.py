@@ -64,17 +64,18 @@ def _read_pickle(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def find_folder(data_dir: str | Path, download: bool = False) -> Path:
     """The `cifar-100-python` folder under data_dir, downloading it with torchvision when asked."""
     folder = Path(data_dir) / FOLDER
+    failed = ""
     if not folder.is_dir() and download:
         import torchvision
 
         try:
             torchvision.datasets.CIFAR100(str(data_dir), train=True, download=True)
-        except Exception as e:
-            raise DataError(f"download of CIFAR-100 into {data_dir} failed ({type(e).__name__}: {e})") from None
+        except Exception as e:  # no internet, a proxy, a full disk: say so on the same line
+            failed = f"; torchvision's download failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
     if not folder.is_dir():
         raise DataError(
             f"no CIFAR-100 at {folder}: put the standard cifar-100-python folder (train, test, meta) there "
-            f"and point VGP_DATA_DIR at its parent"
+            f"and point VGP_DATA_DIR at its parent{failed}"
         )
     return folder
 

@@ -145,6 +145,7 @@ def train_run(run_id: int) -> str:
         )  # fmt: skip
 
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
+    download = os.environ.get("VGP_DOWNLOAD", "1") != "0"  # torchvision's download where the internet allows
     poller = StopPoller(run_id, job_id=job_id)
     try:
         params, device = model_facts(config)
@@ -154,6 +155,7 @@ def train_run(run_id: int) -> str:
         result = train(
             config,
             data_dir=data_dir,
+            download=download,
             checkpoint_dir=checkpoint_dir(run_id),
             resume=True,
             on_epoch=on_epoch,
