@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from vgp_models.config import ConfigError, RunConfig
 from worker import db, frames, queue, reconcile, schema, store
@@ -91,15 +91,11 @@ def guard(prefix: str = "") -> Iterator[None]:
 # ---- store and queue -----------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner=False)
-def _sessionmaker(url: str) -> sessionmaker[Session]:
-    return db.get_sessionmaker(url)
-
-
 @contextmanager
 def session() -> Iterator[Session]:
-    """A read session on DATABASE_URL; its engine and sessionmaker are cached per URL (tests point elsewhere)."""
-    with _sessionmaker(db.database_url()).begin() as s:
+    """A read-only session on DATABASE_URL whose queries see one snapshot, so that a page never shows more
+    epochs of gradients than of metrics; worker.db caches the engine per URL (tests point elsewhere)."""
+    with db.read_scope(db.database_url()) as s:
         yield s
 
 
