@@ -63,7 +63,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def services(tmp_path, cifar_dir, monkeypatch):
+def services(tmp_path, cifar_dir, database_url, monkeypatch):
     """A migrated temp store, a worker and a Streamlit server sharing it; yields (base URL, log paths)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -71,7 +71,7 @@ def services(tmp_path, cifar_dir, monkeypatch):
         pytest.skip(f"needs a Redis server at {REDIS_URL}")
     env = dict(
         os.environ,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'vgp.db'}",
+        DATABASE_URL=database_url,
         REDIS_URL=REDIS_URL,
         VGP_QUEUE=f"vgp-browser-{uuid.uuid4().hex[:8]}",
         VGP_DATA_DIR=str(cifar_dir),

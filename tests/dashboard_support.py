@@ -28,9 +28,10 @@ TIMEOUT = 30
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """DATABASE_URL (a migrated temp SQLite file), REDIS_URL and a unique VGP_QUEUE; the queue is deleted after."""
-    url = f"sqlite:///{tmp_path / 'vgp.db'}"
+def env(tmp_path, database_url, monkeypatch):
+    """DATABASE_URL (migrated: SQLite, or Postgres with VGP_TEST_DATABASE), REDIS_URL and a unique VGP_QUEUE;
+    the queue is deleted after."""
+    url = database_url
     name = f"vgp-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
