@@ -152,6 +152,13 @@ def test_invalid_configs_raise_one_line(values: dict) -> None:
     assert message and "\n" not in message
 
 
+@pytest.mark.parametrize("key", ["\n", "a\nb", 3, None])
+def test_unknown_keys_of_any_kind_give_one_line(key: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_dict({key: 1, "depth": 8})
+    assert "\n" not in str(err.value) and str(err.value).startswith("unknown config field(s): ")
+
+
 def test_a_rate_below_the_schedule_floor_says_so() -> None:
     with pytest.raises(ConfigError, match=r"lr \(1e-05\) must be at least the schedule's floor eta_min \(2e-05\)"):
         RunConfig(lr=1e-5)

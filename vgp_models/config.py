@@ -133,9 +133,9 @@ class RunConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"a run config must be a mapping, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(repr(key) for key in set(values) - known)  # repr: any key, kept on one line
         if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(map(str, unknown))}")
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
         return cls(**values)
 
     @classmethod
