@@ -9,6 +9,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 
 import pandas as pd
 import pytest
@@ -22,7 +23,14 @@ from worker.exports import FORMULA_PREFIXES, escape_cell, escape_frame, to_csv
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 TYPES = {f.name: f.type for f in dataclasses.fields(RunConfig)}
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Random exploration on developers' machines; a fixed sequence in CI (CI=true), so that a landing never
+# depends on the draw (CI=true make test reproduces it).
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=os.environ.get("CI") == "true",
+)
 
 # JSON's values. Integers stay within 64 bits here: larger ones are test_huge_int_for_a_float_field below.
 scalars = (
