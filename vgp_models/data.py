@@ -8,6 +8,7 @@ ToTensor(), Normalize(MEAN, STD)); tests check offsets, flip rate and normalised
 
 from __future__ import annotations
 
+import functools
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,10 +121,15 @@ def load_cifar100(
     )
 
 
+@functools.cache
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MEAN and STD as (1, 3, 1, 1) tensors on `device`, made once: not a host-to-device copy per batch."""
+    return (torch.tensor(MEAN, device=device).view(1, 3, 1, 1), torch.tensor(STD, device=device).view(1, 3, 1, 1))
+
+
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> float32, as ToTensor() then Normalize(MEAN, STD)."""
-    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(images.device)
     return (images.float().div_(255) - mean) / std
 
 
