@@ -109,13 +109,18 @@ def default_compare(runs: pd.DataFrame) -> list[int]:
     return sorted(int(i) for i in started["id"].head(2))
 
 
+def remaining_seconds(mean_epoch_s: float, epochs_total: int, epochs_done: int) -> float:
+    """The ETA of a running run: mean epoch time so far x epochs left."""
+    return float(mean_epoch_s) * max(int(epochs_total) - int(epochs_done or 0), 0)
+
+
 def eta_seconds(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[int, float]:
-    """Running runs' remaining time: mean epoch time so far x epochs left."""
+    """Running runs' remaining_seconds, by run id (runs without a finished epoch yet are left out)."""
     mean = epochs.groupby("run_id")["seconds"].mean() if not epochs.empty else pd.Series(dtype="float64")
     out = {}
     for row in runs[runs["status"] == "running"].itertuples():
         if row.id in mean.index and pd.notna(mean[row.id]):
-            out[int(row.id)] = float(mean[row.id]) * max(int(row.epochs_total) - int(row.epochs_done or 0), 0)
+            out[int(row.id)] = remaining_seconds(mean[row.id], row.epochs_total, row.epochs_done)
     return out
 
 

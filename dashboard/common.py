@@ -21,6 +21,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from dashboard import analysis
 from vgp_models.config import ConfigError, RunConfig
 from worker import db, frames, queue, reconcile, schema, store
 from worker.settings import Settings
@@ -300,7 +301,7 @@ def progress(run: dict[str, Any], epoch_seconds: list[float]) -> tuple[float, st
     text = f"Epoch {done} of {total}"
     mean = sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None
     if status == "running":
-        eta = mean * (total - done) if mean is not None else None
+        eta = analysis.remaining_seconds(mean, total, done) if mean is not None else None
         text += f" · ETA {fmt_duration(eta)}" if eta is not None else " · ETA after the first epoch"
     elif epoch_seconds:
         text += f" · {status} · trained for {fmt_duration(sum(epoch_seconds))}"
