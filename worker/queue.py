@@ -272,13 +272,21 @@ def cancel_run(run_id: int) -> RunStatus:
     return status
 
 
+def fetch_job(job_id: str, connection: Redis | None = None) -> Job | None:
+    """The RQ job with this id (JSON serializer), or None when Redis no longer has it."""
+    try:
+        return Job.fetch(job_id, connection=connection or get_redis(), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+
+
 def _drop_job(job_id: str | None) -> None:
     if not job_id:
         return
     try:
-        Job.fetch(job_id, connection=get_redis(), serializer=JSONSerializer).cancel()
-    except NoSuchJobError:
-        pass
+        job = fetch_job(job_id)
+        if job is not None:
+            job.cancel()
     except Exception as e:  # noqa: BLE001 (the run is cancelled in the database; the job will skip it)
         log.warning("could not remove job %s from the queue (%s: %s)", job_id, type(e).__name__, e)
 

@@ -34,6 +34,7 @@ from rq.serializers import JSONSerializer
 from worker.db import safe_database_url, session_scope
 from worker.queue import (
     QueueError,
+    fetch_job,
     get_queue,
     get_redis,
     job_run_id,
@@ -73,13 +74,6 @@ def current_job_id() -> str | None:
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
 
-def _fetch(job_id: str, connection: Redis) -> Job | None:
-    try:
-        return Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return None
-
-
 def _worker_alive(connection: Redis, name: str | None, stale_after_s: float) -> bool:
     """Whether the RQ worker `name` is registered and sent a heartbeat within `stale_after_s`."""
     if not name:
@@ -101,7 +95,7 @@ def job_alive(job_id: str | None, stale_after_s: float) -> bool:
         return False
     try:
         connection = get_redis()
-        job = _fetch(job_id, connection)
+        job = fetch_job(job_id, connection)
         if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
             return False
         return _worker_alive(connection, job.worker_name, stale_after_s)
@@ -116,7 +110,7 @@ def job_pending(job_id: str | None, stale_after_s: float) -> bool:
         return False
     try:
         connection = get_redis()
-        job = _fetch(job_id, connection)
+        job = fetch_job(job_id, connection)
         if job is None:
             return False
         status = job.get_status(refresh=False)
