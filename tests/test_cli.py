@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vgp_models.__main__ import main, write_epoch_rows
+from vgp_models.__main__ import main
+from vgp_models.run_folder import RunFolder
+from vgp_models.train import EpochMetrics, LayerGrad
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,9 +133,12 @@ def test_garbage_data_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_epoch_rows_are_replaced_not_duplicated_after_a_resume(tmp_path: Path) -> None:
     """A crash between on_epoch and last.pt repeats that epoch on resume: its rows must not appear twice."""
-    path = tmp_path / "summary.csv"
-    header = ["train_acc", "train_loss", "val_acc", "val_loss"]
+    folder = RunFolder(tmp_path)
     for epoch in (1, 2, 2, 3):
-        write_epoch_rows(path, header, [[epoch / 10, 4.0, epoch / 10, 4.5 - epoch]], epoch, lambda i, r: i + 1)
-    rows = read_csv(path)
-    assert rows[0] == header and [r[0] for r in rows[1:]] == ["0.1", "0.2", "0.3"]
+        grads = [LayerGrad(i, f"layer_{i}", epoch / 100, epoch / 100, epoch) for i in range(2)]
+        folder.on_epoch(EpochMetrics(epoch, 3, 4.0, epoch / 10, 4.5 - epoch, epoch / 10, 1e-3, 1.5, grads))
+    summary = read_csv(tmp_path / "summary.csv")
+    assert summary[0] == ["train_acc", "train_loss", "val_acc", "val_loss"]
+    assert [r[0] for r in summary[1:]] == ["0.1", "0.2", "0.3"]
+    assert [r[0] for r in read_csv(tmp_path / "epochs.csv")[1:]] == ["1", "2", "3"]
+    assert [r[0] for r in read_csv(tmp_path / "gradients.csv")[1:]] == ["1", "1", "2", "2", "3", "3"]

@@ -10,21 +10,21 @@ checkpoints (last.pt, best.pt) into --out, with a progress bar and ETA on stderr
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
-from vgp_models.config import ConfigError, RunConfig
+from vgp_models.config import DEVICES, ConfigError, RunConfig
 from vgp_models.data import DataError
 from vgp_models.gradstats import weight_labels
-from vgp_models.train import EpochMetrics, train
+from vgp_models.run_folder import RunFolderError, train_into
+from vgp_models.table1 import run_table1
+from vgp_models.train import CheckpointMismatch, EpochMetrics
 from vgp_models.vgg import VGG, count_parameters
 
 
@@ -61,38 +61,12 @@ class Progress:
         self.epoch = m.epoch + 1
 
 
-def write_epoch_rows(
-    path: Path, header: list[str], rows: list[list], epoch: int, epoch_of: Callable[[int, list[str]], int]
-) -> None:
-    """Rewrite a CSV keeping the rows of earlier epochs, then this epoch's: right after a resume too."""
-    kept: list[list[str]] = []
-    if path.exists():
-        with open(path, newline="") as f:
-            kept = [r for i, r in enumerate(list(csv.reader(f))[1:]) if epoch_of(i, r) < epoch]
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([header, *kept, *rows])
-
-
 def run_train(config: RunConfig, data_dir: str, out: Path, resume: bool, download: bool) -> int:
-    out.mkdir(parents=True, exist_ok=True)
     progress = Progress(config.epochs)
     if resume and (out / "last.pt").exists():
         progress.epoch = torch.load(out / "last.pt", map_location="cpu", weights_only=True)["epoch"] + 1
-
-    def on_epoch(m: EpochMetrics) -> None:
-        progress.epoch_done(m)
-        write_epoch_rows(out / "summary.csv", ["train_acc", "train_loss", "val_acc", "val_loss"],
-                         [[m.train_acc, m.train_loss, m.val_acc, m.val_loss]], m.epoch, lambda i, r: i + 1)
-        write_epoch_rows(out / "gradients.csv",
-                         ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"],
-                         [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2] for g in m.grads],
-                         m.epoch, lambda i, r: int(r[0]))
-
-    result = train(config, data_dir=data_dir, download=download, checkpoint_dir=out, resume=resume,
-                   on_epoch=on_epoch, on_step=progress.step)
-    if result.status == "completed":
-        with open(out / "test_summary.csv", "w", newline="") as f:
-            csv.writer(f).writerows([["test_acc", "test_loss"], [result.test_acc, result.test_loss]])
+    result = train_into(out, config, data_dir, resume=resume, download=download, on_step=progress.step,
+                        on_epoch=progress.epoch_done)
     print(json.dumps({"status": result.status, "message": result.message, "best_epoch": result.best_epoch,
                       "test_acc": result.test_acc, "test_loss": result.test_loss, "out": str(out)}))
     return 0 if result.status == "completed" else 1
@@ -104,19 +78,32 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(sub.add_parser("info", help="parameter count and gradient-flow labels, as JSON"))
     p_train = sub.add_parser("train", help="train one run headless")
     add_run_arguments(p_train)
-    p_train.add_argument("--data", default=os.environ.get("VGP_DATA_DIR", "var/data"),
-                         help="folder holding cifar-100-python/ (default: $VGP_DATA_DIR or var/data)")
-    p_train.add_argument("--download", action="store_true", help="fetch CIFAR-100 with torchvision if missing")
     p_train.add_argument("--out", type=Path, required=True, help="folder for CSVs and checkpoints")
     p_train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p_table = sub.add_parser("table1", help="train Table 1's seven rows into one folder each, resumable")
+    p_table.add_argument("--out", type=Path, required=True, help="folder for the seven run folders")
+    p_table.add_argument("--epochs", type=int, default=100, help="epochs per row (default 100, the report's)")
+    p_table.add_argument("--amp", action="store_true", help="bf16 autocast (default fp32, the report's)")
+    p_table.add_argument("--subset", type=int, default=0, help="at most N images of each split; 0 = all")
+    p_table.add_argument("--device", choices=DEVICES, default="auto")
+    p_table.add_argument("--jobs", type=int, default=1, help="rows at a time (K > 1 for a GPU; default 1)")
+    for p in (p_train, p_table):
+        p.add_argument("--data", default=os.environ.get("VGP_DATA_DIR", "var/data"),
+                       help="folder holding cifar-100-python/ (default: $VGP_DATA_DIR or var/data)")
+        p.add_argument("--download", action="store_true", help="fetch CIFAR-100 with torchvision if missing")
     args = parser.parse_args(argv)
     try:
+        if args.command == "table1":
+            if args.jobs < 1:
+                raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+            return run_table1(args.out, args.data, args.epochs, args.amp, args.subset, args.device, args.jobs,
+                              args.download)
         config = config_from_args(args)
         if args.command == "info":
             print(json.dumps(info(config), indent=2))
             return 0
         return run_train(config, args.data, args.out, args.resume, args.download)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, RunFolderError, CheckpointMismatch) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,10 @@ class TrainResult:
     message: str
 
 
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint that belongs to another run (uuid or config differ); it is never resumed. One line."""
+
+
 def resolve_device(config: RunConfig) -> torch.device:
     if config.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -108,6 +113,43 @@ def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.opt
     return optimizer, scheduler
 
 
+def train_step(
+    step_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, labels: torch.Tensor,
+    config: RunConfig, device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a prepared batch; (loss, logits), still on the device."""
+    with autocast(config, device):  # no-op unless config.amp
+        logits = step_model(x)
+        loss = F.cross_entropy(logits, labels)  # float32 under autocast too
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits
+
+
+def probe_step_seconds(config: RunConfig, steps: int = 3, warmup: int = 2) -> float:
+    """Median wall time of a training step of `config` on its device, from random images (a first-step probe).
+
+    Builds its own model and optimiser, so it touches nothing of a run; a few hundred ms on a CPU for VGG38.
+    """
+    device = resolve_device(config)
+    model = build_model(config, device)
+    optimizer, _ = make_optimizer(model, config)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(0)
+    images = torch.randint(0, 256, (config.batch_size, 3, 32, 32), generator=generator, device=device,
+                           dtype=torch.uint8)
+    labels = torch.randint(0, 100, (config.batch_size,), generator=generator, device=device)
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        loss, _ = train_step(model, optimizer, model_input(images, config), labels, config, device)
+        loss.item()  # waits for the device
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, split: Split, config: RunConfig) -> tuple[float, float]:
     """(mean loss, accuracy) over a split, in eval mode; one sync."""
@@ -125,8 +167,9 @@ def evaluate(model: torch.nn.Module, split: Split, config: RunConfig) -> tuple[f
 
 
 def _save(obj: dict, path: Path) -> None:
-    """Write then rename, so that a crash mid-write never leaves a torn checkpoint."""
-    tmp = path.with_suffix(".tmp")
+    """Write then rename, so that a crash mid-write never leaves a torn checkpoint. The temporary name is
+    unique, so a written-off job that still runs never races its successor on one file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -142,11 +185,13 @@ def train(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    run_uuid: str | None = None,
 ) -> TrainResult:
     """Train one run. See docs/architecture.md for the callbacks' contract.
 
     `on_epoch` is called before `last.pt` is written: a crash between the two repeats that epoch on
-    resume (the caller's writes are idempotent) but never loses it.
+    resume (the caller's writes are idempotent) but never loses it. Checkpoints carry `run_uuid` and the
+    config; resuming from one whose uuid or config differs raises CheckpointMismatch.
     """
     device = resolve_device(config)
     if data is None:
@@ -163,6 +208,9 @@ def train(
     start_epoch, best_epoch, best_val_acc, best_state, epochs_since_gain = 1, None, -1.0, None, 0
     if resume and ckpt_dir and (ckpt_dir / "last.pt").exists():
         state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=True)
+        if state.get("run_uuid") != run_uuid or state.get("config") != config.to_dict():
+            raise CheckpointMismatch(f"{ckpt_dir / 'last.pt'} belongs to another run (run uuid or config differ); "
+                                     "it was not resumed")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -201,12 +249,7 @@ def train(
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             labels = data.train.labels[idx]
             x = model_input(augment(data.train.images[idx], generator), config)  # (B, 3, 32, 32) float32
-            with autocast(config, device):  # no-op unless config.amp
-                logits = step_model(x)
-                loss = F.cross_entropy(logits, labels)  # float32 under autocast too
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, logits = train_step(step_model, optimizer, x, labels, config, device)
             if config.schedule == "iteration":
                 scheduler.step()
             stats.update()
@@ -246,7 +289,8 @@ def train(
             # last.pt holds the best model too, so that resume state is one atomic file; best.pt is a copy
             # for users, written first so it is never older than last.pt's best_epoch.
             if best_epoch == epoch:
-                _save({"model": best_state, "epoch": epoch, "config": config.to_dict()}, ckpt_dir / "best.pt")
+                _save({"model": best_state, "epoch": epoch, "config": config.to_dict(), "run_uuid": run_uuid},
+                      ckpt_dir / "best.pt")
             _save(
                 {
                     "model": model.state_dict(),
@@ -258,6 +302,7 @@ def train(
                     "best_model": best_state,
                     "epochs_since_gain": epochs_since_gain,
                     "config": config.to_dict(),
+                    "run_uuid": run_uuid,
                 },
                 ckpt_dir / "last.pt",
             )
