@@ -5,11 +5,12 @@ Alembic revisions (migrations/) create these tables; `alembic check` keeps the t
 
 from __future__ import annotations
 
+import uuid as uuid_module
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Text, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -74,10 +75,18 @@ def _status_type() -> SAEnum:
     )
 
 
+def new_uuid() -> str:
+    return str(uuid_module.uuid4())
+
+
 class Run(Base):
     __tablename__ = "runs"
+    # AUTOINCREMENT: SQLite never hands a deleted run's id to a new run (Postgres sequences never do).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Binds checkpoints, run folders and Redis keys to this run and no other, whatever happens to ids.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(200))
     group_name: Mapped[str | None] = mapped_column(String(200), index=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
@@ -102,6 +111,10 @@ class Run(Base):
     diverged_step: Mapped[int | None] = mapped_column(Integer)
     git_sha: Mapped[str | None] = mapped_column(String(40))
     auto_resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # automatic re-enqueues
+    # Progress inside the epoch in flight (a VGG38 epoch on a CPU takes minutes): step k of N since epoch_started_at.
+    epoch_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    epoch_steps: Mapped[int | None] = mapped_column(Integer)
+    epoch_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     epochs: Mapped[list[EpochRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="EpochRow.epoch"
@@ -140,3 +153,17 @@ class GradientRow(Base):
     abs_mean_last: Mapped[float | None] = mapped_column(Float)
     abs_mean_epoch: Mapped[float | None] = mapped_column(Float)
     l2: Mapped[float | None] = mapped_column(Float)
+
+
+class CheckpointRow(Base):
+    """A run's resume state (`last`) or best model (`best`) as torch.save bytes, for hosts that share no disk."""
+
+    __tablename__ = "checkpoints"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # last | best
+    epoch: Mapped[int] = mapped_column(Integer)
+    run_uuid: Mapped[str] = mapped_column(String(36))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
