@@ -11,20 +11,35 @@ export VGP_DATA_DIR ?= var/data
 VGP_WORKERS ?= 1
 export OMP_NUM_THREADS ?= $(shell n=$$(( $$(nproc) / $(VGP_WORKERS) )); echo $$(( n > 0 ? n : 1 )))
 
-.PHONY: install install-dev migrate redis run worker test browser lint bench clean
+.PHONY: install install-dev lock migrate redis run worker test browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Stamps re-run pip only when a requirements file changes, so a second `make run` reuses the install.
-$(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+# Installs come from the lock files (exact versions and hashes); stamps re-run pip only when a lock
+# changes, so a second `make run` reuses the install.
+$(VENV)/.installed: requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements.lock requirements-dev.lock | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	touch $@ $(VENV)/.installed
+
+# Refresh the locks from requirements.in / requirements-dev.in: new packages get pinned, pins stay;
+# `make lock UPGRADE=1` moves every pin to the newest release (then `make test`, and commit both locks).
+LOCK_TOOL := .venv-lock/bin/uv
+UV_VERSION := 0.13.9
+$(LOCK_TOOL):
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q uv==$(UV_VERSION)
+
+lock: $(LOCK_TOOL)
+	$(LOCK_TOOL) pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+		$(if $(UPGRADE),--upgrade) requirements.in -o requirements.lock
+	$(LOCK_TOOL) pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+		$(if $(UPGRADE),--upgrade) requirements-dev.in -c requirements.lock -o requirements-dev.lock
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
