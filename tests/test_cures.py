@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tests.test_train import colour_classes
-from vgp_models.amplify import Amplifier, amplified_epoch, candidates, chosen_layers
+from vgp_models.amplify import Amplifier, candidates, chosen_layers
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.cures import CURES
 from vgp_models.data import Cifar100
@@ -162,12 +162,12 @@ def test_amplified_layers_are_a_seeded_share_of_one_kind() -> None:
 def test_amplified_epochs() -> None:
     def epochs(spec: str) -> list[int]:
         config = RunConfig(grad_amp_factor=2.0, grad_amp_epochs=spec)
-        return [e for e in range(1, 8) if amplified_epoch(config, e)]
+        return [e for e in range(1, 8) if config.amplifies(e)]
 
     assert epochs("all") == [1, 2, 3, 4, 5, 6, 7]
     assert epochs("first:3") == [1, 2, 3]
     assert epochs("alternate") == [1, 3, 5, 7]
-    assert not amplified_epoch(RunConfig(), 1)
+    assert not RunConfig().amplifies(1)
 
 
 def test_amplification_is_recorded_and_shows_in_the_gradient_statistics() -> None:

@@ -37,20 +37,8 @@ def chosen_layers(model: nn.Module, config: RunConfig) -> list[str]:
     return [names[i] for i in sorted(picked)]
 
 
-def amplified_epoch(config: RunConfig, epoch: int) -> bool:
-    """Whether 1-based `epoch` amplifies: all, first:N (epochs 1..N) or alternate (1, 3, 5, ...)."""
-    if config.grad_amp_factor == 1.0:
-        return False
-    spec = config.grad_amp_epochs
-    if spec == "alternate":
-        return epoch % 2 == 1
-    if spec.startswith("first:"):
-        return epoch <= int(spec.removeprefix("first:"))
-    return True
-
-
 class Amplifier:
-    """Backward pre-hooks on the chosen modules; `active` switches them per epoch (set it before the steps)."""
+    """Backward pre-hooks on the chosen modules; `active` switches them per epoch (RunConfig.amplifies)."""
 
     def __init__(self, model: nn.Module, config: RunConfig) -> None:
         self.factor = config.grad_amp_factor

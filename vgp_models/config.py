@@ -213,6 +213,16 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def amplifies(self, epoch: int) -> bool:
+        """Whether gradient amplification is on in 1-based `epoch`: all, first:N (1..N) or alternate (1, 3, ...)."""
+        if self.grad_amp_factor == 1.0:
+            return False
+        if self.grad_amp_epochs == "alternate":
+            return epoch % 2 == 1
+        if self.grad_amp_epochs.startswith("first:"):
+            return epoch <= int(self.grad_amp_epochs.removeprefix("first:"))
+        return True
+
     @property
     def label(self) -> str:
         """A short human name in the report's style: 'VGG38 BN+RC', 'VGG68 BN+RC avgpool', 'VGG38 x64', then

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vgp_models.amplify import Amplifier, amplified_epoch
+from vgp_models.amplify import Amplifier
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
@@ -257,7 +257,7 @@ def train(
         t0 = time.perf_counter()
         model.train()
         stats.reset()
-        amplifier.active = amplified_epoch(config, epoch)
+        amplifier.active = config.amplifies(epoch)
         generator = torch.Generator(device=device)
         generator.manual_seed(config.seed * 1_000_003 + epoch)
         order = torch.randperm(len(data.train), generator=generator, device=device)
