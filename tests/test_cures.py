@@ -146,6 +146,14 @@ def test_an_amplified_layer_gets_exactly_factor_times_the_gradient() -> None:
     assert torch.equal(amplified["logit_linear_layer"], plain["logit_linear_layer"])
 
 
+def test_amplification_hooks_work_on_the_densenet() -> None:
+    config = RunConfig(arch="densenet", depth=14, width=8, grad_amp_factor=8.0, grad_amp_ratio=1.0)
+    plain, amplified = grads_after_one_backward(config, False), grads_after_one_backward(config, True)
+    assert torch.equal(amplified["logit_linear_layer"], plain["logit_linear_layer"])
+    assert torch.equal(amplified["transition_2_conv_0"], plain["transition_2_conv_0"] * 8.0)  # one act above it
+    assert (amplified["input_conv_conv_0"].abs().mean() > 8.0**3 * plain["input_conv_conv_0"].abs().mean()).item()
+
+
 def test_amplified_layers_are_a_seeded_share_of_one_kind() -> None:
     model = network(RunConfig(depth=38, batch_norm=True))
     config = RunConfig(depth=38, batch_norm=True, grad_amp_factor=2.0, grad_amp_ratio=0.25, seed=5)
