@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vgp_models.config import PRESETS, TABLE1, Table1Row
+from vgp_models.config import PRESETS, TABLE1, ConfigError, RunConfig, Table1Row
 
 VANISHING_RATIO = 1e-3
 """A run's input layer getting less than this fraction of its last layer's mean |grad| is 'vanishing gradients'."""
@@ -85,12 +85,20 @@ def run_names(runs: pd.DataFrame) -> dict[int, str]:
     return names
 
 
+# What a Table 1 row's run must share with the report beyond its preset: width, no reduction shortcut and
+# none of the other cures (a Kaiming-init or amplified VGG38 is not the report's VGG38). A stored config
+# without one of these keys predates it and had this value.
+REFERENCE = {"width": 32, "shortcut": "none", "arch": "vgg", "init": "default", "activation": "leaky_relu",
+             "optimizer": "adam", "grad_amp_factor": 1.0}  # fmt: skip
+
+
 def config_is(config: Mapping[str, Any] | None, preset: str, lr: float | None = None) -> bool:
-    """Whether a stored config is `preset`'s reference architecture (width 32, no reduction shortcut), at `lr`."""
+    """Whether a stored config is `preset`'s reference network (REFERENCE's settings), at `lr`."""
     if not isinstance(config, Mapping):
         return False
-    want = {"width": 32, "shortcut": "none", "batch_norm": False, "residual": False, **PRESETS[preset]}
-    if any(config.get(k, v if k in ("width", "shortcut") else None) != v for k, v in want.items()):
+    if any(config.get(k, v) != v for k, v in REFERENCE.items()):
+        return False
+    if any(config.get(k) != v for k, v in {"batch_norm": False, "residual": False, **PRESETS[preset]}.items()):
         return False
     return lr is None or math.isclose(float(config.get("lr", math.nan)), lr, rel_tol=1e-9)
 
@@ -124,12 +132,29 @@ def eta_seconds(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[int, float]:
     return out
 
 
+def amplified_now(config: Mapping[str, Any] | None, epochs_done: int) -> bool:
+    """Whether a run's latest recorded epoch had gradient amplification on: its gradient statistics, and so
+    its vanishing ratio, then carry the factor below each amplified layer."""
+    try:
+        return epochs_done > 0 and RunConfig.from_dict(dict(config or {})).amplifies(int(epochs_done))
+    except (ConfigError, TypeError):
+        return False
+
+
+def gradients_text(flagged: bool, amplified: bool) -> str:
+    """The Runs table's gradients cell: 'vanishing', 'amplified', 'vanishing (amplified)' or ''."""
+    if flagged:
+        return "vanishing (amplified)" if amplified else "vanishing"
+    return "amplified" if amplified else ""
+
+
 def runs_table(runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Series, fmt_eta: Any) -> pd.DataFrame:
-    """The Runs page's table: one display row per run, in `runs`' order."""
+    """The Runs page's table: one display row per run, in `runs`' order. `runs` needs `config` too."""
     total = runs["epochs_total"].fillna(0).astype(int)
     done = runs["epochs_done"].fillna(0).astype(int)
     ids = runs["id"].astype(int)
     flagged = ids.map(lambda i: bool(vanishing.get(i, False)))
+    amplified = [amplified_now(c, d) for c, d in zip(runs["config"], done)]
     return pd.DataFrame(
         {
             "id": ids,
@@ -145,7 +170,7 @@ def runs_table(runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Seri
                 for i, s in zip(ids, runs["status"])
             ],  # fmt: skip
             "best val acc": runs["best_val_acc"],
-            "gradients": np.where(flagged, "vanishing", ""),
+            "gradients": [gradients_text(f, a) for f, a in zip(flagged, amplified)],
             "params": runs["params"],
             "device": runs["device"].fillna(""),
             "worker": runs["worker_name"].fillna("") if "worker_name" in runs else "",

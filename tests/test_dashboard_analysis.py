@@ -11,6 +11,9 @@ import pytest
 
 from dashboard import analysis
 from vgp_models.config import TABLE1, RunConfig
+from vgp_models.cures import CURES
+from vgp_models.gradstats import weight_labels
+from vgp_models.nets import network
 from worker.exports import to_csv
 
 
@@ -184,3 +187,43 @@ def test_export_round_trip_and_formula_escaping():
     for prefix in "=+-@":
         text = to_csv(analysis.with_run_names(epochs.iloc[:1], {1: f"{prefix}x"}))
         assert f",'{prefix}x," in text
+
+
+# ---- the cures (issue 11): Table 1 and the Compare default keep to the reference; the flag's ends and cells --
+
+
+@pytest.mark.parametrize("cure", [k for k in CURES if k not in ("none", "BN", "RC", "BN+RC")])
+def test_a_cured_vgg38_is_not_table1s_vgg38(cure):
+    runs = runs_frame([dict(preset="vgg38"), dict(preset="vgg38", config=CURES[cure])])
+    assert analysis.table1_runs(runs) == {1: 1}  # the plain one, though the cured one is newer
+    runs = runs_frame([dict(preset="vgg38"), dict(preset="vgg08"), dict(preset="vgg38", config=CURES[cure])])
+    assert analysis.default_compare(runs) == [2, 1]  # VGG08 against the plain VGG38, not the newer cured one
+
+
+def test_a_config_stored_before_the_cures_still_matches_its_row():
+    old = {k: v for k, v in RunConfig.from_preset("vgg38").to_dict().items() if k not in analysis.REFERENCE}
+    assert analysis.config_is(old, "vgg38", 1e-3)
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_densenet_gradient_ends_are_its_stem_conv_and_linear_layer(bn):
+    labels = weight_labels(network(RunConfig(arch="densenet", depth=38, batch_norm=bn)))
+    rows = [dict(run_id=1, epoch=1, layer_index=i, layer=label, abs_mean_last=float(i + 1))
+            for i, label in enumerate(labels)]  # fmt: skip
+    grads = pd.DataFrame(rows)
+    out = analysis.gradient_ends(grads)
+    first = grads.loc[grads["abs_mean_last"] == out["first"][0], "layer"].item()
+    last = grads.loc[grads["abs_mean_last"] == out["last"][0], "layer"].item()
+    assert (first, last) == ("input_conv_conv_0", "logit_linear_layer")  # as VGG38's: one chart, one flag
+
+
+def test_runs_table_says_when_the_latest_epoch_was_amplified():
+    amp = dict(grad_amp_factor=2.0, grad_amp_epochs="first:2")
+    done = (2, 3, 1)  # epochs 1 and 2 amplified
+    runs = runs_frame([*(dict(preset="vgg38", config=amp, epochs_done=d) for d in done),
+                       dict(preset="vgg38", epochs_done=2)])  # fmt: skip
+    flags = pd.Series({1: True, 2: True, 3: False, 4: True})
+    table = analysis.runs_table(runs, {}, flags, str).set_index("id")
+    assert table["gradients"].to_dict() == {1: "vanishing (amplified)", 2: "vanishing", 3: "amplified",
+                                            4: "vanishing"}  # fmt: skip
+    assert "GradAmp x2" in table.loc[1, "model"] and table.loc[4, "model"] == "VGG38"

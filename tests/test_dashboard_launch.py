@@ -11,10 +11,12 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_support import DEAD_REDIS_URL, all_runs, env, open_page, redis_env
 from vgp_models.config import TABLE1, RunConfig
+from vgp_models.cures import CURES
 
 TINY = {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32}
 QUEUE_BUTTONS = ["table1", *(f"t1-{i}" for i in range(7)), "fw-vgg38-bn-rc-avgpool", "fw-vgg38-bn-rc-conv1x1",
-                 "fw-vgg68-bn-rc", "fw-vgg74-bn-rc", "fw-vgg38-bn-rc-w64", "submit"]  # fmt: skip
+                 "fw-vgg68-bn-rc", "fw-vgg74-bn-rc", "fw-vgg38-bn-rc-w64", "cures",
+                 *(f"cure-{i}" for i in range(len(CURES))), "submit"]  # fmt: skip
 
 
 def tiny(at: AppTest) -> AppTest:
@@ -65,6 +67,61 @@ def test_future_work_presets(redis_env):
     assert all(c.batch_norm and c.residual and c.epochs == 1 for c in configs)
 
 
+def test_cures_for_vgg38_queues_every_cure_as_one_group(redis_env):
+    at = tiny(open_page())
+    at.button(key="cures").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.success[0].value.startswith(f"Queued {len(CURES)} runs as group “Cures for VGG38 · ")
+    runs = sorted(all_runs(), key=lambda r: r.id)
+    assert len({run.group_name for run in runs}) == 1 and all(run.tags == ["cures"] for run in runs)
+    for run, (cure, overrides) in zip(runs, CURES.items(), strict=True):
+        assert RunConfig.from_dict(run.config) == RunConfig.from_preset("vgg38", **overrides, epochs=1, batch_size=32,
+                                                                         subset=32)  # fmt: skip
+        assert run.name == ("VGG38" if cure == "none" else f"VGG38 + {cure}")
+    assert {RunConfig.from_dict(run.config).arch for run in runs} == {"vgg", "densenet"}
+    assert at.session_state["runs_group"] == [runs[0].group_name]
+
+
+def test_one_click_queues_one_cure(redis_env):
+    at = tiny(open_page())
+    index = list(CURES).index("Kaiming init")
+    at.button(key=f"cure-{index}").click().run()
+    (run,) = all_runs()
+    assert RunConfig.from_dict(run.config) == RunConfig.from_preset("vgg38", init="kaiming", epochs=1, batch_size=32,
+                                                                     subset=32)  # fmt: skip
+    assert run.group_name is None and run.name == "VGG38 + Kaiming init"
+
+
+def test_form_widgets_take_label_help_and_choices_from_the_config_fields(env):
+    at = open_page()
+    for field in dataclasses.fields(RunConfig):
+        widget = at.get_by_key(field.name)
+        assert widget.help == field.metadata["help"], field.name
+        if field.metadata["choices"]:
+            assert tuple(widget.options) == field.metadata["choices"], field.name
+    assert at.number_input(key="eta_min").label == "LR floor (eta_min)"
+
+
+def test_custom_form_queues_the_cure_settings(redis_env):
+    at = open_page()
+    at.number_input(key="depth").set_value(38)
+    for key, value in dict(arch="densenet", init="orthogonal", activation="gelu", optimizer="sgd",
+                           grad_amp_layers="convs").items():  # fmt: skip
+        at.selectbox(key=key).set_value(value)
+    at.checkbox(key="nesterov").check()
+    at.number_input(key="grad_amp_factor").set_value(3.0)
+    at.number_input(key="grad_amp_ratio").set_value(0.25)
+    at.text_input(key="grad_amp_epochs").input("first:2")
+    at.run()
+    at.button(key="submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (run,) = all_runs()
+    assert RunConfig.from_dict(run.config) == RunConfig(
+        arch="densenet", depth=38, init="orthogonal", activation="gelu", optimizer="sgd", nesterov=True,
+        grad_amp_factor=3.0, grad_amp_layers="convs", grad_amp_ratio=0.25, grad_amp_epochs="first:2")
+    assert at.success[0].value.startswith(f"Queued run #{run.id}: DenseNet38 Orthogonal GELU SGD-Nesterov GradAmp x3")
+
+
 def test_custom_form_has_every_config_field_and_queues_it(redis_env):
     at = open_page()
     values = dict(depth=14, width=16, lr=5e-3, weight_decay=1e-4, epochs=2, batch_size=32, eta_min=1e-5,
@@ -104,6 +161,8 @@ def test_custom_form_has_every_config_field_and_queues_it(redis_env):
         ("depth", 9, "depth must be 8 + 6N"),
         ("eta_min", 0.5, "eta_min (0.5)"),
         ("subset", -1, "subset must be"),
+        ("grad_amp_factor", 0.5, "grad_amp_factor must be between 1 and 1000"),
+        ("grad_amp_ratio", 1.5, "grad_amp_ratio must be"),
     ],
 )
 def test_invalid_form_shows_the_error_inline_and_queues_nothing(redis_env, key, value, message):
@@ -120,6 +179,17 @@ def test_shortcut_without_residual_is_an_error(redis_env):
     at.selectbox(key="shortcut").set_value("conv1x1").run()
     (error,) = at.error
     assert "residual" in error.value and at.button(key="submit").disabled
+
+
+def test_bad_amplified_epochs_and_nesterov_without_sgd_are_errors(redis_env):
+    at = open_page()
+    at.text_input(key="grad_amp_epochs").input("sometimes").run()
+    (error,) = at.error
+    assert error.value == "grad_amp_epochs must be all, alternate or first:N (N from 1), got 'sometimes'"
+    at.text_input(key="grad_amp_epochs").input("all")
+    at.checkbox(key="nesterov").check().run()
+    (error,) = at.error
+    assert "nesterov applies to optimizer sgd only" in error.value and at.button(key="submit").disabled
 
 
 def test_start_from_a_preset_fills_the_architecture(env):

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vgp_models.config import ConfigError, RunConfig
-from vgp_models.vgg import VGG, count_parameters
+from vgp_models.nets import network
+from vgp_models.vgg import count_parameters
 from worker.exports import FORMULA_PREFIXES, escape_cell, escape_frame, to_csv
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
@@ -59,6 +60,14 @@ plausible = {
     "subset": st.integers(-1, 60_001),
     "device": st.sampled_from(["auto", "cpu", "cuda", "tpu"]),
     "channels_last": st.booleans(),
+    "arch": st.sampled_from(["vgg", "densenet", "resnet"]),
+    "init": st.sampled_from(["default", "kaiming", "xavier", "orthogonal", "he"]),
+    "activation": st.sampled_from(["leaky_relu", "relu", "tanh", "gelu", "selu", "swish"]),
+    "optimizer": st.sampled_from(["adam", "adamw", "sgd", "rmsprop"]),
+    "grad_amp_factor": st.floats(0, 1001),
+    "grad_amp_ratio": st.floats(-0.1, 1.1),
+    "grad_amp_layers": st.sampled_from(["activations", "convs", "bn"]),
+    "grad_amp_epochs": st.sampled_from(["all", "alternate", "first:3", "first:0", "first:", "odd"]),
 }
 by_type = {"bool": st.booleans(), "int": st.integers(-1, 100), "float": st.floats(-1, 10), "str": st.text(max_size=8)}
 valid = {
@@ -99,7 +108,7 @@ def test_from_dict_gives_a_config_error_or_a_buildable_round_tripping_config(val
     assert RunConfig.from_dict(config.to_dict()) == config
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # as stored in the database
     with torch.device("meta"):  # the weights are never allocated, however wide
-        assert count_parameters(VGG(config)) > 0
+        assert count_parameters(network(config)) > 0
 
 
 def test_huge_int_for_a_float_field_is_a_config_error() -> None:

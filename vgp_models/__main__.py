@@ -1,6 +1,6 @@
 """Headless CLI for a bare GPU box.
 
-  python -m vgp_models info  --preset vgg38-bn-rc [--depth D] [--width W] [--bn] [--rc] [--shortcut S]
+  python -m vgp_models info  --preset vgg38-bn-rc [--depth D] [--width W] [--bn] [--rc] [--arch densenet] ...
   python -m vgp_models train --preset vgg38-bn-rc --lr 1e-2 --epochs 100 --data ../shared/data --out runs/x
 
 `train` writes the coursework's summary.csv and test_summary.csv, gradients.csv in long format, and the
@@ -18,22 +18,25 @@ from pathlib import Path
 
 import torch
 
+from vgp_models.amplify import chosen_layers
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import DEVICES, ConfigError, RunConfig
 from vgp_models.data import DataError
 from vgp_models.gradstats import weight_labels
+from vgp_models.nets import network
 from vgp_models.run_folder import RunFolderError, train_into
 from vgp_models.table1 import run_table1
 from vgp_models.train import CheckpointMismatch, EpochMetrics
-from vgp_models.vgg import VGG, count_parameters
+from vgp_models.vgg import count_parameters
 
 
 def info(config: RunConfig) -> dict:
-    model = VGG(config)
+    model = network(config)
     return {
         "label": config.label,
         "params": count_parameters(model),
         "layers": weight_labels(model),
+        "amplified_layers": chosen_layers(model, config),
         "config": config.to_dict(),
     }
 

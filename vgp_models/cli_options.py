@@ -1,7 +1,9 @@
 """Run options for command lines: one parser fragment for `python -m vgp_models train` and `python -m worker submit`.
 
-Every option defaults to None, meaning "the preset's value, else RunConfig's default", so that a preset
-plus a few overrides reads naturally: `--preset vgg38-bn-rc --lr 1e-2`.
+Built from RunConfig's field metadata (config.setting), so that every field is an option with the help text
+the Launch form shows: `--eta-min`, `--init kaiming`, `--bn/--no-bn`, ... Every option defaults to None,
+meaning "the preset's value, else RunConfig's default", so that a preset plus a few overrides reads
+naturally: `--preset vgg38-bn-rc --lr 1e-2`.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ import dataclasses
 import sys
 from typing import NoReturn
 
-from vgp_models.config import DEVICES, PRESETS, SCHEDULES, SHORTCUTS, RunConfig
+from vgp_models.config import PRESETS, RunConfig
 
-# option name -> RunConfig field, for the options whose names differ from the field's
-_FIELD_OF = {"bn": "batch_norm", "rc": "residual"}
+TYPES = {"int": int, "float": float, "str": str}
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -25,39 +26,33 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def option_name(field: dataclasses.Field) -> str:
+    """The CLI's name for a RunConfig field: its metadata's `option` (bn, rc) or the field name, dashed."""
+    return field.metadata["option"] or field.name.replace("_", "-")
+
+
+def default_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("run")
     g.add_argument("--preset", choices=sorted(PRESETS), help="architecture preset (Table 1's rows and future work)")
-    g.add_argument("--depth", type=int, help="8 + 6N: 8 (VGG08), 38 (VGG38), 68, 74, ...")
-    g.add_argument("--width", type=int, help="filters per conv (default 32)")
-    g.add_argument("--bn", action=argparse.BooleanOptionalAction, default=None, help="batch norm after every conv")
-    g.add_argument("--rc", action=argparse.BooleanOptionalAction, default=None, help="residual connections")
-    g.add_argument("--shortcut", choices=SHORTCUTS, help="reduction-block shortcut (needs --rc)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--epochs", type=int, help="default 100")
-    g.add_argument("--batch-size", type=int, help="default 100")
-    g.add_argument("--schedule", choices=SCHEDULES, help="cosine annealing stepped per epoch (default) or iteration")
-    g.add_argument("--patience", type=int, help="early stopping on val accuracy; 0 = off (default)")
-    g.add_argument("--seed", type=int, help="default 0")
-    g.add_argument("--subset", type=int, help="keep at most N images of each split, for smoke runs; 0 = all")
-    g.add_argument("--device", choices=DEVICES, help="default auto: cuda when available")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="NHWC memory layout (default on: faster convs, same maths)")
-    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast for forward and loss (default off)")
-    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the model for training steps (default off; compiles once per run)")
+    for f in dataclasses.fields(RunConfig):
+        meta, flag = f.metadata, f"--{option_name(f)}"
+        text = f"{meta['help']} (default {default_text(f.default)})".replace("%", "%%")  # argparse %-formats
+        if f.type == "bool":
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            g.add_argument(flag, dest=f.name, type=TYPES[f.type], choices=meta["choices"] or None, help=text)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The validated RunConfig for parsed options; raises ConfigError with a one-line message."""
-    values = {}
-    for f in dataclasses.fields(RunConfig):
-        option = next((opt for opt, name in _FIELD_OF.items() if name == f.name), f.name)
-        value = getattr(args, option, None)
-        if value is not None:
-            values[f.name] = value
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
+    values = {name: value for name, value in values.items() if value is not None}
     if args.preset:
         return RunConfig.from_preset(args.preset, **values)
     return RunConfig.from_dict(values)

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
+ARCHS = ("vgg", "densenet")
 SHORTCUTS = ("none", "avgpool", "conv1x1")
+INITS = ("default", "kaiming", "xavier", "orthogonal")
+ACTIVATIONS = ("leaky_relu", "relu", "tanh", "gelu", "selu")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+GRAD_AMP_LAYERS = ("activations", "convs")
 SCHEDULES = ("epoch", "iteration")
 DEVICES = ("auto", "cpu", "cuda")
+GRAD_AMP_EPOCHS = re.compile(r"all|alternate|first:([1-9][0-9]{0,4})")  # grad_amp_epochs' three forms
 
 # Architecture presets. Table 1's seven rows are five of these at two learning rates.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -60,29 +67,70 @@ class ConfigError(ValueError):
     """A run config that cannot be trained; the message is one line, fit for a form or a terminal."""
 
 
+SECTIONS = ("model", "cures", "optimiser", "gradient amplification", "run")
+
+
+def setting(default: Any, section: str, help: str, *, label: str = "", choices: tuple[str, ...] = (),
+            option: str = "") -> Any:
+    """A RunConfig field with its one description. Both CLIs (cli_options) and the Launch form build their
+    inputs from this metadata: `help` (one line), `label` (the form's; default: the name, capitalised),
+    `choices` (checked by RunConfig, a select box in the form), `option` (the CLI's name when it is not
+    the field's), `section` (the form groups fields by it)."""
+    assert section in SECTIONS, section
+    meta = {"section": section, "help": help, "label": label, "choices": choices, "option": option}
+    return dataclasses.field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     # model
-    depth: int = 8  # 8 + 6N: 8 (VGG08), 38 (VGG38), 68, 74, ...
-    width: int = 32  # num_filters F of every conv
-    batch_norm: bool = False
-    residual: bool = False
-    shortcut: str = "none"  # reduction-block skip: none (the reference), avgpool or conv1x1
+    arch: str = setting("vgg", "model", "vgg: the report's stack of convs; densenet: every layer of a stage sees "
+                        "all earlier ones (VGG38's size at depth 38)", label="Architecture", choices=ARCHS)
+    depth: int = setting(8, "model", "8 + 6N: 8 (VGG08), 38 (VGG38), 68, 74, ... (a DenseNet has as many layers)")
+    width: int = setting(32, "model", "Filters of every conv (F; the report: 32); a DenseNet's stem width")
+    batch_norm: bool = setting(False, "model", "Batch norm after every conv", option="bn")
+    residual: bool = setting(False, "model", "Residual connections around processing blocks (vgg)", option="rc")
+    shortcut: str = setting("none", "model", "Skip around reduction blocks (the report's future work); needs "
+                            "residual connections", choices=SHORTCUTS)
+    # the report's other cures for vanishing gradients (its introduction)
+    init: str = setting("default", "cures", "Weight init of convs and the linear layer: PyTorch's default (the "
+                        "reference), kaiming (fan-in, the activation's gain), xavier or orthogonal; biases zero",
+                        label="Init", choices=INITS)
+    activation: str = setting("leaky_relu", "cures", "Every activation: leaky ReLU 0.01 (the reference), ReLU, "
+                              "tanh, GELU or SELU", choices=ACTIVATIONS)
     # optimiser and schedule
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    epochs: int = 100
-    batch_size: int = 100
-    schedule: str = "epoch"  # cosine annealing stepped per epoch (reference) or per iteration (2023-25 framework)
-    eta_min: float = 2e-5
-    patience: int = 0  # early stopping on val accuracy after this many epochs without a gain; 0 = off
+    optimizer: str = setting("adam", "optimiser", "adam (the reference, betas 0.9/0.999), adamw, or sgd with "
+                             "momentum 0.9", choices=OPTIMIZERS)
+    nesterov: bool = setting(False, "optimiser", "Nesterov momentum (sgd only)")
+    lr: float = setting(1e-3, "optimiser", "The learning rate at epoch 1", label="Learning rate")
+    weight_decay: float = setting(0.0, "optimiser", "L2 penalty of the optimiser (decoupled for adamw)")
+    epochs: int = setting(100, "optimiser", "Epochs to train")
+    batch_size: int = setting(100, "optimiser", "Images per step")
+    schedule: str = setting("epoch", "optimiser", "Cosine annealing stepped per epoch (the reference) or per "
+                            "iteration (the 2023-25 framework)", choices=SCHEDULES)
+    eta_min: float = setting(2e-5, "optimiser", "Cosine annealing's floor; at most lr",
+                             label="LR floor (eta_min)")
+    patience: int = setting(0, "optimiser", "Stop after this many epochs without a val gain; 0 = off")
+    # gradient amplification (Basodi et al., 2020; vgp_models/amplify.py)
+    grad_amp_factor: float = setting(1.0, "gradient amplification", "Multiply the gradient at the chosen layers' "
+                                     "outputs by this in backprop; 1 = off", label="Amplification factor")
+    grad_amp_layers: str = setting("activations", "gradient amplification", "Which layers may be amplified: "
+                                   "every activation (after its BN where BN is on) or every conv's output",
+                                   label="Amplified kind", choices=GRAD_AMP_LAYERS)
+    grad_amp_ratio: float = setting(0.5, "gradient amplification", "Share of those layers amplified, drawn once "
+                                    "from the seed", label="Amplified share")
+    grad_amp_epochs: str = setting("all", "gradient amplification", "Epochs with amplification: all, first:N or "
+                                   "alternate (1, 3, 5, ...)", label="Amplified epochs")
     # run
-    seed: int = 0
-    subset: int = 0  # keep at most this many images of each split (smoke runs); 0 = all
-    device: str = "auto"  # auto = cuda when available
-    channels_last: bool = True  # NHWC memory layout: same maths, ~1.1-1.3x faster VGG38 steps on CPU (benchmarks.md)
-    amp: bool = False  # bf16 autocast around forward and loss (weights, grads and Adam stay fp32)
-    compile: bool = False  # torch.compile the model for training steps (a one-off compile, needs a C compiler on CPU)
+    seed: int = setting(0, "run", "Seed of the init, the shuffle and the augmentation")
+    subset: int = setting(0, "run", "Keep at most this many images of each split (smoke runs); 0 = all")
+    device: str = setting("auto", "run", "auto = cuda when available", choices=DEVICES)
+    channels_last: bool = setting(True, "run", "NHWC memory layout: same maths, ~1.1-1.3x faster VGG38 steps on "
+                                  "CPU (benchmarks.md)")
+    amp: bool = setting(False, "run", "bf16 autocast around forward and loss (weights, grads and the optimiser "
+                        "stay fp32)", label="AMP (bf16)")
+    compile: bool = setting(False, "run", "torch.compile the model for training steps (a one-off compile, needs "
+                            "a C compiler on CPU)", label="torch.compile")
 
     def __post_init__(self) -> None:
         self._check()
@@ -100,36 +148,54 @@ class RunConfig:
                 object.__setattr__(self, f.name, value)
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise ConfigError(f"{f.name} must be {f.type}, got {value!r}")
+            choices = f.metadata["choices"]
+            if choices and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+        self._check_model()
+        self._check_optimiser()
+        self._check_amplification()
+        _bounded("seed", self.seed, 0, 2**32 - 1)
+        _bounded("subset", self.subset, 0, 60_000)
+
+    def _check_model(self) -> None:
         if self.depth < 8 or (self.depth - 8) % 6:
             raise ConfigError(f"depth must be 8 + 6N (8, 14, 20, 26, 32, 38, ..., 68, 74), got {self.depth}")
         if self.depth > 500:
             raise ConfigError(f"depth must be at most 500, got {self.depth}")
         _bounded("width", self.width, 1, 1024)
-        if self.shortcut not in SHORTCUTS:
-            raise ConfigError(f"shortcut must be one of {', '.join(SHORTCUTS)}, got {self.shortcut!r}")
+        if self.arch == "densenet" and (self.residual or self.shortcut != "none"):
+            raise ConfigError("densenet has dense connections: residual and shortcut apply to arch vgg only")
         if self.shortcut != "none" and not self.residual:
             raise ConfigError("a reduction-block shortcut needs residual connections on")
+
+    def _check_optimiser(self) -> None:
+        if self.nesterov and self.optimizer != "sgd":
+            raise ConfigError(f"nesterov applies to optimizer sgd only, got optimizer {self.optimizer!r}")
         _positive_finite("lr", self.lr, upper=10.0)
         _bounded("weight_decay", self.weight_decay, 0.0, 1.0)
         _bounded("epochs", self.epochs, 1, 10_000)
         _bounded("batch_size", self.batch_size, 1, 50_000)
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.eta_min > self.lr:
             raise ConfigError(f"lr ({self.lr:g}) must be at least the schedule's floor eta_min ({self.eta_min:g}); "
                               "lower eta_min too")
         _bounded("eta_min", self.eta_min, 0.0, 1.0)
         _bounded("patience", self.patience, 0, 10_000)
-        _bounded("seed", self.seed, 0, 2**32 - 1)
-        _bounded("subset", self.subset, 0, 60_000)
-        if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+
+    def _check_amplification(self) -> None:
+        _bounded("grad_amp_factor", self.grad_amp_factor, 1.0, 1000.0)
+        _positive_finite("grad_amp_ratio", self.grad_amp_ratio, upper=1.0)
+        if not GRAD_AMP_EPOCHS.fullmatch(self.grad_amp_epochs):
+            raise ConfigError(f"grad_amp_epochs must be all, alternate or first:N (N from 1), "
+                              f"got {self.grad_amp_epochs[:40]!r}")
+        if self.grad_amp_factor != 1.0 and self.compile:
+            raise ConfigError("gradient amplification's backward hooks need compile off")
 
     # ---- conversion ------------------------------------------------------------------------------
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        """Build and validate from a plain dict (a form, JSON, a database row); unknown keys are an error."""
+        """Build and validate from a plain dict (a form, JSON, a database row); unknown keys are an error.
+        Fields missing from `values` take their defaults, so configs stored before a field existed still load."""
         if not isinstance(values, dict):
             raise ConfigError(f"a run config must be a mapping, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -147,10 +213,21 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def amplifies(self, epoch: int) -> bool:
+        """Whether gradient amplification is on in 1-based `epoch`: all, first:N (1..N) or alternate (1, 3, ...)."""
+        if self.grad_amp_factor == 1.0:
+            return False
+        if self.grad_amp_epochs == "alternate":
+            return epoch % 2 == 1
+        if self.grad_amp_epochs.startswith("first:"):
+            return epoch <= int(self.grad_amp_epochs.removeprefix("first:"))
+        return True
+
     @property
     def label(self) -> str:
-        """A short human name in the report's style: 'VGG38 BN+RC', 'VGG68 BN+RC avgpool', 'VGG38 x64'."""
-        parts = [f"VGG{self.depth:02d}"]
+        """A short human name in the report's style: 'VGG38 BN+RC', 'VGG68 BN+RC avgpool', 'VGG38 x64', then
+        each cure that is not the reference's: 'VGG38 Kaiming ReLU SGD', 'DenseNet38', 'VGG38 GradAmp x2'."""
+        parts = [f"{'DenseNet' if self.arch == 'densenet' else 'VGG'}{self.depth:02d}"]
         extras = [name for name, on in (("BN", self.batch_norm), ("RC", self.residual)) if on]
         if extras:
             parts.append("+".join(extras))
@@ -158,7 +235,22 @@ class RunConfig:
             parts.append(self.shortcut)
         if self.width != 32:
             parts.append(f"x{self.width}")
-        return " ".join(parts)
+        return " ".join(parts + self.cure_labels())
+
+    def cure_labels(self) -> list[str]:
+        """The non-reference cures, one short word each: ['Kaiming', 'ReLU', 'SGD-Nesterov', 'GradAmp x2']."""
+        out = [] if self.init == "default" else [self.init.capitalize()]
+        if self.activation != "leaky_relu":
+            out.append(ACTIVATION_NAMES[self.activation])
+        if self.optimizer != "adam":
+            out.append({"adamw": "AdamW", "sgd": "SGD"}[self.optimizer] + ("-Nesterov" if self.nesterov else ""))
+        if self.grad_amp_factor != 1.0:
+            epochs = "" if self.grad_amp_epochs == "all" else f" {self.grad_amp_epochs}"
+            out.append(f"GradAmp x{self.grad_amp_factor:g} {self.grad_amp_ratio:.0%} {self.grad_amp_layers}{epochs}")
+        return out
+
+
+ACTIVATION_NAMES = {"leaky_relu": "LeakyReLU", "relu": "ReLU", "tanh": "tanh", "gelu": "GELU", "selu": "SELU"}
 
 
 def _bounded(name: str, value: float, low: float, high: float) -> None:

@@ -27,8 +27,9 @@ from typing import Any
 import torch
 
 from vgp_models.config import RunConfig
-from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
-from vgp_models.vgg import VGG, count_parameters
+from vgp_models.nets import network
+from vgp_models.train import EpochMetrics, TrainResult, resolve_device, same_config, train
+from vgp_models.vgg import count_parameters
 
 FORMAT = "vgp-run-folder/1"
 CONFIG_JSON = "config.json"
@@ -111,7 +112,7 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         old = read_config_json(self.path)
         if old is not None and resume:
-            if old.get("config") != config.to_dict():
+            if not same_config(old.get("config"), config):
                 difference = config_difference(old.get("config"), config)
                 raise RunFolderError(f"{self.path / CONFIG_JSON} holds another run ({difference}); use a new --out")
             self.record = {**old, "status": "running", "finished_at": None}
@@ -145,7 +146,7 @@ class RunFolder:
         self.record.update(
             status=result.status, message=result.message, finished_at=now_iso(), epochs_run=result.epochs_run,
             best_epoch=result.best_epoch, best_val_acc=result.best_val_acc, test_acc=result.test_acc,
-            test_loss=result.test_loss, diverged_step=result.diverged_step,
+            test_loss=result.test_loss, diverged_step=result.diverged_step, amplified_layers=result.amplified_layers,
         )
         _write_json(self.path / CONFIG_JSON, self.record)
 
@@ -162,7 +163,7 @@ def train_into(
 ) -> TrainResult:
     """Train `config` into `folder` (CSVs, config.json, checkpoints bound to the folder's run uuid)."""
     with torch.device("meta"):  # the count needs shapes only: no memory, no draw from the RNG
-        params = count_parameters(VGG(config))
+        params = count_parameters(network(config))
     writer = RunFolder(folder)
     writer.start(config, params, str(resolve_device(config)), resume)
 

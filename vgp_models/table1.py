@@ -30,7 +30,7 @@ from vgp_models.run_folder import (
     read_config_json,
     train_into,
 )
-from vgp_models.train import EpochMetrics, probe_step_seconds
+from vgp_models.train import EpochMetrics, probe_step_seconds, same_config
 
 PRINT_EVERY_S = 15.0  # a progress line at most this often (and at every epoch's end)
 
@@ -72,7 +72,7 @@ def is_completed(row: Row) -> bool:
     record = read_config_json(row.folder)
     if record is None:
         return False
-    if record.get("config") != row.config.to_dict():
+    if not same_config(record.get("config"), row.config):  # a folder from before a field existed still matches
         raise RunFolderError(f"{row.folder / CONFIG_JSON} holds another config than this table asks for "
                              "(other --epochs, --amp, --subset or --device?); use another --out")
     return record.get("status") == "completed"

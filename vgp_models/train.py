@@ -1,14 +1,15 @@
 """The training loop: one function shared by the CLI (`python -m vgp_models train`) and the worker's job.
 
-Reference training (experiment.md): Adam (betas 0.9, 0.999), cross-entropy, cosine annealing to eta_min
-with T_max = epochs stepped once per epoch (or every iteration, as the 2023-25 framework did), per-epoch
-train metrics over the epoch's augmented batches, then val; the best-val checkpoint (strictly greater
-accuracy) is evaluated once on the test set at the end.
+Reference training (experiment.md): Adam (betas 0.9, 0.999; or `config.optimizer`), cross-entropy, cosine
+annealing to eta_min with T_max = epochs stepped once per epoch (or every iteration, as the 2023-25
+framework did), per-epoch train metrics over the epoch's augmented batches, then val; the best-val
+checkpoint (strictly greater accuracy) is evaluated once on the test set at the end.
 
 Determinism: the model's init comes from `seed`; each epoch's shuffle and augmentation come from a
 generator seeded by (seed, epoch). So a resumed run equals an uninterrupted one without saving RNG state.
 Syncs: losses, accuracies and gradient statistics accumulate on the device and are read once per epoch;
 the divergence flag is read every `DIVERGENCE_CHECK_EVERY` steps.
+Gradient amplification (amplify.py) switches its hooks on or off at the start of each epoch.
 Speed options, all in RunConfig: `channels_last` (on by default, same maths), `amp` (bf16 autocast around
 forward and loss, off by default) and `compile` (torch.compile for the training steps, off by default).
 """
@@ -29,10 +30,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vgp_models.config import RunConfig
+from vgp_models.amplify import Amplifier
+from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
-from vgp_models.vgg import VGG, count_parameters
+from vgp_models.nets import init_weights, network
+from vgp_models.vgg import count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class TrainResult:
     params: int
     device: str
     message: str
+    amplified_layers: list[str] = field(default_factory=list)  # gradient amplification's seeded draw
 
 
 class CheckpointMismatch(RuntimeError):
@@ -88,9 +92,11 @@ def resolve_device(config: RunConfig) -> torch.device:
     return torch.device(config.device)
 
 
-def build_model(config: RunConfig, device: torch.device | str = "cpu") -> VGG:
+def build_model(config: RunConfig, device: torch.device | str = "cpu") -> torch.nn.Module:
     torch.manual_seed(config.seed)
-    model = VGG(config).to(device)
+    model = network(config)
+    init_weights(model, config)
+    model = model.to(device)
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
 
@@ -108,7 +114,13 @@ def autocast(config: RunConfig, device: torch.device) -> contextlib.AbstractCont
 
 
 def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.optim.Optimizer, object]:
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=config.weight_decay)
+    """The optimiser `config.optimizer` names, with its weight decay, and the cosine schedule (for all three)."""
+    params, lr, decay = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=config.nesterov, weight_decay=decay)
+    else:
+        adam = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        optimizer = adam(params, lr=lr, betas=(0.9, 0.999), weight_decay=decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.eta_min)
     return optimizer, scheduler
 
@@ -174,6 +186,14 @@ def _save(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def same_config(stored: object, config: RunConfig) -> bool:
+    """Whether a checkpoint's config is `config`; one saved before a field existed has that field's default."""
+    try:
+        return isinstance(stored, dict) and RunConfig.from_dict(stored) == config
+    except ConfigError:
+        return False
+
+
 def train(
     config: RunConfig,
     data: Cifar100 | None = None,
@@ -200,6 +220,7 @@ def train(
     params = count_parameters(model)
     optimizer, scheduler = make_optimizer(model, config)
     stats = GradientStats(model)
+    amplifier = Amplifier(model, config)  # no hooks unless config.grad_amp_factor != 1
     steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
 
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -208,7 +229,7 @@ def train(
     start_epoch, best_epoch, best_val_acc, best_state, epochs_since_gain = 1, None, -1.0, None, 0
     if resume and ckpt_dir and (ckpt_dir / "last.pt").exists():
         state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=True)
-        if state.get("run_uuid") != run_uuid or state.get("config") != config.to_dict():
+        if state.get("run_uuid") != run_uuid or not same_config(state.get("config"), config):
             raise CheckpointMismatch(f"{ckpt_dir / 'last.pt'} belongs to another run (run uuid or config differ); "
                                      "it was not resumed")
         model.load_state_dict(state["model"])
@@ -229,13 +250,14 @@ def train(
             test_loss, test_acc = evaluate(model, data.test, config)
         return TrainResult(
             status, epochs_run, best_epoch, best_val_acc if best_epoch else None,
-            test_loss, test_acc, diverged_step, params, str(device), message,
+            test_loss, test_acc, diverged_step, params, str(device), message, amplifier.layers,
         )
 
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         stats.reset()
+        amplifier.active = config.amplifies(epoch)
         generator = torch.Generator(device=device)
         generator.manual_seed(config.seed * 1_000_003 + epoch)
         order = torch.randperm(len(data.train), generator=generator, device=device)
@@ -289,8 +311,8 @@ def train(
             # last.pt holds the best model too, so that resume state is one atomic file; best.pt is a copy
             # for users, written first so it is never older than last.pt's best_epoch.
             if best_epoch == epoch:
-                _save({"model": best_state, "epoch": epoch, "config": config.to_dict(), "run_uuid": run_uuid},
-                      ckpt_dir / "best.pt")
+                _save({"model": best_state, "epoch": epoch, "config": config.to_dict(), "run_uuid": run_uuid,
+                       "amplified_layers": amplifier.layers}, ckpt_dir / "best.pt")
             _save(
                 {
                     "model": model.state_dict(),
@@ -303,6 +325,7 @@ def train(
                     "epochs_since_gain": epochs_since_gain,
                     "config": config.to_dict(),
                     "run_uuid": run_uuid,
+                    "amplified_layers": amplifier.layers,
                 },
                 ckpt_dir / "last.pt",
             )

@@ -17,8 +17,9 @@ import torch
 
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
+from vgp_models.nets import network
 from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
-from vgp_models.vgg import VGG, count_parameters
+from vgp_models.vgg import count_parameters
 from worker import queue, runner
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import RunStatus
@@ -86,7 +87,7 @@ def model_facts(config: RunConfig) -> tuple[int, str]:
     """(parameter count, device) for a config, without allocating the weights (built on the meta device)."""
     device = str(resolve_device(config))
     with torch.device("meta"):
-        params = count_parameters(VGG(config))
+        params = count_parameters(network(config))
     return params, device
 
 

@@ -1,5 +1,7 @@
-"""Launch: Table 1's seven runs (one click each, or all seven as one group), the report's future work, and a
-custom run with every RunConfig field. RunConfig validates as you type; worker.queue queues."""
+"""Launch: Table 1's seven runs (one click each, or all seven as one group), the report's future work, the
+cures for VGG38 (vgp_models.cures, one click each or all as one group), and a custom run with every RunConfig
+field, drawn from the fields' metadata (label, help, choices, section). RunConfig validates as you type;
+worker.queue queues."""
 
 import dataclasses
 from datetime import datetime
@@ -7,23 +9,10 @@ from datetime import datetime
 import streamlit as st
 
 from dashboard import analysis, common
-from vgp_models.config import DEVICES, PRESETS, SCHEDULES, SHORTCUTS, TABLE1, ConfigError, RunConfig
+from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig
+from vgp_models.cures import CURES
 
 FUTURE = ("vgg38-bn-rc-avgpool", "vgg38-bn-rc-conv1x1", "vgg68-bn-rc", "vgg74-bn-rc", "vgg38-bn-rc-w64")
-CHOICES = {"shortcut": SHORTCUTS, "schedule": SCHEDULES, "device": DEVICES}
-HELP = {
-    "depth": "8 + 6N: 8 (VGG08), 38 (VGG38), 68, 74, ...",
-    "width": "Filters of every conv (F; the report: 32)",
-    "shortcut": "Skip around reduction blocks (future work); needs residual connections",
-    "schedule": "Cosine annealing stepped per epoch (reference) or per iteration (the 2023-25 framework)",
-    "eta_min": "Cosine annealing's floor",
-    "patience": "Stop after this many epochs without a val gain; 0 = off",
-    "subset": "Keep at most this many images per split; 0 = all",
-    "channels_last": "NHWC memory layout: faster convs, same maths",
-    "amp": "bf16 autocast around forward and loss; weights, gradients and Adam stay fp32",
-    "compile": "torch.compile the model for training steps (a one-off compile first)",
-}
-LABELS = {"lr": "Learning rate", "eta_min": "LR floor (eta_min)", "amp": "AMP (bf16)", "compile": "torch.compile"}
 QUICK = {"epochs": "p_epochs", "batch_size": "p_batch_size", "subset": "p_subset"}
 DEFAULTS = RunConfig()
 
@@ -47,13 +36,14 @@ def quick() -> dict[str, int]:
     return {field: int(st.session_state[key]) for field, key in QUICK.items()}
 
 
-def queue_presets(rows: list[tuple[str, float, str]], group: str | None = None) -> None:
-    """Callback: queue (preset, lr, name) rows with the quick settings; a flash message says what happened."""
+def queue_presets(rows: list[tuple[str, dict, str]], group: str | None = None, tag: str = "table1") -> None:
+    """Callback: queue (preset, overrides, name) rows with the quick settings; a flash message says what
+    happened. A group's runs carry `tag`."""
     queued = []
     try:
-        for preset, lr, name in rows:
-            config = RunConfig.from_preset(preset, lr=lr, **quick())
-            queued.append(common.submit(config, name=name, group=group, tags=["table1"] if group else ()))
+        for preset, overrides, name in rows:
+            config = RunConfig.from_preset(preset, **overrides, **quick())
+            queued.append(common.submit(config, name=name, group=group, tags=[tag] if group else ()))
     except Exception as error:  # noqa: BLE001 - expected ones become one line
         if not common.is_expected(error):
             raise
@@ -66,8 +56,18 @@ def queue_presets(rows: list[tuple[str, float, str]], group: str | None = None) 
 
 
 def reproduce_table1() -> None:
-    rows = [(r.preset, r.lr, analysis.table1_name(r)) for r in TABLE1]
+    rows = [(r.preset, {"lr": r.lr}, analysis.table1_name(r)) for r in TABLE1]
     queue_presets(rows, analysis.table1_group(datetime.now()))
+
+
+def cure_row(cure: str) -> tuple[str, dict, str]:
+    """VGG38 with one cure of vgp_models.cures, named 'VGG38 + Kaiming init' ('VGG38' for none)."""
+    return "vgg38", CURES[cure], "VGG38" if not CURES[cure] else f"VGG38 + {cure}"
+
+
+def queue_cures() -> None:
+    queue_presets([cure_row(cure) for cure in CURES], f"Cures for VGG38 · {datetime.now():%Y-%m-%d %H:%M:%S}",
+                  tag="cures")  # fmt: skip
 
 
 if notice := st.session_state.pop("launch_flash", None):
@@ -98,7 +98,7 @@ st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", 
           on_click=reproduce_table1)  # fmt: skip
 grid = st.columns(4)
 for i, row in enumerate(TABLE1):
-    rows = [(row.preset, row.lr, analysis.table1_name(row))]
+    rows = [(row.preset, {"lr": row.lr}, analysis.table1_name(row))]
     grid[i % 4].button(f"{row.model} · lr {analysis.lr_text(row.lr)}", key=f"t1-{i}", disabled=blocked,
                        width="stretch", on_click=queue_presets, args=(rows,))  # fmt: skip
 
@@ -107,14 +107,23 @@ grid = st.columns(len(FUTURE))
 for col, preset in zip(grid, FUTURE):
     label = RunConfig.from_preset(preset).label
     col.button(label, key=f"fw-{preset}", disabled=blocked, width="stretch",
-               on_click=queue_presets, args=([(preset, DEFAULTS.lr, label)],))  # fmt: skip
+               on_click=queue_presets, args=([(preset, {}, label)],))  # fmt: skip
+
+st.markdown("**Cures for VGG38**: the broken net with one cure each, or all of them as one group")
+st.button("Cures for VGG38", type="primary", icon=":material/healing:", disabled=blocked, key="cures",
+          on_click=queue_cures)  # fmt: skip
+grid = st.columns(5)
+for i, cure in enumerate(CURES):
+    grid[i % 5].button(cure if CURES[cure] else "VGG38 alone", key=f"cure-{i}", disabled=blocked, width="stretch",
+                       help=RunConfig.from_preset("vgg38", **CURES[cure]).label, on_click=queue_presets,
+                       args=([cure_row(cure)],))  # fmt: skip
 
 st.subheader("Custom run", anchor=False)
 
 
 def start_from() -> None:
     values = {**dataclasses.asdict(DEFAULTS), **PRESETS[st.session_state["start_from"]]}
-    for key in ("depth", "width", "batch_norm", "residual", "shortcut"):
+    for key in ("arch", "depth", "width", "batch_norm", "residual", "shortcut"):
         st.session_state[key] = values[key]
 
 
@@ -126,20 +135,32 @@ try:  # validated from session_state before drawing, so that an error shows unde
 except ConfigError as e:
     config, error = None, str(e)
 bad = next((w for w in (error or "").split()[:1] if w in {f.name for f in fields}), None)  # "lr must be ..."
-for start in range(0, len(fields), 4):
-    for col, field in zip(st.columns(4, vertical_alignment="bottom"), fields[start : start + 4]):
-        name, tip = field.name, HELP.get(field.name)
-        label = LABELS.get(name, name.replace("_", " ").capitalize())
-        if name in CHOICES:
-            col.selectbox(label, CHOICES[name], key=name, help=tip)
-        elif field.type == "bool":
-            col.checkbox(label, key=name, help=tip)
-        elif field.type == "float":
-            col.number_input(label, step=1e-4, format="%g", key=name, help=tip)
-        else:
-            col.number_input(label, step=6 if name == "depth" else 1, key=name, help=tip)
-        if name == bad:
-            col.error(error, icon=":material/error:")
+
+
+def field_input(col, field) -> None:
+    """The widget for one RunConfig field, keyed by its name, labelled and explained by its metadata."""
+    meta, name = field.metadata, field.name
+    label, tip = meta["label"] or name.replace("_", " ").capitalize(), meta["help"]
+    if meta["choices"]:
+        col.selectbox(label, meta["choices"], key=name, help=tip)
+    elif field.type == "bool":
+        col.checkbox(label, key=name, help=tip)
+    elif field.type == "str":
+        col.text_input(label, key=name, help=tip, max_chars=40)
+    elif field.type == "float":
+        col.number_input(label, step=1e-4, format="%g", key=name, help=tip)
+    else:
+        col.number_input(label, step=6 if name == "depth" else 1, key=name, help=tip)
+
+
+for section in SECTIONS:
+    st.markdown(f"**{section.capitalize()}**")
+    in_section = [f for f in fields if f.metadata["section"] == section]
+    for start in range(0, len(in_section), 4):
+        for col, field in zip(st.columns(4, vertical_alignment="bottom"), in_section[start : start + 4]):
+            field_input(col, field)
+            if field.name == bad:
+                col.error(error, icon=":material/error:")
 if error and not bad:
     st.error(error, icon=":material/error:")
 left, mid, right = st.columns([1, 1, 2])
