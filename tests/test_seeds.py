@@ -1,0 +1,150 @@
+"""Seeds: runs that share a config except the seed, aggregated (mean, sd, n, bands, seed noise) on known numbers,
+the band charts built from them, and `python -m worker submit --seeds N` queuing N runs as one group."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from dashboard import analysis, charts
+from vgp_models.config import RunConfig
+from worker.exports import to_csv
+
+
+def run(run_id: int, preset: str, seed: int, **config) -> dict:
+    cfg = RunConfig.from_preset(preset, seed=seed, **config)
+    return dict(id=run_id, name=None, label=cfg.label, status="completed", config=cfg.to_dict(), params=1000,
+                best_epoch=1, test_loss=2.0 + seed, test_acc=0.1 * (seed + 1))  # fmt: skip
+
+
+def epochs_for(run_id: int, val_accs: list[float]) -> list[dict]:
+    return [dict(run_id=run_id, epoch=e, train_loss=3.0, train_acc=0.2, val_loss=2.0 + run_id, val_acc=acc,
+                 seconds=10.0) for e, acc in enumerate(val_accs, start=1)]  # fmt: skip
+
+
+def test_mean_sd_n_on_known_numbers():
+    assert analysis.mean_sd_n(pd.Series([2.0, 4.0, 9.0])) == pytest.approx((5.0, math.sqrt(13.0), 3))
+    mean, sd, n = analysis.mean_sd_n(pd.Series([7.0, float("nan")]))
+    assert (mean, n) == (7.0, 1) and math.isnan(sd)  # one value: no spread
+    assert analysis.mean_sd_n(pd.Series([], dtype="float64"))[2] == 0
+
+
+def test_seedless_key_groups_seeds_of_one_config_only():
+    a, b = RunConfig(seed=0).to_dict(), RunConfig(seed=5).to_dict()
+    assert analysis.seedless_key(a) == analysis.seedless_key(b)
+    assert analysis.seedless_key(a) != analysis.seedless_key(RunConfig(seed=5, lr=2e-3).to_dict())
+    assert analysis.seedless_key(None) == ""
+
+
+def seeded_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """VGG08 with seeds 0, 1, 2 (best val acc 40, 44, 48 %) and VGG38 with seeds 0, 1 (1 %, 3 %)."""
+    runs = pd.DataFrame([run(1, "vgg08", 0), run(2, "vgg08", 1), run(3, "vgg08", 2), run(4, "vgg38", 0),
+                         run(5, "vgg38", 1)])  # fmt: skip
+    epochs = pd.DataFrame(
+        epochs_for(1, [0.40]) + epochs_for(2, [0.44]) + epochs_for(3, [0.48]) + epochs_for(4, [0.01])
+        + epochs_for(5, [0.03])
+    )  # fmt: skip
+    return runs, epochs
+
+
+def test_aggregate_seeds_mean_sd_n_of_every_number():
+    runs, epochs = seeded_runs()
+    rows = analysis.seed_rows(runs, epochs)
+    assert rows["config"].tolist() == ["VGG08 lr 1e-3"] * 3 + ["VGG38 lr 1e-3"] * 2
+    assert rows["seed"].tolist() == [0, 1, 2, 0, 1]
+    agg = analysis.aggregate_seeds(rows, ["config"])
+    vgg08, vgg38 = agg.iloc[0], agg.iloc[1]
+    assert (vgg08["n"], vgg08["seeds"], vgg38["n"]) == (3, "0, 1, 2", 2)
+    assert vgg08["val_acc_pct"] == pytest.approx(44.0) and vgg08["val_acc_pct_sd"] == pytest.approx(4.0)
+    assert vgg08["test_acc_pct"] == pytest.approx(20.0) and vgg08["test_acc_pct_sd"] == pytest.approx(10.0)
+    assert vgg08["val_loss"] == pytest.approx(4.0) and vgg08["val_loss_sd"] == pytest.approx(1.0)  # 3, 4, 5
+    assert vgg38["val_acc_pct"] == pytest.approx(2.0) and vgg38["val_acc_pct_sd"] == pytest.approx(math.sqrt(2))
+    assert vgg08["wall_s_n"] == 3 and vgg08["wall_s_sd"] == 0.0
+    for number in analysis.SEED_NUMBERS:
+        assert {number, f"{number}_sd", f"{number}_n"} <= set(agg.columns)
+
+
+def test_seed_noise_compares_the_difference_with_the_spread():
+    agg = pd.DataFrame(dict(config=["a", "b", "c", "d"], val_acc_pct=[50.0, 53.0, 56.0, 60.0],
+                            val_acc_pct_sd=[1.0, 1.5, 2.0, float("nan")]))  # fmt: skip
+    verdicts = analysis.seed_noise(agg, reference=0).tolist()
+    assert verdicts[0] == "reference"
+    assert verdicts[1] == "beyond seed noise (+3.00 vs ±2.50)"  # 3 > 1 + 1.5
+    assert verdicts[2] == "beyond seed noise (+6.00 vs ±3.00)"
+    assert verdicts[3] == "needs 2+ seeds each"
+    assert analysis.seed_noise(agg.iloc[:2].assign(val_acc_pct=[50.0, 52.0]), 0)[1].startswith("within seed noise")
+
+
+def test_seed_band_min_max_and_one_sd():
+    frame = pd.DataFrame(dict(config="a", epoch=[1, 1, 1, 2], value=[1.0, 2.0, 6.0, 5.0]))
+    minmax = analysis.seed_band(frame, ["config", "epoch"], "value")
+    assert minmax[["epoch", "mean", "lo", "hi", "n"]].values.tolist() == [[1, 3.0, 1.0, 6.0, 3], [2, 5.0, 5.0, 5.0, 1]]
+    sd = analysis.seed_band(frame, ["config", "epoch"], "value", kind="sd")
+    assert sd["lo"].tolist() == pytest.approx([3.0 - math.sqrt(7), 5.0])  # one seed: no band
+    assert sd["hi"].tolist() == pytest.approx([3.0 + math.sqrt(7), 5.0])
+    with pytest.raises(ValueError, match="band kind"):
+        analysis.seed_band(frame, ["epoch"], "value", kind="iqr")
+
+
+def test_seed_export_holds_per_seed_rows_and_the_aggregate():
+    runs, epochs = seeded_runs()
+    rows = analysis.seed_rows(runs, epochs)
+    agg = analysis.aggregate_seeds(rows, ["config"])
+    back = pd.read_csv(io.StringIO(to_csv(analysis.seed_export(rows, agg, ["config"]))))
+    assert back["row"].tolist() == ["seed"] * 5 + ["mean", "mean", "sd", "sd", "n", "n"]
+    mean08 = back[(back["row"] == "mean") & (back["config"] == "VGG08 lr 1e-3")].iloc[0]
+    assert mean08["val_acc_pct"] == pytest.approx(44.0) and mean08["seed"] == "0, 1, 2"
+    assert back[back["row"] == "n"]["val_acc_pct"].tolist() == [3, 2]
+    assert back[back["row"] == "seed"]["run_id"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_table1_seed_rows_take_every_seed_of_the_latest_rows_config():
+    runs, epochs = seeded_runs()
+    other = run(6, "vgg08", 3, epochs=7)  # VGG08 with other epochs: another config, not a seed of the latest
+    runs = pd.concat([runs, pd.DataFrame([other])], ignore_index=True).iloc[::-1].reset_index(drop=True)
+    assert analysis.table1_runs(runs)[0] == 6
+    assert analysis.table1_seed_run_ids(runs) == [4, 5, 6]
+    runs = runs[runs["id"] != 6]
+    assert analysis.table1_seed_run_ids(runs) == [1, 2, 3, 4, 5]
+    rows = analysis.table1_seed_rows(runs, epochs)
+    agg = analysis.aggregate_seeds(rows, ["model", "lr"])
+    assert agg["model"].tolist() == ["VGG08", "VGG38"] and agg["n"].tolist() == [3, 2]
+    assert agg["val_acc_pct"].tolist() == pytest.approx([44.0, 2.0])
+
+
+def plotted_layers(chart) -> pd.DataFrame:
+    spec = chart.to_dict()
+    (values,) = spec["datasets"].values()
+    return pd.DataFrame(values)
+
+
+def test_seed_curve_chart_plots_the_mean_and_the_band():
+    epochs = pd.DataFrame(epochs_for(1, [0.1, 0.2]) + epochs_for(2, [0.3, 0.6])).assign(config="VGG08")
+    chart = charts.seed_curve_chart(epochs, "acc")
+    spec = chart.to_dict()
+    assert "min..max" in spec["title"]
+    area, line = spec["layer"]
+    assert area["mark"]["type"] == "area" and area["encoding"]["y2"]["field"] == "hi"
+    assert line["encoding"]["y"]["field"] == "mean" and line["encoding"]["strokeDash"]["field"] == "split"
+    data = plotted_layers(chart)
+    val = data[data["split"] == "Validation"].sort_values("epoch")
+    assert val[["mean", "lo", "hi", "n"]].values.ravel().tolist() == pytest.approx([0.2, 0.1, 0.3, 2, 0.4, 0.2, 0.6, 2])
+    sd = plotted_layers(charts.seed_curve_chart(epochs, "acc", kind="sd"))
+    val = sd[sd["split"] == "Validation"].sort_values("epoch")
+    assert val["lo"].tolist() == pytest.approx([0.2 - math.sqrt(0.02), 0.4 - math.sqrt(0.08)])
+    assert "± 1 sd" in charts.seed_curve_chart(epochs, "loss", kind="sd").to_dict()["title"]
+
+
+def test_seed_flow_chart_is_the_mean_per_layer_on_a_log_axis():
+    grads = pd.DataFrame(dict(run_id=[1, 1, 2, 2], epoch=1, layer_index=[0, 1, 0, 1], layer=["in", "out"] * 2,
+                              abs_mean_last=[1e-6, 1e-2, 3e-6, 3e-2], config="VGG38"))  # fmt: skip
+    chart = charts.seed_flow_chart(grads)
+    spec = chart.to_dict()
+    assert spec["layer"][1]["encoding"]["y"]["scale"]["type"] == "log"
+    assert spec["layer"][1]["encoding"]["x"]["sort"] == ["in", "out"]
+    data = plotted_layers(chart).set_index("layer")
+    assert data.loc["in", ["mean", "lo", "hi"]].tolist() == pytest.approx([2e-6, 1e-6, 3e-6])
+    assert data.loc["out", "mean"] == pytest.approx(2e-2)
