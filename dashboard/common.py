@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -115,6 +116,22 @@ def submit(
 ) -> int:
     """Queue a run; returns its id."""
     return int(queue.submit_run(config, name=name, group=group, tags=tags, note=note))
+
+
+MAX_SEEDS = queue.MAX_SEEDS
+
+
+def seeds_group(config: RunConfig, seeds: int) -> str:
+    """The group name for `seeds` repeats of `config`, stamped now."""
+    return queue.seeds_group(config, seeds, datetime.now())
+
+
+def submit_seeds(
+    config: RunConfig, seeds: int, name: str | None = None, group: str | None = None, tags: Iterable[str] = (),
+    note: str = "",
+) -> list[int]:
+    """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
+    return [int(i) for i in queue.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
 
 
 def cancel(run_id: int) -> str:

@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixtures env, redis_env and cli_env come from the support modules
 """Seeds: runs that share a config except the seed, aggregated (mean, sd, n, bands, seed noise) on known numbers,
 the band charts built from them, and `python -m worker submit --seeds N` queuing N runs as one group."""
 
@@ -10,7 +11,10 @@ import pandas as pd
 import pytest
 
 from dashboard import analysis, charts
+from tests.dashboard_support import all_runs, env, open_page, redis_env
+from tests.test_worker_cli import assert_one_line_error, cli, cli_env
 from vgp_models.config import RunConfig
+from worker import db, store
 from worker.exports import to_csv
 
 
@@ -148,3 +152,53 @@ def test_seed_flow_chart_is_the_mean_per_layer_on_a_log_axis():
     data = plotted_layers(chart).set_index("layer")
     assert data.loc["in", ["mean", "lo", "hi"]].tolist() == pytest.approx([2e-6, 1e-6, 3e-6])
     assert data.loc["out", "mean"] == pytest.approx(2e-2)
+
+
+# ---- queuing seeds: Launch and the CLI -----------------------------------------------------------
+
+
+def test_repeat_with_n_seeds_queues_one_group_per_launch(redis_env):
+    at = open_page()
+    for key, value in {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32, "p_seeds": 3}.items():
+        at.number_input(key=key).set_value(value)
+    at.run().button(key="t1-1").click().run()  # VGG38 lr 1e-3, three seeds
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    runs = sorted(all_runs(), key=lambda r: r.id)
+    assert [RunConfig.from_dict(r.config).seed for r in runs] == [0, 1, 2]
+    base = RunConfig.from_preset("vgg38", epochs=1, batch_size=32, subset=32).to_dict()
+    assert all({**r.config, "seed": 0} == base for r in runs)  # nothing but the seed differs
+    (group,) = {r.group_name for r in runs}
+    assert group.startswith("VGG38 × 3 seeds · ") and at.session_state["runs_group"] == [group]
+    assert [r.name for r in runs] == [f"VGG38 lr 1e-3 · seed {s}" for s in (0, 1, 2)]
+    assert at.success[0].value == f"Queued 3 runs as group “{group}”." and redis_env.queue.count == 3
+
+    at.number_input(key="seed").set_value(10)
+    at.number_input(key="p_seeds").set_value(2)
+    at.text_input(key="group").input("mine")
+    at.run().button(key="submit").click().run()  # the custom form: seeds 10 and 11, in the group typed
+    custom = sorted((r for r in all_runs() if r.group_name == "mine"), key=lambda r: r.id)
+    assert [RunConfig.from_dict(r.config).seed for r in custom] == [10, 11] and redis_env.queue.count == 5
+
+
+def test_reproduce_table1_with_seeds_puts_every_seed_in_the_table1_group(redis_env):
+    at = open_page()
+    for key, value in {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32, "p_seeds": 2}.items():
+        at.number_input(key=key).set_value(value)
+    at.run().button(key="table1").click().run()
+    runs = all_runs()
+    assert len(runs) == 14 and len({r.group_name for r in runs}) == 1 and runs[0].group_name.startswith("Table 1")
+    assert sorted(RunConfig.from_dict(r.config).seed for r in runs) == [0] * 7 + [1] * 7
+
+
+def test_worker_submit_seeds_queues_n_runs_as_one_group(cli_env):
+    assert cli(cli_env, "migrate").returncode == 0
+    done = cli(cli_env, "submit", "--preset", "vgg08", "--epochs", "1", "--seed", "4", "--seeds", "3")
+    assert done.returncode == 0, done.stderr
+    ids = [int(line) for line in done.stdout.split()]
+    assert len(ids) == 3
+    with db.session_scope(cli_env["DATABASE_URL"]) as session:
+        runs = [store.require_run(session, i) for i in ids]
+        assert [r.config["seed"] for r in runs] == [4, 5, 6]
+        assert len({r.group_name for r in runs}) == 1 and runs[0].group_name.startswith("VGG08 × 3 seeds")
+    assert_one_line_error(cli(cli_env, "submit", "--seeds", "0"), 2, "seeds must be a whole number from 1 to 100")
+    assert_one_line_error(cli(cli_env, "submit", "--seed", str(2**32 - 1), "--seeds", "2"), 2, "seed must be")

@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -211,6 +212,48 @@ def submit_run(
             set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
         raise
     return run_id
+
+
+MAX_SEEDS = 100
+"""The most runs one "repeat with N seeds" queues."""
+
+
+def seed_configs(config: RunConfig, seeds: int) -> list[RunConfig]:
+    """`seeds` copies of `config` that differ only in seed: config.seed, config.seed + 1, ... (each validated).
+
+    Raises ValueError for a count outside 1..MAX_SEEDS and ConfigError for a seed past RunConfig's bound.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"seeds must be a whole number from 1 to {MAX_SEEDS}, got {seeds!r}")
+    return [RunConfig.from_dict({**config.to_dict(), "seed": config.seed + k}) for k in range(seeds)]
+
+
+def seeds_group(config: RunConfig, seeds: int, now: datetime) -> str:
+    """The group a repeat over seeds files its runs under: 'VGG38 BN+RC × 3 seeds · 2026-11-29 15:20:05'."""
+    return f"{config.label} × {seeds} seeds · {now:%Y-%m-%d %H:%M:%S}"
+
+
+def submit_seeds(
+    config: RunConfig,
+    seeds: int,
+    name: str | None = None,
+    group: str | None = None,
+    tags: Iterable[str] = (),
+    note: str = "",
+) -> list[int]:
+    """Queue `seeds` runs of `config` differing only in seed (`seed_configs`), as one group; return their ids.
+
+    One seed is a plain `submit_run`. Several are named '<name or label> · seed k' and grouped under `group`,
+    or `seeds_group` when none is given. Every config is validated before the first run is written; a queue
+    failure part-way raises QueueError, with the runs queued so far left in place.
+    """
+    configs = seed_configs(config, seeds)
+    if seeds == 1:
+        return [submit_run(config, name=name, group=group, tags=tags, note=note)]
+    group = (group or "").strip() or seeds_group(config, seeds, datetime.now())
+    base = (name or "").strip() or config.label
+    tags = list(tags)
+    return [submit_run(c, name=f"{base} · seed {c.seed}", group=group, tags=tags, note=note) for c in configs]
 
 
 def cancel_requested(run_id: int) -> bool:
