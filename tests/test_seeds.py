@@ -5,13 +5,14 @@ the band charts built from them, and `python -m worker submit --seeds N` queuing
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import pandas as pd
 import pytest
 
-from dashboard import analysis, charts
-from tests.dashboard_support import all_runs, env, open_page, redis_env
+from dashboard import analysis, charts, downloads
+from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from tests.test_worker_cli import assert_one_line_error, cli, cli_env
 from vgp_models.config import RunConfig
 from worker import db, store
@@ -202,3 +203,46 @@ def test_worker_submit_seeds_queues_n_runs_as_one_group(cli_env):
         assert len({r.group_name for r in runs}) == 1 and runs[0].group_name.startswith("VGG08 × 3 seeds")
     assert_one_line_error(cli(cli_env, "submit", "--seeds", "0"), 2, "seeds must be a whole number from 1 to 100")
     assert_one_line_error(cli(cli_env, "submit", "--seed", str(2**32 - 1), "--seeds", "2"), 2, "seed must be")
+
+
+# ---- the pages: Results and Compare over seeds -----------------------------------------------------
+
+
+def test_results_over_seeds_shows_mean_sd_n_and_seed_noise(env):
+    vgg08 = [add_run("vgg08", epochs=3, seed=s, test_acc=0.40 + 0.02 * s) for s in (0, 1, 2)]
+    add_run("vgg08", epochs=3, seed=3, status="failed")  # not completed: left out
+    bn_rc = [add_run("vgg38-bn-rc", layers=75, epochs=2, seed=s, test_acc=0.5) for s in (0, 1)]
+    at = open_page("views/results.py")
+    assert not at.exception
+    table, seeds = at.dataframe
+    agg = seeds.value.set_index("model")
+    assert agg.loc["VGG08", "n"] == 3 and agg.loc["VGG08", "seeds"] == "0, 1, 2"
+    assert agg.loc["VGG08", "test_acc_pct"] == pytest.approx(42.0)
+    assert agg.loc["VGG08", "test_acc_pct_sd"] == pytest.approx(2.0)
+    assert agg.loc["VGG38 BN+RC", "n"] == 2 and agg.loc["VGG38 BN+RC", "seed_noise"] == "reference"
+    assert agg.loc["VGG08", "seed_noise"].startswith("beyond seed noise")  # 6 % vs 4 %, both with sd 0
+    assert table.value["run_id"].iloc[0] == vgg08[-1]  # Table 1 itself still shows the latest run
+    back = pd.read_csv(io.StringIO(to_csv(downloads.seeds_csv(downloads.table1_seeds()[0], ["model", "lr"]))))
+    assert sorted(back.loc[back["row"] == "seed", "run_id"]) == sorted(vgg08 + bn_rc)
+    assert back.loc[back["row"] == "n", "test_acc_pct"].tolist() == [3, 2]
+    assert "Seeds CSV (per seed and aggregate)" in [d.proto.label for d in at.get("download_button")]
+
+
+def chart_titles(at) -> list[str]:
+    return [str(json.loads(c.proto.spec).get("title", "")) for c in at.get("vega_lite_chart")]
+
+
+def test_compare_averages_the_seeds_of_each_config(env):
+    a = [add_run("vgg08", seed=s) for s in (0, 1)]
+    b = [add_run("vgg38", layers=39, kind="vanishing", seed=s) for s in (0, 1, 2)]
+    at = open_page("views/compare.py")
+    at.multiselect(key="compare_runs").set_value(a + b).run()
+    assert not at.exception
+    assert sum("min..max over seeds" in t for t in chart_titles(at)) == 3  # loss, accuracy, gradient flow
+    (seeds,) = at.dataframe
+    assert seeds.value["config"].tolist() == ["VGG08 lr 1e-3", "VGG38 lr 1e-3"]
+    assert seeds.value["n"].tolist() == [2, 3] and seeds.value["seed_noise"].iloc[0] == "reference"
+    at.segmented_control(key="compare_band").set_value("sd").run()
+    assert sum("± 1 sd over seeds" in t for t in chart_titles(at)) == 3
+    at.multiselect(key="compare_runs").set_value([a[0], b[0]]).run()  # one seed each: no section
+    assert not at.dataframe and "compare_band" not in [w.key for w in at.get("segmented_control")]
