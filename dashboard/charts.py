@@ -329,6 +329,14 @@ def seed_flow_chart(grads_df: pd.DataFrame, kind: str = "minmax") -> alt.LayerCh
     return chart.properties(height=460)
 
 
+def sweep_chart(points: pd.DataFrame, kind: str = "minmax") -> alt.LayerChart:
+    """A depth sweep: input / last layer mean |gradient| at initialisation against depth, log y, one line per cure
+    (the mean over seeds) with its band. `points`: worker.sweeps.points_frame; skipped points have no ratio."""
+    data = seed_band(points[points["ratio"] > 0], ["cure", "depth"], "ratio", kind).rename(columns={"cure": "series"})
+    x = alt.X("depth:Q", title="Depth (weight layers)", scale=alt.Scale(zero=False), axis=alt.Axis(format="d"))
+    return band_chart(data, x, "Input / last layer mean |grad|", "Gradient ratio at initialisation", kind, log=True)
+
+
 # ---- export --------------------------------------------------------------------------------------
 
 

@@ -36,6 +36,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from vgp_models.config import RunConfig
+from vgp_models.sweep_config import SweepConfig
+from worker import sweeps
 from worker.db import session_scope
 from worker.schema import RunStatus
 from worker.store import create_run, one_line, require_run, set_status, transition_run
@@ -256,6 +258,59 @@ def submit_seeds(
     return [submit_run(c, name=f"{base} · seed {c.seed}", group=group, tags=tags, note=note) for c in configs]
 
 
+SWEEP_FUNCTION = "worker.sweep_job.measure_sweep"
+"""The depth-sweep job, by import path; its only argument is the sweep id."""
+
+SWEEP_TIMEOUT_S = 3600
+"""RQ's wall-time limit for a depth sweep (the default one takes about a minute on a CPU)."""
+
+
+def submit_sweep(config: SweepConfig) -> int:
+    """Create a queued depth sweep and enqueue its job; return its id. Redis down: QueueError before any write;
+    an enqueue failing later leaves the sweep failed with a one-line reason."""
+    if not redis_available():
+        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    with session_scope() as session:
+        sweep = sweeps.create_sweep(session, config)
+        sweep_id = sweep.id
+        job_id = sweep.job_id = f"vgp-sweep-{sweep_id}-{secrets.token_hex(4)}"
+    queue = get_queue()
+    try:
+        queue.enqueue(
+            SWEEP_FUNCTION, sweep_id, job_id=job_id, job_timeout=SWEEP_TIMEOUT_S, result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S, description=f"depth sweep {sweep_id}",
+            on_failure=Callback(f"{__name__}.on_sweep_failure"),
+        )  # fmt: skip
+    except Exception as e:
+        _forget_job(queue.connection, job_id)
+        with session_scope() as session:
+            sweeps.transition_sweep(session, sweep_id, (RunStatus.QUEUED,), RunStatus.FAILED,
+                                    f"not queued: {redis_error_line(e)}")  # fmt: skip
+        raise QueueError(redis_error_line(e), sweep_id) from e
+    return sweep_id
+
+
+def cancel_sweep(sweep_id: int) -> RunStatus:
+    """Cancel a queued or running sweep (a running one stops after the (cure, depth) in hand); its status after."""
+    with session_scope() as session:
+        job_id = sweeps.require_sweep(session, sweep_id).job_id
+        active = (RunStatus.QUEUED, RunStatus.RUNNING)
+        cancelled = sweeps.transition_sweep(session, sweep_id, active, RunStatus.CANCELLED, "cancelled by user")
+        status = sweeps.require_sweep(session, sweep_id).status
+    if cancelled:
+        _drop_job(job_id)  # a queued job leaves the queue; a running one is not touched by RQ's cancel
+    return status
+
+
+def on_sweep_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+    """RQ failure callback of a sweep's job: an exception escaped it, or its worker died; the sweep failed."""
+    name = getattr(exc_type, "__name__", "error")
+    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-sweep)"
+    with session_scope() as session:
+        active = (RunStatus.QUEUED, RunStatus.RUNNING)
+        sweeps.transition_sweep(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)
+
+
 def cancel_requested(run_id: int) -> bool:
     """Whether someone asked the running job for `run_id` to stop; False (and a warning) if Redis is down."""
     try:
@@ -375,7 +430,10 @@ def queue_stats() -> dict[str, int]:
 
 
 def job_run_id(job: Job) -> int | None:
-    """The run id a job carries (its only argument), None for a job that is not ours."""
+    """The run id a job carries (its only argument), None for a job that is not ours.
+
+    A sweep's job carries a sweep id instead; the callbacks' `only_job` fence keeps it from touching a run.
+    """
     try:
         return int(job.args[0])
     except (IndexError, TypeError, ValueError):
