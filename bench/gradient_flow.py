@@ -51,7 +51,13 @@ def at_init(config: RunConfig, data: Cifar100, device: torch.device, batch: int)
 
 def run(preset: str, data: Cifar100, steps: int, batch: int, device_name: str) -> dict:
     config = RunConfig.from_preset(preset, epochs=1, batch_size=batch, subset=steps * batch, device=device_name)
+    return run_config(config, data)
+
+
+def run_config(config: RunConfig, data: Cifar100) -> dict:
+    """at_init, then one epoch of train() over `data` (its train split is the steps x batch images to use)."""
     device = resolve_device(config)
+    batch = config.batch_size
     start = at_init(config, data, device, batch)
     epochs: list[EpochMetrics] = []
     stamps: list[float] = []

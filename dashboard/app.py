@@ -23,6 +23,7 @@ page = st.navigation(
         st.Page("views/run.py", title="Run", icon=":material/monitoring:"),
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("views/results.py", title="Results", icon=":material/table_chart:"),
+        st.Page("views/sweep.py", title="Depth sweep", icon=":material/stacked_line_chart:"),
     ]
 )
 st.set_page_config(page_title="VGP Lab", page_icon=":material/ssid_chart:", layout="wide")

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -23,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from dashboard import analysis
 from vgp_models.config import ConfigError, RunConfig
-from worker import db, frames, queue, reconcile, schema, store
+from vgp_models.sweep_config import SweepConfig
+from worker import db, frames, queue, reconcile, schema, store, sweeps
 from worker.settings import Settings
 
 ACTIVE = frozenset({"queued", "running"})  # statuses that can still change: pages refresh while in one
@@ -115,6 +117,44 @@ def submit(
 ) -> int:
     """Queue a run; returns its id."""
     return int(queue.submit_run(config, name=name, group=group, tags=tags, note=note))
+
+
+MAX_SEEDS = queue.MAX_SEEDS
+
+
+def seeds_group(config: RunConfig, seeds: int) -> str:
+    """The group name for `seeds` repeats of `config`, stamped now."""
+    return queue.seeds_group(config, seeds, datetime.now())
+
+
+def submit_seeds(
+    config: RunConfig, seeds: int, name: str | None = None, group: str | None = None, tags: Iterable[str] = (),
+    note: str = "",
+) -> list[int]:
+    """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
+    return [int(i) for i in queue.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
+
+
+def submit_sweep(config: SweepConfig) -> int:
+    """Queue a depth sweep; returns its id."""
+    return int(queue.submit_sweep(config))
+
+
+def cancel_sweep(sweep_id: int) -> str:
+    """Cancel a queued or running sweep; returns its status afterwards."""
+    return str(queue.cancel_sweep(sweep_id).value)
+
+
+def load_sweeps() -> pd.DataFrame:
+    """Every depth sweep, newest first (worker.sweeps.SWEEP_COLUMNS)."""
+    with session() as s:
+        return sweeps.sweeps_frame(s)
+
+
+def load_sweep_points(sweep_id: int) -> pd.DataFrame:
+    """A sweep's points with their ratio (worker.sweeps.points_frame)."""
+    with session() as s:
+        return sweeps.points_frame(s, sweep_id)
 
 
 def cancel(run_id: int) -> str:

@@ -41,6 +41,19 @@ def table1_results() -> pd.DataFrame:
         return analysis.table1_frame(runs, frames.epochs_frame(s, matched))
 
 
+def table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 over seeds from the store: (per-seed rows, aggregate by model and lr), `analysis.table1_seed_rows`."""
+    with db.session_scope() as s:
+        runs = frames.runs_frame(s, extra=("config",))
+        rows = analysis.table1_seed_rows(runs, frames.epochs_frame(s, analysis.table1_seed_run_ids(runs)))
+    return rows, analysis.aggregate_seeds(rows, ["model", "lr"])
+
+
+def seeds_csv(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The seeds CSV's frame: per-seed rows, then each group's mean, sd and n (`analysis.seed_export`)."""
+    return analysis.seed_export(rows, analysis.aggregate_seeds(rows, keys), keys)
+
+
 def export_csv(run_ids: Iterable[int], what: str) -> str:
     """'epochs' or 'gradients' of the runs as escaped CSV text."""
     return to_csv(export_frames(run_ids)[what])

@@ -85,7 +85,8 @@ def add_run(
     **fields,
 ) -> int:
     """A run written straight into the store: `epochs` epochs of EpochMetrics with `layers` LayerGrads each."""
-    config = RunConfig.from_preset(preset, epochs=epochs, subset=64, lr=fields.pop("lr", 1e-3))
+    config = RunConfig.from_preset(preset, epochs=epochs, subset=64, lr=fields.pop("lr", 1e-3),
+                                   seed=fields.pop("seed", 0))  # fmt: skip
     with db.session_scope() as session:
         run_id = store.create_run(session, config, name=name, group=group, tags=tags).id
         for e in range(1, epochs + 1):

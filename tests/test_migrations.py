@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect
 
 from worker import db
 
-TABLES = {"runs", "epochs", "gradients"}
+TABLES = {"runs", "epochs", "gradients", "sweeps", "sweep_points"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

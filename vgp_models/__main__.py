@@ -2,14 +2,18 @@
 
   python -m vgp_models info  --preset vgg38-bn-rc [--depth D] [--width W] [--bn] [--rc] [--arch densenet] ...
   python -m vgp_models train --preset vgg38-bn-rc --lr 1e-2 --epochs 100 --data ../shared/data --out runs/x
+  python -m vgp_models sweep [--depths 8 14 ...] [--cures none BN ...] [--seeds 3] --data ../shared/data [--out f.csv]
 
 `train` writes the coursework's summary.csv and test_summary.csv, gradients.csv in long format, and the
 checkpoints (last.pt, best.pt) into --out, with a progress bar and ETA on stderr. --resume continues from
---out/last.pt.
+--out/last.pt. `sweep` measures each cure's input/last-layer gradient ratio at initialisation against depth
+(vgp_models.sweep), prints it as a table and writes every point to --out as CSV.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import os
 import sys
@@ -21,12 +25,15 @@ import torch
 from vgp_models.amplify import chosen_layers
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import DEVICES, ConfigError, RunConfig
-from vgp_models.data import DataError
+from vgp_models.cures import CURES
+from vgp_models.data import DataError, load_cifar100
 from vgp_models.gradstats import weight_labels
 from vgp_models.nets import network
 from vgp_models.run_folder import RunFolderError, train_into
+from vgp_models.sweep import POINT_COLUMNS, Cell, point_rows, run_sweep, summary_table
+from vgp_models.sweep_config import SweepConfig
 from vgp_models.table1 import run_table1
-from vgp_models.train import CheckpointMismatch, EpochMetrics
+from vgp_models.train import CheckpointMismatch, EpochMetrics, resolve_device
 from vgp_models.vgg import count_parameters
 
 
@@ -75,6 +82,42 @@ def run_train(config: RunConfig, data_dir: str, out: Path, resume: bool, downloa
     return 0 if result.status == "completed" else 1
 
 
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = SweepConfig()
+    parser.add_argument("--depths", type=int, nargs="+", default=list(defaults.depths), help="8 + 6N each")
+    parser.add_argument("--cures", nargs="+", default=list(defaults.cures), help=f"of {', '.join(CURES)}")
+    parser.add_argument("--seeds", type=int, default=defaults.seeds, help="inits per net (default %(default)s)")
+    parser.add_argument("--batches", type=int, default=defaults.batches, help="batches per net (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default %(default)s")
+    parser.add_argument("--device", choices=DEVICES, default=defaults.device)
+
+
+def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
+    return SweepConfig(tuple(args.depths), tuple(args.cures), args.seeds, args.batches, args.batch_size, args.device)
+
+
+def run_sweep_cli(sweep: SweepConfig, data_dir: str, out: Path | None, download: bool) -> int:
+    device = resolve_device(RunConfig(device=sweep.device))
+    data = load_cifar100(data_dir, device, subset=sweep.images, download=download)
+    t0 = time.perf_counter()
+
+    def progress(cell: Cell, done: int, total: int) -> None:
+        print(f"\r{done}/{total} {cell.cure} depth {cell.depth} ({time.perf_counter() - t0:.0f} s)" + " " * 10,
+              end="", file=sys.stderr, flush=True)  # fmt: skip
+
+    cells = run_sweep(sweep, data, on_cell=progress)
+    print(file=sys.stderr)
+    print(summary_table(cells))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=POINT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(point_rows(cells))
+        print(f"wrote {sum(len(c.points) for c in cells)} points to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m vgp_models", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
@@ -90,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     p_table.add_argument("--subset", type=int, default=0, help="at most N images of each split; 0 = all")
     p_table.add_argument("--device", choices=DEVICES, default="auto")
     p_table.add_argument("--jobs", type=int, default=1, help="rows at a time (K > 1 for a GPU; default 1)")
-    for p in (p_train, p_table):
+    p_sweep = sub.add_parser("sweep", help="input/last-layer gradient ratio at initialisation, per cure and depth")
+    add_sweep_arguments(p_sweep)
+    p_sweep.add_argument("--out", type=Path, help="CSV file for every point (cure, depth, seed, first, last, ratio)")
+    for p in (p_train, p_table, p_sweep):
         p.add_argument("--data", default=os.environ.get("VGP_DATA_DIR", "var/data"),
                        help="folder holding cifar-100-python/ (default: $VGP_DATA_DIR or var/data)")
         p.add_argument("--download", action="store_true", help="fetch CIFAR-100 with torchvision if missing")
@@ -101,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
             return run_table1(args.out, args.data, args.epochs, args.amp, args.subset, args.device, args.jobs,
                               args.download)
+        if args.command == "sweep":
+            return run_sweep_cli(sweep_config_from_args(args), args.data, args.out, args.download)
         config = config_from_args(args)
         if args.command == "info":
             print(json.dumps(info(config), indent=2))

@@ -1,6 +1,6 @@
 """Command line for runs in the store and on the queue.
 
-    python -m worker submit --preset vgg38-bn-rc --lr 1e-2 --epochs 100 [--name N --group G --tag T]
+    python -m worker submit --preset vgg38-bn-rc --lr 1e-2 --epochs 100 [--name N --group G --tag T --seeds N]
     python -m worker list
     python -m worker show RUN_ID [--json]
     python -m worker cancel RUN_ID
@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--group", help="group runs for comparison")
     submit.add_argument("--tag", action="append", default=[], dest="tags", help="a tag (repeatable)")
     submit.add_argument("--note", default="", help="free text kept with the run")
+    submit.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="queue N runs that differ only in seed (--seed, +1, ...) as one group; prints each id")
 
     commands.add_parser("list", help="all runs, newest first")
 
@@ -71,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    run_id = queue.submit_run(config, name=args.name, group=args.group, tags=args.tags, note=args.note)
-    print(run_id)
+    for run_id in queue.submit_seeds(config, args.seeds, name=args.name, group=args.group, tags=args.tags,
+                                     note=args.note):
+        print(run_id)
     return 0
 
 

@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,6 +36,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from vgp_models.config import RunConfig
+from vgp_models.sweep_config import SweepConfig
+from worker import sweeps
 from worker.db import session_scope
 from worker.schema import RunStatus
 from worker.store import create_run, one_line, require_run, set_status, transition_run
@@ -213,6 +216,101 @@ def submit_run(
     return run_id
 
 
+MAX_SEEDS = 100
+"""The most runs one "repeat with N seeds" queues."""
+
+
+def seed_configs(config: RunConfig, seeds: int) -> list[RunConfig]:
+    """`seeds` copies of `config` that differ only in seed: config.seed, config.seed + 1, ... (each validated).
+
+    Raises ValueError for a count outside 1..MAX_SEEDS and ConfigError for a seed past RunConfig's bound.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"seeds must be a whole number from 1 to {MAX_SEEDS}, got {seeds!r}")
+    return [RunConfig.from_dict({**config.to_dict(), "seed": config.seed + k}) for k in range(seeds)]
+
+
+def seeds_group(config: RunConfig, seeds: int, now: datetime) -> str:
+    """The group a repeat over seeds files its runs under: 'VGG38 BN+RC × 3 seeds · 2026-11-29 15:20:05'."""
+    return f"{config.label} × {seeds} seeds · {now:%Y-%m-%d %H:%M:%S}"
+
+
+def submit_seeds(
+    config: RunConfig,
+    seeds: int,
+    name: str | None = None,
+    group: str | None = None,
+    tags: Iterable[str] = (),
+    note: str = "",
+) -> list[int]:
+    """Queue `seeds` runs of `config` differing only in seed (`seed_configs`), as one group; return their ids.
+
+    One seed is a plain `submit_run`. Several are named '<name or label> · seed k' and grouped under `group`,
+    or `seeds_group` when none is given. Every config is validated before the first run is written; a queue
+    failure part-way raises QueueError, with the runs queued so far left in place.
+    """
+    configs = seed_configs(config, seeds)
+    if seeds == 1:
+        return [submit_run(config, name=name, group=group, tags=tags, note=note)]
+    group = (group or "").strip() or seeds_group(config, seeds, datetime.now())
+    base = (name or "").strip() or config.label
+    tags = list(tags)
+    return [submit_run(c, name=f"{base} · seed {c.seed}", group=group, tags=tags, note=note) for c in configs]
+
+
+SWEEP_FUNCTION = "worker.sweep_job.measure_sweep"
+"""The depth-sweep job, by import path; its only argument is the sweep id."""
+
+SWEEP_TIMEOUT_S = 3600
+"""RQ's wall-time limit for a depth sweep (the default one takes about a minute on a CPU)."""
+
+
+def submit_sweep(config: SweepConfig) -> int:
+    """Create a queued depth sweep and enqueue its job; return its id. Redis down: QueueError before any write;
+    an enqueue failing later leaves the sweep failed with a one-line reason."""
+    if not redis_available():
+        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    with session_scope() as session:
+        sweep = sweeps.create_sweep(session, config)
+        sweep_id = sweep.id
+        job_id = sweep.job_id = f"vgp-sweep-{sweep_id}-{secrets.token_hex(4)}"
+    queue = get_queue()
+    try:
+        queue.enqueue(
+            SWEEP_FUNCTION, sweep_id, job_id=job_id, job_timeout=SWEEP_TIMEOUT_S, result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S, description=f"depth sweep {sweep_id}",
+            on_failure=Callback(f"{__name__}.on_sweep_failure"),
+        )  # fmt: skip
+    except Exception as e:
+        _forget_job(queue.connection, job_id)
+        with session_scope() as session:
+            sweeps.transition_sweep(session, sweep_id, (RunStatus.QUEUED,), RunStatus.FAILED,
+                                    f"not queued: {redis_error_line(e)}")  # fmt: skip
+        raise QueueError(redis_error_line(e), sweep_id) from e
+    return sweep_id
+
+
+def cancel_sweep(sweep_id: int) -> RunStatus:
+    """Cancel a queued or running sweep (a running one stops after the (cure, depth) in hand); its status after."""
+    with session_scope() as session:
+        job_id = sweeps.require_sweep(session, sweep_id).job_id
+        active = (RunStatus.QUEUED, RunStatus.RUNNING)
+        cancelled = sweeps.transition_sweep(session, sweep_id, active, RunStatus.CANCELLED, "cancelled by user")
+        status = sweeps.require_sweep(session, sweep_id).status
+    if cancelled:
+        _drop_job(job_id)  # a queued job leaves the queue; a running one is not touched by RQ's cancel
+    return status
+
+
+def on_sweep_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+    """RQ failure callback of a sweep's job: an exception escaped it, or its worker died; the sweep failed."""
+    name = getattr(exc_type, "__name__", "error")
+    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-sweep)"
+    with session_scope() as session:
+        active = (RunStatus.QUEUED, RunStatus.RUNNING)
+        sweeps.transition_sweep(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)
+
+
 def cancel_requested(run_id: int) -> bool:
     """Whether someone asked the running job for `run_id` to stop; False (and a warning) if Redis is down."""
     try:
@@ -332,7 +430,10 @@ def queue_stats() -> dict[str, int]:
 
 
 def job_run_id(job: Job) -> int | None:
-    """The run id a job carries (its only argument), None for a job that is not ours."""
+    """The run id a job carries (its only argument), None for a job that is not ours.
+
+    A sweep's job carries a sweep id instead; the callbacks' `only_job` fence keeps it from touching a run.
+    """
     try:
         return int(job.args[0])
     except (IndexError, TypeError, ValueError):

@@ -167,3 +167,41 @@ class CheckpointRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Sweep(Base):
+    """A depth sweep at initialisation (vgp_models.sweep): queued and run by a worker like a run."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # SweepConfig.to_dict()
+    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # written with each (cure, depth)
+    cells_total: Mapped[int] = mapped_column(Integer)  # (cure, depth) pairs
+    cells_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    device: Mapped[str | None] = mapped_column(String(32))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(100))
+
+    points: Mapped[list[SweepPointRow]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class SweepPointRow(Base):
+    """One net of a sweep (cure, depth, seed): its first and last weight's mean |grad| at initialisation, or a
+    skipped (cure, depth) with its note and no numbers."""
+
+    __tablename__ = "sweep_points"
+
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True)
+    cure: Mapped[str] = mapped_column(String(60), primary_key=True)
+    depth: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seed: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_grad: Mapped[float | None] = mapped_column(Float)
+    last_grad: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -1,6 +1,7 @@
 """Compare: several runs' loss and accuracy, gradient flow (one epoch, or every epoch per run as in the
 report's figures), layer x epoch heatmaps and the input/last-layer gradient ratio, with the vanishing-gradient
-flag; CSV, PNG and SVG exports. Live while a chosen run is queued or running."""
+flag; runs that share a config except the seed also averaged (mean with a band, seed noise); CSV, PNG and SVG
+exports. Live while a chosen run is queued or running."""
 
 import pandas as pd
 import streamlit as st
@@ -48,6 +49,38 @@ def pairs(keys: list[str], shown: dict, stem: str) -> None:
                 downloads.chart_with_buttons(shown[key], f"{stem}-{key}", f"cmp-{key}")
 
 
+BANDS = {"minmax": "min..max", "sd": "±1 sd"}
+
+
+def over_seeds(sel: pd.DataFrame, epochs: pd.DataFrame, grads: pd.DataFrame, stem: str) -> None:
+    """Configs with several seeds among the chosen runs: mean curves and gradient flow with a band, the
+    numbers' mean, sd and N with seed noise against the first config, and the seeds CSV."""
+    rows = analysis.seed_rows(sel.sort_values("id"), epochs)  # oldest first: the first config is the reference
+    if not rows["key"].duplicated().any():
+        return
+    st.subheader("Over seeds", anchor=False)
+    kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
+                                key="compare_band")  # fmt: skip
+    config = rows.set_index("run_id")["config"]
+    seeded_epochs = epochs.assign(config=epochs["run_id"].map(config))
+    latest = grads[grads["epoch"] == grads.groupby("run_id")["epoch"].transform("max")]
+    shown = {"seeds-loss": charts.seed_curve_chart(seeded_epochs, "loss", kind),
+             "seeds-accuracy": charts.seed_curve_chart(seeded_epochs, "acc", kind)}  # fmt: skip
+    pairs(list(shown), shown, stem)
+    flow = charts.seed_flow_chart(latest.assign(config=latest["run_id"].map(config)), kind)
+    downloads.chart_with_buttons(flow, f"{stem}-seeds-flow", "cmp-seeds-flow")
+    st.caption("Gradient flow: each run at its latest epoch, averaged per layer over the config's seeds.")
+    agg = analysis.aggregate_seeds(rows, ["config"])
+    agg["seed_noise"] = analysis.seed_noise(agg, 0)
+    columns = ["config", "n", "seeds", "seed_noise", "val_acc_pct", "val_acc_pct_sd", "val_loss", "val_loss_sd",
+               "test_acc_pct", "test_acc_pct_sd", "train_acc_pct", "train_acc_pct_sd"]  # fmt: skip
+    st.dataframe(agg[columns], hide_index=True, key="compare_seeds_table")
+    st.caption("Numbers at each run's best-val epoch, accuracies in %; seed noise: is the difference in mean val "
+               "acc from the first config's (its oldest run's) larger than the sum of their sample sds?")  # fmt: skip
+    downloads.csv_button("Seeds CSV (per seed and aggregate)", lambda: downloads.seeds_csv(rows, ["config"]),
+                         f"{stem}-seeds.csv", key="cmp-seeds-csv")  # fmt: skip
+
+
 @st.fragment(run_every=common.LIVE_S if live else None)
 def compare() -> None:
     with common.guard("Cannot read the runs: "):
@@ -74,6 +107,7 @@ def compare() -> None:
         st.subheader("Layer x epoch", anchor=False)
         pairs([k for k in shown if k.startswith("heatmap-")], shown, stem)
         st.caption(f"Heatmaps show at most {charts.HEATMAP_EPOCHS} epochs, evenly spaced; the CSVs hold every one.")
+        over_seeds(sel, epochs, grads, stem)
     st.subheader("Export", anchor=False)
     downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")
     if live and not sel["status"].isin(common.ACTIVE).any():

@@ -36,22 +36,34 @@ def quick() -> dict[str, int]:
     return {field: int(st.session_state[key]) for field, key in QUICK.items()}
 
 
+def seeds() -> int:
+    return int(st.session_state["p_seeds"])
+
+
+def flash_group(queued: list[int], group: str) -> None:
+    st.session_state["runs_group"] = [group]  # the Runs page opens filtered on the new group
+    flash(True, f"Queued {len(queued)} runs as group “{group}”.", "views/runs.py", "Watch them on Runs")
+
+
 def queue_presets(rows: list[tuple[str, dict, str]], group: str | None = None, tag: str = "table1") -> None:
-    """Callback: queue (preset, overrides, name) rows with the quick settings; a flash message says what
-    happened. A group's runs carry `tag`."""
-    queued = []
+    """Callback: queue (preset, overrides, name) rows with the quick settings, each repeated over the seeds asked
+    for; a flash message says what happened. A group's runs carry `tag`."""
+    queued: list[int] = []
+    if group is None and seeds() > 1:  # one preset over several seeds: one group of its own
+        config = RunConfig.from_preset(rows[0][0], **rows[0][1], **quick())
+        group = common.seeds_group(config, seeds())
     try:
         for preset, overrides, name in rows:
             config = RunConfig.from_preset(preset, **overrides, **quick())
-            queued.append(common.submit(config, name=name, group=group, tags=[tag] if group else ()))
+            tags = [tag] if group and len(rows) > 1 else ()
+            queued += common.submit_seeds(config, seeds(), name=name, group=group, tags=tags)
     except Exception as error:  # noqa: BLE001 - expected ones become one line
         if not common.is_expected(error):
             raise
-        done = f" ({len(queued)} of {len(rows)} queued)" if group else ""
+        done = f" ({len(queued)} of {len(rows) * seeds()} queued)" if len(rows) * seeds() > 1 else ""
         return flash(False, f"Could not queue{done}: {common.one_line(error)}")
     if group:
-        st.session_state["runs_group"] = [group]  # the Runs page opens filtered on the new group
-        return flash(True, f"Queued {len(queued)} runs as group “{group}”.", "views/runs.py", "Watch them on Runs")
+        return flash_group(queued, group)
     flash(True, f"Queued run #{queued[0]}: {rows[0][2]}.", "views/run.py", f"Open run #{queued[0]}", run=queued[0])
 
 
@@ -81,10 +93,13 @@ for field, key in QUICK.items():  # defaults through session_state, so that call
     st.session_state.setdefault(key, getattr(DEFAULTS, field))
 for field in dataclasses.fields(RunConfig):
     st.session_state.setdefault(field.name, getattr(DEFAULTS, field.name))
-cols = st.columns(3)
+cols = st.columns(4)
 for col, (field, key) in zip(cols, QUICK.items()):
     col.number_input(field.replace("_", " ").capitalize(), step=1, key=key,
                      help="Applied to every preset below: keep it small for a quick try")  # fmt: skip
+cols[3].number_input("Repeat with N seeds", min_value=1, max_value=common.MAX_SEEDS, step=1, value=1, key="p_seeds",
+                     help="Every launch on this page queues N runs that differ only in seed (the seed, +1, ...), "
+                     "as one group; Results and Compare average them")  # fmt: skip
 try:
     RunConfig.from_preset("vgg08", **quick())
     quick_error = None
@@ -170,8 +185,13 @@ tags = right.text_input("Tags (comma-separated)", key="tags")
 note = st.text_area("Note", key="note", height=68)
 if st.button("Queue run", type="primary", icon=":material/rocket_launch:", disabled=not queue_up or error is not None,
              key="submit") and config is not None:  # fmt: skip
+    group = group.strip() or (common.seeds_group(config, seeds()) if seeds() > 1 else "")
     with common.guard("Could not queue the run: "):
-        run_id = common.submit(config, name=name.strip() or None, group=group, tags=tags.split(","), note=note)
-    flash(True, f"Queued run #{run_id}: {config.label}, {config.epochs} epochs.", "views/run.py",
-          f"Open run #{run_id}", run=run_id)  # fmt: skip
+        queued = common.submit_seeds(config, seeds(), name=name.strip() or None, group=group, tags=tags.split(","),
+                                     note=note)  # fmt: skip
+    if len(queued) > 1:
+        flash_group(queued, group)
+    else:
+        flash(True, f"Queued run #{queued[0]}: {config.label}, {config.epochs} epochs.", "views/run.py",
+              f"Open run #{queued[0]}", run=queued[0])  # fmt: skip
     st.rerun()  # the notice shows at the top, like the presets'

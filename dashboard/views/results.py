@@ -1,9 +1,10 @@
 """Results: the report's Table 1 rebuilt from the database (the latest completed run of each row), beside the
-report's numbers and the difference; CSV export. Live while a run is queued or running."""
+report's numbers and the difference, then the same rows over seeds (mean, sd, N, seed noise); CSV exports.
+Live while a run is queued or running."""
 
 import streamlit as st
 
-from dashboard import charts, common, downloads
+from dashboard import analysis, charts, common, downloads
 
 st.title("Results: Table 1")
 st.caption(
@@ -65,4 +66,39 @@ def results() -> None:
         downloads.chart_with_buttons(charts.results_chart(table), "table1-val-acc", "results-chart")
 
 
+def seeds_columns(numbers: tuple[str, ...]) -> dict:
+    """Column settings for the over-seeds table: each number's mean as Table 1 shows it, its sd beside it."""
+    noise = "Is this row's difference in mean val acc from the reference larger than the sum of their sds?"
+    out = {"n": NUM("N", help="Completed runs of this config (seeds)"), "seeds": st.column_config.TextColumn("Seeds"),
+           "seed_noise": st.column_config.TextColumn("Seed noise", help=noise)}  # fmt: skip
+    for number in numbers:
+        shown = COLUMNS[number]
+        out[number] = NUM(f"{shown['label']} mean", format=shown["type_config"].get("format"))
+        out[f"{number}_sd"] = NUM(f"{shown['label']} sd", format="%.2f")
+    return out
+
+
+@st.fragment(run_every=common.LIVE_S if live else None)
+def over_seeds() -> None:
+    with common.guard("Cannot read the runs: "):
+        rows, agg = downloads.table1_seeds()
+    if not (agg["n"] > 1).any():  # nothing repeated over seeds yet
+        return
+    st.subheader("Over seeds", anchor=False)
+    st.caption("Each row: every completed run that shares the config of the row above except the seed. Mean and "
+               "sample sd of each number; a number's own N (in the CSV) is below N where a run lacks it.")
+    rows_text = [f"{m} lr {analysis.lr_text(lr)}" for m, lr in zip(agg["model"], agg["lr"])]
+    default = rows_text.index("VGG38 BN+RC lr 1e-3") if "VGG38 BN+RC lr 1e-3" in rows_text else 0
+    reference = st.selectbox("Seed noise against", range(len(agg)), index=default, format_func=rows_text.__getitem__,
+                             key="results_seed_reference")  # fmt: skip
+    shown = agg.assign(seed_noise=analysis.seed_noise(agg, reference))
+    numbers = tuple(n for n in analysis.SEED_NUMBERS if n in COLUMNS)
+    order = ["model", "lr", "n", "seeds", "seed_noise", *(c for n in numbers for c in (n, f"{n}_sd"))]
+    st.dataframe(shown, hide_index=True, column_config={**COLUMNS, **seeds_columns(numbers)}, column_order=order,
+                 placeholder="–", key="results_seeds_table")  # fmt: skip
+    downloads.csv_button("Seeds CSV (per seed and aggregate)", lambda: downloads.seeds_csv(rows, ["model", "lr"]),
+                         "table1-seeds.csv", key="results_seeds_csv")  # fmt: skip
+
+
 results()
+over_seeds()

@@ -1,0 +1,87 @@
+"""Depth sweep: for every depth and every cure, the input/last-layer gradient ratio of fresh nets on a few real
+batches (vgp_models.sweep), queued as a job; where each cure starts to vanish, with a band over seeds. Live
+while the chosen sweep is queued or running; the points as CSV, the chart as PNG/SVG."""
+
+import streamlit as st
+
+from dashboard import analysis, charts, common, downloads
+from vgp_models.config import ConfigError
+from vgp_models.cures import CURES
+from vgp_models.sweep_config import DEPTHS, SweepConfig
+
+DEFAULTS = SweepConfig()
+BANDS = {"minmax": "min..max", "sd": "±1 sd"}
+
+st.title("Depth sweep at initialisation")
+st.caption("No training: each net is built (one per seed), run forward and backward on the same few training "
+           "batches, and its input layer's mean |gradient| divided by its last layer's. Below "
+           f"{analysis.VANISHING_RATIO:g} the input layer is as good as frozen.")  # fmt: skip
+
+queue_up = common.queue_available()
+if not queue_up:
+    st.error("The queue (Redis) is not reachable, so no sweep can be queued.", icon=":material/cloud_off:")
+
+with st.expander("New sweep", expanded=True):
+    depths = st.multiselect("Depths", DEPTHS, default=list(DEFAULTS.depths), key="sweep_depths")
+    cures = st.multiselect("Cures", list(CURES), default=list(DEFAULTS.cures), key="sweep_cures",
+                           help="RunConfig overrides of vgp_models/cures.py, each applied to every depth")  # fmt: skip
+    cols = st.columns(4)
+    seeds = cols[0].number_input("Seeds", 1, 20, DEFAULTS.seeds, key="sweep_seeds", help="Inits per net: the band")
+    batches = cols[1].number_input("Batches", 1, 50, DEFAULTS.batches, key="sweep_batches")
+    batch_size = cols[2].number_input("Batch size", 1, 1000, DEFAULTS.batch_size, key="sweep_batch_size")
+    device = cols[3].selectbox("Device", ("cpu", "auto", "cuda"), key="sweep_device")
+    try:
+        config = SweepConfig(tuple(depths), tuple(cures), int(seeds), int(batches), int(batch_size), device)
+    except ConfigError as e:
+        config = None
+        st.error(str(e), icon=":material/error:")
+    if st.button("Queue sweep", type="primary", icon=":material/play_arrow:", key="sweep_submit",
+                 disabled=not queue_up or config is None) and config is not None:  # fmt: skip
+        with common.guard("Could not queue the sweep: "):
+            st.session_state["sweep_chosen"] = common.submit_sweep(config)
+        st.success(f"Queued sweep #{st.session_state['sweep_chosen']}: {len(config.cells())} (cure, depth) cells "
+                   f"x {config.seeds} seeds.", icon=":material/check_circle:")  # fmt: skip
+
+with common.guard("Cannot read the sweeps: "):
+    sweeps = common.load_sweeps()
+if sweeps.empty:
+    st.info("No sweep yet: queue one above.", icon=":material/info:")
+    st.stop()
+ids = sweeps["id"].astype(int).tolist()
+if st.session_state.get("sweep_chosen") not in ids:
+    st.session_state["sweep_chosen"] = ids[0]
+by_id = sweeps.set_index("id")
+chosen = st.selectbox("Sweep", ids, key="sweep_chosen", format_func=lambda i: f"#{i} · {by_id.loc[i, 'status']} · "
+                      f"{by_id.loc[i, 'created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
+live = by_id.loc[chosen, "status"] in common.ACTIVE
+
+
+@st.fragment(run_every=common.LIVE_S if live else None)
+def show(sweep_id: int) -> None:
+    with common.guard("Cannot read the sweep: "):
+        row = common.load_sweeps().set_index("id").loc[sweep_id]
+        points = common.load_sweep_points(sweep_id)
+    top = st.container(horizontal=True, vertical_alignment="center")
+    with top:
+        common.status_badge(row["status"])
+        st.progress(row["cells_done"] / max(row["cells_total"], 1),
+                    text=f"{row['cells_done']} of {row['cells_total']} (cure, depth) cells")  # fmt: skip
+    if row["reason"]:
+        st.caption(row["reason"])
+    if row["status"] in common.ACTIVE and st.button("Cancel sweep", key="sweep_cancel", icon=":material/cancel:"):
+        with common.guard("Could not cancel: "):
+            common.cancel_sweep(sweep_id)
+        st.rerun()
+    if points["ratio"].gt(0).any():
+        kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
+                                    key="sweep_band")  # fmt: skip
+        downloads.chart_with_buttons(charts.sweep_chart(points, kind), f"sweep-{sweep_id}", "sweep-chart")
+    for note in points.loc[points["note"] != "", "note"].drop_duplicates():
+        st.caption(f"Skipped: {note}")
+    downloads.csv_button("Sweep CSV", lambda: points, f"sweep-{sweep_id}.csv", key="sweep_csv",
+                         disabled=points.empty)  # fmt: skip
+    if live and row["status"] not in common.ACTIVE:
+        st.rerun()  # the sweep finished: stop refreshing
+
+
+show(int(chosen))

@@ -1,0 +1,195 @@
+# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
+"""The depth sweep at initialisation: vgp_models.sweep on tiny depths, its skip notes, `python -m vgp_models sweep`,
+the queued job writing its points to the store, and the Depth sweep page."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dashboard import charts
+from tests.dashboard_support import env, open_page, redis_env
+from tests.test_worker_e2e import work
+from vgp_models import sweep as sweep_module
+from vgp_models.config import ConfigError
+from vgp_models.data import load_cifar100
+from vgp_models.gradstats import GradientStats
+from vgp_models.sweep import SweepPoint, cure_config, run_sweep
+from vgp_models.sweep_config import SweepConfig
+from vgp_models.train import build_model, model_input
+from worker import db, queue, sweeps
+from worker.schema import RunStatus
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = SweepConfig(depths=(8, 14), cures=("none", "BN+RC"), seeds=2, batches=1, batch_size=8)
+
+
+def test_sweep_config_validates_in_one_line():
+    assert SweepConfig(depths=(14, 8, 14)).depths == (8, 14)
+    assert SweepConfig.from_dict(TINY.to_dict()) == TINY
+    for bad, message in [(dict(depths=(9,)), "depth must be 8 + 6N"), (dict(cures=("nope",)), "cures must be"),
+                         (dict(seeds=0), "seeds must be"), (dict(depths=()), "at least one depth"),
+                         (dict(batch_size=True), "batch_size must be")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            SweepConfig(**bad)
+    with pytest.raises(ConfigError, match="unknown sweep field"):
+        SweepConfig.from_dict({"depth": 8})
+
+
+def test_tiny_sweep_measures_every_cure_depth_and_seed(cifar_dir):
+    data = load_cifar100(cifar_dir, subset=TINY.images)
+    seen = []
+    cells = run_sweep(TINY, data, on_cell=lambda cell, done, total: seen.append((cell.cure, cell.depth, done, total)))
+    assert seen == [("none", 8, 1, 4), ("none", 14, 2, 4), ("BN+RC", 8, 3, 4), ("BN+RC", 14, 4, 4)]
+    points = [p for c in cells for p in c.points]
+    assert [(p.cure, p.depth, p.seed) for p in points][:4] == [("none", 8, 0), ("none", 8, 1), ("none", 14, 0),
+                                                              ("none", 14, 1)]  # fmt: skip
+    assert all(p.first > 0 and p.last > 0 and p.ratio == p.first / p.last and not p.note for p in points)
+    assert points[0].first != points[1].first  # seeds differ in their init
+
+    # The number is the first and last weight's mean |grad| of that net on that batch, recomputed here by hand.
+    config = cure_config("none", 14, TINY, seed=1)
+    model = build_model(config)
+    stats = GradientStats(model)
+    images, labels = data.train.images[:8], data.train.labels[:8]
+    torch.nn.functional.cross_entropy(model(model_input(images, config)), labels).backward()
+    stats.update()
+    grads = stats.read()["abs_mean_last"]
+    assert (points[3].first, points[3].last) == pytest.approx((grads[0], grads[-1]), rel=1e-6)
+
+
+def test_a_cure_that_cannot_apply_at_a_depth_is_skipped_with_a_note(cifar_dir, monkeypatch):
+    cures = {"none": {}, "fixed": {"depth": 14, "batch_norm": True}, "bad": {"shortcut": "avgpool"}}
+    monkeypatch.setattr(sweep_module, "CURES", cures)
+    monkeypatch.setattr("vgp_models.sweep_config.CURES", cures)
+    config = SweepConfig(depths=(8, 14), cures=("fixed", "bad"), seeds=1, batches=1, batch_size=4)
+    cells = run_sweep(config, load_cifar100(cifar_dir, subset=4))
+    notes = {(c.cure, c.depth): [p.note for p in c.points] for c in cells}
+    assert notes[("fixed", 8)] == ["fixed sets its own depth (14); measured at that depth only"]
+    assert notes[("fixed", 14)] == [""]
+    assert notes[("bad", 8)][0].startswith("bad does not apply at depth 8: a reduction-block shortcut needs")
+    assert all(p.ratio is None for c in cells if c.cure == "bad" for p in c.points)
+
+
+def test_depth_that_does_not_change_the_network_is_measured_once(cifar_dir, monkeypatch):
+    monkeypatch.setattr(sweep_module, "weight_count", lambda config: 7)  # a family whose size ignores depth
+    config = SweepConfig(depths=(8, 14, 20), cures=("RC",), seeds=1, batches=1, batch_size=4)
+    cells = run_sweep(config, load_cifar100(cifar_dir, subset=4))
+    assert [p.ratio is not None for c in cells for p in c.points] == [True, False, False]
+    assert cells[1].points[0].note == ("depth does not change RC's network (7 weight tensors, as at depth 8); "
+                                       "measured once, at depth 8")  # fmt: skip
+
+
+def test_cli_sweep_prints_a_table_and_writes_every_point(cifar_dir, tmp_path):
+    out = tmp_path / "sweep.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "vgp_models", "sweep", "--depths", "8", "14", "--cures", "none", "RC", "--seeds", "1",
+         "--batches", "1", "--batch-size", "4", "--data", str(cifar_dir), "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split() == ["cure", "8", "14"] and lines[2].split()[0] == "none" and len(lines[2].split()) == 3
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["cure"], r["depth"]) for r in rows] == [("none", "8"), ("none", "14"), ("RC", "8"), ("RC", "14")]
+    assert float(rows[0]["ratio"]) == pytest.approx(float(rows[0]["first"]) / float(rows[0]["last"]))
+    bad = subprocess.run([sys.executable, "-m", "vgp_models", "sweep", "--depths", "9", "--data", str(cifar_dir)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: depth must be 8 + 6N (8, 14, 20, 26, 32, 38, ..., 68, 74), got 9"]
+
+
+# ---- the job and the store -----------------------------------------------------------------------
+
+
+def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, monkeypatch):
+    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
+    sweep_id = queue.submit_sweep(TINY)
+    with db.session_scope() as s:
+        row = sweeps.require_sweep(s, sweep_id)
+        assert (row.status, row.cells_total, row.cells_done) == (RunStatus.QUEUED, 4, 0)
+    work()
+    with db.session_scope() as s:
+        row = sweeps.require_sweep(s, sweep_id)
+        assert row.status is RunStatus.COMPLETED, row.reason
+        assert row.cells_done == 4 and row.device == "cpu" and row.worker_name and row.finished_at
+        points = sweeps.points_frame(s, sweep_id)
+    assert len(points) == 8 and points["cure"].tolist() == ["none"] * 4 + ["BN+RC"] * 4
+    assert points["depth"].tolist() == [8, 8, 14, 14] * 2 and points["seed"].tolist() == [0, 1] * 4
+    assert (points["ratio"] == points["first"] / points["last"]).all() and (points["ratio"] > 0).all()
+    data = load_cifar100(cifar_dir, subset=TINY.images)  # the stored numbers are the sweep's own
+    expected = run_sweep(TINY, data)[1].points[1]
+    assert (points.loc[3, "first"], points.loc[3, "last"]) == pytest.approx((expected.first, expected.last))
+
+
+def test_sweep_without_data_fails_in_one_line(redis_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("VGP_DATA_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("VGP_DOWNLOAD", "0")
+    sweep_id = queue.submit_sweep(TINY)
+    work()
+    with db.session_scope() as s:
+        row = sweeps.require_sweep(s, sweep_id)
+        assert row.status is RunStatus.FAILED and row.reason.startswith("no CIFAR-100 at ") and "\n" not in row.reason
+
+
+def test_cancelled_queued_sweep_never_runs(redis_env, cifar_dir, monkeypatch):
+    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
+    sweep_id = queue.submit_sweep(TINY)
+    assert queue.cancel_sweep(sweep_id) is RunStatus.CANCELLED
+    work()
+    with db.session_scope() as s:
+        assert sweeps.require_sweep(s, sweep_id).status is RunStatus.CANCELLED
+        assert sweeps.points_frame(s, sweep_id).empty
+
+
+# ---- the page ------------------------------------------------------------------------------------
+
+
+def stored_sweep(config: SweepConfig, status: RunStatus = RunStatus.COMPLETED) -> int:
+    """A sweep written straight into the store with known ratios: 10^-depth/8 for 'none', 1 for the rest."""
+    with db.session_scope() as s:
+        sweep_id = sweeps.create_sweep(s, config).id
+        sweeps.transition_sweep(s, sweep_id, (RunStatus.QUEUED,), RunStatus.RUNNING)
+        for done, (cure, depth) in enumerate(config.cells(), start=1):
+            points = [SweepPoint(cure, depth, seed, (10.0 ** (-depth / 8) if cure == "none" else 1.0) * (1 + seed), 1.0)
+                      for seed in range(config.seeds)]  # fmt: skip
+            sweeps.record_cell(s, sweep_id, points, done)
+        sweeps.transition_sweep(s, sweep_id, (RunStatus.RUNNING,), status)
+    return sweep_id
+
+
+def test_sweep_page_queues_a_sweep(redis_env):
+    at = open_page("views/sweep.py")
+    assert "No sweep yet" in at.info[0].value
+    at.multiselect(key="sweep_depths").set_value([8, 14])
+    at.multiselect(key="sweep_cures").set_value(["none", "BN"])
+    at.number_input(key="sweep_seeds").set_value(2)
+    at.run().button(key="sweep_submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.success[0].value.startswith("Queued sweep #") and redis_env.queue.count == 1
+    with db.session_scope() as s:
+        (row,) = sweeps.sweeps_frame(s).to_dict("records")
+    assert SweepConfig.from_dict(row["config"]) == SweepConfig((8, 14), ("none", "BN"), 2)
+    at.multiselect(key="sweep_depths").set_value([]).run()
+    assert "at least one depth" in at.error[0].value and at.button(key="sweep_submit").disabled
+
+
+def test_sweep_page_plots_ratio_against_depth_with_seed_bands(env):
+    sweep_id = stored_sweep(SweepConfig(depths=(8, 14, 20), cures=("none", "BN+RC"), seeds=2))
+    at = open_page("views/sweep.py")
+    assert not at.exception
+    (chart,) = at.get("vega_lite_chart")
+    assert "min..max over seeds" in chart.proto.spec and '"type":"log"' in chart.proto.spec.replace(" ", "")
+    assert "Sweep CSV" in [d.proto.label for d in at.get("download_button")]
+    with db.session_scope() as s:
+        points = sweeps.points_frame(s, sweep_id)
+    data = charts.sweep_chart(points).to_dict()["datasets"]
+    (values,) = data.values()
+    none8 = next(v for v in values if v["series"] == "none" and v["depth"] == 8)
+    assert (none8["mean"], none8["lo"], none8["hi"], none8["n"]) == pytest.approx((0.15, 0.1, 0.2, 2))

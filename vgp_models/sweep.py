@@ -1,0 +1,172 @@
+"""Depth sweep at initialisation, no training: where does each cure start to vanish?
+
+For every depth (8, 14, ..., 74) and every cure of `vgp_models.cures.CURES` (RunConfig overrides), build the
+net for each seed, run forward and backward on the same few real training batches (the first images of the
+coursework's train split, un-augmented, cross-entropy), and read the mean |gradient| of the first weight tensor
+(the entry conv) and of the last (the linear layer), each averaged over the batches. Their ratio against depth,
+on a log axis with a band over seeds, shows where each cure's input layer stops getting a gradient.
+
+A cure is read generically. Where its overrides cannot apply at a depth, that (cure, depth) is skipped with a
+note instead of a number: the cure sets `depth` itself (it is measured at that depth only), the overrides fail
+RunConfig's validation at that depth (the message is the note), or the built network has the same weights as
+at the cure's first depth, i.e. `depth` does not change it (it is measured once, at that first depth).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vgp_models.config import ConfigError, RunConfig
+from vgp_models.cures import CURES
+from vgp_models.data import Cifar100
+from vgp_models.gradstats import GradientStats, weight_parameters
+from vgp_models.sweep_config import SweepConfig
+from vgp_models.train import build_model, model_input, resolve_device
+
+
+@dataclass
+class SweepPoint:
+    """One net's numbers, or a skipped (cure, depth) with its note and no numbers."""
+
+    cure: str
+    depth: int
+    seed: int
+    first: float | None = None  # mean |grad| of the first weight tensor (the entry conv), mean over the batches
+    last: float | None = None  # the same of the last weight tensor (the linear layer)
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.first is None or not self.last:
+            return None
+        return self.first / self.last
+
+
+@dataclass
+class Cell:
+    """A (cure, depth) and its points: one per seed, or one note when skipped."""
+
+    cure: str
+    depth: int
+    points: list[SweepPoint] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def cure_config(cure: str, depth: int, sweep: SweepConfig, seed: int = 0) -> RunConfig:
+    """The RunConfig of `cure` at `depth` for the sweep: reference defaults, the cure's overrides on top."""
+    base = {"depth": depth, "seed": seed, "batch_size": sweep.batch_size, "device": sweep.device}
+    return RunConfig.from_dict({**base, **CURES[cure]})
+
+
+def initial_gradients(config: RunConfig, batches: list[tuple[torch.Tensor, torch.Tensor]],
+                      device: torch.device) -> tuple[float, float]:  # fmt: skip
+    """(first, last): the first and last weight tensors' mean |grad| of a fresh net of `config`, averaged over
+    one cross-entropy backward per batch (in train mode, as the first training step sees it)."""
+    model = build_model(config, device)
+    model.train()
+    stats = GradientStats(model)
+    for images, labels in batches:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(model_input(images, config)), labels).backward()
+        stats.update()
+    means = stats.read()["abs_mean_epoch"]
+    return means[0], means[-1]
+
+
+def weight_count(config: RunConfig) -> int:
+    """How many weight tensors the network of `config` has, built without memory (the meta device)."""
+    with torch.device("meta"):
+        return len(weight_parameters(build_model(config, "meta")))
+
+
+def skip_note(cure: str, depth: int, sweep: SweepConfig, first_depth: dict[str, tuple[int, int]]) -> str:
+    """Why (cure, depth) is not measured, or "" when it is. `first_depth` (cure -> (depth, weight count)) remembers
+    each cure's first measured depth, to tell when depth does not change the network."""
+    fixed = CURES[cure].get("depth")
+    if fixed is not None and fixed != depth:
+        return f"{cure} sets its own depth ({fixed}); measured at that depth only"
+    try:
+        config = cure_config(cure, depth, sweep)
+    except ConfigError as e:
+        return f"{cure} does not apply at depth {depth}: {e}"
+    count = weight_count(config)
+    if cure in first_depth and first_depth[cure][1] == count and first_depth[cure][0] != depth:
+        return (f"depth does not change {cure}'s network ({count} weight tensors, as at depth "
+                f"{first_depth[cure][0]}); measured once, at depth {first_depth[cure][0]}")  # fmt: skip
+    first_depth.setdefault(cure, (depth, count))
+    return ""
+
+
+def first_batches(data: Cifar100, sweep: SweepConfig) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first `batches` batches of the coursework train split, un-augmented; the same for every net."""
+    n = min(sweep.images, len(data.train))
+    if n == 0:
+        raise ConfigError("the training split is empty; a sweep needs training images")
+    return [(data.train.images[i : i + sweep.batch_size], data.train.labels[i : i + sweep.batch_size])
+            for i in range(0, n, sweep.batch_size)]  # fmt: skip
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    data: Cifar100,
+    on_cell: Callable[[Cell, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Cell]:
+    """Measure every (cure, depth) of `sweep` on `data` (already on the sweep's device), in `cells()` order.
+
+    `on_cell(cell, done, total)` after each (cure, depth); `should_stop()` before each: True ends the sweep
+    early with the cells done so far.
+    """
+    device = resolve_device(RunConfig(device=sweep.device))
+    batches = first_batches(data, sweep)
+    cells, first_depth = [], {}
+    plan = sweep.cells()
+    for done, (cure, depth) in enumerate(plan, start=1):
+        if should_stop is not None and should_stop():
+            break
+        t0 = time.perf_counter()
+        cell = Cell(cure, depth)
+        note = skip_note(cure, depth, sweep, first_depth)
+        if note:
+            cell.points.append(SweepPoint(cure, depth, 0, note=note))
+        for seed in range(sweep.seeds if not note else 0):
+            first, last = initial_gradients(cure_config(cure, depth, sweep, seed), batches, device)
+            cell.points.append(SweepPoint(cure, depth, seed, first, last))
+        cell.seconds = time.perf_counter() - t0
+        cells.append(cell)
+        if on_cell is not None:
+            on_cell(cell, done, len(plan))
+    return cells
+
+
+POINT_COLUMNS = ("cure", "depth", "seed", "first", "last", "ratio", "note")
+
+
+def point_rows(cells: list[Cell]) -> list[dict[str, Any]]:
+    """Every point as a plain row (POINT_COLUMNS), for CSV files."""
+    return [{"cure": p.cure, "depth": p.depth, "seed": p.seed, "first": p.first, "last": p.last, "ratio": p.ratio,
+             "note": p.note} for cell in cells for p in cell.points]  # fmt: skip
+
+
+def summary_table(cells: list[Cell]) -> str:
+    """A text table: one line per cure, one column per depth, each the mean input/last ratio over the seeds
+    ('skip' where skipped); then the notes."""
+    depths = sorted({c.depth for c in cells})
+    ratios: dict[tuple[str, int], list[float]] = {}
+    notes = []
+    for cell in cells:
+        ratios[(cell.cure, cell.depth)] = [p.ratio for p in cell.points if p.ratio is not None]
+        notes += [f"  {p.cure} at depth {p.depth}: {p.note}" for p in cell.points if p.note]
+    lines = ["input / last layer mean |grad| at initialisation, mean over seeds",
+             f"{'cure':<12}" + "".join(f"{d:>10}" for d in depths)]  # fmt: skip
+    for cure in dict.fromkeys(c.cure for c in cells):
+        values = [ratios.get((cure, d)) for d in depths]
+        lines.append(f"{cure:<12}" + "".join(
+            f"{sum(v) / len(v):>10.1e}" if v else f"{'skip' if v is not None else '-':>10}" for v in values))
+    return "\n".join(lines + (["notes:", *notes] if notes else []))

@@ -1,0 +1,108 @@
+"""Depth sweeps in the store: create, move through the run statuses, record each (cure, depth), read as frames.
+
+A sweep lives beside the runs, not among them (it has no RunConfig and trains nothing), but moves through the same
+statuses; its progress is cells_done of cells_total (cure, depth) pairs. Never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from vgp_models.sweep_config import SweepConfig
+from worker.schema import RunStatus, Sweep, SweepPointRow, utcnow
+from worker.store import one_line
+
+SWEEP_COLUMNS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at", "cells_total",
+                 "cells_done", "device", "worker_name", "config")  # fmt: skip
+POINT_COLUMNS = ("sweep_id", "cure", "depth", "seed", "first", "last", "ratio", "note")
+
+
+class SweepNotFound(LookupError):
+    def __init__(self, sweep_id: int) -> None:
+        super().__init__(f"no sweep with id {sweep_id}")
+
+
+def create_sweep(session: Session, config: SweepConfig) -> Sweep:
+    """Add a queued sweep (flushed, so `.id` is set)."""
+    sweep = Sweep(config=config.to_dict(), status=RunStatus.QUEUED, created_at=utcnow(),
+                  cells_total=len(config.cells()), cells_done=0)  # fmt: skip
+    session.add(sweep)
+    session.flush()
+    return sweep
+
+
+def require_sweep(session: Session, sweep_id: int) -> Sweep:
+    sweep = session.get(Sweep, int(sweep_id))
+    if sweep is None:
+        raise SweepNotFound(sweep_id)
+    return sweep
+
+
+def transition_sweep(
+    session: Session, sweep_id: int, from_statuses: Iterable[RunStatus], to_status: RunStatus,
+    reason: str | None = None, *, only_job: str | None = None, **fields: Any,
+) -> bool:  # fmt: skip
+    """Atomically move a sweep to `to_status` if its status is one of `from_statuses` (and, with `only_job`, it
+    still belongs to that job); False otherwise. Timestamps as worker.store.transition_run's."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": to_status, "reason": one_line(reason) if reason else None, **fields}
+    if to_status is RunStatus.RUNNING:
+        values.update(started_at=now, heartbeat_at=now, finished_at=None)
+    elif to_status is not RunStatus.QUEUED:
+        values.update(finished_at=now)
+    query = update(Sweep).where(Sweep.id == int(sweep_id), Sweep.status.in_(list(from_statuses)))
+    if only_job is not None:
+        query = query.where(Sweep.job_id == only_job)
+    result = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    session.expire_all()
+    return bool(result.rowcount)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def record_cell(session: Session, sweep_id: int, points: Iterable[Any], done: int) -> None:
+    """Write one (cure, depth)'s points (objects with cure, depth, seed, first, last, note), replacing an earlier
+    copy (idempotent), and advance cells_done to `done` and the heartbeat."""
+    points = list(points)
+    for cure, depth in {(p.cure, p.depth) for p in points}:
+        session.execute(delete(SweepPointRow).where(SweepPointRow.sweep_id == sweep_id, SweepPointRow.cure == cure,
+                                                    SweepPointRow.depth == depth))  # fmt: skip
+    session.add_all(
+        SweepPointRow(sweep_id=sweep_id, cure=p.cure, depth=int(p.depth), seed=int(p.seed), first_grad=_finite(p.first),
+                      last_grad=_finite(p.last), note=one_line(p.note) if p.note else "")
+        for p in points
+    )  # fmt: skip
+    session.execute(update(Sweep).where(Sweep.id == sweep_id).values(cells_done=done, heartbeat_at=utcnow()))
+    session.flush()
+
+
+def sweeps_frame(session: Session) -> pd.DataFrame:
+    """Every sweep, newest first: SWEEP_COLUMNS (status as text)."""
+    rows = [
+        {c: (s.status.value if c == "status" else getattr(s, c)) for c in SWEEP_COLUMNS}
+        for s in session.scalars(select(Sweep).order_by(Sweep.id.desc()))
+    ]
+    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def points_frame(session: Session, sweep_id: int) -> pd.DataFrame:
+    """A sweep's points (POINT_COLUMNS): first and last weight's mean |grad| and their ratio (NaN where skipped
+    or undefined), in measuring order (cure as the sweep lists them, then depth, then seed)."""
+    p = SweepPointRow
+    query = select(p.sweep_id, p.cure, p.depth, p.seed, p.first_grad, p.last_grad, p.note).where(p.sweep_id == sweep_id)
+    frame = pd.DataFrame([tuple(r) for r in session.execute(query)],
+                         columns=["sweep_id", "cure", "depth", "seed", "first", "last", "note"])  # fmt: skip
+    frame = frame.astype({"sweep_id": "int64", "depth": "int64", "seed": "int64", "first": "float64",
+                          "last": "float64"})  # fmt: skip
+    frame["ratio"] = frame["first"] / frame["last"].where(frame["last"] > 0)
+    order = {cure: i for i, cure in enumerate(require_sweep(session, sweep_id).config.get("cures", []))}
+    frame = frame.sort_values(["depth", "seed"]).sort_values("cure", key=lambda c: c.map(order), kind="stable")
+    return frame[list(POINT_COLUMNS)].reset_index(drop=True)
