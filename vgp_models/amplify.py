@@ -45,14 +45,10 @@ class Amplifier:
         self.layers = chosen_layers(model, config)
         self.active = False
         modules = dict(model.named_modules())
-        self._handles = [modules[name].register_full_backward_pre_hook(self._hook) for name in self.layers]
+        for name in self.layers:  # they live as long as the model: one run
+            modules[name].register_full_backward_pre_hook(self._hook)
 
     def _hook(self, module: nn.Module, grad_output: tuple) -> tuple | None:
         if not self.active:
             return None
         return tuple(None if g is None else g * self.factor for g in grad_output)
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
