@@ -69,8 +69,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--data", default=os.environ.get("VGP_DATA_DIR", str(ROOT.parent / "shared" / "data")))
     args = parser.parse_args()
-    if "none" not in args.cures:
-        args.cures.insert(0, "none")  # the baseline every ratio is against
+    args.cures = ["none", *(c for c in args.cures if c != "none")]  # the baseline every ratio is against, first
 
     header("cures.py")
     device = resolve_device(RunConfig(device=args.device))
@@ -81,15 +80,15 @@ def main() -> None:
     print(f"# data: {args.data}: train {len(data.train)}, val {len(data.val)}; ln(100) = {CHANCE:.4f}\n", flush=True)
 
     t0 = time.perf_counter()
-    results: dict[str, list[dict[str, float]]] = {}
-    for cure in args.cures:
-        results[cure] = [measure(cure, seed, data, args) for seed in range(args.seeds)]
-        print(f"# {cure}: {sum(r['seconds'] for r in results[cure]):.0f} s", file=sys.stderr, flush=True)
-    plain = {k: geometric([r[k] for r in results["none"]]) for k in ("init", "after")}
     print(f"{'cure':<12} {'first-layer mean |grad|, init':<31} {f'after {args.steps} steps':<31} "
           f"{'val loss, mean ± sd':<18}  {'/ plain VGG38 (log10): init, after'}")  # fmt: skip
-    for cure, runs in results.items():
-        print(row(cure, runs, plain if cure != "none" else None))
+    plain = None
+    for cure in args.cures:  # "none" first: each row prints as soon as it is measured
+        runs = [measure(cure, seed, data, args) for seed in range(args.seeds)]
+        print(row(cure, runs, plain), flush=True)
+        print(f"# {cure}: {sum(r['seconds'] for r in runs):.0f} s", file=sys.stderr, flush=True)
+        if cure == "none":
+            plain = {k: geometric([r[k] for r in runs]) for k in ("init", "after")}
     print(f"# gradients: geometric mean [min..max] over seeds; total {time.perf_counter() - t0:.0f} s")
 
 
