@@ -58,7 +58,8 @@ def delete(run_ids: Iterable[int]) -> tuple[bool, str]:
 
     def gone(run_id: int) -> None:
         with db.session_scope() as s:
-            store.delete_run(s, run_id)
+            run_uuid = store.delete_run(s, run_id)
+        store.remove_checkpoints(run_uuid)  # only once the delete is committed
 
     return _each(run_ids, ("Deleted", "delete"), gone)
 

@@ -17,7 +17,7 @@ import torch
 
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
-from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
+from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import VGG, count_parameters
 from worker import queue, runner
 from worker.db import REPO_ROOT, session_scope
@@ -109,7 +109,7 @@ def train_run(run_id: int) -> str:
         if run is None:
             log.error("run %d does not exist; nothing to train", run_id)
             return "missing"
-        stored_config, status = run.config, run.status
+        stored_config, status, run_uuid = run.config, run.status, run.uuid
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
@@ -156,12 +156,13 @@ def train_run(run_id: int) -> str:
             config,
             data_dir=data_dir,
             download=download,
-            checkpoint_dir=checkpoint_dir(run_id),
+            checkpoint_dir=checkpoint_dir(run_uuid),  # by uuid: a new run never finds an old run's files
             resume=True,
+            run_uuid=run_uuid,
             on_epoch=on_epoch,
             should_stop=poller,
         )
-    except DataError as e:
+    except (DataError, CheckpointMismatch) as e:  # a foreign checkpoint is never resumed: the run fails
         return _fail(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("run %d crashed", run_id)

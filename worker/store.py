@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REASON_MAX_CHARS", "RunNotFound", "checkpoint_dir", "claim_auto_resume", "create_run", "delete_run", "get_run",
-    "list_runs", "one_line", "record_epoch", "require_run", "set_status", "touch_heartbeat", "transition_run",
-    "update_run_meta",
+    "list_runs", "one_line", "record_epoch", "remove_checkpoints", "require_run", "set_status", "touch_heartbeat",
+    "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -223,20 +223,33 @@ def touch_heartbeat(session: Session, run_id: int, job_id: str | None = None) ->
     return bool(result.rowcount)
 
 
-def checkpoint_dir(run_id: int) -> Path:
-    """Where the job keeps a run's last.pt and best.pt (VGP_CHECKPOINT_DIR, default var/checkpoints)."""
-    return Path(os.environ.get("VGP_CHECKPOINT_DIR", "var/checkpoints")) / str(run_id)
+def checkpoint_dir(run_uuid: str) -> Path:
+    """Where the job keeps a run's last.pt and best.pt (VGP_CHECKPOINT_DIR, default var/checkpoints).
+
+    Named by the run's uuid, not its id: ids start again at 1 in a database made anew, uuids never repeat.
+    """
+    return Path(os.environ.get("VGP_CHECKPOINT_DIR", "var/checkpoints")) / str(run_uuid)
 
 
-def delete_run(session: Session, run_id: int, remove_checkpoints: bool = True) -> None:
-    """Delete a finished run, its epochs and gradients (cascade) and, by default, its checkpoint folder."""
-    run = require_run(session, run_id)
-    if not run.status.finished:
-        raise ValueError(f"run {run_id} is {run.status.value}; cancel it before deleting it")
-    session.delete(run)
-    session.flush()
-    if remove_checkpoints:
-        shutil.rmtree(checkpoint_dir(run_id), ignore_errors=True)
+def delete_run(session: Session, run_id: int) -> str:
+    """Delete a finished run, its epochs and gradients (the foreign keys cascade); return its uuid.
+
+    One conditional DELETE, so a run resumed or started since the caller looked at it is never deleted.
+    Files are the caller's to remove, after the commit (`remove_checkpoints`): a rolled-back delete keeps them.
+    """
+    finished = [status for status in RunStatus if status.finished]
+    query = delete(Run).where(Run.id == run_id, Run.status.in_(finished)).returning(Run.uuid)
+    run_uuid = session.execute(query.execution_options(synchronize_session=False)).scalar_one_or_none()
+    session.expire_all()
+    if run_uuid is None:
+        status = require_run(session, run_id).status
+        raise ValueError(f"run {run_id} is {status.value}; cancel it before deleting it")
+    return run_uuid
+
+
+def remove_checkpoints(run_uuid: str) -> None:
+    """Remove a deleted run's checkpoint folder (call it after the delete's commit)."""
+    shutil.rmtree(checkpoint_dir(run_uuid), ignore_errors=True)
 
 
 # ---- metrics --------------------------------------------------------------------------------------
