@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.reliability_support import epochs_of, make_env, run_row, tiny
-from worker import db, store
+from worker import db, queue, store
 from worker.jobs import train_run
 from worker.schema import RunStatus
 
@@ -77,3 +77,33 @@ def test_a_foreign_checkpoint_in_a_runs_folder_fails_it_in_one_line(env: dict) -
     assert run.reason.startswith("CheckpointMismatch: ") and "\n" not in run.reason
     assert "belongs to another run" in run.reason and run.epochs_done == 0
     assert torch.load(target / "last.pt", weights_only=True)["run_uuid"] == run_row(donor).uuid  # left alone
+
+
+def test_resume_refuses_a_running_run_and_keeps_its_pending_cancel(env: dict) -> None:
+    """Cancel, then Resume, on a run whose job is still loading data: the cancel must still stop it."""
+    run_id = new_run()
+    with db.session_scope() as s:
+        store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    try:
+        assert queue.cancel_run(run_id) is RunStatus.RUNNING
+        with pytest.raises(ValueError, match="is running"):
+            queue.resume_run(run_id)
+        assert queue.cancel_requested(run_id)
+        assert run_row(run_id).status is RunStatus.RUNNING
+    finally:
+        queue.clear_cancel_flag(run_id)
+
+
+def test_resume_clears_a_stopped_runs_leftover_flag(env: dict) -> None:
+    run_id = new_run()
+    with db.session_scope() as s:
+        store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    queue.cancel_run(run_id)
+    with db.session_scope() as s:  # its worker died before the job saw the flag; a sweep wrote it off
+        store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
+    try:
+        queue.resume_run(run_id)
+        assert not queue.cancel_requested(run_id) and run_row(run_id).status is RunStatus.QUEUED
+    finally:
+        queue.clear_cancel_flag(run_id)
+        queue.get_queue().delete(delete_jobs=True)

@@ -302,17 +302,18 @@ def resume_run(run_id: int) -> str:
     run_id = int(run_id)
     if not redis_available():
         raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
-    clear_cancel_flag(run_id)
-    with session_scope() as session:
+    with session_scope() as session:  # refused before anything is touched: a pending cancel stays pending
         if not transition_run(session, run_id, RESUMABLE, RunStatus.QUEUED):
             status = require_run(session, run_id).status
             raise ValueError(f"run {run_id} is {status.value}; only interrupted, failed or cancelled runs resume")
     try:
+        clear_cancel_flag(run_id)  # a stopped run's leftover flag must not stop the resumed job
         return enqueue_run(run_id)
-    except QueueError as e:
+    except (QueueError, RedisError) as e:
+        line = str(e) if isinstance(e, QueueError) else redis_error_line(e)
         with session_scope() as session:
-            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
-        raise
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {line}")
+        raise QueueError(line, run_id) from e
 
 
 def queue_stats() -> dict[str, int]:
