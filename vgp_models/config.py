@@ -56,6 +56,9 @@ TABLE1: tuple[Table1Row, ...] = (
 )
 
 
+NUM_CLASSES = 100  # CIFAR-100
+
+
 class ConfigError(ValueError):
     """A run config that cannot be trained; the message is one line, fit for a form or a terminal."""
 
@@ -146,6 +149,18 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def parameter_count(self) -> int:
+        """The trainable parameters of `VGG(self)`, in closed form (no torch: the queue checks it at submit)."""
+        f, bn = self.width, 2 * self.width if self.batch_norm else 0  # a BatchNorm2d has weight and bias
+        entry = 27 * f + 2 * f  # conv 3->F without bias, and its BN (present in every variant)
+        processing = 2 * 9 * f * f + 2 * bn  # two 3x3 convs without bias
+        reduction = 2 * (9 * f * f + f) + 2 * bn  # two 3x3 convs with bias
+        if self.shortcut == "conv1x1":
+            reduction += f * f + bn
+        head = f * NUM_CLASSES + NUM_CLASSES
+        return entry + 3 * ((self.depth - 8) // 6 * processing + reduction) + head
 
     @property
     def label(self) -> str:

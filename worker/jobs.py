@@ -23,12 +23,15 @@ from worker import queue, runner
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import checkpoint_dir, get_run, one_line, record_epoch, touch_heartbeat, transition_run
+from worker.store import checkpoint_dir, get_run, one_line, record_epoch, resumed_after, touch_heartbeat, transition_run
 
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_S = 0.5
 """should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
+
+REDIS_RETRY_S = 30.0
+"""After a failed read of the cancel flag, the next one waits this much longer than CANCEL_POLL_S."""
 
 
 class StopPoller:
@@ -54,8 +57,10 @@ class StopPoller:
             return True
         now = time.monotonic()
         if now - self._last_poll >= self.poll_s:
-            self._last_poll = now
-            self.stop = queue.cancel_requested(self.run_id)
+            requested = queue.cancel_requested(self.run_id)
+            self.stop = bool(requested)
+            # After a Redis that did not answer (each try costs up to REDIS_TIMEOUT_S), train on a while.
+            self._last_poll = now if requested is not None else time.monotonic() + REDIS_RETRY_S
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:
@@ -110,6 +115,7 @@ def train_run(run_id: int) -> str:
             log.error("run %d does not exist; nothing to train", run_id)
             return "missing"
         stored_config, status, run_uuid = run.config, run.status, run.uuid
+        kept_reason = resumed_after(run.reason)  # kept while it runs: a second death of the same cause fails it
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
@@ -127,6 +133,7 @@ def train_run(run_id: int) -> str:
             (RunStatus.QUEUED,),
             RunStatus.RUNNING,
             only_job=job_id,  # a stale duplicate job (the run was queued again under a new one) claims nothing
+            reason=kept_reason,
             worker_name=worker_name[:200],
             git_sha=git_sha(),
         )
@@ -145,17 +152,16 @@ def train_run(run_id: int) -> str:
         )  # fmt: skip
 
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
-    download = os.environ.get("VGP_DOWNLOAD", "1") != "0"  # torchvision's download where the internet allows
     poller = StopPoller(run_id, job_id=job_id)
     try:
         params, device = model_facts(config)
         with session_scope() as session:
-            running = (RunStatus.RUNNING,)
-            transition_run(session, run_id, running, RunStatus.RUNNING, only_job=job_id, params=params, device=device)
+            transition_run(session, run_id, (RunStatus.RUNNING,), RunStatus.RUNNING, kept_reason, only_job=job_id,
+                           params=params, device=device)  # fmt: skip
         result = train(
             config,
             data_dir=data_dir,
-            download=download,
+            download=Settings.from_env().download,  # torchvision's download where the internet allows
             checkpoint_dir=checkpoint_dir(run_uuid),  # by uuid: a new run never finds an old run's files
             resume=True,
             run_uuid=run_uuid,
