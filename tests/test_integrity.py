@@ -217,17 +217,15 @@ def test_a_bad_setting_stops_submit_before_the_run_row_is_written(env: dict, mon
     assert all_run_ids() == []
 
 
-def test_the_worker_and_the_dashboard_refuse_to_start_on_a_bad_setting(env: dict) -> None:
-    bad = {**os.environ, "VGP_HEARTBEAT_S": "soon"}
+def test_the_worker_and_the_dashboard_refuse_to_start_on_a_bad_setting(
+    env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VGP_HEARTBEAT_S", "soon")
     for command in (["worker", "--burst"], ["list"]):
-        done = subprocess.run([sys.executable, "-m", "worker", *command], cwd=REPO, env=bad, capture_output=True,
-                              text=True, timeout=120, check=False)  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "worker", *command], cwd=REPO, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
         assert done.returncode == 2, done.stderr
         assert done.stderr.strip() == "python -m worker: error: VGP_HEARTBEAT_S must be a number, got 'soon'"
-    os.environ["VGP_HEARTBEAT_S"] = "soon"  # AppTest reads this process's environment
-    try:
-        at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
-    finally:
-        del os.environ["VGP_HEARTBEAT_S"]
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["VGP Lab cannot start: VGP_HEARTBEAT_S must be a number, got 'soon'"]
