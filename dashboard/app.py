@@ -14,6 +14,8 @@ from dashboard import common  # noqa: E402
 
 if not common.password_ok():  # VGP_DASHBOARD_PASSWORD, when set, guards every page
     st.stop()
+if not common.settings_ok():  # a bad setting stops every page with one line, before anything is written
+    st.stop()
 common.keep_queue_in_step()  # the database is the truth: rebuild what Redis lost, interrupt what died
 
 page = st.navigation(

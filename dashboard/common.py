@@ -26,7 +26,7 @@ from dashboard import analysis
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import db, frames, queue, reconcile, schema, store, sweeps
-from worker.settings import Settings
+from worker.settings import Settings, check_environment
 
 ACTIVE = frozenset({"queued", "running"})  # statuses that can still change: pages refresh while in one
 LIVE_S = 1.0  # how often a page showing an active run re-reads the store: an epoch shows within ~1.5 s
@@ -191,6 +191,16 @@ def keep_queue_in_step() -> None:
             return
         last[key] = now
     reconcile.reconcile_quietly()
+
+
+def settings_ok() -> bool:
+    """True when every setting parses (`worker.settings.check_environment`); otherwise say which one is bad."""
+    try:
+        check_environment()
+    except ValueError as error:
+        st.error(f"VGP Lab cannot start: {store.one_line(error, 300)}", icon=":material/error:")
+        return False
+    return True
 
 
 def password_ok() -> bool:

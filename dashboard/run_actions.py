@@ -9,31 +9,46 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from worker import db, queue, store
+from worker.schema import RunStatus
 
 
 def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:
-    """Apply `act` to each run; (all went well, 'Done #1, #2. Could not do: #3: why')."""
+    """Apply `act` to each run; (all went well, 'Done #1, #2. Could not do: #3: why').
+
+    An `act` that returns a string files its run under that verb instead ('Cancelling #4.').
+    """
     done_verb, verb = verbs
-    done, failed = [], []
+    done: dict[str, list[str]] = {}
+    failed = []
     for run_id in run_ids:
         try:
-            act(int(run_id))
-            done.append(f"#{run_id}")
+            outcome = act(int(run_id))
+            done.setdefault(outcome if isinstance(outcome, str) else done_verb, []).append(f"#{run_id}")
         except (ValueError, LookupError, OSError, queue.QueueError) as error:
             failed.append(f"#{run_id}: {store.one_line(error, 300)}")
         except Exception as error:  # redis' and SQLAlchemy's own errors, without importing them here
             if not type(error).__module__.startswith(("redis", "sqlalchemy")):
                 raise
             failed.append(f"#{run_id}: {store.one_line(error, 300)}")
-    parts = [f"{done_verb} {', '.join(done)}."] if done else []
+    parts = [f"{said} {', '.join(ids)}." for said, ids in done.items()]
     if failed:
         parts.append(f"Could not {verb}: {'; '.join(failed)}")
     return not failed, " ".join(parts) or "No run selected."
 
 
 def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
-    """Cancel queued and running runs (a running one stops within about a second)."""
-    return _each(run_ids, ("Cancelled", "cancel"), queue.cancel_run)
+    """Cancel queued and running runs. A running one is only asked to stop (within about a second), so it is
+    reported as cancelling; "Cancelled" means stopped."""
+
+    def stop(run_id: int) -> str:
+        status = queue.cancel_run(run_id)
+        if status is RunStatus.RUNNING:
+            return "Cancelling"
+        if status is not RunStatus.CANCELLED:
+            raise ValueError(f"it is already {status.value}")
+        return "Cancelled"
+
+    return _each(run_ids, ("Cancelled", "cancel"), stop)
 
 
 def resume(run_ids: Iterable[int]) -> tuple[bool, str]:
@@ -58,7 +73,8 @@ def delete(run_ids: Iterable[int]) -> tuple[bool, str]:
 
     def gone(run_id: int) -> None:
         with db.session_scope() as s:
-            store.delete_run(s, run_id)
+            run_uuid = store.delete_run(s, run_id)
+        store.remove_checkpoints(run_uuid)  # only once the delete is committed
 
     return _each(run_ids, ("Deleted", "delete"), gone)
 

@@ -142,3 +142,15 @@ def test_epoch_rows_are_replaced_not_duplicated_after_a_resume(tmp_path: Path) -
     assert [r[0] for r in summary[1:]] == ["0.1", "0.2", "0.3"]
     assert [r[0] for r in read_csv(tmp_path / "epochs.csv")[1:]] == ["1", "2", "3"]
     assert [r[0] for r in read_csv(tmp_path / "gradients.csv")[1:]] == ["1", "1", "2", "2", "3", "3"]
+
+
+def test_resume_after_changing_lr_is_refused_in_one_line(cifar_dir: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(train_args(cifar_dir, out, ["--lr", "1e-3"])) == 0
+    before = (out / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert main(train_args(cifar_dir, out, ["--lr", "1e-2", "--resume"])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds another run" in err[0] and "lr" in err[0], err
+    assert (out / "last.pt").read_bytes() == before  # the old run's checkpoint is left as it was

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from vgp_models.config import RunConfig
-from worker import db, frames, store
+from worker import db, frames, queue, store
 
 
 def runs_page() -> AppTest:
@@ -109,6 +109,17 @@ def test_delete_of_a_running_run_is_refused_in_one_line(env):
     (error,) = at.error
     assert error.value == f"Could not delete: #{run_id}: run {run_id} is running; cancel it before deleting it"
     assert len(all_runs()) == 1
+
+
+def test_a_running_run_is_cancelling_until_it_stops(redis_env):
+    run_id = add_run(status="running")
+    at = select(runs_page(), run_id)
+    try:
+        at.button(key="runs_cancel").click().run()
+        assert at.success[0].value == f"Cancelling #{run_id}."  # its job has only been asked to stop
+        assert queue.cancel_requested(run_id)
+    finally:
+        queue.clear_cancel_flag(run_id)
 
 
 def test_cancel_rerun_and_resume(redis_env):

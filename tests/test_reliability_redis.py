@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import postgres_database
 from tests.reliability_support import REPO, PrivateRedis, WorkerProcess, make_env, run_row, tiny, work_in_process
-from worker import db, queue, reconcile, store
+from worker import db, queue, reconcile, runner, store
+from worker.jobs import StopPoller
 from worker.schema import RunStatus
 
 APP = str(REPO / "dashboard" / "app.py")
@@ -131,3 +134,45 @@ def test_no_secret_in_logs_or_messages(tmp_path: Path, cifar_dir: Path) -> None:
     finally:
         redis.stop()
         db.dispose_engines()
+
+
+def test_a_hung_redis_times_out_instead_of_freezing_training_and_cancel(
+    env: dict, redis_server: PrivateRedis
+) -> None:
+    """A stopped (SIGSTOP) redis-server accepts connections but never answers: every call must give up."""
+    run_id = queue.submit_run(tiny())
+    with db.session_scope() as s:
+        store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    runner.make_worker()  # RQ raises its own connection's timeout above its dequeue: never the shared client's
+    assert queue.get_redis().connection_pool.connection_kwargs["socket_timeout"] == queue.REDIS_TIMEOUT_S
+    queue.get_redis().connection_pool.disconnect()  # the next calls connect to the stopped server afresh
+    poller = StopPoller(run_id, poll_s=0.0, heartbeat_s=3600)
+    outcomes: dict[str, object] = {}
+
+    def cancel() -> None:
+        try:
+            queue.cancel_run(run_id)
+        except queue.QueueError as e:
+            outcomes["cancel"] = str(e)
+
+    def poll() -> None:
+        outcomes["first poll"] = poller()
+        started = time.monotonic()
+        outcomes["second poll"] = poller()
+        outcomes["second poll s"] = time.monotonic() - started
+
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    try:
+        threads = [threading.Thread(target=f, daemon=True) for f in (cancel, poll)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=3 * queue.REDIS_TIMEOUT_S)
+        waited = time.monotonic() - started
+    finally:
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+    assert not any(thread.is_alive() for thread in threads), f"still waiting on Redis after {waited:.0f} s"
+    assert "not reachable" in outcomes["cancel"]  # the dashboard's Cancel says so in one line
+    assert outcomes["first poll"] is False and outcomes["second poll"] is False  # training goes on
+    assert outcomes["second poll s"] < 0.5  # and does not wait on Redis at every step

@@ -132,15 +132,34 @@ def test_delete_run_refuses_live_runs_and_removes_checkpoints(
 ) -> None:
     monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path))
     run_id = new_run(db_url)
-    store.checkpoint_dir(run_id).mkdir(parents=True)
     with db.session_scope(db_url) as s:
+        folder = store.checkpoint_dir(store.require_run(s, run_id).uuid)
+        folder.mkdir(parents=True)
         store.record_epoch(s, run_id, metrics(1))
         with pytest.raises(ValueError, match="cancel it"):
             store.delete_run(s, run_id)
         store.set_status(s, run_id, RunStatus.COMPLETED)
-        store.delete_run(s, run_id)
+        run_uuid = store.delete_run(s, run_id)
+        assert folder.exists()  # files go only after the commit
+    store.remove_checkpoints(run_uuid)
     assert count(db_url, GradientRow, run_id) == 0
-    assert not store.checkpoint_dir(run_id).exists()
+    assert not folder.exists()
+
+
+def test_delete_run_rechecks_the_status_in_its_own_statement(db_url: str) -> None:
+    """A run resumed after the deleting session read it as finished is not deleted (one conditional DELETE)."""
+    run_id = new_run(db_url)
+    with db.session_scope(db_url) as s:
+        store.set_status(s, run_id, RunStatus.COMPLETED)
+    with db.session_scope(db_url) as s:
+        shown = store.require_run(s, run_id)  # held: the session's identity map keeps it as it was read
+        assert shown.status is RunStatus.COMPLETED
+        with db.session_scope(db_url) as other:
+            store.set_status(other, run_id, RunStatus.QUEUED)  # someone resumed it meanwhile
+        with pytest.raises(ValueError, match="queued"):
+            store.delete_run(s, run_id)
+    with db.session_scope(db_url) as s:
+        assert store.require_run(s, run_id).status is RunStatus.QUEUED
 
 
 def test_status_changes(db_url: str) -> None:

@@ -83,7 +83,7 @@ def test_submit_then_work_completes(env: Path) -> None:
     assert len(epochs) == TINY.epochs
     assert len(grads) == TINY.epochs * layers
     assert ((epochs["train_acc"] >= 0) & (epochs["train_acc"] <= 1)).all()
-    assert (env / "checkpoints" / str(run_id) / "last.pt").exists()
+    assert (env / "checkpoints" / run.uuid / "last.pt").exists()
 
 
 def test_job_payload_is_only_the_run_id(env: Path) -> None:

@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgp_models.config import RunConfig
+from vgp_models.config import NUM_CLASSES, RunConfig
 
-NUM_CLASSES = 100
 LEAKY_SLOPE = 0.01
 ACTIVATIONS = {
     "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),

@@ -30,6 +30,7 @@ from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, con
 from vgp_models.config import ConfigError
 from worker import db, frames, queue, reconcile, runner, schema, store
 from worker.exports import to_csv
+from worker.settings import check_environment
 
 PROG = "python -m worker"
 
@@ -193,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.INFO if args.command in ("worker", "migrate") else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        check_environment()  # every setting, before any command writes anything
         return COMMANDS[args.command](args)
     except (ConfigError, store.RunNotFound, ValueError) as e:
         return _fail(2, e)

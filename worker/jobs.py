@@ -18,18 +18,21 @@ import torch
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
 from vgp_models.nets import network
-from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
+from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import count_parameters
 from worker import queue, runner
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import checkpoint_dir, get_run, one_line, record_epoch, touch_heartbeat, transition_run
+from worker.store import checkpoint_dir, get_run, one_line, record_epoch, resumed_after, touch_heartbeat, transition_run
 
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_S = 0.5
 """should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
+
+REDIS_RETRY_S = 30.0
+"""After a failed read of the cancel flag, the next one waits this much longer than CANCEL_POLL_S."""
 
 
 class StopPoller:
@@ -55,8 +58,10 @@ class StopPoller:
             return True
         now = time.monotonic()
         if now - self._last_poll >= self.poll_s:
-            self._last_poll = now
-            self.stop = queue.cancel_requested(self.run_id)
+            requested = queue.cancel_requested(self.run_id)
+            self.stop = bool(requested)
+            # After a Redis that did not answer (each try costs up to REDIS_TIMEOUT_S), train on a while.
+            self._last_poll = now if requested is not None else time.monotonic() + REDIS_RETRY_S
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:
@@ -110,7 +115,8 @@ def train_run(run_id: int) -> str:
         if run is None:
             log.error("run %d does not exist; nothing to train", run_id)
             return "missing"
-        stored_config, status = run.config, run.status
+        stored_config, status, run_uuid = run.config, run.status, run.uuid
+        kept_reason = resumed_after(run.reason)  # kept while it runs: a second death of the same cause fails it
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
@@ -128,6 +134,7 @@ def train_run(run_id: int) -> str:
             (RunStatus.QUEUED,),
             RunStatus.RUNNING,
             only_job=job_id,  # a stale duplicate job (the run was queued again under a new one) claims nothing
+            reason=kept_reason,
             worker_name=worker_name[:200],
             git_sha=git_sha(),
         )
@@ -146,23 +153,23 @@ def train_run(run_id: int) -> str:
         )  # fmt: skip
 
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
-    download = os.environ.get("VGP_DOWNLOAD", "1") != "0"  # torchvision's download where the internet allows
     poller = StopPoller(run_id, job_id=job_id)
     try:
         params, device = model_facts(config)
         with session_scope() as session:
-            running = (RunStatus.RUNNING,)
-            transition_run(session, run_id, running, RunStatus.RUNNING, only_job=job_id, params=params, device=device)
+            transition_run(session, run_id, (RunStatus.RUNNING,), RunStatus.RUNNING, kept_reason, only_job=job_id,
+                           params=params, device=device)  # fmt: skip
         result = train(
             config,
             data_dir=data_dir,
-            download=download,
-            checkpoint_dir=checkpoint_dir(run_id),
+            download=Settings.from_env().download,  # torchvision's download where the internet allows
+            checkpoint_dir=checkpoint_dir(run_uuid),  # by uuid: a new run never finds an old run's files
             resume=True,
+            run_uuid=run_uuid,
             on_epoch=on_epoch,
             should_stop=poller,
         )
-    except DataError as e:
+    except (DataError, CheckpointMismatch) as e:  # a foreign checkpoint is never resumed: the run fails
         return _fail(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("run %d crashed", run_id)

@@ -35,17 +35,21 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from vgp_models.config import RunConfig
+from vgp_models.config import ConfigError, RunConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import sweeps
 from worker.db import session_scope
 from worker.schema import RunStatus
-from worker.store import create_run, one_line, require_run, set_status, transition_run
+from worker.settings import Settings
+from worker.store import create_run, interrupt_run, one_line, require_run, set_status, transition_run
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 """Used when REDIS_URL is unset."""
+
+REDIS_TIMEOUT_S = 5.0
+"""Every Redis client's connect and command timeout (RQ raises its worker's own above its blocking dequeue)."""
 
 DEFAULT_QUEUE_NAME = "vgp"
 """Used when VGP_QUEUE is unset."""
@@ -59,9 +63,6 @@ Unix time of the request, so that a sweep can send RQ's stop-job command after V
 
 CANCEL_FLAG_TTL_S = 7 * 24 * 3600
 """Cancel flags expire on their own, in case the run they name never polls again."""
-
-DEFAULT_EPOCH_TIMEOUT_S = 3600
-"""Generous wall time per epoch (VGP_EPOCH_TIMEOUT_S) for a job's RQ timeout; a full VGG38 epoch on CPU fits."""
 
 JOB_STARTUP_S = 900
 """Job timeout allowance beyond the epochs: imports, loading CIFAR-100, the final test pass."""
@@ -106,12 +107,20 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def new_redis(url: str | None = None) -> Redis:
+    """A client that fails instead of waiting forever: a Redis that hangs (stopped, or a half-open connection
+    after a network fault) raises redis' TimeoutError after REDIS_TIMEOUT_S, on connect and on every command."""
+    return Redis.from_url(
+        redis_url(url), socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S, health_check_interval=30
+    )
+
+
 def get_redis(url: str | None = None) -> Redis:
-    """One cached client per URL (REDIS_URL by default); connects lazily, fails fast when Redis is down."""
+    """One cached `new_redis` client per URL (REDIS_URL by default); connects lazily, fails fast."""
     url = redis_url(url)
     with _LOCK:
         if url not in _CLIENTS:
-            _CLIENTS[url] = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+            _CLIENTS[url] = new_redis(url)
         return _CLIENTS[url]
 
 
@@ -137,9 +146,20 @@ def get_queue(name: str | None = None, connection: Redis | None = None) -> Queue
 
 
 def job_timeout_s(epochs: int) -> int:
-    """RQ's wall-time limit for a run of `epochs` epochs."""
-    per_epoch = int(os.environ.get("VGP_EPOCH_TIMEOUT_S", DEFAULT_EPOCH_TIMEOUT_S))
-    return JOB_STARTUP_S + max(int(epochs), 1) * per_epoch
+    """RQ's wall-time limit for a run of `epochs` epochs (VGP_EPOCH_TIMEOUT_S each)."""
+    return JOB_STARTUP_S + max(int(epochs), 1) * Settings.from_env().epoch_timeout_s
+
+
+def check_budget(config: RunConfig, settings: Settings) -> None:
+    """ConfigError (one line) when a run would need more than VGP_MAX_PARAMS_X_BATCH: parameters x batch size
+    stands for its memory (weights, gradients and Adam's state grow with the first, activations with both)."""
+    need = config.parameter_count * config.batch_size
+    if need > settings.max_params_x_batch:
+        raise ConfigError(
+            f"{config.label} has {config.parameter_count:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
+            f"over this installation's budget of {settings.max_params_x_batch:.3g} (VGP_MAX_PARAMS_X_BATCH): "
+            "lower the width, depth or batch size"
+        )
 
 
 def redis_error_line(e: Exception) -> str:
@@ -202,7 +222,10 @@ def submit_run(
 
     Raises QueueError before writing anything when Redis does not answer a ping; if enqueueing fails later,
     the run stays in the database marked failed with a one-line reason, and QueueError carries its id.
+    Raises ValueError (one line) for a bad setting and ConfigError for a run over the memory budget, also
+    before writing anything.
     """
+    check_budget(config, Settings.from_env())
     if not redis_available():
         raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
     with session_scope() as session:
@@ -311,13 +334,14 @@ def on_sweep_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any,
         sweeps.transition_sweep(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)
 
 
-def cancel_requested(run_id: int) -> bool:
-    """Whether someone asked the running job for `run_id` to stop; False (and a warning) if Redis is down."""
+def cancel_requested(run_id: int) -> bool | None:
+    """Whether someone asked the running job for `run_id` to stop; None (and a warning) when Redis does not
+    answer within REDIS_TIMEOUT_S (a Redis outage must not stop training)."""
     try:
         return bool(get_redis().exists(CANCEL_KEY.format(run_id=run_id)))
-    except Exception as e:  # noqa: BLE001 (a Redis outage must not stop training)
+    except Exception as e:  # noqa: BLE001
         log.warning("run %d: cannot read the cancel flag (%s: %s)", run_id, type(e).__name__, e)
-        return False
+        return None
 
 
 def clear_cancel_flag(run_id: int) -> None:
@@ -400,17 +424,18 @@ def resume_run(run_id: int) -> str:
     run_id = int(run_id)
     if not redis_available():
         raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
-    clear_cancel_flag(run_id)
-    with session_scope() as session:
+    with session_scope() as session:  # refused before anything is touched: a pending cancel stays pending
         if not transition_run(session, run_id, RESUMABLE, RunStatus.QUEUED):
             status = require_run(session, run_id).status
             raise ValueError(f"run {run_id} is {status.value}; only interrupted, failed or cancelled runs resume")
     try:
+        clear_cancel_flag(run_id)  # a stopped run's leftover flag must not stop the resumed job
         return enqueue_run(run_id)
-    except QueueError as e:
+    except (QueueError, RedisError) as e:
+        line = str(e) if isinstance(e, QueueError) else redis_error_line(e)
         with session_scope() as session:
-            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
-        raise
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {line}")
+        raise QueueError(line, run_id) from e
 
 
 def queue_stats() -> dict[str, int]:
@@ -452,8 +477,7 @@ def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, t
     name = getattr(exc_type, "__name__", "error")
     reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-run)"
     with session_scope() as session:  # only_job: an abandoned old job must not touch a run queued again since
-        running = (RunStatus.RUNNING,)
-        if not transition_run(session, run_id, running, RunStatus.INTERRUPTED, reason=reason, only_job=job.id):
+        if not interrupt_run(session, run_id, (RunStatus.RUNNING,), reason, only_job=job.id):
             transition_run(session, run_id, (RunStatus.QUEUED,), RunStatus.FAILED, reason=reason, only_job=job.id)
 
 

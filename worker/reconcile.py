@@ -27,7 +27,7 @@ from worker import queue, runner
 from worker.db import session_scope
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
-from worker.store import claim_auto_resume, list_runs, transition_run
+from worker.store import claim_auto_resume, interrupt_run, list_runs, transition_run
 
 __all__ = ["LOST_JOB_GRACE_S", "ReconcileReport", "Sweeper", "reconcile", "reconcile_quietly"]
 
@@ -116,9 +116,7 @@ def _sweep_running(settings: Settings, report: ReconcileReport) -> None:
                 "resume to continue from the last checkpoint"
             )
             with session_scope() as session:
-                done = transition_run(
-                    session, run.id, (RunStatus.RUNNING,), RunStatus.INTERRUPTED, reason, only_job=run.job_id
-                )
+                done = interrupt_run(session, run.id, (RunStatus.RUNNING,), reason, only_job=run.job_id)
             if done:
                 log.warning("run %d interrupted: %s", run.id, reason)
                 report.interrupted.append(run.id)

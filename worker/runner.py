@@ -38,6 +38,7 @@ from worker.queue import (
     get_queue,
     get_redis,
     job_run_id,
+    new_redis,
     queue_name,
     redis_available,
     redis_error_line,
@@ -45,7 +46,7 @@ from worker.queue import (
 )
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import transition_run
+from worker.store import interrupt_run
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,7 @@ def on_work_horse_killed(job: Job, retpid: int, ret_val: int, rusage: Any) -> No
     reason = f"the worker's training process died ({how}); resume to continue from the last checkpoint"
     try:
         with session_scope() as session:
-            from_statuses = (RunStatus.RUNNING, RunStatus.QUEUED)
-            transition_run(session, run_id, from_statuses, RunStatus.INTERRUPTED, reason, only_job=job.id)
+            interrupt_run(session, run_id, (RunStatus.RUNNING, RunStatus.QUEUED), reason, only_job=job.id)
     except Exception:
         log.exception("run %d: could not mark it interrupted", run_id)
 
@@ -216,7 +216,7 @@ def make_worker(burst_in_process: bool = False, name: str | None = None) -> Work
     RQ's job_monitoring_interval (how often the worker heartbeats while a job runs) is VGP_HEARTBEAT_S, so
     that `job_alive` can tell a live worker from a dead one within VGP_STALE_AFTER_S.
     """
-    queue = get_queue()
+    queue = get_queue(connection=new_redis())  # its own client: RQ raises its socket timeout above the dequeue's
     worker_class = SimpleWorker if burst_in_process else RunWorker
     return worker_class(
         [queue],

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
@@ -24,9 +25,9 @@ if TYPE_CHECKING:
     from vgp_models.train import EpochMetrics
 
 __all__ = [
-    "REASON_MAX_CHARS", "RunNotFound", "checkpoint_dir", "claim_auto_resume", "create_run", "delete_run", "get_run",
-    "list_runs", "one_line", "record_epoch", "require_run", "set_status", "touch_heartbeat", "transition_run",
-    "update_run_meta",
+    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunNotFound", "checkpoint_dir", "claim_auto_resume", "create_run",
+    "delete_run", "get_run", "interrupt_run", "list_runs", "one_line", "record_epoch", "remove_checkpoints",
+    "require_run", "resumed_after", "set_status", "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -176,19 +177,57 @@ def transition_run(
     return bool(result.rowcount)
 
 
+AUTO_RESUMED_AFTER = "queued again automatically after: "
+"""Starts the reason of a run that an automatic resume queued again (and that its job keeps while it runs), so
+that a second death of the same cause is recognised (`interrupt_run`)."""
+
+
 def claim_auto_resume(session: Session, run_id: int, limit: int) -> bool:
     """Atomically move an interrupted run back to queued if it has had fewer than `limit` automatic resumes.
 
-    Counts the resume in runs.auto_resumes. One conditional UPDATE, so of several sweeping workers one wins.
+    Counts the resume in runs.auto_resumes and keeps the cause of death in the reason (AUTO_RESUMED_AFTER).
+    One conditional UPDATE, so of several sweeping workers one wins.
     """
     result = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.INTERRUPTED, Run.auto_resumes < int(limit))
-        .values(status=RunStatus.QUEUED, finished_at=None, auto_resumes=Run.auto_resumes + 1)
+        .values(
+            status=RunStatus.QUEUED,
+            finished_at=None,
+            auto_resumes=Run.auto_resumes + 1,
+            reason=literal(AUTO_RESUMED_AFTER) + func.coalesce(Run.reason, ""),
+        )
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
     return bool(result.rowcount)
+
+
+def resumed_after(reason: str | None) -> str | None:
+    """The reason itself when it says that an automatic resume queued the run (its job keeps it), else None."""
+    return reason if reason and reason.startswith(AUTO_RESUMED_AFTER) else None
+
+
+def _cause(reason: str) -> str:
+    return re.sub(r"\d+ s\b", "N s", reason)  # "no heartbeat for 43 s" and "for 51 s" are one cause
+
+
+def interrupt_run(
+    session: Session, run_id: int, from_statuses: Iterable[RunStatus], reason: str, only_job: str | None
+) -> bool:
+    """A run's process died: mark it interrupted (resumable, and resumed automatically VGP_AUTO_RESUMES times).
+
+    A run that dies the same way again after an automatic resume is marked failed instead and never resumed
+    automatically again: what killed it (the kernel's OOM killer, most often) would kill it again.
+    Conditional like transition_run; False when the run was not in `from_statuses` (under `only_job`).
+    """
+    run = get_run(session, run_id)
+    earlier = resumed_after(run.reason if run else None)
+    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER):]) == _cause(one_line(reason)):
+        reason = (f"{reason} (again after an automatic resume, so it is not resumed again; if it ran out of "
+                  "memory, lower its batch size or width)")  # fmt: skip
+        return transition_run(session, run_id, from_statuses, RunStatus.FAILED, reason, only_job=only_job)
+    return transition_run(session, run_id, from_statuses, RunStatus.INTERRUPTED, reason, only_job=only_job)
 
 
 def update_run_meta(
@@ -223,20 +262,33 @@ def touch_heartbeat(session: Session, run_id: int, job_id: str | None = None) ->
     return bool(result.rowcount)
 
 
-def checkpoint_dir(run_id: int) -> Path:
-    """Where the job keeps a run's last.pt and best.pt (VGP_CHECKPOINT_DIR, default var/checkpoints)."""
-    return Path(os.environ.get("VGP_CHECKPOINT_DIR", "var/checkpoints")) / str(run_id)
+def checkpoint_dir(run_uuid: str) -> Path:
+    """Where the job keeps a run's last.pt and best.pt (VGP_CHECKPOINT_DIR, default var/checkpoints).
+
+    Named by the run's uuid, not its id: ids start again at 1 in a database made anew, uuids never repeat.
+    """
+    return Path(os.environ.get("VGP_CHECKPOINT_DIR", "var/checkpoints")) / str(run_uuid)
 
 
-def delete_run(session: Session, run_id: int, remove_checkpoints: bool = True) -> None:
-    """Delete a finished run, its epochs and gradients (cascade) and, by default, its checkpoint folder."""
-    run = require_run(session, run_id)
-    if not run.status.finished:
-        raise ValueError(f"run {run_id} is {run.status.value}; cancel it before deleting it")
-    session.delete(run)
-    session.flush()
-    if remove_checkpoints:
-        shutil.rmtree(checkpoint_dir(run_id), ignore_errors=True)
+def delete_run(session: Session, run_id: int) -> str:
+    """Delete a finished run, its epochs and gradients (the foreign keys cascade); return its uuid.
+
+    One conditional DELETE, so a run resumed or started since the caller looked at it is never deleted.
+    Files are the caller's to remove, after the commit (`remove_checkpoints`): a rolled-back delete keeps them.
+    """
+    finished = [status for status in RunStatus if status.finished]
+    query = delete(Run).where(Run.id == run_id, Run.status.in_(finished)).returning(Run.uuid)
+    run_uuid = session.execute(query.execution_options(synchronize_session=False)).scalar_one_or_none()
+    session.expire_all()
+    if run_uuid is None:
+        status = require_run(session, run_id).status
+        raise ValueError(f"run {run_id} is {status.value}; cancel it before deleting it")
+    return run_uuid
+
+
+def remove_checkpoints(run_uuid: str) -> None:
+    """Remove a deleted run's checkpoint folder (call it after the delete's commit)."""
+    shutil.rmtree(checkpoint_dir(run_uuid), ignore_errors=True)
 
 
 # ---- metrics --------------------------------------------------------------------------------------
