@@ -39,10 +39,16 @@ class StopPoller:
     """
 
     def __init__(
-        self, run_id: int, poll_s: float = CANCEL_POLL_S, heartbeat_s: float | None = None, job_id: str | None = None
+        self,
+        run_id: int,
+        poll_s: float = CANCEL_POLL_S,
+        heartbeat_s: float | None = None,
+        job_id: str | None = None,
+        run_uuid: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.job_id = job_id
+        self.run_uuid = run_uuid  # names the run's cancel flag; None: read from the database at each poll
         self.poll_s = poll_s
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
@@ -55,7 +61,7 @@ class StopPoller:
         now = time.monotonic()
         if now - self._last_poll >= self.poll_s:
             self._last_poll = now
-            self.stop = queue.cancel_requested(self.run_id)
+            self.stop = queue.cancel_requested(self.run_id, self.run_uuid)
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:
@@ -109,7 +115,7 @@ def train_run(run_id: int) -> str:
         if run is None:
             log.error("run %d does not exist; nothing to train", run_id)
             return "missing"
-        stored_config, status = run.config, run.status
+        stored_config, status, run_uuid = run.config, run.status, run.uuid
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
@@ -146,7 +152,7 @@ def train_run(run_id: int) -> str:
 
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
     download = os.environ.get("VGP_DOWNLOAD", "1") != "0"  # torchvision's download where the internet allows
-    poller = StopPoller(run_id, job_id=job_id)
+    poller = StopPoller(run_id, job_id=job_id, run_uuid=run_uuid)
     try:
         params, device = model_facts(config)
         with session_scope() as session:
