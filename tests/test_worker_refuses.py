@@ -49,5 +49,6 @@ def test_the_worker_refuses_every_job_but_ours(env: dict, tmp_path: Path) -> Non
         assert job.get_status() == "failed", name
         reason = job.latest_result().exc_string
         assert reason.startswith("refused by VGP Lab's worker: ") and "\n" not in reason, (name, reason)
+    assert not q.intermediate_queue.get_job_ids()  # nothing left for RQ's cleanup to fail a second time
     done = Job.fetch(ours, connection=queue.get_redis(), serializer=JSONSerializer)
     assert done.get_status() == "finished" and done.return_value() == "missing"

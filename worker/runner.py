@@ -229,6 +229,7 @@ class OnlyOurJobs:
             return
         log.error("job %s refused: %s", job.id, refusal)
         self.handle_job_failure(job, queue, exc_string=f"refused by VGP Lab's worker: {refusal}")  # type: ignore[attr-defined]
+        queue.intermediate_queue.remove(job.id)  # dequeued but never started: RQ would fail it again later
 
 
 class RunWorker(OnlyOurJobs, Worker):
