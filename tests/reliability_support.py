@@ -258,6 +258,3 @@ def raising_job(_run_id: int) -> None:
 def dying_job(_run_id: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
 
-
-STUB_JOBS = frozenset(f"{__name__}.{f.__name__}" for f in (stubborn_job, raising_job, dying_job))
-"""What tests.stub_worker lets a worker run besides the real job (one int argument each, like the real one)."""
