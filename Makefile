@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DATABASE_URL ?= sqlite:///var/vgp.db
-export REDIS_URL ?= redis://127.0.0.1:6379/0
+# REDIS_URL unset: the local Redis that `make run` starts, with a password that scripts/ensure_redis.py
+# generates once into var/redis.password (`ensure_redis.py --url` prints the URL with it).
 export VGP_DATA_DIR ?= var/data
 # Workers on this machine (`make run VGP_WORKERS=2`); their CPU threads share the cores, as
 # docs/benchmarks.md measured: without the split, concurrent runs thrash.
@@ -52,7 +53,7 @@ redis: install
 	@$(BIN)/python scripts/ensure_redis.py
 
 run: migrate redis
-	$(BIN)/honcho start -c worker=$(VGP_WORKERS) web worker
+	REDIS_URL="$$($(BIN)/python scripts/ensure_redis.py --url)" $(BIN)/honcho start -c worker=$(VGP_WORKERS) web worker
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 browser:
@@ -60,6 +61,8 @@ browser:
 
 # The whole suite on SQLite, then every database-backed test (marker `db`) again on the local Postgres.
 # One torch thread per process: tests run workers and Streamlit beside pytest on few cores.
+# The tests' Redis (127.0.0.1:6379, named in tests/) has no password; `redis` below inherits this URL.
+test: export REDIS_URL := redis://127.0.0.1:6379/0
 test: install-dev browser redis
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 	OMP_NUM_THREADS=1 VGP_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m db

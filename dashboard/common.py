@@ -10,6 +10,7 @@ import hmac
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -63,9 +64,26 @@ MIGRATE_HINT = " (is the database migrated? run `python -m worker migrate`)"
 _UNMIGRATED = ("no such table", "no such column", "does not exist")  # SQLite's and Postgres' words
 
 
+MARKDOWN_SPECIALS = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark; CommonMark escapes each
+AUTOLINK_STARTS = re.compile(r"(?i)(?=https?:|www\.|@)")
+WORD_JOINER = "\u2060"  # invisible, and neither a space nor punctuation: no autolink may start right after it
+
+
+def plain(text: object) -> str:
+    """`text` for a Streamlit element that renders Markdown (headers, captions, alerts, help), shown as typed.
+
+    Run names, tags, notes, group names, query parameters and error messages come from users: unescaped,
+    `![](https://x/pixel)` would load a remote image, `[t](https://evil)` make a link, `:red[...]` or `$...$`
+    restyle the page. A backslash before every ASCII punctuation mark leaves nothing for Markdown to parse.
+    Streamlit also turns bare `https://...`, `www....` and e-mail addresses into links after parsing, in the
+    text itself, so an invisible word joiner goes before each of those.
+    """
+    return MARKDOWN_SPECIALS.sub(r"\\\1", AUTOLINK_STARTS.sub(WORD_JOINER, str(text)))
+
+
 def show_error(error: BaseException | str, prefix: str = "") -> None:
     """One `st.error` line for a failure the user can act on, instead of a traceback."""
-    text = one_line(error)
+    text = plain(one_line(error))
     if isinstance(error, SQLAlchemyError) and any(words in text for words in _UNMIGRATED):
         text += MIGRATE_HINT
     st.error(f"{prefix}{text}", icon=":material/error:")
@@ -203,6 +221,33 @@ def settings_ok() -> bool:
     return True
 
 
+class PasswordGate:
+    """Checks the dashboard password for every session of this server process. Each wrong password costs a
+    delay that doubles with every further one (FIRST_DELAY_S, 2x, 4x, ... up to MAX_DELAY_S) until a right
+    one; checks take turns, so parallel sessions cannot guess in parallel either."""
+
+    FIRST_DELAY_S = 1.0
+    MAX_DELAY_S = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failures = 0
+
+    def check(self, entered: str, expected: str) -> bool:
+        with self._lock:
+            if hmac.compare_digest(entered.encode(), expected.encode()):
+                self.failures = 0
+                return True
+            self.failures += 1
+            delay = min(self.FIRST_DELAY_S * 2 ** (self.failures - 1), self.MAX_DELAY_S)
+            logging.getLogger(__name__).warning("dashboard: wrong password #%d, answered in %g s", self.failures, delay)
+            time.sleep(delay)
+            return False
+
+
+PASSWORD_GATE = PasswordGate()  # one per server process: a module is imported once, pages are rerun
+
+
 def password_ok() -> bool:
     """True when VGP_DASHBOARD_PASSWORD is unset or this session entered it; otherwise ask for it (and False)."""
     expected = os.environ.get("VGP_DASHBOARD_PASSWORD", "")
@@ -211,12 +256,22 @@ def password_ok() -> bool:
     st.title("VGP Lab")
     entered = st.text_input("Password", type="password", key="_vgp_password")
     if entered:
-        if hmac.compare_digest(entered.encode(), expected.encode()):
-            st.session_state["_vgp_signed_in"] = True
-            st.rerun()
-        logging.getLogger(__name__).warning("dashboard: a wrong password was entered")
+        if st.session_state.get("_vgp_refused") != entered:  # each entry is checked once, not at every rerun
+            if PASSWORD_GATE.check(entered, expected):
+                st.session_state["_vgp_signed_in"] = True
+                st.rerun()
+            st.session_state["_vgp_refused"] = entered
         st.error("Wrong password.", icon=":material/lock:")
     return False
+
+
+RUN_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_run_id(text: str | None) -> int | None:
+    """A run id from a query parameter, or None: ASCII digits only (`isdigit()` also passes '²', which int()
+    refuses) and short enough for the database's integer."""
+    return int(text) if text is not None and RUN_ID.fullmatch(text) else None
 
 
 def load_run(run_id: int) -> dict[str, Any] | None:

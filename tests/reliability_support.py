@@ -119,9 +119,10 @@ def work_in_process() -> None:
 class WorkerProcess:
     """`python -m worker worker` in a subprocess with its own log file; stopped (and reaped) by `stop()`."""
 
-    def __init__(self, env: dict, log_path: Path, burst: bool = False, **extra_env: str) -> None:
+    def __init__(self, env: dict, log_path: Path, burst: bool = False, stubs: bool = False, **extra_env: str) -> None:
         self.log_path = log_path
-        args = [sys.executable, "-m", "worker", "worker", *(["--burst"] if burst else [])]
+        command = ["tests.stub_worker"] if stubs else ["worker", "worker"]  # stubs: also run the stub jobs below
+        args = [sys.executable, "-m", *command, *(["--burst"] if burst else [])]
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             args, cwd=REPO, env={**os.environ, **env, **extra_env}, stdout=self._log, stderr=subprocess.STDOUT
@@ -213,7 +214,8 @@ class PrivateRedis:
 
 
 def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None, timeout: int = 120) -> str:
-    """Enqueue `func` (a function of this module) on the run queue with the real jobs' callbacks.
+    """Enqueue `func` (a function of this module) on the run queue with the real jobs' callbacks; only a
+    WorkerProcess started with `stubs=True` runs it.
 
     With `run_id`, the job is that run's job (runs.job_id), as `queue.enqueue_run` would make it.
     """
@@ -249,9 +251,10 @@ def stubborn_job(run_id: int) -> None:
         time.sleep(0.1)
 
 
-def raising_job() -> None:
+def raising_job(_run_id: int) -> None:
     raise RuntimeError("this job fails on purpose")
 
 
-def dying_job() -> None:
+def dying_job(_run_id: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+

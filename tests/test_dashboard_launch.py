@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.common import plain
 from tests.dashboard_support import DEAD_REDIS_URL, all_runs, env, open_page, redis_env
 from vgp_models.config import TABLE1, RunConfig
 from vgp_models.cures import CURES
@@ -53,7 +54,7 @@ def test_one_click_queues_one_table1_row(redis_env, index):
     row = TABLE1[index]
     assert RunConfig.from_dict(run.config) == RunConfig.from_preset(row.preset, lr=row.lr, epochs=1, batch_size=32,
                                                                    subset=32)  # fmt: skip
-    assert run.group_name is None and at.success[0].value == f"Queued run #{run.id}: {run.name}."
+    assert run.group_name is None and at.success[0].value == plain(f"Queued run #{run.id}: {run.name}.")
     assert redis_env.queue.count == 1
 
 
@@ -148,7 +149,7 @@ def test_custom_form_has_every_config_field_and_queues_it(redis_env):
                     schedule="iteration", device="cpu")  # fmt: skip
     assert RunConfig.from_dict(run.config) == RunConfig.from_dict(expected)
     assert (run.name, run.group_name, run.tags, run.note) == ("custom", "sweep", ["a", "b"], "a note")
-    assert at.success[0].value.startswith(f"Queued run #{run.id}: VGG14 BN+RC avgpool x16, 2 epochs")
+    assert at.success[0].value.startswith(plain(f"Queued run #{run.id}: VGG14 BN+RC avgpool x16, 2 epochs"))
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_invalid_form_shows_the_error_inline_and_queues_nothing(redis_env, key, 
     at = open_page()
     at.number_input(key=key).set_value(value).run()
     (error,) = at.error  # shown as soon as the field changes, under the field
-    assert message in error.value and "\n" not in error.value
+    assert plain(message) in error.value and "\n" not in error.value  # shown as typed
     assert at.button(key="submit").disabled  # AppTest, like a browser, cannot click it
     assert not at.success and all_runs() == [] and redis_env.queue.count == 0
 

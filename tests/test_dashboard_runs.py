@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from dashboard.common import plain
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from vgp_models.config import RunConfig
 from worker import db, frames, queue, store
@@ -63,7 +64,7 @@ def test_rename_tag_and_note(env):
     at = select(runs_page(), run_id)
     at.text_input(key="runs_new_name").input("baseline")
     at.button(key="runs_rename").click().run()
-    assert at.success[0].value == f"Renamed #{run_id}."
+    assert at.success[0].value == plain(f"Renamed #{run_id}.")
     at.text_input(key="runs_tags").input("new, second")
     at.button(key="runs_add_tags").click().run()
     at.text_input(key="runs_tags").input("old")
@@ -94,7 +95,7 @@ def test_delete_asks_first_then_removes_the_run_and_its_metrics(env):
     assert not at.warning and len(all_runs()) == 2
     at.button(key="runs_delete").click().run()
     at.button(key="runs_delete_yes").click().run()
-    assert not at.exception and at.success[0].value == f"Deleted #{doomed}."
+    assert not at.exception and at.success[0].value == plain(f"Deleted #{doomed}.")
     assert [r.id for r in all_runs()] == [keep]
     with db.session_scope() as s:
         assert frames.epochs_frame(s, [doomed]).empty and frames.gradients_frame(s, [doomed]).empty
@@ -107,7 +108,7 @@ def test_delete_of_a_running_run_is_refused_in_one_line(env):
     at.button(key="runs_delete").click().run()
     at.button(key="runs_delete_yes").click().run()
     (error,) = at.error
-    assert error.value == f"Could not delete: #{run_id}: run {run_id} is running; cancel it before deleting it"
+    assert error.value == plain(f"Could not delete: #{run_id}: run {run_id} is running; cancel it before deleting it")
     assert len(all_runs()) == 1
 
 
@@ -131,7 +132,7 @@ def test_cancel_rerun_and_resume(redis_env):
     (run,) = all_runs()
     at = select(runs_page(), run.id)
     at.button(key="runs_cancel").click().run()
-    assert at.success[0].value == f"Cancelled #{run.id}."
+    assert at.success[0].value == plain(f"Cancelled #{run.id}.")
     assert table(at)["status"].tolist() == ["cancelled"] and redis_env.queue.count == 0
     at = select(at, run.id)
     at.button(key="runs_rerun").click().run()

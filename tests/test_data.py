@@ -199,3 +199,46 @@ def test_a_failed_download_still_says_where_to_put_the_data(tmp_path: Path, monk
     assert "\n" not in message
     assert str(tmp_path / "cifar-100-python") in message and "VGP_DATA_DIR" in message
     assert message.endswith("torchvision's download failed (OSError: Name or service not known)")
+
+
+# ---- untrusted pickles --------------------------------------------------------------------------
+
+
+class RunsACommand:
+    """A pickle that calls os.system when loaded by a plain unpickler."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickle_that_runs_code_is_refused_naming_the_file(tmp_path: Path) -> None:
+    write_cifar100(tmp_path, n_train=20, n_test=10)
+    marker = tmp_path / "ran"
+    path = tmp_path / "cifar-100-python" / "train"
+    write_pickle(path, {**good_dict(20), b"batch_label": RunsACommand(marker)})
+    with pytest.raises(DataError) as err:
+        load_cifar100(tmp_path)
+    message = str(err.value)
+    assert not marker.exists()
+    assert "\n" not in message and str(path) in message and "system" in message and "refused" in message
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_the_cifar_format_still_loads_at_every_protocol(tmp_path: Path, protocol: int) -> None:
+    """The official files are Python 2 pickles naming numpy.core.multiarray._reconstruct; re-pickled copies
+    name numpy._core (numpy 2) and, at protocol 2, _codecs.encode for bytes."""
+    write_cifar100(tmp_path, n_train=20, n_test=10)
+    path = tmp_path / "cifar-100-python" / "test"
+    content = {**good_dict(7), b"batch_label": b"testing batch 1 of 1", b"filenames": [b"a.png"] * 7}
+    raw = pickle.dumps(content, protocol=protocol)
+    if protocol == 2:  # as numpy 1.x wrote them
+        assert b"numpy._core.multiarray\n_reconstruct" in raw
+        raw = raw.replace(b"numpy._core.multiarray\n_reconstruct", b"numpy.core.multiarray\n_reconstruct")
+    path.write_bytes(raw)
+    data = load_cifar100(tmp_path)
+    assert len(data.test) == 7 and data.test.labels.tolist() == [1] * 7

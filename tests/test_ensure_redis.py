@@ -48,3 +48,33 @@ def test_without_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "apt-get install redis-server" in lines[0]
+
+
+def test_without_redis_url_the_local_redis_gets_a_generated_password_kept_in_var(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    run = lambda: subprocess.run([sys.executable, str(SCRIPT), "--url"], cwd=tmp_path, env=env,  # noqa: E731
+                                 capture_output=True, text=True, timeout=60, check=True).stdout.strip()  # fmt: skip
+    url = run()
+    password_file = tmp_path / "var" / "redis.password"
+    password = password_file.read_text().strip()
+    assert len(password) >= 32 and url == f"redis://:{password}@127.0.0.1:6379/0"
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    assert run() == url  # kept: the next `make run` finds the same Redis with the same password
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_the_redis_it_starts_requires_the_password_and_hides_it_from_ps(tmp_path: Path) -> None:
+    port = free_port()
+    password = "s3cret-for-this-test"
+    done = ensure(f"redis://:{password}@127.0.0.1:{port}/0", tmp_path)
+    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert client.ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port).ping()
+        pid = int((tmp_path / "var" / "redis" / "redis.pid").read_text())
+        assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert (tmp_path / "var" / "redis" / "redis.conf").stat().st_mode & 0o777 == 0o600
+    finally:
+        client.shutdown(nosave=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,19 @@ def test_every_page_asks_for_the_password_first(env: None, monkeypatch: pytest.M
     at.switch_page("views/runs.py").run()  # signed in for the rest of the session
     assert not at.exception and not [t for t in at.text_input if t.key == "_vgp_password"]
     assert not page_shown(app())  # a new session asks again
+
+
+def test_each_wrong_password_waits_longer_in_every_session(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VGP_DASHBOARD_PASSWORD", SECRET)
+    app().text_input(key="_vgp_password").input(SECRET).run()  # a right password resets the count
+    waits = []
+    for guess in ("guess-1", "guess-2", "guess-3"):
+        at = app()  # a new session for each guess: starting over does not reset the delay
+        start = time.monotonic()
+        at.text_input(key="_vgp_password").input(guess).run()
+        waits.append(time.monotonic() - start)
+        assert [e.value for e in at.error] == ["Wrong password."] and not page_shown(at)
+    assert waits[0] >= 1.0 and waits[1] >= 2.0 and waits[2] >= 4.0, waits
+    at = app()
+    at.text_input(key="_vgp_password").input(SECRET).run()
+    assert page_shown(at)

@@ -41,7 +41,7 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
     with db.session_scope() as s:
         run_id = store.create_run(s, tiny(epochs=5)).id
     job_id = enqueue_stub(stubborn_job, run_id, run_id=run_id)
-    worker = WorkerProcess(env, tmp_path / "worker.log")  # sweeps every second; grace 1 s (FAST)
+    worker = WorkerProcess(env, tmp_path / "worker.log", stubs=True)  # sweeps every second; grace 1 s (FAST)
     try:
         wait_for(lambda: run_row(run_id).epochs_done == 1, 60, what="the stubborn job to record an epoch")
         (horse,) = worker.horses()
@@ -62,10 +62,10 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
 
 
 def test_failed_and_dying_jobs_never_stop_the_worker(env: dict, tmp_path: Path) -> None:
-    raising = enqueue_stub(raising_job)
-    dying = enqueue_stub(dying_job)
+    raising = enqueue_stub(raising_job, 0)
+    dying = enqueue_stub(dying_job, 0)
     good = queue.submit_run(tiny(epochs=2))
-    worker = WorkerProcess(env, tmp_path / "worker.log", burst=True)
+    worker = WorkerProcess(env, tmp_path / "worker.log", burst=True, stubs=True)
     assert worker.proc.wait(timeout=180) == 0, worker.log()[-3000:]
     worker.stop()
     run = run_row(good)

@@ -134,7 +134,7 @@ def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
     try:
         assert queue.cancel_run(run_id) is RunStatus.RUNNING
         assert not reconcile.reconcile(SETTINGS)  # within the grace period: the job's own poll should do it
-        queue.get_redis().set(queue.CANCEL_KEY.format(run_id=run_id), "1000.0")  # requested long ago
+        queue.get_redis().set(queue.cancel_key(run_id), "1000.0")  # requested long ago
         assert reconcile.reconcile(SETTINGS).stopped == [run_id]
         messages = [pubsub.get_message(timeout=2) for _ in range(3)]
         payloads = [json.loads(m["data"]) for m in messages if m and m["type"] == "message"]

@@ -47,7 +47,7 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
         for job_id in registry.get_job_ids():
             registry.remove(job_id, delete_job=True)
     q.delete(delete_jobs=True)
-    for key in redis.scan_iter(match=queue.CANCEL_KEY.format(run_id="*")):
+    for key in redis.scan_iter(match=queue.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")):
         redis.delete(key)
     db.dispose_engines()
 
@@ -194,7 +194,7 @@ def test_stop_poller_reads_the_flag_at_most_every_interval(env: Path) -> None:
 
     run_id = queue.submit_run(TINY)
     poller = StopPoller(run_id, poll_s=0.3)
-    queue.get_redis().set(queue.CANCEL_KEY.format(run_id=run_id), "1")
+    queue.get_redis().set(queue.cancel_key(run_id), "1")
     assert not any(poller() for _ in range(10_000))  # within the interval: no Redis read, so no stop yet
     time.sleep(0.35)
     assert poller() and poller()  # read once, then remembered

@@ -43,10 +43,16 @@ class StopPoller:
     """
 
     def __init__(
-        self, run_id: int, poll_s: float = CANCEL_POLL_S, heartbeat_s: float | None = None, job_id: str | None = None
+        self,
+        run_id: int,
+        poll_s: float = CANCEL_POLL_S,
+        heartbeat_s: float | None = None,
+        job_id: str | None = None,
+        run_uuid: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.job_id = job_id
+        self.run_uuid = run_uuid  # names the run's cancel flag; None: read from the database at each poll
         self.poll_s = poll_s
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
@@ -58,7 +64,7 @@ class StopPoller:
             return True
         now = time.monotonic()
         if now - self._last_poll >= self.poll_s:
-            requested = queue.cancel_requested(self.run_id)
+            requested = queue.cancel_requested(self.run_id, self.run_uuid)
             self.stop = bool(requested)
             # After a Redis that did not answer (each try costs up to REDIS_TIMEOUT_S), train on a while.
             self._last_poll = now if requested is not None else time.monotonic() + REDIS_RETRY_S
@@ -153,7 +159,7 @@ def train_run(run_id: int) -> str:
         )  # fmt: skip
 
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
-    poller = StopPoller(run_id, job_id=job_id)
+    poller = StopPoller(run_id, job_id=job_id, run_uuid=run_uuid)
     try:
         params, device = model_facts(config)
         with session_scope() as session:

@@ -34,14 +34,15 @@ from rq import Callback, Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from sqlalchemy.engine import make_url
 
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import sweeps
-from worker.db import session_scope
+from worker.db import database_url, session_scope
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import create_run, interrupt_run, one_line, require_run, set_status, transition_run
+from worker.store import create_run, get_run, interrupt_run, one_line, require_run, set_status, transition_run
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,11 @@ DEFAULT_QUEUE_NAME = "vgp"
 JOB_FUNCTION = "worker.jobs.train_run"
 """The job, by import path, so that enqueueing and the worker's parent never import torch."""
 
-CANCEL_KEY = "vgp:cancel:{run_id}"
+CANCEL_KEY = "vgp:cancel:{queue}:{database}:{run_id}:{run_uuid}"
 """A Redis key whose existence asks the running job for that run to stop; the job polls it. Its value is the
-Unix time of the request, so that a sweep can send RQ's stop-job command after VGP_CANCEL_GRACE_S."""
+Unix time of the request, so that a sweep can send RQ's stop-job command after VGP_CANCEL_GRACE_S. Namespaced
+by queue and database, so that two installs sharing a Redis never cancel each other's runs, and by the run's
+uuid, so that a flag left behind never stops a later run that got the same id (a database made afresh)."""
 
 CANCEL_FLAG_TTL_S = 7 * 24 * 3600
 """Cancel flags expire on their own, in case the run they name never polls again."""
@@ -334,23 +337,41 @@ def on_sweep_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any,
         sweeps.transition_sweep(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)
 
 
-def cancel_requested(run_id: int) -> bool | None:
+def cancel_key(run_id: int, run_uuid: str | None = None) -> str | None:
+    """The run's cancel flag (CANCEL_KEY) in this queue and database; the uuid is read from the database when
+    not given. None when the run no longer exists."""
+    if run_uuid is None:
+        with session_scope() as session:
+            run = get_run(session, int(run_id))
+            if run is None:
+                return None
+            run_uuid = run.uuid
+    database = make_url(database_url()).database or ""  # the name, not the host: every host spells that its own way
+    return CANCEL_KEY.format(queue=queue_name(), database=database, run_id=int(run_id), run_uuid=run_uuid)
+
+
+def cancel_requested(run_id: int, run_uuid: str | None = None) -> bool | None:
     """Whether someone asked the running job for `run_id` to stop; None (and a warning) when Redis does not
     answer within REDIS_TIMEOUT_S (a Redis outage must not stop training)."""
     try:
-        return bool(get_redis().exists(CANCEL_KEY.format(run_id=run_id)))
+        key = cancel_key(run_id, run_uuid)
+        return key is not None and bool(get_redis().exists(key))
     except Exception as e:  # noqa: BLE001
         log.warning("run %d: cannot read the cancel flag (%s: %s)", run_id, type(e).__name__, e)
         return None
 
 
-def clear_cancel_flag(run_id: int) -> None:
-    get_redis().delete(CANCEL_KEY.format(run_id=run_id))
+def clear_cancel_flag(run_id: int, run_uuid: str | None = None) -> None:
+    key = cancel_key(run_id, run_uuid)
+    if key is not None:
+        get_redis().delete(key)
 
 
-def cancel_flag_age(run_id: int) -> float | None:
+def cancel_flag_age(run_id: int, run_uuid: str | None = None) -> float | None:
     """Seconds since a cancel was requested for `run_id`, None when none was. Raises QueueError."""
-    key = CANCEL_KEY.format(run_id=run_id)
+    key = cancel_key(run_id, run_uuid)
+    if key is None:
+        return None
     try:
         connection = get_redis()
         raw = connection.get(key)
@@ -369,14 +390,15 @@ def cancel_run(run_id: int) -> RunStatus:
     """Cancel a run; return its status afterwards.
 
     A queued (or interrupted) run is marked cancelled at once and its job removed from the queue. A running
-    run gets the Redis flag `vgp:cancel:<run_id>`; its job stops within about a second of training and marks
+    run gets its Redis flag (CANCEL_KEY); its job stops within about a second of training and marks
     itself cancelled, so this returns `running`. A job still running VGP_CANCEL_GRACE_S after the flag is
     stopped by its worker on RQ's stop-job command (sent by `worker.reconcile`). A finished run is left as it is.
     Raises RunNotFound, or QueueError when a running run's flag cannot be set.
     """
     run_id = int(run_id)
     with session_scope() as session:
-        job_id = require_run(session, run_id).job_id
+        run = require_run(session, run_id)
+        job_id, run_uuid = run.job_id, run.uuid
         cancelled = transition_run(
             session, run_id, (RunStatus.QUEUED, RunStatus.INTERRUPTED), RunStatus.CANCELLED, reason="cancelled by user"
         )
@@ -387,7 +409,8 @@ def cancel_run(run_id: int) -> RunStatus:
         return RunStatus.CANCELLED
     if status is RunStatus.RUNNING:
         try:
-            get_redis().set(CANCEL_KEY.format(run_id=run_id), f"{time.time():.3f}", ex=CANCEL_FLAG_TTL_S, nx=True)
+            key = cancel_key(run_id, run_uuid)
+            get_redis().set(key, f"{time.time():.3f}", ex=CANCEL_FLAG_TTL_S, nx=True)
         except Exception as e:
             raise QueueError(redis_error_line(e), run_id) from e
         log.info("run %d: cancel requested", run_id)

@@ -60,6 +60,7 @@ class ReconcileReport:
 @dataclass(frozen=True)
 class _RunView:
     id: int
+    uuid: str
     job_id: str | None
     heartbeat_at: datetime | None
     started_at: datetime | None
@@ -71,7 +72,10 @@ def _runs(statuses: tuple[RunStatus, ...]) -> list[_RunView]:
     """A snapshot, read in its own short transaction (every change below is a separate write-first one)."""
     with session_scope() as session:
         runs: list[Run] = list_runs(session, statuses)
-        return [_RunView(r.id, r.job_id, r.heartbeat_at, r.started_at, r.created_at, r.auto_resumes or 0) for r in runs]
+        return [
+            _RunView(r.id, r.uuid, r.job_id, r.heartbeat_at, r.started_at, r.created_at, r.auto_resumes or 0)
+            for r in runs
+        ]
 
 
 def reconcile(settings: Settings | None = None) -> ReconcileReport:
@@ -96,7 +100,7 @@ def _sweep_running(settings: Settings, report: ReconcileReport) -> None:
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.stale_after_s)
     for run in _runs((RunStatus.RUNNING,)):
-        flag_age = queue.cancel_flag_age(run.id)
+        flag_age = queue.cancel_flag_age(run.id, run.uuid)
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         stale = last_sign < stale_before
         if flag_age is None and not stale:
@@ -127,7 +131,7 @@ def _cancel_dead(run: _RunView, report: ReconcileReport) -> None:
     with session_scope() as session:
         done = transition_run(session, run.id, (RunStatus.RUNNING,), RunStatus.CANCELLED, reason, only_job=run.job_id)
     if done:
-        queue.clear_cancel_flag(run.id)
+        queue.clear_cancel_flag(run.id, run.uuid)
         report.cancelled.append(run.id)
 
 
@@ -140,7 +144,7 @@ def _resume_interrupted(settings: Settings, report: ReconcileReport) -> None:
         with session_scope() as session:
             if not claim_auto_resume(session, run.id, settings.auto_resumes):
                 continue  # another sweeper won, or someone resumed or cancelled it meanwhile
-        queue.clear_cancel_flag(run.id)
+        queue.clear_cancel_flag(run.id, run.uuid)
         _enqueue(run.id)
         log.warning("run %d queued again automatically (resume %d of %d)", run.id, run.auto_resumes + 1,
                     settings.auto_resumes)  # fmt: skip

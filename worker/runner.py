@@ -33,6 +33,7 @@ from rq.serializers import JSONSerializer
 
 from worker.db import safe_database_url, session_scope
 from worker.queue import (
+    JOB_FUNCTION,
     QueueError,
     fetch_job,
     get_queue,
@@ -188,9 +189,52 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class RunWorker(Worker):
+JOB_FUNCTIONS = frozenset({JOB_FUNCTION})
+"""The only functions a worker runs. RQ imports and calls whatever a job names, so anyone who can write to
+Redis could otherwise run code on every worker; jobs are checked before anything they name is imported."""
+
+JOB_CALLBACKS = {"failure": "worker.queue.on_job_failure", "stopped": "worker.queue.on_job_stopped"}
+"""The callbacks `enqueue_run` attaches; RQ imports these by name too."""
+
+
+def job_refusal(job: Job) -> str | None:
+    """Why the worker must not run `job`, or None: its function must be in JOB_FUNCTIONS, its arguments exactly
+    one int (a run id), and its callbacks ours. Reads only the job's JSON, so nothing it names is imported."""
+    try:
+        func, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
+        callbacks = {
+            "success": job._success_callback_name,
+            "failure": job._failure_callback_name,
+            "stopped": job._stopped_callback_name,
+        }
+    except Exception as e:  # noqa: BLE001 (a job whose data does not even decode is refused, not crashed on)
+        return f"its data does not decode ({type(e).__name__})"
+    if func not in JOB_FUNCTIONS or instance is not None:
+        return f"it names the function {str(func)[:100]!r}; this worker runs only {', '.join(sorted(JOB_FUNCTIONS))}"
+    if kwargs or not isinstance(args, (list, tuple)) or len(args) != 1 or type(args[0]) is not int:
+        return "its arguments must be exactly one run id (an int)"
+    for kind, name in callbacks.items():
+        if name and name != JOB_CALLBACKS.get(kind):
+            return f"its {kind} callback {name[:100]!r} is not VGP Lab's"
+    return None
+
+
+class OnlyOurJobs:
+    """Mixed into RQ's workers: a job that `job_refusal` refuses is marked failed with the reason, unrun."""
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        refusal = job_refusal(job)
+        if refusal is None:
+            super().execute_job(job, queue)  # type: ignore[misc]
+            return
+        log.error("job %s refused: %s", job.id, refusal)
+        self.handle_job_failure(job, queue, exc_string=f"refused by VGP Lab's worker: {refusal}")  # type: ignore[attr-defined]
+        queue.intermediate_queue.remove(job.id)  # dequeued but never started: RQ would fail it again later
+
+
+class RunWorker(OnlyOurJobs, Worker):
     """RQ's forking Worker, with a work horse that dies with it (see `_die_with_parent`) and is never forked
-    while the sweep thread is inside a database transaction (see FORK_GUARD)."""
+    while the sweep thread is inside a database transaction (see FORK_GUARD). Runs only our job (OnlyOurJobs)."""
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         _die_with_parent(self._parent_pid)
@@ -200,6 +244,10 @@ class RunWorker(Worker):
         self._parent_pid = os.getpid()
         with FORK_GUARD:
             super().fork_work_horse(job, queue)
+
+
+class SimpleRunWorker(OnlyOurJobs, SimpleWorker):
+    """RQ's in-process worker (for tests), running only our job."""
 
 
 def default_worker_name() -> str:
@@ -217,7 +265,7 @@ def make_worker(burst_in_process: bool = False, name: str | None = None) -> Work
     that `job_alive` can tell a live worker from a dead one within VGP_STALE_AFTER_S.
     """
     queue = get_queue(connection=new_redis())  # its own client: RQ raises its socket timeout above the dequeue's
-    worker_class = SimpleWorker if burst_in_process else RunWorker
+    worker_class = SimpleRunWorker if burst_in_process else RunWorker
     return worker_class(
         [queue],
         name=name or default_worker_name(),

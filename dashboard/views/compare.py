@@ -32,7 +32,7 @@ LATEST = "latest"
 def flags(ends: pd.DataFrame, names: dict[int, str]) -> None:
     vanishing, ratios = analysis.vanishing_gradients(ends), analysis.latest_ratios(ends)
     for run_id in vanishing[vanishing].index:
-        st.warning(analysis.vanishing_message(names[run_id], ratios[run_id]), icon=":material/warning:")
+        st.warning(analysis.vanishing_message(common.plain(names[run_id]), ratios[run_id]), icon=":material/warning:")
 
 
 def pick_epoch(epochs: pd.DataFrame) -> int | str:

@@ -84,7 +84,7 @@ def queue_cures() -> None:
 
 if notice := st.session_state.pop("launch_flash", None):
     ok, text, page, link, params = notice
-    (st.success if ok else st.error)(text, icon=":material/check_circle:" if ok else ":material/error:")
+    (st.success if ok else st.error)(common.plain(text), icon=":material/check_circle:" if ok else ":material/error:")
     if page:
         st.page_link(page, label=link, icon=":material/arrow_forward:", query_params=params or None)
 
@@ -105,7 +105,7 @@ try:
     quick_error = None
 except ConfigError as error:
     quick_error = str(error)
-    st.error(quick_error, icon=":material/error:")
+    st.error(common.plain(quick_error), icon=":material/error:")
 blocked = not queue_up or quick_error is not None
 
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
@@ -175,9 +175,9 @@ for section in SECTIONS:
         for col, field in zip(st.columns(4, vertical_alignment="bottom"), in_section[start : start + 4]):
             field_input(col, field)
             if field.name == bad:
-                col.error(error, icon=":material/error:")
+                col.error(common.plain(error), icon=":material/error:")
 if error and not bad:
-    st.error(error, icon=":material/error:")
+    st.error(common.plain(error), icon=":material/error:")
 left, mid, right = st.columns([1, 1, 2])
 name = left.text_input("Name (optional)", key="name", max_chars=200)
 group = mid.text_input("Group (optional)", key="group", max_chars=200)

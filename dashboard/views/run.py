@@ -12,9 +12,9 @@ runs = common.runs_or_stop(title="Run")
 ids = runs["id"].astype(int).tolist()
 titles = dict(zip(ids, [common.run_title(r) + f" ({r['status']})" for r in runs.to_dict("records")]))
 asked = st.query_params.get("run")
-wanted = int(asked) if asked and asked.isdigit() else None
+wanted = common.parse_run_id(asked)
 if asked is not None and wanted not in ids:
-    st.warning(f"There is no run {asked!r}; showing the newest.", icon=":material/warning:")
+    st.warning(f"There is no run {common.plain(repr(asked[:40]))}; showing the newest.", icon=":material/warning:")
 run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=titles.get)
 st.query_params["run"] = str(run_id)
 
@@ -22,7 +22,7 @@ st.query_params["run"] = str(run_id)
 def header(run: dict[str, Any]) -> None:
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     with left:
-        st.header(common.run_title(run), anchor=False)
+        st.header(common.plain(common.run_title(run)), anchor=False)
         common.status_badge(run["status"])
     status, key = run["status"], run["id"]
     if status in common.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
@@ -36,7 +36,7 @@ def header(run: dict[str, Any]) -> None:
     if run.get("reason") and status not in ("completed", *common.ACTIVE):
         step = f" (step {run['diverged_step']})" if run.get("diverged_step") is not None else ""
         say = st.error if status == "failed" else st.warning  # cancelled, diverged, interrupted
-        say(f"{status.capitalize()}{step}: {run['reason']}", icon=":material/info:")
+        say(f"{status.capitalize()}{step}: {common.plain(run['reason'])}", icon=":material/info:")
 
 
 def summary(run: dict[str, Any], epochs: pd.DataFrame) -> None:
@@ -55,7 +55,7 @@ def summary(run: dict[str, Any], epochs: pd.DataFrame) -> None:
         help="Of the best-val checkpoint, after the last epoch",
     )
     cols[2].metric("Parameters", f"{run['params']:,}" if run.get("params") else "–")
-    cols[3].metric("Device", run.get("device") or "–", help=f"Worker: {run.get('worker_name') or '–'}")
+    cols[3].metric("Device", run.get("device") or "–", help=f"Worker: {common.plain(run.get('worker_name') or '–')}")
 
 
 def metric_charts(run_id: int, epochs: pd.DataFrame) -> None:

@@ -116,7 +116,7 @@ if doomed := st.session_state.get("runs_confirm"):
 
 if flash := st.session_state.pop("runs_flash", None):
     ok, text = flash
-    (st.success if ok else st.error)(text, icon=":material/info:")
+    (st.success if ok else st.error)(common.plain(text), icon=":material/info:")
 
 with st.expander("Rename, tag, note", expanded=bool(selected)):
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

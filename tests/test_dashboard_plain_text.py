@@ -1,0 +1,61 @@
+"""User text is shown as typed, never as Markdown: run names, groups, reasons and query parameters on every page
+(a remote image or a link in a run name must stay text), and query parameters are parsed strictly."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.common import parse_run_id, plain
+from tests.dashboard_support import add_run, env, open_page  # noqa: F401 (env: the fixture, by name)
+
+PAYLOAD = "![](https://x.example/pixel) [t](https://evil.example) :red[x] $x$ <b>y</b>"
+RAW = ("![](", "[t](", ":red[", "$x$", "<b>")  # what Markdown would act on, were it left unescaped
+
+
+def markdown_bodies(at: AppTest) -> list[str]:
+    """Everything on the page that Streamlit renders as Markdown."""
+    kinds = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+    return [str(e.value) for kind in kinds for e in getattr(at, kind)]
+
+
+def assert_plain(at: AppTest, shown: str) -> None:
+    assert not at.exception, at.exception
+    bodies = markdown_bodies(at)
+    for body in bodies:
+        assert not any(raw in body for raw in RAW), body
+    assert any(plain(shown) in body for body in bodies), bodies  # still shown, as typed
+
+
+@pytest.mark.usefixtures("env")
+def test_run_page_shows_names_and_reasons_as_typed() -> None:
+    run_id = add_run(status="failed", name=PAYLOAD, reason=f"RuntimeError: {PAYLOAD}", kind="vanishing")
+    at = open_page("views/run.py", run=run_id)
+    assert_plain(at, PAYLOAD)
+    assert any(plain(f"RuntimeError: {PAYLOAD}") in e.value for e in at.error)
+
+
+@pytest.mark.usefixtures("env")
+def test_compare_page_shows_names_as_typed() -> None:
+    add_run(preset="vgg08", name=PAYLOAD, kind="vanishing")
+    add_run(preset="vgg38", layers=39, name="ok", kind="vanishing")
+    at = open_page("views/compare.py")
+    assert at.warning  # the vanishing flag names both runs
+    assert_plain(at, PAYLOAD)
+
+
+@pytest.mark.usefixtures("env")
+def test_query_parameter_is_parsed_strictly_and_shown_as_typed() -> None:
+    newest = add_run(name="plain")
+    for asked in ("²", "1²", "٣", " 1", "1e3", "99999999999999999999999", PAYLOAD):
+        at = open_page("views/run.py", run=asked)
+        assert not at.exception, (asked, at.exception)
+        (warning,) = at.warning
+        assert "There is no run" in warning.value and not any(raw in warning.value for raw in RAW)
+        assert at.selectbox[0].value == newest
+
+
+def test_parse_run_id_takes_ascii_digits_only() -> None:
+    assert parse_run_id("42") == 42 and parse_run_id("007") == 7
+    for bad in (None, "", "²", "٣", "4²", "-1", "+1", " 1", "1 ", "1.0", "1" * 19):
+        assert parse_run_id(bad) is None, bad
