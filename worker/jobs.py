@@ -21,6 +21,7 @@ from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import VGG, count_parameters
 from worker import queue, runner
 from worker.db import REPO_ROOT, session_scope
+from worker.progress import StepWriter
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import checkpoint_dir, get_run, one_line, record_epoch, touch_heartbeat, transition_run
@@ -160,6 +161,7 @@ def train_run(run_id: int) -> str:
             resume=True,
             on_epoch=on_epoch,
             should_stop=poller,
+            on_step=StepWriter(run_id, job_id),
         )
     except DataError as e:
         return _fail(run_id, _describe(e), job_id)
