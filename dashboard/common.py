@@ -199,6 +199,9 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
         if title:
             st.title(title)
         st.info("No runs yet.", icon=":material/info:")
+        from dashboard import imports  # imports uses this module
+
+        imports.reference_offer()
         st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
         st.stop()
     return runs

@@ -33,7 +33,8 @@ from worker.db import REPO_ROOT, session_scope
 from worker.schema import EpochRow, GradientRow, Run, RunStatus
 
 __all__ = [
-    "ZIP_MAX_BYTES", "Imported", "extract_zip", "find_run_folders", "import_folders", "import_zip", "reference_dir",
+    "ZIP_MAX_BYTES", "Imported", "extract_zip", "find_run_folders", "import_folders", "import_reference", "import_zip",
+    "max_zip_bytes", "reference_dir", "reference_sets",
 ]  # fmt: skip
 
 ZIP_MAX_BYTES = 200 * 1024 * 1024
@@ -55,8 +56,27 @@ class Imported:
 
 
 def reference_dir() -> Path:
-    """The shipped results (VGP_REFERENCE_DIR, default the repository's results/)."""
+    """The shipped results (VGP_REFERENCE_DIR, default the repository's results/): one folder of run folders
+    per experiment, e.g. results/table1-cpu-8ep-bf16/vgg08-lr0.001/."""
     return Path(os.environ.get("VGP_REFERENCE_DIR") or REPO_ROOT / "results")
+
+
+def reference_sets() -> list[Path]:
+    """The experiments under reference_dir() that hold run folders with a config.json."""
+    root = reference_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob(f"*/{CONFIG_JSON}")))
+
+
+def import_reference() -> list[Imported]:
+    """Import every reference experiment, each as a group `reference · <its folder name>`."""
+    return [item for s in reference_sets() for item in import_folders([s], group=f"reference · {s.name}")]
+
+
+def max_zip_bytes() -> int:
+    """The upload cap: VGP_IMPORT_MAX_MB (default 200) MiB."""
+    return int(float(os.environ.get("VGP_IMPORT_MAX_MB") or ZIP_MAX_BYTES / 2**20) * 2**20)
 
 
 def is_run_folder(path: Path) -> bool:
@@ -188,11 +208,14 @@ def extract_zip(data: bytes, dest: Path, max_bytes: int = ZIP_MAX_BYTES) -> None
         raise RunFolderError(f"not a readable zip ({e})") from None
 
 
-def import_zip(data: bytes, group: str | None = None, max_bytes: int = ZIP_MAX_BYTES) -> list[Imported]:
+def import_zip(data: bytes, group: str | None = None, max_bytes: int | None = None) -> list[Imported]:
     """The Runs page's upload: a zip of run folders, unpacked into a temporary folder, imported, removed."""
     with tempfile.TemporaryDirectory(prefix="vgp-import-") as tmp:
-        extract_zip(data, Path(tmp), max_bytes)
-        imported = import_folders([Path(tmp)], group=group)
+        try:
+            extract_zip(data, Path(tmp), max_zip_bytes() if max_bytes is None else max_bytes)
+            imported = import_folders([Path(tmp)], group=group)
+        except RunFolderError as e:  # name files as the zip does
+            raise RunFolderError(str(e).replace(f"{tmp}/", "").replace(tmp, "the zip")) from None
     for item in imported:  # name them as the zip does, not by the temporary folder
         item.folder = item.folder.relative_to(tmp)
     return imported
