@@ -24,13 +24,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from vgp_models.config import RunConfig
-from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
-from vgp_models.vgg import VGG, count_parameters
+
+if TYPE_CHECKING:
+    from vgp_models.train import EpochMetrics, TrainResult
+
+# torch is imported inside the functions that train or build a model: the strict reader below serves the
+# dashboard's imports, and the dashboard never loads torch (docs/architecture.md).
 
 FORMAT = "vgp-run-folder/1"
 CONFIG_JSON = "config.json"
@@ -128,6 +130,8 @@ class RunFolder:
                 "params": params,
                 "started_at": now_iso(),
             }
+        import torch
+
         self.record.update(device=device, torch=torch.__version__, git_commit=git_commit(), status="running")
         _write_json(self.path / CONFIG_JSON, self.record)
 
@@ -163,6 +167,8 @@ def train_into(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainResult:
     """Train `config` into `folder` (CSVs, config.json, checkpoints bound to the folder's run uuid)."""
+    from vgp_models.train import resolve_device, train
+
     writer = RunFolder(folder)
     writer.start(config, parameter_count(config), str(resolve_device(config)), resume)
 
@@ -356,5 +362,9 @@ def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | Non
 
 def parameter_count(config: RunConfig) -> int:
     """The model's parameter count; built on the meta device: shapes only, no memory, no draw from the RNG."""
+    import torch
+
+    from vgp_models.vgg import VGG, count_parameters
+
     with torch.device("meta"):
         return count_parameters(VGG(config))
