@@ -50,7 +50,7 @@ def store_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "worker", "import", *map(str, args)], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
