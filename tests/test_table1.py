@@ -22,7 +22,7 @@ from vgp_models.table1 import row_folder_name
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3  # a kill after the first epoch still lands mid-row
-pytestmark = pytest.mark.timeout(1800)  # seven rows in child processes, each importing torch, on 2 busy cores
+pytestmark = pytest.mark.timeout(3600)  # seven rows in child processes, each importing torch, on 2 busy cores
 
 
 def table1(cifar_dir: Path, out: Path, *extra: str, wait: bool = True):
@@ -32,7 +32,7 @@ def table1(cifar_dir: Path, out: Path, *extra: str, wait: bool = True):
     if not wait:  # its own process group, so that a kill takes the rows' children too, as a crash would
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)  # fmt: skip
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400, check=False)
 
 
 def record(folder: Path) -> dict:
