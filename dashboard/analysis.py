@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -123,13 +123,54 @@ def remaining_seconds(mean_epoch_s: float, epochs_total: int, epochs_done: int) 
     return float(mean_epoch_s) * max(int(epochs_total) - int(epochs_done or 0), 0)
 
 
-def eta_seconds(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[int, float]:
-    """Running runs' remaining_seconds, by run id (runs without a finished epoch yet are left out)."""
+def _int(value: Any) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def step_seconds(run: Mapping[str, Any], now: datetime) -> float | None:
+    """Seconds per step of the epoch in flight (runs.epoch_step steps since epoch_started_at, which the job
+    stamps after the first step); None before its second step."""
+    step, started = _int(run.get("epoch_step")), run.get("epoch_started_at")
+    if step < 2 or started is None or pd.isna(started):
+        return None
+    return max((now - started).total_seconds(), 0.0) / (step - 1)
+
+
+def in_epoch(run: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(step k, of N) of a running run's epoch in flight; None when no step of it has been written."""
+    step, steps = _int(run.get("epoch_step")), _int(run.get("epoch_steps"))
+    return (step, steps) if run.get("status") == "running" and step > 0 and steps > 0 else None
+
+
+def run_fraction(run: Mapping[str, Any]) -> float:
+    """How much of a run is done, 0..1, counting the steps of the epoch in flight."""
+    total = _int(run.get("epochs_total"))
+    done = _int(run.get("epochs_done")) + (lambda s: s[0] / s[1] if s else 0.0)(in_epoch(run))
+    return min(max(done / total, 0.0), 1.0) if total > 0 else 0.0
+
+
+def run_eta(run: Mapping[str, Any], mean_epoch_s: float | None, now: datetime) -> float | None:
+    """Seconds left of a running run: the epoch in flight at its step rate, then the epochs after it at the mean
+    epoch time (the step rate x N before one finished); None until either is known."""
+    total, done = _int(run.get("epochs_total")), _int(run.get("epochs_done"))
+    steps, rate = in_epoch(run), step_seconds(run, now)
+    if steps is not None and rate is not None:
+        epoch_s = mean_epoch_s if mean_epoch_s is not None else rate * steps[1]
+        return rate * (steps[1] - steps[0]) + epoch_s * max(total - done - 1, 0)
+    return remaining_seconds(mean_epoch_s, total, done) if mean_epoch_s is not None else None
+
+
+def eta_seconds(runs: pd.DataFrame, epochs: pd.DataFrame, now: datetime | None = None) -> dict[int, float]:
+    """Running runs' run_eta, by run id (runs with neither a finished epoch nor a step rate are left out)."""
+    now = now or datetime.now(UTC)
     mean = epochs.groupby("run_id")["seconds"].mean() if not epochs.empty else pd.Series(dtype="float64")
     out = {}
-    for row in runs[runs["status"] == "running"].itertuples():
-        if row.id in mean.index and pd.notna(mean[row.id]):
-            out[int(row.id)] = remaining_seconds(mean[row.id], row.epochs_total, row.epochs_done)
+    for run in runs[runs["status"] == "running"].to_dict("records"):
+        run_id = int(run["id"])
+        mean_s = float(mean[run_id]) if run_id in mean.index and pd.notna(mean[run_id]) else None
+        eta = run_eta(run, mean_s, now)
+        if eta is not None:
+            out[run_id] = eta
     return out
 
 
@@ -149,9 +190,16 @@ def gradients_text(flagged: bool, amplified: bool) -> str:
     return "amplified" if amplified else ""
 
 
+def epochs_text(run: Mapping[str, Any]) -> str:
+    """'3 / 10', or '3 / 10 · step 120/475' while the fourth epoch is in flight."""
+    steps = in_epoch(run)
+    text = f"{_int(run.get('epochs_done'))} / {_int(run.get('epochs_total'))}"
+    return text + (f" · step {steps[0]}/{steps[1]}" if steps else "")
+
+
 def runs_table(runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Series, fmt_eta: Any) -> pd.DataFrame:
     """The Runs page's table: one display row per run, in `runs`' order. `runs` needs `config` too."""
-    total = runs["epochs_total"].fillna(0).astype(int)
+    records = runs.to_dict("records")
     done = runs["epochs_done"].fillna(0).astype(int)
     ids = runs["id"].astype(int)
     flagged = ids.map(lambda i: bool(vanishing.get(i, False)))
@@ -164,8 +212,8 @@ def runs_table(runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Seri
             "group": runs["group_name"].fillna(""),
             "tags": runs["tags"].map(lambda t: list(t or [])),
             "status": runs["status"],
-            "progress": (done / total.where(total > 0, 1)).clip(0, 1),
-            "epochs": done.astype(str) + " / " + total.astype(str),
+            "progress": [run_fraction(r) for r in records],
+            "epochs": [epochs_text(r) for r in records],
             "eta": [
                 fmt_eta(etas[i]) if i in etas else "after epoch 1" if s == "running" else ""
                 for i, s in zip(ids, runs["status"])
@@ -179,6 +227,59 @@ def runs_table(runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Seri
             "open": "run?run=" + ids.astype(str),
         }
     )
+
+
+# ---- cost estimates ------------------------------------------------------------------------------
+
+ESTIMATE_KEYS = ("arch", "depth", "width", "batch_norm", "residual", "shortcut", "amp")
+"""What a measured epoch time is kept by (with the device): the architecture and its precision."""
+
+
+def estimate_key(config: Mapping[str, Any]) -> tuple:
+    """ESTIMATE_KEYS' values; a field a stored config predates takes RunConfig's default."""
+    fields = RunConfig.__dataclass_fields__
+    return tuple(config.get(k, fields[k].default) for k in ESTIMATE_KEYS)
+TRAIN_IMAGES = 47_500  # the coursework's train split
+
+
+def train_images(config: Mapping[str, Any]) -> int:
+    subset = int(config.get("subset") or 0)
+    return min(subset, TRAIN_IMAGES) if subset else TRAIN_IMAGES
+
+
+def image_seconds(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[tuple, float]:
+    """(device, architecture) -> measured seconds of an epoch per training image: the median epoch of the run
+    that trained the most images per epoch (a smoke run's fixed costs per epoch weigh more per image)."""
+    if runs.empty or epochs.empty:
+        return {}
+    median = epochs.dropna(subset=["seconds"]).groupby("run_id")["seconds"].median()
+    best: dict[tuple, tuple[int, float]] = {}
+    for run in runs.to_dict("records"):
+        config = run.get("config") or {}
+        if int(run["id"]) not in median.index or not run.get("device") or not config:
+            continue
+        key, n = (run["device"], estimate_key(config)), train_images(config)
+        if key not in best or n > best[key][0]:
+            best[key] = (n, float(median[int(run["id"])]) / n)
+    return {key: rate for key, (_, rate) in best.items()}
+
+
+def workers_device(runs: pd.DataFrame) -> str | None:
+    """The device the workers train on, as the newest run that started says; None before any did."""
+    devices = runs["device"].dropna() if "device" in runs else pd.Series(dtype=object)
+    return str(devices.iloc[0]) if len(devices) else None
+
+
+def estimate_seconds(configs: list[Mapping[str, Any]], rates: Mapping[tuple, float], device: str | None):
+    """Wall time (s) of training `configs` one after another on `device`; None when any architecture was never
+    measured there (no guess)."""
+    total = 0.0
+    for config in configs:
+        rate = rates.get((device, estimate_key(config)))
+        if rate is None:
+            return None
+        total += rate * train_images(config) * int(config["epochs"])
+    return total
 
 
 def filter_runs(runs: pd.DataFrame, statuses=(), groups=(), tags=()) -> pd.DataFrame:

@@ -25,6 +25,7 @@ HEATMAP_EPOCHS = 50
 EXPORT_WIDTH = 760  # px: a chart drawn to a file has no Streamlit container to stretch to
 
 _SPLITS = {"train": "Train", "val": "Validation"}
+REPORT_LABELS = {"logit_linear_layer": "weight_logit_linear_layer"}  # how the report's figures write it
 _RUNS = alt.Scale(scheme="tableau10")  # distinct hues per run (Streamlit's theme would give shades of blue)
 _EPOCH_AXIS = alt.Axis(tickMinStep=1, format="d")  # whole epochs, also when there is only one
 _POINTS = alt.OverlayMarkDef(size=16)  # small: 100 epochs of points should not hide the line
@@ -127,16 +128,26 @@ def layer_order(grads_df: pd.DataFrame) -> list[str]:
 
 
 def gradient_flow_chart(
-    grads_df: pd.DataFrame, epoch: int | None = None, max_lines: int = MAX_GRAD_LINES, title: str | None = None
+    grads_df: pd.DataFrame,
+    epoch: int | None = None,
+    max_lines: int = MAX_GRAD_LINES,
+    title: str | None = None,
+    report_style: bool = False,
 ) -> alt.Chart:
     """Mean |grad| of each weight tensor (last batch of the epoch) along the network, log y axis.
 
     x is the layer label in forward order (`layer_order`); one line per epoch (at most `max_lines`,
     evenly spaced) or only `epoch`. With several runs, colour = run and each (run, epoch) is its own
     line. Zeros cannot sit on a log axis; they are left out (see `zero_gradients`).
+    `report_style` draws it as the report's Figures 2, 3 and 5: a linear axis, every epoch, zeros at 0,
+    and the last layer labelled as there (`REPORT_LABELS`).
     """
+    if report_style:
+        max_lines = max(grads_df["epoch"].nunique(), 1)
+        grads_df = grads_df.assign(layer=grads_df["layer"].replace(REPORT_LABELS))
     data = _shown(grads_df, epoch, max_lines)
-    data = data[data["abs_mean_last"] > 0]
+    if not report_style:
+        data = data[data["abs_mean_last"] > 0]
     order = layer_order(grads_df)
     several = data["run"].nunique() > 1
     encodings = dict(
@@ -148,7 +159,8 @@ def gradient_flow_chart(
             scale=alt.Scale(domain=order),
             axis=alt.Axis(labelAngle=-90, labelLimit=260, labelFontSize=9, labelOverlap=False),
         ),
-        y=alt.Y("abs_mean_last:Q", title="Mean |gradient|", scale=alt.Scale(type="log"), axis=alt.Axis(format=".0e")),
+        y=alt.Y("abs_mean_last:Q", title="Mean |gradient|", scale=alt.Scale(type="linear" if report_style else "log"),
+                axis=alt.Axis(format=".1e" if report_style else ".0e")),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
             alt.Tooltip("epoch:O", title="Epoch"),

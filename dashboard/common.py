@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -286,7 +286,7 @@ def load_run(run_id: int) -> dict[str, Any] | None:
     return data
 
 
-RUN_EXTRA = ("note", "worker_name", "config")
+RUN_EXTRA = ("note", "worker_name", "config", "epoch_step", "epoch_steps", "epoch_started_at")
 
 
 def load_runs(run_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -303,6 +303,9 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
         if title:
             st.title(title)
         st.info("No runs yet.", icon=":material/info:")
+        from dashboard import imports  # imports uses this module
+
+        imports.reference_offer()
         st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
         st.stop()
     return runs
@@ -395,18 +398,21 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def progress(run: dict[str, Any], epoch_seconds: list[float]) -> tuple[float, str]:
-    """The progress bar's fraction and text: 'Epoch k of N · ETA ...' (ETA from the mean epoch time)."""
+def progress(run: dict[str, Any], epoch_seconds: list[float], now: datetime | None = None) -> tuple[float, str]:
+    """The progress bar's fraction and text: 'Epoch k of N · step s of S in epoch k+1 · ETA ...' (the ETA from
+    the epoch in flight's step rate and the mean epoch time, analysis.run_eta)."""
     done = int(run.get("epochs_done") or 0)
     total = int(run.get("epochs_total") or 0) or 1
-    fraction = min(max(done / total, 0.0), 1.0)
+    fraction = analysis.run_fraction({**run, "epochs_total": total})
     status = run["status"]
     if status == "queued":
         return fraction, f"Queued: waiting for a worker (epoch {done} of {total} done)"
     text = f"Epoch {done} of {total}"
     mean = sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None
     if status == "running":
-        eta = analysis.remaining_seconds(mean, total, done) if mean is not None else None
+        if steps := analysis.in_epoch(run):
+            text += f" · step {steps[0]} of {steps[1]} in epoch {done + 1}"
+        eta = analysis.run_eta(run, mean, now or datetime.now(UTC))
         text += f" · ETA {fmt_duration(eta)}" if eta is not None else " · ETA after the first epoch"
     elif epoch_seconds:
         text += f" · {status} · trained for {fmt_duration(sum(epoch_seconds))}"

@@ -129,7 +129,7 @@ def test_reproduce_table1_then_compare_and_results(services):
 
         page.get_by_role("link", name="Results", exact=True).click()
         expect(page.get_by_role("heading", name="Results: Table 1")).to_be_visible(timeout=30_000)
-        expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
+        expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible(timeout=30_000)  # one per tab
         results_csv = download(page, "Results CSV")
         expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(1, timeout=30_000)
         shoot(page, "results.png")

@@ -90,8 +90,13 @@ def test_results_rebuilds_table1_from_the_latest_completed_runs(env):
     add_run("vgg08", epochs=2, status="failed")  # newer but failed
     best = add_run("vgg38-bn-rc", layers=75, lr=1e-2, epochs=2)
     at = open_page("views/results.py")
-    (frame,) = at.dataframe
-    table = frame.value
+    accuracy, loss, runs = at.dataframe  # three narrow tables (tabs) that fit the page, not one wide one
+    orders = [list(t.proto.column_order) for t in (accuracy, loss, runs)]
+    assert orders[0] == ["model", "lr", "val_acc_pct", "report_val_acc_pct", "diff_val_acc_pct", "train_acc_pct",
+                         "report_train_acc_pct", "diff_train_acc_pct", "test_acc_pct"]  # fmt: skip
+    assert orders[1][2:5] == ["val_loss", "report_val_loss", "diff_val_loss"] and max(map(len, orders)) <= 9
+    assert orders[2] == ["model", "lr", "run_id", "params", "report_params", "best_epoch", "epochs_run", "wall_s"]
+    table = accuracy.value
     assert table["model"].tolist() == [row.model for row in TABLE1]
     assert table["run_id"].iloc[0] == vgg08 and table["run_id"].iloc[6] == best
     assert table["run_id"].iloc[1:6].isna().all()

@@ -279,3 +279,11 @@ def _bounded(name: str, value: float, low: float, high: float) -> None:
 def _positive_finite(name: str, value: float, upper: float) -> None:
     if not math.isfinite(value) or not (0.0 < value <= upper):
         raise ConfigError(f"{name} must be a finite number in (0, {upper:g}], got {value!r}")
+
+
+def same_config(stored: object, config: RunConfig) -> bool:
+    """Whether a checkpoint's config is `config`; one saved before a field existed has that field's default."""
+    try:
+        return isinstance(stored, dict) and RunConfig.from_dict(stored) == config
+    except ConfigError:
+        return False

@@ -17,19 +17,22 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import os
 import subprocess
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from vgp_models.config import RunConfig, same_config
 
-from vgp_models.config import RunConfig
-from vgp_models.nets import network
-from vgp_models.train import EpochMetrics, TrainResult, resolve_device, same_config, train
-from vgp_models.vgg import count_parameters
+if TYPE_CHECKING:
+    from vgp_models.train import EpochMetrics, TrainResult
+
+# torch is imported inside the functions that train or build a model: the strict reader below serves the
+# dashboard's imports, and the dashboard never loads torch (docs/architecture.md).
 
 FORMAT = "vgp-run-folder/1"
 CONFIG_JSON = "config.json"
@@ -127,6 +130,8 @@ class RunFolder:
                 "params": params,
                 "started_at": now_iso(),
             }
+        import torch
+
         self.record.update(device=device, torch=torch.__version__, git_commit=git_commit(), status="running")
         _write_json(self.path / CONFIG_JSON, self.record)
 
@@ -162,10 +167,10 @@ def train_into(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainResult:
     """Train `config` into `folder` (CSVs, config.json, checkpoints bound to the folder's run uuid)."""
-    with torch.device("meta"):  # the count needs shapes only: no memory, no draw from the RNG
-        params = count_parameters(network(config))
+    from vgp_models.train import resolve_device, train
+
     writer = RunFolder(folder)
-    writer.start(config, params, str(resolve_device(config)), resume)
+    writer.start(config, parameter_count(config), str(resolve_device(config)), resume)
 
     def epoch_done(m: EpochMetrics) -> None:
         writer.on_epoch(m)
@@ -186,3 +191,181 @@ def config_difference(old: Any, config: RunConfig) -> str:
     diffs = [f"{k} {old.get(k)!r} there, {new.get(k)!r} here"
              for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+
+
+# ---- reading a folder back, strictly --------------------------------------------------------------
+
+FINISHED = ("completed", "diverged", "cancelled")  # a record in another status is a run still going (or crashed)
+COURSE_NAMESPACE = uuid.UUID("6f1d3c52-3b7e-4c55-9a44-0d7c1f6a2b90")  # uuid5 of a course-framework folder's files
+
+
+@dataclass
+class FolderContents:
+    """One run folder, read and checked: everything `worker.importer` writes to the database."""
+
+    path: Path
+    run_uuid: str
+    config: RunConfig
+    record: dict[str, Any]  # config.json, or what a course-framework folder implies
+    epochs: list[dict[str, Any]]  # epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds
+    gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields
+    test: tuple[float, float] | None  # (test_acc, test_loss)
+
+
+def _rows(path: Path, header: list[str], any_order: bool = False) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV with exactly `header`'s columns; RunFolderError names the file and line."""
+    if not path.is_file():
+        raise RunFolderError(f"{path}: missing")
+    try:
+        with open(path, newline="") as f:
+            lines = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise RunFolderError(f"{path}: not readable as CSV ({e})") from None
+    got = lines[0] if lines else []
+    if (sorted(got) != sorted(header)) if any_order else (got != header):
+        raise RunFolderError(f"{path} line 1: columns {','.join(header)} expected, got {','.join(got) or 'nothing'}")
+    rows = []
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(got):
+            raise RunFolderError(f"{path} line {number}: {len(fields)} fields, {len(got)} expected")
+        rows.append((number, dict(zip(got, fields))))
+    return rows
+
+
+def _number(path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf) -> float:
+    text = row[column]
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and lo <= value <= hi):
+        span = f"in {lo:g}..{hi:g}" if math.isfinite(hi) else f">= {lo:g}"
+        raise RunFolderError(f"{path} line {line}: {column} is {text!r}, not a finite number {span}")
+    return value
+
+
+def _whole(path: Path, line: int, row: dict[str, str], column: str) -> int:
+    value = _number(path, line, row, column)
+    if value != int(value):
+        raise RunFolderError(f"{path} line {line}: {column} is {row[column]!r}, not a whole number")
+    return int(value)
+
+
+def _read_summary(folder: Path) -> list[dict[str, Any]]:
+    path = folder / SUMMARY_CSV
+    rows = _rows(path, SUMMARY_HEADER, any_order=True)  # the course framework writes a dict's keys
+    if not rows:
+        raise RunFolderError(f"{path}: no epochs")
+    return [
+        {"epoch": i, "train_loss": _number(path, n, r, "train_loss"),
+         "train_acc": _number(path, n, r, "train_acc", hi=1), "val_loss": _number(path, n, r, "val_loss"),
+         "val_acc": _number(path, n, r, "val_acc", hi=1), "lr": None, "seconds": None}
+        for i, (n, r) in enumerate(rows, start=1)
+    ]  # fmt: skip
+
+
+def _read_test(folder: Path) -> tuple[float, float]:
+    path = folder / TEST_SUMMARY_CSV
+    rows = _rows(path, TEST_SUMMARY_HEADER, any_order=True)
+    if len(rows) != 1:
+        raise RunFolderError(f"{path}: one row expected, got {len(rows)}")
+    n, r = rows[0]
+    return _number(path, n, r, "test_acc", hi=1), _number(path, n, r, "test_loss")
+
+
+def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
+    path = folder / EPOCHS_CSV
+    rows = _rows(path, EPOCHS_HEADER)
+    if len(rows) != len(epochs):
+        raise RunFolderError(f"{path}: {len(rows)} epochs, but {SUMMARY_CSV} has {len(epochs)}")
+    for (n, r), epoch in zip(rows, epochs):
+        if _whole(path, n, r, "epoch") != epoch["epoch"]:
+            raise RunFolderError(f"{path} line {n}: epoch {r['epoch']}, {epoch['epoch']} expected")
+        epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr"), _number(path, n, r, "seconds")
+
+
+def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
+    """Epochs 1..n_epochs in order, each with epoch 1's layers in order: anything else is a ragged file."""
+    path = folder / GRADIENTS_CSV
+    rows = _rows(path, GRADIENTS_HEADER)
+    parsed = [(n, _whole(path, n, r, "epoch"), _whole(path, n, r, "layer_index"), r) for n, r in rows]
+    n_layers = next((i for i, (_, epoch, _, _) in enumerate(parsed) if epoch != 1), len(parsed))
+    layers = [r["layer"] for *_, r in parsed[:n_layers]]
+    out = []
+    for i, (n, epoch, index, r) in enumerate(parsed):
+        want = (i // max(n_layers, 1) + 1, i % max(n_layers, 1))
+        if (epoch, index) != want or r["layer"] != layers[want[1]] or not r["layer"]:
+            raise RunFolderError(f"{path} line {n}: epoch {epoch} layer {index} ({r['layer']!r}), expected epoch "
+                                 f"{want[0]} layer {want[1]} ({layers[want[1]]!r})")
+        out.append({"epoch": epoch, "layer_index": index, "layer": r["layer"],
+                    **{c: _number(path, n, r, c) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
+    if not n_layers or len(out) != n_epochs * n_layers:
+        raise RunFolderError(f"{path}: {len(out)} rows, {n_epochs} epochs of {n_layers} layers expected "
+                             f"({SUMMARY_CSV} has {n_epochs} epochs)")
+    return out
+
+
+def _check_record(path: Path, record: dict[str, Any]) -> RunConfig:
+    try:
+        config = RunConfig.from_dict(record.get("config"))
+        uuid.UUID(str(record.get("run_uuid")))
+    except ValueError as e:  # ConfigError is one
+        raise RunFolderError(f"{path}: {e}") from None
+    if record.get("status") not in FINISHED:
+        raise RunFolderError(f"{path}: status {record.get('status')!r}; only a finished run ({', '.join(FINISHED)}) "
+                             "imports (resume it with `python -m vgp_models train --resume` first)")
+    for key in ("started_at", "finished_at"):
+        try:
+            dt.datetime.fromisoformat(str(record.get(key)))
+        except ValueError:
+            raise RunFolderError(f"{path}: {key} is {record.get(key)!r}, not an ISO time") from None
+    return config
+
+
+def read_run_folder(folder: Path, preset: str | None = None, lr: float | None = None) -> FolderContents:
+    """Read a run folder back, checking every file; RunFolderError (one line, file and line) on anything amiss.
+
+    A folder without config.json is the course framework's (summary.csv, test_summary.csv): `preset` and
+    `lr` say what it ran; it has no gradients, lr or wall times, and its uuid is derived from its files.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: not a folder")
+    record = read_config_json(folder)
+    epochs = _read_summary(folder)
+    if record is None:
+        return _course_folder(folder, epochs, preset, lr)
+    if preset is not None or lr is not None:
+        raise RunFolderError(f"{folder}: --preset and --lr are for course-framework folders; it has {CONFIG_JSON}")
+    config = _check_record(folder / CONFIG_JSON, record)
+    _add_epoch_times(folder, epochs)
+    test = _read_test(folder) if record["status"] == "completed" else None
+    return FolderContents(folder, str(record["run_uuid"]), config, record, epochs,
+                          _read_gradients(folder, len(epochs)), test)  # fmt: skip
+
+
+def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | None, lr: float | None) -> FolderContents:
+    if preset is None or lr is None:
+        raise RunFolderError(f"{folder}: no {CONFIG_JSON}; a course-framework folder needs --preset and --lr")
+    try:
+        config = RunConfig.from_preset(preset, lr=lr, epochs=len(epochs))
+    except ValueError as e:
+        raise RunFolderError(f"{folder}: {e}") from None
+    test = _read_test(folder)
+    digest = json.dumps([config.to_dict(), (folder / SUMMARY_CSV).read_text(), (folder / TEST_SUMMARY_CSV).read_text()])
+    best = max(epochs, key=lambda e: (e["val_acc"], -e["epoch"]))  # the first epoch of the best val acc
+    record = {"label": config.label, "status": "completed", "best_epoch": best["epoch"],
+              "best_val_acc": best["val_acc"], "test_acc": test[0], "test_loss": test[1],
+              "message": "imported from the course framework's files"}  # fmt: skip
+    return FolderContents(folder, str(uuid.uuid5(COURSE_NAMESPACE, digest)), config, record, epochs, [], test)
+
+
+def parameter_count(config: RunConfig) -> int:
+    """The model's parameter count; built on the meta device: shapes only, no memory, no draw from the RNG."""
+    import torch
+
+    from vgp_models.nets import network
+    from vgp_models.vgg import count_parameters
+
+    with torch.device("meta"):
+        return count_parameters(network(config))

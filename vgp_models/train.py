@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from vgp_models.amplify import Amplifier
-from vgp_models.config import ConfigError, RunConfig
+from vgp_models.config import RunConfig, same_config
 from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
 from vgp_models.nets import init_weights, network
@@ -184,14 +184,6 @@ def _save(obj: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
-
-
-def same_config(stored: object, config: RunConfig) -> bool:
-    """Whether a checkpoint's config is `config`; one saved before a field existed has that field's default."""
-    try:
-        return isinstance(stored, dict) and RunConfig.from_dict(stored) == config
-    except ConfigError:
-        return False
 
 
 def train(

@@ -9,6 +9,8 @@
     python -m worker worker [--burst]            (the Procfile's worker line; one per GPU)
     python -m worker reconcile                   (one sweep: dead runs interrupted, lost jobs queued again)
     python -m worker migrate                     (alembic upgrade head on DATABASE_URL)
+    python -m worker import PATH... [--group G]  (run folders into finished runs; course-framework
+                                                  folders with --preset P --lr LR)
 
 Bad input exits 2 and an unreachable service exits 1, each with one line on stderr and no traceback.
 """
@@ -27,8 +29,8 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
-from vgp_models.config import ConfigError
-from worker import db, frames, queue, reconcile, runner, schema, store
+from vgp_models.config import PRESETS, ConfigError
+from worker import db, frames, importer, queue, reconcile, runner, schema, store
 from worker.exports import to_csv
 from worker.settings import check_environment
 
@@ -66,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("reconcile", help="bring the queue in step with the database once (workers do it every 10 s)")
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
+
+    imports = commands.add_parser("import", help="turn run folders (or folders of them) into finished runs")
+    imports.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    imports.add_argument("--group", help="put the imported runs in this group")
+    imports.add_argument("--preset", choices=sorted(PRESETS), help="what a course-framework folder ran")
+    imports.add_argument("--lr", type=float, help="the learning rate of a course-framework folder")
     return parser
 
 
@@ -171,6 +179,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    for item in importer.import_folders(args.paths, preset=args.preset, lr=args.lr, group=args.group):
+        print(item.message())
+    return 0
+
+
 COMMANDS = {
     "submit": cmd_submit,
     "list": cmd_list,
@@ -181,6 +195,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "reconcile": cmd_reconcile,
     "migrate": cmd_migrate,
+    "import": cmd_import,
 }
 
 

@@ -22,6 +22,7 @@ from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, reso
 from vgp_models.vgg import count_parameters
 from worker import queue, runner
 from worker.db import REPO_ROOT, session_scope
+from worker.progress import StepWriter
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import checkpoint_dir, get_run, one_line, record_epoch, resumed_after, touch_heartbeat, transition_run
@@ -174,6 +175,7 @@ def train_run(run_id: int) -> str:
             run_uuid=run_uuid,
             on_epoch=on_epoch,
             should_stop=poller,
+            on_step=StepWriter(run_id, job_id),
         )
     except (DataError, CheckpointMismatch) as e:  # a foreign checkpoint is never resumed: the run fails
         return _fail(run_id, _describe(e), job_id)

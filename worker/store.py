@@ -330,6 +330,7 @@ def record_epoch(session: Session, run_id: int, metrics: EpochMetrics) -> None:
     session.flush()
     run = require_run(session, run_id)
     run.epochs_done = max(run.epochs_done or 0, epoch)
+    run.epoch_step = 0  # the next epoch's steps are counted from its first (worker.progress)
     run.heartbeat_at = utcnow()
     val_acc = _finite(metrics.val_acc)
     if val_acc is not None and (run.best_val_acc is None or val_acc > run.best_val_acc):

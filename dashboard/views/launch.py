@@ -108,14 +108,42 @@ except ConfigError as error:
     st.error(common.plain(quick_error), icon=":material/error:")
 blocked = not queue_up or quick_error is not None
 
+
+def measured_rates() -> tuple[dict[tuple, float], str | None]:
+    """Seconds per training image by (device, architecture) from the stored epochs, and the workers' device."""
+    try:
+        runs = common.load_runs()
+        epochs = common.load_epochs(runs["id"].astype(int).tolist())
+    except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
+        if not common.is_expected(error):
+            raise
+        return {}, None
+    return analysis.image_seconds(runs, epochs), analysis.workers_device(runs)
+
+
+def cost(rows: list) -> str:
+    """'about 31 h 10 min on this cpu' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
+    where = f"on this {device}" if device else "on the workers' device"
+    if quick_error is not None:
+        return f"unknown {where}"
+    configs = [RunConfig.from_preset(row.preset, lr=row.lr, **quick()).to_dict() for row in rows]
+    seconds = analysis.estimate_seconds(configs, rates, device)
+    if seconds is None:
+        return f"unknown {where} (no epoch of this architecture measured there yet)"
+    return f"about {common.fmt_duration(seconds)} {where}"
+
+
+rates, device = measured_rates()
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
+st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost(list(TABLE1))}, "
+           "from the measured epoch times of each architecture on that device.")  # fmt: skip
 st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", disabled=blocked, key="table1",
           on_click=reproduce_table1)  # fmt: skip
 grid = st.columns(4)
 for i, row in enumerate(TABLE1):
     rows = [(row.preset, {"lr": row.lr}, analysis.table1_name(row))]
     grid[i % 4].button(f"{row.model} · lr {analysis.lr_text(row.lr)}", key=f"t1-{i}", disabled=blocked,
-                       width="stretch", on_click=queue_presets, args=(rows,))  # fmt: skip
+                       width="stretch", on_click=queue_presets, args=(rows,), help=cost([row]))  # fmt: skip
 
 st.markdown("**The report's future work**: shortcuts around reduction blocks, deeper nets, wider nets")
 grid = st.columns(len(FUTURE))

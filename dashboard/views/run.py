@@ -107,15 +107,17 @@ def show(run_id: int) -> str | None:
     return run["status"]
 
 
-# Live while the run can still change: the fragment reruns alone every LIVE_S; once the run reaches a
-# terminal status one full rerun redefines it without run_every, and refreshing stops.
-live = runs.loc[runs["id"] == run_id, "status"].iloc[0] in common.ACTIVE
+# Live while the run can still change: the fragment reruns alone every LIVE_S; when the status moves (queued to
+# running, or to a terminal status) one full rerun redraws the selector's status and redefines the fragment,
+# without run_every once the run is finished, and refreshing stops.
+page_status = runs.loc[runs["id"] == run_id, "status"].iloc[0]
+live = page_status in common.ACTIVE
 
 
 @st.fragment(run_every=common.LIVE_S if live else None)
 def run_view() -> None:
     status = show(run_id)
-    if live and status not in common.ACTIVE:
+    if live and status != page_status:
         st.rerun()
 
 

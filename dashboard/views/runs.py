@@ -4,9 +4,10 @@ filters by status, group and tag, and actions on the selected runs."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, common, downloads, run_actions
+from dashboard import analysis, common, downloads, imports, run_actions
 
 st.title("Runs")
+imports.upload_panel()
 
 runs = common.runs_or_stop()
 

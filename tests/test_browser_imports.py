@@ -1,0 +1,74 @@
+# ruff: noqa: F401, F811 - fixtures come from tests.browser_helpers and tests.run_folder_support
+"""In a real browser: an empty database offers "Load the reference results" and loads them on a click; the Runs
+page's .zip import takes run folders once, and refuses a zip with `../` paths and an oversized one.
+
+`services` (tests/browser_helpers.py) runs Streamlit and a worker on a temp store; `reference_results` is a
+results/ folder of two headless runs. Skipped only without /usr/bin/chromium or Redis."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.browser_helpers import open_dashboard, services
+from tests.run_folder_support import reference_results, zip_of
+from worker import db, store
+
+pytestmark = pytest.mark.timeout(400)
+CAP_MB = 1
+
+
+@pytest.fixture
+def shipped(reference_results, monkeypatch):
+    """The dashboard's reference results and upload cap, set before `services` starts Streamlit."""
+    monkeypatch.setenv("VGP_REFERENCE_DIR", str(reference_results))
+    monkeypatch.setenv("VGP_IMPORT_MAX_MB", str(CAP_MB))
+    return reference_results
+
+
+def run_names() -> list[str]:
+    with db.session_scope() as session:
+        return sorted(r.name for r in store.list_runs(session))
+
+
+def upload(page, name: str, data: bytes) -> None:
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+        {"name": name, "mimeType": "application/zip", "buffer": data}
+    )
+
+
+def test_empty_database_loads_the_reference_results_then_zips_import_safely(shipped, services):
+    from playwright.sync_api import expect
+
+    base, logs = services
+    with open_dashboard(base, logs) as page:
+        assert run_names() == []
+        page.get_by_role("link", name="Runs", exact=True).click()
+        expect(page.get_by_text("No runs yet.")).to_be_visible(timeout=30_000)
+        assert run_names() == []  # offered, not done unasked
+        page.get_by_role("button", name="Load the reference results").click()
+        expect(page.get_by_text("Imported 2 of 2 run(s).")).to_be_visible(timeout=60_000)
+        expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
+        assert run_names() == ["VGG08 x8", "VGG38 x8"]
+        expect(page.get_by_role("button", name="Load the reference results")).to_have_count(0)
+
+        page.get_by_text("Import run folders").click()
+        upload(page, "evil.zip", zip_of(shipped / "demo", {"demo/../../escaped.csv": b"x"}))
+        page.get_by_role("button", name="Import", exact=True).click()
+        expect(page.get_by_text("Nothing imported.")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("'demo/../../escaped.csv', a path outside its folder")).to_be_visible()
+        assert not (shipped.parent / "escaped.csv").exists()
+
+        page.get_by_text("Import run folders").click()
+        upload(page, "big.zip", os.urandom(CAP_MB * 2**20 + 1))  # random bytes do not compress
+        expect(page.get_by_text(f"File must be {CAP_MB}.0MB or smaller.")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="Import", exact=True)).to_be_disabled()
+
+        page.get_by_text("Import run folders").click()
+        upload(page, "demo.zip", zip_of(shipped / "demo"))
+        page.get_by_role("button", name="Import", exact=True).click()
+        expect(page.get_by_text("Imported 0 of 2 run(s).")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("demo/vgg08-lr0.001: already imported as run #1; nothing added")).to_be_visible()
+        assert run_names() == ["VGG08 x8", "VGG38 x8"]
+        assert page.locator("[data-testid='stException']").count() == 0

@@ -1,0 +1,50 @@
+# ruff: noqa: F401, F811 - fixtures come from the support modules
+"""The dashboard's imports (AppTest): an empty database offers the shipped reference results and loads them on
+a click, never unasked; and the Launch page's cost estimate from measured epoch times, or "unknown"."""
+
+from __future__ import annotations
+
+from dashboard import common
+from tests.dashboard_support import add_run, all_runs, env, open_page
+from tests.run_folder_support import reference_results
+
+
+def test_empty_database_offers_the_reference_results(env, reference_results, monkeypatch):
+    monkeypatch.setenv("VGP_REFERENCE_DIR", str(reference_results))
+    at = open_page("views/runs.py")
+    assert "No runs yet" in at.info[0].value and all_runs() == []  # nothing imported unasked
+    at.button(key="load_reference").click().run()
+    assert not at.exception, at.exception
+    runs = sorted(all_runs(), key=lambda r: r.id)
+    assert [(r.name, r.status.value, r.group_name, r.tags) for r in runs] == [
+        ("VGG08 x8", "completed", "reference · demo", ["imported"]),
+        ("VGG38 x8", "completed", "reference · demo", ["imported"]),
+    ]
+    assert [r.epochs_done for r in runs] == [1, 1]
+    at = open_page("views/runs.py")  # with runs, no offer
+    assert "load_reference" not in [b.key for b in at.button]
+
+
+def test_no_offer_without_shipped_results(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("VGP_REFERENCE_DIR", str(tmp_path / "none"))
+    at = open_page("views/runs.py")
+    assert "load_reference" not in [b.key for b in at.button]
+
+
+def test_launch_estimates_table1_from_measured_epochs_or_says_unknown(env):
+    at = open_page()
+    caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
+    assert caption.startswith("Reproduce Table 1, 100 epochs: unknown on the workers' device")
+    for preset in ("vgg08", "vgg38", "vgg38-bn", "vgg38-rc"):  # add_run: 64 images an epoch, 1.5 s each
+        add_run(preset, device="cpu")
+    at = open_page()
+    caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
+    assert caption.startswith("Reproduce Table 1, 100 epochs: unknown on this cpu (no epoch of this architecture")
+    vgg08 = at.button(key="t1-0").proto.help
+    assert vgg08 == f"about {common.fmt_duration(1.5 / 64 * 47_500 * 100)} on this cpu"
+    add_run("vgg38-bn-rc", device="cpu")
+    at = open_page()
+    at.number_input(key="p_epochs").set_value(8).run()
+    caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
+    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {common.fmt_duration(7 * 1.5 / 64 * 47_500 * 8)}"
+                              " on this cpu")  # fmt: skip

@@ -1,0 +1,286 @@
+"""`python -m worker import`: a tiny headless run's folder into the database and back, course-framework folders,
+every malformed-folder case (one line naming file and line, nothing written), and safe zip extraction."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from vgp_models.config import RunConfig
+from vgp_models.run_folder import RunFolderError, read_run_folder, train_into
+from worker import db, frames, importer, schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed two-epoch VGG08 (width 8) run folder, without its checkpoints (as results/ ships them)."""
+    folder = tmp_path_factory.mktemp("runs") / "vgg08-tiny"
+    config = RunConfig.from_preset("vgg08", width=8, epochs=2, batch_size=32, subset=64, device="cpu")
+    assert train_into(folder, config, cifar_dir, resume=False).status == "completed"
+    for name in ("last.pt", "best.pt"):
+        (folder / name).unlink()
+    return folder
+
+
+@pytest.fixture
+def run_folder(trained: Path, tmp_path: Path) -> Path:
+    """A copy of `trained` that a test may break."""
+    return Path(shutil.copytree(trained, tmp_path / trained.name))
+
+
+@pytest.fixture
+def store_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    db.upgrade_database(database_url)
+    yield database_url
+    db.dispose_engines()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "worker", "import", *map(str, args)], cwd=ROOT, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path: Path, rows: list[list[object]]) -> None:
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+def count_runs() -> int:
+    with db.session_scope() as session:
+        return len(frames.runs_frame(session))
+
+
+def test_round_trip_holds_exactly_the_folder(store_url: str, run_folder: Path) -> None:
+    first = cli(run_folder)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"{run_folder}: imported as run #1"
+    again = cli(run_folder)
+    assert again.returncode == 0 and again.stdout.strip() == f"{run_folder}: already imported as run #1; nothing added"
+
+    record = json.loads((run_folder / "config.json").read_text())
+    with db.session_scope() as session:
+        runs = frames.runs_frame(session, extra=("config",))
+        run = session.get(schema.Run, 1)
+        uuid, sha = run.uuid, run.git_sha
+        epochs = frames.epochs_frame(session, [1])
+        grads = frames.gradients_frame(session, [1])
+    assert len(runs) == 1
+    row = runs.iloc[0]
+    assert uuid == record["run_uuid"] and sha == record["git_commit"]
+    assert row["config"] == record["config"] and row["status"] == "completed"
+    assert (row["params"], row["device"], row["best_epoch"]) == (record["params"], "cpu", record["best_epoch"])
+    assert row["started_at"].isoformat() == record["started_at"]
+    assert row["finished_at"].isoformat() == record["finished_at"]
+    test = read_csv(run_folder / "test_summary.csv")[0]
+    assert (row["test_acc"], row["test_loss"]) == (float(test["test_acc"]), float(test["test_loss"]))
+
+    summary, times = read_csv(run_folder / "summary.csv"), read_csv(run_folder / "epochs.csv")
+    assert epochs["epoch"].tolist() == [1, 2]
+    for column in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert epochs[column].tolist() == [float(r[column]) for r in summary]
+    assert epochs["lr"].tolist() == [float(r["lr"]) for r in times]
+    assert epochs["seconds"].tolist() == [float(r["seconds"]) for r in times]
+    folder_grads = read_csv(run_folder / "gradients.csv")
+    assert len(grads) == len(folder_grads) == 2 * 9
+    for (_, got), want in zip(grads.iterrows(), folder_grads):
+        assert (int(got["epoch"]), int(got["layer_index"]), got["layer"]) == (
+            int(want["epoch"]), int(want["layer_index"]), want["layer"])  # fmt: skip
+        assert [got[c] for c in ("abs_mean_last", "abs_mean_epoch", "l2")] == [
+            float(want[c]) for c in ("abs_mean_last", "abs_mean_epoch", "l2")]  # fmt: skip
+
+
+def test_course_framework_folder_needs_preset_and_lr(store_url: str, run_folder: Path, tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    course.mkdir()
+    for name in ("summary.csv", "test_summary.csv"):
+        shutil.copy(run_folder / name, course / name)
+    refused = cli(course)
+    assert refused.returncode == 2 and refused.stderr.strip().endswith(
+        f"{course}: no config.json; a course-framework folder needs --preset and --lr")
+    assert count_runs() == 0
+    for expected in ("imported as run #1", "already imported as run #1; nothing added"):
+        done = cli(course, "--preset", "vgg38-bn", "--lr", "1e-2", "--group", "course")
+        assert done.returncode == 0 and done.stdout.strip() == f"{course}: {expected}", done.stderr
+    with db.session_scope() as session:
+        run = session.get(schema.Run, 1)
+        n_grads = len(frames.gradients_frame(session, [1]))
+        epochs = frames.epochs_frame(session, [1])
+        assert RunConfig.from_dict(run.config) == RunConfig.from_preset("vgg38-bn", lr=1e-2, epochs=2)
+        assert (run.group_name, run.epochs_done, run.status.value) == ("course", 2, "completed")
+        assert run.params == 338_500 and run.test_acc == float(read_csv(course / "test_summary.csv")[0]["test_acc"])
+    assert n_grads == 0 and epochs["lr"].isna().all()
+
+
+def break_summary_columns(folder: Path) -> str:
+    write_csv(folder / "summary.csv", [["train_acc", "train_loss", "val_acc"], [0.1, 4.0, 0.1]])
+    return ("summary.csv line 1: columns train_acc,train_loss,val_acc,val_loss expected, "
+            "got train_acc,train_loss,val_acc")
+
+
+def nan_in_summary(folder: Path) -> str:
+    rows = list(csv.reader(open(folder / "summary.csv", newline="")))
+    rows[2][3] = "nan"
+    write_csv(folder / "summary.csv", rows)
+    return "summary.csv line 3: val_loss is 'nan', not a finite number >= 0"
+
+
+def accuracy_in_percent(folder: Path) -> str:
+    rows = list(csv.reader(open(folder / "summary.csv", newline="")))
+    rows[1][0] = "45.2"
+    write_csv(folder / "summary.csv", rows)
+    return "summary.csv line 2: train_acc is '45.2', not a finite number in 0..1"
+
+
+def gradients_row_missing(folder: Path) -> str:
+    rows = list(csv.reader(open(folder / "gradients.csv", newline="")))
+    labels = [r[2] for r in rows[1:10]]
+    del rows[12]  # line 13: epoch 2, layer 2
+    write_csv(folder / "gradients.csv", rows)
+    return f"gradients.csv line 13: epoch 2 layer 3 ({labels[3]!r}), expected epoch 2 layer 2 ({labels[2]!r})"
+
+
+def gradients_ragged_row(folder: Path) -> str:
+    rows = list(csv.reader(open(folder / "gradients.csv", newline="")))
+    rows[5].append("0.5")
+    write_csv(folder / "gradients.csv", rows)
+    return "gradients.csv line 6: 7 fields, 6 expected"
+
+
+def gradients_short(folder: Path) -> str:
+    rows = list(csv.reader(open(folder / "gradients.csv", newline="")))
+    write_csv(folder / "gradients.csv", rows[:-1])
+    return "gradients.csv: 17 rows, 2 epochs of 9 layers expected (summary.csv has 2 epochs)"
+
+
+def epochs_short(folder: Path) -> str:
+    rows = list(csv.reader(open(folder / "epochs.csv", newline="")))
+    write_csv(folder / "epochs.csv", rows[:-1])
+    return "epochs.csv: 1 epochs, but summary.csv has 2"
+
+
+def still_running(folder: Path) -> str:
+    record = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**record, "status": "running"}))
+    return "config.json: status 'running'; only a finished run (completed, diverged, cancelled) imports"
+
+
+def bad_config(folder: Path) -> str:
+    record = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**record, "config": {**record["config"], "depth": 9}}))
+    return "config.json: depth must be 8 + 6N"
+
+
+def missing(name: str):
+    def breaker(folder: Path) -> str:
+        (folder / name).unlink()
+        return f"{name}: missing"
+
+    breaker.__name__ = f"missing_{name}"
+    return breaker
+
+
+BREAKERS = [
+    missing("summary.csv"), missing("gradients.csv"), missing("test_summary.csv"), missing("epochs.csv"),
+    break_summary_columns, nan_in_summary, accuracy_in_percent, gradients_row_missing, gradients_ragged_row,
+    gradients_short, epochs_short, still_running, bad_config,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("breaker", BREAKERS, ids=lambda b: b.__name__)
+def test_malformed_folder_is_one_line_naming_file_and_line(run_folder: Path, breaker) -> None:
+    expected = breaker(run_folder)
+    with pytest.raises(RunFolderError) as caught:
+        read_run_folder(run_folder)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(str(run_folder / expected.split(":")[0].split(" ")[0]))
+    assert expected in message
+
+
+def test_a_malformed_folder_writes_nothing_not_even_the_good_ones(store_url: str, trained: Path, tmp_path: Path):
+    good = Path(shutil.copytree(trained, tmp_path / "a-good"))
+    bad = Path(shutil.copytree(trained, tmp_path / "b-bad"))
+    expected = nan_in_summary(bad)
+    done = cli(tmp_path)  # a folder of run folders: both, in order
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"python -m worker: error: {bad}/{expected}"]
+    assert count_runs() == 0
+    assert cli(good).returncode == 0 and count_runs() == 1
+
+
+def zip_bytes(members: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for name in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)  # a symlink
+            archive.writestr(info, "/etc/passwd")
+    return buffer.getvalue()
+
+
+def folder_members(folder: Path, prefix: str) -> dict[str, bytes]:
+    return {f"{prefix}/{p.name}": p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_zip_of_run_folders_imports_each_once(store_url: str, trained: Path) -> None:
+    data = zip_bytes(folder_members(trained, "table1/vgg08-tiny"))
+    assert [i.message() for i in importer.import_zip(data)] == ["table1/vgg08-tiny: imported as run #1"]
+    again = importer.import_zip(data)
+    assert [i.message() for i in again] == ["table1/vgg08-tiny: already imported as run #1; nothing added"]
+
+
+@pytest.mark.parametrize("evil", ["../escaped.csv", "run/../../escaped.csv", "/tmp/escaped.csv"])
+def test_zip_with_a_path_outside_is_refused_before_writing(trained: Path, tmp_path: Path, evil: str) -> None:
+    dest = tmp_path / "unpack" / "here"
+    dest.mkdir(parents=True)
+    data = zip_bytes({**folder_members(trained, "run"), evil: b"x"})
+    with pytest.raises(RunFolderError, match="a path outside its folder; nothing imported"):
+        importer.extract_zip(data, dest)
+    assert not list(dest.iterdir()) and not (tmp_path / "unpack" / "escaped.csv").exists()
+
+
+def test_zip_with_a_symlink_is_refused(trained: Path, tmp_path: Path) -> None:
+    data = zip_bytes(folder_members(trained, "run"), links=("run/link",))
+    with pytest.raises(RunFolderError, match="'run/link', not a plain file"):
+        importer.extract_zip(data, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_oversized_zip_and_zip_bomb_are_refused(tmp_path: Path) -> None:
+    packed = zip_bytes({"run/big.csv": b"0" * 5_000_000})  # deflates to a few KiB
+    assert len(packed) < 100_000
+    with pytest.raises(RunFolderError, match="the zip unpacks to more than"):
+        importer.extract_zip(packed, tmp_path, max_bytes=1_000_000)
+    with pytest.raises(RunFolderError, match=r"the zip is 0\.\d MiB; the limit is"):
+        importer.extract_zip(packed, tmp_path, max_bytes=1_000)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(RunFolderError, match="not a readable zip"):
+        importer.extract_zip(b"not a zip", tmp_path)
+
+
+def test_finite_checks_cover_infinity(run_folder: Path) -> None:
+    rows = list(csv.reader(open(run_folder / "gradients.csv", newline="")))
+    rows[3][5] = str(math.inf)
+    write_csv(run_folder / "gradients.csv", rows)
+    with pytest.raises(RunFolderError, match=r"gradients.csv line 4: l2 is 'inf', not a finite number"):
+        read_run_folder(run_folder)

@@ -1,0 +1,45 @@
+"""Progress inside an epoch: the job's `on_step` callback writes step k of N to the run, at most every few seconds.
+
+A VGG38 epoch on a CPU takes minutes, so the dashboard's progress and ETA follow the steps, not only the epochs.
+Throttled: one small UPDATE at an epoch's first and last step and at most every STEP_WRITE_S between.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import update
+
+from worker.db import session_scope
+from worker.schema import Run, RunStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+STEP_WRITE_S = 2.0
+"""Seconds between two progress writes of one run (the pages promise an update at least every 5 s)."""
+
+
+class StepWriter:
+    """The `on_step(step, steps)` callback of one run's job; a database error is logged, never raised."""
+
+    def __init__(self, run_id: int, job_id: str | None = None, every_s: float = STEP_WRITE_S) -> None:
+        self.run_id, self.job_id, self.every_s = run_id, job_id, every_s
+        self._last = -float("inf")
+
+    def __call__(self, step: int, steps: int) -> None:
+        now = time.monotonic()
+        if step not in (1, steps) and now - self._last < self.every_s:
+            return
+        self._last = now
+        # epoch_started_at is stamped when the first step is done: the rate is then (now - it) / (k - 1) steps,
+        # free of the first step's warm-up.
+        values = {"epoch_step": step, "epoch_steps": steps, **({"epoch_started_at": utcnow()} if step == 1 else {})}
+        query = update(Run).where(Run.id == self.run_id, Run.status == RunStatus.RUNNING)
+        if self.job_id is not None:
+            query = query.where(Run.job_id == self.job_id)
+        try:
+            with session_scope() as session:
+                session.execute(query.values(**values).execution_options(synchronize_session=False))
+        except Exception as e:  # noqa: BLE001 (a busy database must not stop training)
+            log.warning("run %d: progress not written (%s: %s)", self.run_id, type(e).__name__, e)
