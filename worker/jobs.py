@@ -12,18 +12,30 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 
 import torch
 
+from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
-from vgp_models.train import EpochMetrics, TrainResult, resolve_device, train
+from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import VGG, count_parameters
 from worker import queue, runner
+from worker.checkpoints import DbCheckpoints, prune_completed, store_setting
 from worker.db import REPO_ROOT, session_scope
+from worker.outage import retrying
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import checkpoint_dir, get_run, one_line, record_epoch, touch_heartbeat, transition_run
+from worker.store import (
+    RunSuperseded,
+    checkpoint_dir,
+    get_run,
+    one_line,
+    record_epoch,
+    touch_heartbeat,
+    transition_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +113,33 @@ def _describe(e: BaseException) -> str:
     return one_line(f"{type(e).__name__}: {e}")
 
 
+def _checkpoint_store(
+    kind: str, run_id: int, run_uuid: str, job_id: str | None
+) -> tuple[CheckpointStore, Callable[[EpochMetrics], None] | None]:
+    """(store, on_epoch) for train(). db: the epoch and its checkpoint in one transaction (on_epoch unused).
+    files: on_epoch records the epoch first, then train() writes last.pt. Both fenced by the job id."""
+
+    def log_epoch(metrics: EpochMetrics) -> None:
+        log.info(
+            "run %d epoch %d/%d: train %.4f / %.3f, val %.4f / %.3f (%.1f s)",
+            run_id, metrics.epoch, metrics.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
+            metrics.val_acc, metrics.seconds,
+        )  # fmt: skip
+
+    if kind == "db":
+        return DbCheckpoints(run_id, run_uuid, job_id, on_recorded=log_epoch), None
+
+    def record_then_log(metrics: EpochMetrics) -> None:
+        def write() -> None:
+            with session_scope() as session:
+                record_epoch(session, run_id, metrics, job_id=job_id)
+
+        retrying(f"run {run_id}: writing epoch {metrics.epoch}", write)
+        log_epoch(metrics)
+
+    return FileCheckpoints(checkpoint_dir(run_id)), record_then_log
+
+
 def train_run(run_id: int) -> str:
     """Train the stored run `run_id`; return its final status ("missing" or "skipped" when nothing ran)."""
     run_id = int(run_id)
@@ -109,7 +148,7 @@ def train_run(run_id: int) -> str:
         if run is None:
             log.error("run %d does not exist; nothing to train", run_id)
             return "missing"
-        stored_config, status = run.config, run.status
+        stored_config, status, run_uuid = run.config, run.status, run.uuid
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
@@ -118,6 +157,10 @@ def train_run(run_id: int) -> str:
         config = RunConfig.from_dict(dict(stored_config))
     except (ConfigError, TypeError, ValueError, OverflowError) as e:
         return _fail(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
+    try:
+        store_kind = store_setting()
+    except ValueError as e:
+        return _fail(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
 
     worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
     with session_scope() as session:
@@ -135,15 +178,7 @@ def train_run(run_id: int) -> str:
         return "skipped"
     log.info("run %d started on %s: %s", run_id, worker_name, config.label)
 
-    def on_epoch(metrics: EpochMetrics) -> None:
-        with session_scope() as session:  # one transaction per epoch
-            record_epoch(session, run_id, metrics)
-        log.info(
-            "run %d epoch %d/%d: train %.4f / %.3f, val %.4f / %.3f (%.1f s)",
-            run_id, metrics.epoch, metrics.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
-            metrics.val_acc, metrics.seconds,
-        )  # fmt: skip
-
+    checkpoints, on_epoch = _checkpoint_store(store_kind, run_id, run_uuid, job_id)
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
     download = os.environ.get("VGP_DOWNLOAD", "1") != "0"  # torchvision's download where the internet allows
     poller = StopPoller(run_id, job_id=job_id)
@@ -156,12 +191,16 @@ def train_run(run_id: int) -> str:
             config,
             data_dir=data_dir,
             download=download,
-            checkpoint_dir=checkpoint_dir(run_id),
+            checkpoints=checkpoints,
             resume=True,
             on_epoch=on_epoch,
             should_stop=poller,
+            run_uuid=run_uuid,
         )
-    except DataError as e:
+    except RunSuperseded as e:
+        log.warning("%s; this job stops", e)
+        return "superseded"
+    except (DataError, CheckpointMismatch) as e:
         return _fail(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("run %d crashed", run_id)
@@ -197,11 +236,16 @@ def _finish(run_id: int, result: TrainResult, job_id: str | None = None) -> str:
     status, reason, fields = outcomes.get(
         result.status, (RunStatus.FAILED, f"unknown training outcome {result.status!r}", {})
     )
-    with session_scope() as session:
-        recorded = transition_run(session, run_id, (RunStatus.RUNNING,), status, reason, only_job=job_id, **fields)
-    if not recorded:
+
+    def record() -> bool:
+        with session_scope() as session:
+            return transition_run(session, run_id, (RunStatus.RUNNING,), status, reason, only_job=job_id, **fields)
+
+    if not retrying(f"run {run_id}: recording its outcome", record):
         log.warning("run %d is no longer running under this job; its %s outcome is not recorded", run_id, result.status)
         return "superseded"
+    if status is RunStatus.COMPLETED:
+        prune_completed(run_id)
     if result.status == "cancelled":
         try:
             queue.clear_cancel_flag(run_id)

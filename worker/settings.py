@@ -5,6 +5,7 @@
     VGP_SWEEP_INTERVAL_S  10   every worker (and the dashboard) runs worker.reconcile this often
     VGP_CANCEL_GRACE_S    10   a run still running this long after its cancel flag gets RQ's stop-job command
     VGP_AUTO_RESUMES       1   automatic re-enqueues an interrupted run gets before it waits for a person
+    VGP_OUTAGE_S         300   a job retries database and Redis writes that fail on the connection this long
 
 With the defaults a run whose worker died (SIGKILL, power loss) shows interrupted within about 50 s.
 """
@@ -24,6 +25,7 @@ class Settings:
     sweep_interval_s: float = 10.0
     cancel_grace_s: float = 10.0
     auto_resumes: int = 1
+    outage_s: float = 300.0  # see worker.outage
 
     def __post_init__(self) -> None:
         if not all(getattr(self, f.name) >= 0 for f in fields(self)):
