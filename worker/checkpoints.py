@@ -18,11 +18,11 @@ from collections.abc import Callable
 
 import torch
 
-from vgp_models.checkpoints import from_bytes, to_bytes
+from vgp_models.checkpoints import KINDS, from_bytes, to_bytes
 from vgp_models.train import CheckpointMismatch, EpochMetrics
 from worker.db import session_scope
 from worker.outage import retrying
-from worker.store import get_checkpoint, prune_checkpoints, put_checkpoint, record_epoch
+from worker.store import checkpoint_dir, get_checkpoint, prune_checkpoints, put_checkpoint, record_epoch
 
 __all__ = ["DbCheckpoints", "keep_setting", "prune_completed", "store_setting"]
 
@@ -93,8 +93,11 @@ class DbCheckpoints:
 
 
 def prune_completed(run_id: int) -> int:
-    """Drop what a completed run no longer needs (VGP_KEEP_CHECKPOINTS); returns the rows deleted."""
+    """Drop what a completed run no longer needs (VGP_KEEP_CHECKPOINTS), rows and files; returns the rows deleted."""
     keep = KEEPS[keep_setting()]
+    for kind in KINDS:  # VGP_CHECKPOINT_STORE=files, or files left from before
+        if kind not in keep:
+            (checkpoint_dir(run_id) / f"{kind}.pt").unlink(missing_ok=True)
     return retrying(f"run {run_id}: pruning its checkpoints", lambda: _prune(run_id, keep))
 
 
