@@ -48,20 +48,21 @@ def keep_setting() -> str:
 
 
 class DbCheckpoints:
-    """A run's checkpoints as rows of the `checkpoints` table; `on_recorded(metrics)` runs after each commit."""
+    """A run's checkpoints as rows of the `checkpoints` table; `on_recorded(metrics)` runs after each commit.
+    `job_id` fences every write (None: no fence, outside RQ)."""
 
     def __init__(
         self, run_id: int, run_uuid: str, job_id: str | None,
-        on_recorded: Callable[[EpochMetrics], None] | None = None,
+        on_recorded: Callable[[EpochMetrics], None] | None = None, url: str | None = None,
     ) -> None:  # fmt: skip
         self.run_id, self.run_uuid, self.job_id = run_id, run_uuid, job_id
-        self.on_recorded = on_recorded
+        self.on_recorded, self.url = on_recorded, url  # url: DATABASE_URL when None
 
     def __str__(self) -> str:
         return f"run {self.run_id}'s checkpoint in the database"
 
     def _read_last(self) -> tuple[bytes, str, str] | None:
-        with session_scope() as session:
+        with session_scope(self.url) as session:
             row = get_checkpoint(session, self.run_id, "last")
             return None if row is None else (row.data, row.sha256, row.run_uuid)
 
@@ -82,7 +83,7 @@ class DbCheckpoints:
             blobs["best"] = to_bytes(best)
 
         def write() -> None:
-            with session_scope() as session:  # one transaction: the epoch and its checkpoints, or nothing
+            with session_scope(self.url) as session:  # one transaction: the epoch and its checkpoints, or nothing
                 record_epoch(session, self.run_id, metrics, job_id=self.job_id)
                 for kind, data in blobs.items():
                     put_checkpoint(session, self.run_id, kind, metrics.epoch, self.run_uuid, data)
