@@ -14,6 +14,7 @@ from dashboard import common  # noqa: E402
 
 if not common.password_ok():  # VGP_DASHBOARD_PASSWORD, when set, guards every page
     st.stop()
+common.database_banner()  # a database outage: one warning line on top, not a traceback
 common.keep_queue_in_step()  # the database is the truth: rebuild what Redis lost, interrupt what died
 
 page = st.navigation(

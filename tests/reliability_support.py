@@ -5,10 +5,12 @@ and stub jobs that misbehave on purpose (imported by name in RQ work horses, so 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -207,6 +209,48 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+
+def postgres_bin() -> Path | None:
+    """The folder holding Debian's initdb and pg_ctl (/usr/lib/postgresql/<version>/bin), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+class PrivatePostgres:
+    """A Postgres server of our own (initdb into a temporary folder, trust auth, its own port), to stop and start
+    at will. As root, the server runs as the `postgres` user (Postgres refuses root). Skips where none is installed.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.bin = postgres_bin()
+        if self.bin is None:
+            pytest.skip("no initdb/pg_ctl under /usr/lib/postgresql/*/bin")
+        self.host, self.port = host, port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="vgp-pg-"))
+        self.data = self.dir / "data"
+        self.url = f"postgresql+psycopg://postgres@{host}:{self.port}/postgres"
+        self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_user:
+            shutil.chown(self.dir, "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self._as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PrivatePostgres:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses={self.host} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        return self
+
+    def stop(self) -> None:
+        """A fast shutdown: open connections are cut, as in a crash or a restart."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---- stub jobs: run in work horses by import path ----------------------------------------------------

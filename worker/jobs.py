@@ -42,12 +42,16 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.5
 """should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
 
+CANCEL_POLL_MAX_S = 30.0
+"""While Redis does not answer, the poll interval doubles up to this (training goes on meanwhile)."""
+
 
 class StopPoller:
     """The `should_stop` callback: a time-throttled read of the run's cancel flag, plus a heartbeat.
 
     The heartbeat (every VGP_HEARTBEAT_S) is fenced by the job id: when the run is no longer running under
     this job (a sweep wrote it off as interrupted and queued it again), training stops and `lost` is set.
+    While Redis does not answer, polls back off (up to CANCEL_POLL_MAX_S); a database outage skips heartbeats.
     """
 
     def __init__(
@@ -55,7 +59,8 @@ class StopPoller:
     ) -> None:
         self.run_id = run_id
         self.job_id = job_id
-        self.poll_s = poll_s
+        self.poll_s = self._poll_every = poll_s
+        self._redis = queue.poll_connection()
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
         self.lost = False
@@ -65,9 +70,11 @@ class StopPoller:
         if self.stop:
             return True
         now = time.monotonic()
-        if now - self._last_poll >= self.poll_s:
-            self._last_poll = now
-            self.stop = queue.cancel_requested(self.run_id)
+        if now - self._last_poll >= self._poll_every:
+            asked = queue.cancel_requested(self.run_id, self._redis)
+            self._last_poll = time.monotonic()  # after the poll: a poll that timed out counts from its end
+            self.stop = bool(asked)
+            self._poll_every = self.poll_s if asked is not None else min(2 * self._poll_every, CANCEL_POLL_MAX_S)
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:

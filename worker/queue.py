@@ -213,13 +213,25 @@ def submit_run(
     return run_id
 
 
-def cancel_requested(run_id: int) -> bool:
-    """Whether someone asked the running job for `run_id` to stop; False (and a warning) if Redis is down."""
+def cancel_requested(run_id: int, connection: Redis | None = None) -> bool | None:
+    """Whether someone asked the running job for `run_id` to stop; None (falsy, and a warning) if Redis did
+    not answer, so that a poller can back off."""
     try:
-        return bool(get_redis().exists(CANCEL_KEY.format(run_id=run_id)))
+        return bool((connection or get_redis()).exists(CANCEL_KEY.format(run_id=run_id)))
     except Exception as e:  # noqa: BLE001 (a Redis outage must not stop training)
         log.warning("run %d: cannot read the cancel flag (%s: %s)", run_id, type(e).__name__, e)
-        return False
+        return None
+
+
+POLL_TIMEOUT_S = 2.0
+"""Socket timeouts of a job's cancel-poll client (`poll_connection`)."""
+
+
+def poll_connection() -> Redis:
+    """A client of a job's own for its cancel polls, with short socket timeouts: a Redis that hangs (SIGSTOP, a
+    half-open connection) then costs a poll POLL_TIMEOUT_S, never freezes training. (A worker's own client
+    gets RQ's long dequeue timeout.)"""
+    return Redis.from_url(redis_url(), socket_timeout=POLL_TIMEOUT_S, socket_connect_timeout=POLL_TIMEOUT_S)
 
 
 def clear_cancel_flag(run_id: int) -> None:
