@@ -106,6 +106,22 @@ def epochs_of(run_id: int, url: str | None = None):  # -> pd.DataFrame
         return frames.epochs_frame(s, [run_id])
 
 
+def train_on_one_thread(config: RunConfig, data_dir: Path) -> tuple[list, Any]:
+    """`config` trained without interruption or checkpoints, in this process, on one thread (as the tests' worker
+    processes train): ([EpochMetrics, ...], TrainResult), the baseline a resumed run must equal exactly."""
+    import torch
+
+    from vgp_models.train import train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seen: list = []
+        return seen, train(config, data_dir=data_dir, on_epoch=seen.append)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def work_in_process() -> None:
     """Run every queued job in this process (SimpleWorker), on one thread (two cores are shared)."""
     import torch
@@ -121,9 +137,12 @@ def work_in_process() -> None:
 class WorkerProcess:
     """`python -m worker worker` in a subprocess with its own log file; stopped (and reaped) by `stop()`."""
 
-    def __init__(self, env: dict, log_path: Path, burst: bool = False, **extra_env: str) -> None:
+    def __init__(
+        self, env: dict, log_path: Path, burst: bool = False, prefix: tuple[str, ...] = (), **extra_env: str
+    ) -> None:
+        """`prefix`: a command that runs the worker, e.g. ("ip", "netns", "exec", NAME) (it must exec, not fork)."""
         self.log_path = log_path
-        args = [sys.executable, "-m", "worker", "worker", *(["--burst"] if burst else [])]
+        args = [*prefix, sys.executable, "-m", "worker", "worker", *(["--burst"] if burst else [])]
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             args, cwd=REPO, env={**os.environ, **env, **extra_env}, stdout=self._log, stderr=subprocess.STDOUT
@@ -187,17 +206,21 @@ def free_port() -> int:
 class PrivateRedis:
     """A redis-server of our own on a free port (no persistence), to flush, stop and restart at will."""
 
-    def __init__(self, tmp_path: Path, password: str | None = None) -> None:
+    def __init__(self, tmp_path: Path, password: str | None = None, bind: tuple[str, ...] = ("127.0.0.1",)) -> None:
         self.port = free_port()
         self.dir = tmp_path
         self.password = password
-        auth = f":{password}@" if password else ""
-        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self.bind = bind
+        self.url = self.url_at(bind[0])
         self.proc: subprocess.Popen | None = None
 
+    def url_at(self, address: str) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{address}:{self.port}/0"
+
     def start(self) -> PrivateRedis:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.dir)]  # fmt: skip
+        args = ["redis-server", "--port", str(self.port), "--bind", " ".join(self.bind), "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -222,24 +245,30 @@ class PrivatePostgres:
     at will. As root, the server runs as the `postgres` user (Postgres refuses root). Skips where none is installed.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, listen: tuple[str, ...] = ("127.0.0.1",), trusted_subnet: str | None = None) -> None:
         self.bin = postgres_bin()
         if self.bin is None:
             pytest.skip("no initdb/pg_ctl under /usr/lib/postgresql/*/bin")
-        self.host, self.port = host, port or free_port()
+        self.listen, self.port = listen, free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="vgp-pg-"))
         self.data = self.dir / "data"
-        self.url = f"postgresql+psycopg://postgres@{host}:{self.port}/postgres"
+        self.url = self.url_at(listen[0])
         self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self._as_user:
             shutil.chown(self.dir, "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
+        if trusted_subnet:  # initdb trusts loopback only
+            with open(self.data / "pg_hba.conf", "a") as f:
+                f.write(f"host all all {trusted_subnet} trust\n")
+
+    def url_at(self, address: str) -> str:
+        return f"postgresql+psycopg://postgres@{address}:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([*self._as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
 
     def start(self) -> PrivatePostgres:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses={self.host} -c fsync=off"
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses={','.join(self.listen)} -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
         return self
 

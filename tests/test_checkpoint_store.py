@@ -15,6 +15,7 @@ import pytest
 import torch
 from sqlalchemy import select, update
 
+from tests.reliability_support import train_on_one_thread
 from vgp_models.config import RunConfig
 from vgp_models.train import CheckpointMismatch, EpochMetrics, LayerGrad, train
 from worker import checkpoints, db, frames, jobs, store
@@ -37,13 +38,7 @@ def url(database_url: str, cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.
 @pytest.fixture(scope="module")
 def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
     """CONFIG trained without interruption (or checkpoints), on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seen: list[EpochMetrics] = []
-        return seen, train(CONFIG, data_dir=cifar_dir, on_epoch=seen.append)
-    finally:
-        torch.set_num_threads(threads)
+    return train_on_one_thread(CONFIG, cifar_dir)
 
 
 def running_run(job_id: str | None = "job-a") -> tuple[int, str]:

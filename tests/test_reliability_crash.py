@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.reliability_support import (
     REPO,
@@ -26,9 +25,10 @@ from tests.reliability_support import (
     process_alive,
     run_row,
     tiny,
+    train_on_one_thread,
     wait_for,
 )
-from vgp_models.train import EpochMetrics, train
+from vgp_models.train import EpochMetrics
 from worker import queue, reconcile
 from worker.schema import RunStatus
 
@@ -40,13 +40,7 @@ METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # a
 @pytest.fixture(scope="module")
 def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
     """The same config trained without interruption, in this process, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seen: list[EpochMetrics] = []
-        result = train(CONFIG, data_dir=cifar_dir, on_epoch=seen.append)
-    finally:
-        torch.set_num_threads(threads)
+    seen, result = train_on_one_thread(CONFIG, cifar_dir)
     assert result.status == "completed" and len(seen) == EPOCHS
     return seen, result
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.reliability_support import (
@@ -29,9 +28,9 @@ from tests.reliability_support import (
     make_env,
     run_row,
     tiny,
+    train_on_one_thread,
     wait_for,
 )
-from vgp_models.train import EpochMetrics, train
 from worker import db, queue
 from worker.schema import RunStatus
 
@@ -44,13 +43,8 @@ APP = str(REPO / "dashboard" / "app.py")
 
 @pytest.fixture(scope="module")
 def baseline(cifar_dir: Path) -> list[list[float]]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seen: list[EpochMetrics] = []
-        assert train(CONFIG, data_dir=cifar_dir, on_epoch=seen.append).status == "completed"
-    finally:
-        torch.set_num_threads(threads)
+    seen, result = train_on_one_thread(CONFIG, cifar_dir)
+    assert result.status == "completed"
     return [[getattr(m, c) for c in METRICS] for m in seen]
 
 

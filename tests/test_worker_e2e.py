@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from rq.job import Job
-from sqlalchemy import select
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
 from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_parameters

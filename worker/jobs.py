@@ -147,6 +147,22 @@ def _checkpoint_store(
     return FileCheckpoints(checkpoint_dir(run_id)), record_then_log
 
 
+def _claim(run_id: int, job_id: str | None, config: RunConfig) -> bool:
+    """queued -> running under `job_id` (a stale duplicate job, the run queued again under a new one, claims
+    nothing); False, with a warning, when the run is no longer there to claim."""
+    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope() as session:
+        claimed = transition_run(
+            session, run_id, (RunStatus.QUEUED,), RunStatus.RUNNING, only_job=job_id, worker_name=worker_name[:200],
+            git_sha=git_sha(),
+        )  # fmt: skip
+    if claimed:
+        log.info("run %d started on %s: %s", run_id, worker_name, config.label)
+    else:
+        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
+    return claimed
+
+
 def train_run(run_id: int) -> str:
     """Train the stored run `run_id`; return its final status ("missing" or "skipped" when nothing ran)."""
     run_id = int(run_id)
@@ -169,21 +185,8 @@ def train_run(run_id: int) -> str:
     except ValueError as e:
         return _fail(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
 
-    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
-    with session_scope() as session:
-        claimed = transition_run(
-            session,
-            run_id,
-            (RunStatus.QUEUED,),
-            RunStatus.RUNNING,
-            only_job=job_id,  # a stale duplicate job (the run was queued again under a new one) claims nothing
-            worker_name=worker_name[:200],
-            git_sha=git_sha(),
-        )
-    if not claimed:  # cancelled between our read and our claim, or queued again under another job
-        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
-        return "skipped"
-    log.info("run %d started on %s: %s", run_id, worker_name, config.label)
+    if not _claim(run_id, job_id, config):  # cancelled between our read and our claim, or queued again under
+        return "skipped"  # another job
 
     checkpoints, on_epoch = _checkpoint_store(store_kind, run_id, run_uuid, job_id)
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
