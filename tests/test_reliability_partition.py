@@ -73,7 +73,7 @@ def test_a_partitioned_host_is_written_off_and_fenced(
 ) -> None:
     links = tuple(f"{net}.1" for net in HOSTS.values())
     postgres = PrivatePostgres(listen=("127.0.0.1", *links), trusted_subnet=SUBNET).start()
-    redis = PrivateRedis(tmp_path, bind=("127.0.0.1", *links)).start()
+    redis = PrivateRedis(tmp_path, password="p4rtition", bind=("127.0.0.1", *links)).start()  # protected mode
     env = {**make_env(tmp_path, cifar_dir, postgres.url, redis.url), **FAST, "OMP_NUM_THREADS": "1"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
