@@ -16,6 +16,7 @@ if not common.password_ok():  # VGP_DASHBOARD_PASSWORD, when set, guards every p
     st.stop()
 if not common.settings_ok():  # a bad setting stops every page with one line, before anything is written
     st.stop()
+common.database_banner()  # a database outage: one warning line on top, not a traceback
 common.keep_queue_in_step()  # the database is the truth: rebuild what Redis lost, interrupt what died
 
 page = st.navigation(

@@ -120,6 +120,17 @@ def session() -> Iterator[Session]:
         yield s
 
 
+def database_banner() -> None:
+    """While the database does not answer, one warning on top of every page (each page then shows one error
+    line for what it could not read, never a traceback)."""
+    if not db.database_available():
+        st.warning(
+            f"The database ({db.safe_database_url()}) is not answering. Running jobs keep training and write "
+            "their epochs once it is back (they wait up to VGP_OUTAGE_S, 300 s by default); reload to retry.",
+            icon=":material/cloud_off:",
+        )
+
+
 def queue_available() -> bool:
     """Whether Redis answers, so that a run can be queued."""
     try:

@@ -5,10 +5,12 @@ and stub jobs that misbehave on purpose (imported by name in RQ work horses, so 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -104,6 +106,22 @@ def epochs_of(run_id: int, url: str | None = None):  # -> pd.DataFrame
         return frames.epochs_frame(s, [run_id])
 
 
+def train_on_one_thread(config: RunConfig, data_dir: Path) -> tuple[list, Any]:
+    """`config` trained without interruption or checkpoints, in this process, on one thread (as the tests' worker
+    processes train): ([EpochMetrics, ...], TrainResult), the baseline a resumed run must equal exactly."""
+    import torch
+
+    from vgp_models.train import train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seen: list = []
+        return seen, train(config, data_dir=data_dir, on_epoch=seen.append)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def work_in_process() -> None:
     """Run every queued job in this process (SimpleWorker), on one thread (two cores are shared)."""
     import torch
@@ -119,10 +137,15 @@ def work_in_process() -> None:
 class WorkerProcess:
     """`python -m worker worker` in a subprocess with its own log file; stopped (and reaped) by `stop()`."""
 
-    def __init__(self, env: dict, log_path: Path, burst: bool = False, stubs: bool = False, **extra_env: str) -> None:
+    def __init__(
+        self, env: dict, log_path: Path, burst: bool = False, stubs: bool = False, prefix: tuple[str, ...] = (),
+        **extra_env: str,
+    ) -> None:
+        """`stubs`: run tests.stub_worker, which also runs the stub jobs below. `prefix`: a command that runs the
+        worker, e.g. ("ip", "netns", "exec", NAME) (it must exec, not fork)."""
         self.log_path = log_path
-        command = ["tests.stub_worker"] if stubs else ["worker", "worker"]  # stubs: also run the stub jobs below
-        args = [sys.executable, "-m", *command, *(["--burst"] if burst else [])]
+        command = ["tests.stub_worker"] if stubs else ["worker", "worker"]
+        args = [*prefix, sys.executable, "-m", *command, *(["--burst"] if burst else [])]
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             args, cwd=REPO, env={**os.environ, **env, **extra_env}, stdout=self._log, stderr=subprocess.STDOUT
@@ -186,17 +209,21 @@ def free_port() -> int:
 class PrivateRedis:
     """A redis-server of our own on a free port (no persistence), to flush, stop and restart at will."""
 
-    def __init__(self, tmp_path: Path, password: str | None = None) -> None:
+    def __init__(self, tmp_path: Path, password: str | None = None, bind: tuple[str, ...] = ("127.0.0.1",)) -> None:
         self.port = free_port()
         self.dir = tmp_path
         self.password = password
-        auth = f":{password}@" if password else ""
-        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self.bind = bind
+        self.url = self.url_at(bind[0])
         self.proc: subprocess.Popen | None = None
 
+    def url_at(self, address: str) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{address}:{self.port}/0"
+
     def start(self) -> PrivateRedis:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.dir)]  # fmt: skip
+        args = ["redis-server", "--port", str(self.port), "--bind", " ".join(self.bind), "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -208,6 +235,54 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+
+def postgres_bin() -> Path | None:
+    """The folder holding Debian's initdb and pg_ctl (/usr/lib/postgresql/<version>/bin), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+class PrivatePostgres:
+    """A Postgres server of our own (initdb into a temporary folder, trust auth, its own port), to stop and start
+    at will. As root, the server runs as the `postgres` user (Postgres refuses root). Skips where none is installed.
+    """
+
+    def __init__(self, listen: tuple[str, ...] = ("127.0.0.1",), trusted_subnet: str | None = None) -> None:
+        self.bin = postgres_bin()
+        if self.bin is None:
+            pytest.skip("no initdb/pg_ctl under /usr/lib/postgresql/*/bin")
+        self.listen, self.port = listen, free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="vgp-pg-"))
+        self.data = self.dir / "data"
+        self.url = self.url_at(listen[0])
+        self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_user:
+            shutil.chown(self.dir, "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
+        if trusted_subnet:  # initdb trusts loopback only
+            with open(self.data / "pg_hba.conf", "a") as f:
+                f.write(f"host all all {trusted_subnet} trust\n")
+
+    def url_at(self, address: str) -> str:
+        return f"postgresql+psycopg://postgres@{address}:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self._as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PrivatePostgres:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses={','.join(self.listen)} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start")
+        return self
+
+    def stop(self) -> None:
+        """A fast shutdown: open connections are cut, as in a crash or a restart."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---- stub jobs: run in work horses by import path ----------------------------------------------------

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.reliability_support import (
     REPO,
@@ -26,9 +25,10 @@ from tests.reliability_support import (
     process_alive,
     run_row,
     tiny,
+    train_on_one_thread,
     wait_for,
 )
-from vgp_models.train import EpochMetrics, train
+from vgp_models.train import EpochMetrics
 from worker import queue, reconcile
 from worker.schema import RunStatus
 
@@ -40,13 +40,7 @@ METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # a
 @pytest.fixture(scope="module")
 def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
     """The same config trained without interruption, in this process, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seen: list[EpochMetrics] = []
-        result = train(CONFIG, data_dir=cifar_dir, on_epoch=seen.append)
-    finally:
-        torch.set_num_threads(threads)
+    seen, result = train_on_one_thread(CONFIG, cifar_dir)
     assert result.status == "completed" and len(seen) == EPOCHS
     return seen, result
 
@@ -141,3 +135,38 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     assert "is gone; queued it again" not in log  # the fresh job was not mistaken for a lost one mid-dequeue
     assert "database is locked" not in log  # no work horse forked in the middle of the sweep's transaction
     assert_same_as_baseline(run_id, baseline)
+
+
+def test_any_host_resumes_any_run_with_no_shared_folder(env: dict, tmp_path: Path, baseline: tuple) -> None:
+    """Two worker "hosts" with their own checkpoint and scratch folders share only the database and Redis: the
+    one training a run is SIGKILLed after epoch k; the other resumes it at epoch k + 1 from the database."""
+    hosts = []
+    for name in ("host-a", "host-b"):
+        own = tmp_path / name
+        (own / "tmp").mkdir(parents=True)
+        host_env = {**env, "VGP_CHECKPOINT_DIR": str(own / "checkpoints"), "TMPDIR": str(own / "tmp")}
+        hosts.append(WorkerProcess(host_env, tmp_path / f"{name}.log"))
+    try:
+        names = [host.name() for host in hosts]
+        run_id = queue.submit_run(CONFIG, name="any host")
+        wait_for(lambda: run_row(run_id).epochs_done >= 3, 300, 0.02, "three epochs")  # job start: slow on a busy host
+        first = next(host for host in hosts if host.horses())
+        (horse,) = first.horses()
+        first.kill()
+        wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
+        k = run_row(run_id).epochs_done
+        before = epochs_of(run_id)
+        assert before["epoch"].tolist() == list(range(1, k + 1))
+        wait_for(lambda: run_row(run_id).status.finished, 300, 0.2, "the other host to finish the run")
+        other = hosts[1 - hosts.index(first)]
+        log = other.log()
+    finally:
+        codes = [host.stop() for host in hosts]
+    assert codes[hosts.index(other)] == 0
+    run = run_row(run_id)
+    assert run.worker_name == names[hosts.index(other)] and run.auto_resumes == 1
+    assert f"resumed from run {run_id}'s checkpoint in the database at epoch {k + 1}" in log
+    after = epochs_of(run_id)
+    assert after.iloc[:k].equals(before)  # the first k epochs' rows, wall time included, are untouched
+    assert_same_as_baseline(run_id, baseline)
+    assert not any((tmp_path / name / "checkpoints").exists() for name in ("host-a", "host-b"))

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
 from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import db, frames, queue, runner, store
-from worker.schema import Run, RunStatus
+from worker.schema import CheckpointRow, Run, RunStatus
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 TINY = RunConfig(depth=8, width=8, epochs=2, subset=64, batch_size=32, device="cpu")
@@ -83,7 +84,10 @@ def test_submit_then_work_completes(env: Path) -> None:
     assert len(epochs) == TINY.epochs
     assert len(grads) == TINY.epochs * layers
     assert ((epochs["train_acc"] >= 0) & (epochs["train_acc"] <= 1)).all()
-    assert (env / "checkpoints" / run.uuid / "last.pt").exists()
+    with db.session_scope() as s:  # checkpoints live in the database; a completed run keeps only `best`
+        kept = [(c.kind, c.epoch) for c in s.scalars(select(CheckpointRow).where(CheckpointRow.run_id == run_id))]
+    assert kept == [("best", run.best_epoch)]
+    assert not (env / "checkpoints").exists()  # nothing on the worker's disk
 
 
 def test_job_payload_is_only_the_run_id(env: Path) -> None:

@@ -20,9 +20,7 @@ import contextlib
 import copy
 import logging
 import math
-import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from vgp_models.amplify import Amplifier
+from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import RunConfig, same_config
 from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
@@ -178,14 +177,6 @@ def evaluate(model: torch.nn.Module, split: Split, config: RunConfig) -> tuple[f
     return loss_sum.item() / n, correct.item() / n
 
 
-def _save(obj: dict, path: Path) -> None:
-    """Write then rename, so that a crash mid-write never leaves a torn checkpoint. The temporary name is
-    unique, so a written-off job that still runs never races its successor on one file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train(
     config: RunConfig,
     data: Cifar100 | None = None,
@@ -193,6 +184,7 @@ def train(
     data_dir: str | Path | None = None,
     download: bool = False,
     checkpoint_dir: str | Path | None = None,
+    checkpoints: CheckpointStore | None = None,
     resume: bool = False,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -201,10 +193,14 @@ def train(
 ) -> TrainResult:
     """Train one run. See docs/architecture.md for the callbacks' contract.
 
-    `on_epoch` is called before `last.pt` is written: a crash between the two repeats that epoch on
-    resume (the caller's writes are idempotent) but never loses it. Checkpoints carry `run_uuid` and the
-    config; resuming from one whose uuid or config differs raises CheckpointMismatch.
+    Checkpoints go to `checkpoints` (a vgp_models.checkpoints store), or `checkpoint_dir` as a shorthand for
+    FileCheckpoints(checkpoint_dir). `on_epoch` is called before the store's save: a crash between the two
+    repeats that epoch on resume (the caller's writes are idempotent) but never loses it. Checkpoints carry
+    `run_uuid` and the config; resuming from one whose uuid or config differs raises CheckpointMismatch.
     """
+    if checkpoint_dir is not None and checkpoints is not None:
+        raise ValueError("give train() checkpoint_dir or checkpoints, not both")
+    store = FileCheckpoints(checkpoint_dir) if checkpoint_dir is not None else checkpoints
     device = resolve_device(config)
     if data is None:
         data = load_cifar100(data_dir or "var/data", device, config.subset, download)
@@ -215,22 +211,18 @@ def train(
     amplifier = Amplifier(model, config)  # no hooks unless config.grad_amp_factor != 1
     steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
 
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
-    if ckpt_dir:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
     start_epoch, best_epoch, best_val_acc, best_state, epochs_since_gain = 1, None, -1.0, None, 0
-    if resume and ckpt_dir and (ckpt_dir / "last.pt").exists():
-        state = torch.load(ckpt_dir / "last.pt", map_location=device, weights_only=True)
+    state = store.load(device) if resume and store is not None else None
+    if state is not None:
         if state.get("run_uuid") != run_uuid or not same_config(state.get("config"), config):
-            raise CheckpointMismatch(f"{ckpt_dir / 'last.pt'} belongs to another run (run uuid or config differ); "
-                                     "it was not resumed")
+            raise CheckpointMismatch(f"{store} belongs to another run (run uuid or config differ); it was not resumed")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best_epoch, best_val_acc = state["epoch"] + 1, state["best_epoch"], state["best_val_acc"]
         epochs_since_gain = state["epochs_since_gain"]
         best_state = state["best_model"]
-        log.info("resumed from %s at epoch %d", ckpt_dir / "last.pt", start_epoch)
+        log.info("resumed from %s at epoch %d", store, start_epoch)
     # Training steps go through step_model; it shares its parameters with `model`, which evaluation, gradient
     # statistics and checkpoints use (so state-dict keys never gain torch.compile's `_orig_mod.` prefix).
     step_model = torch.compile(model) if config.compile else model
@@ -299,28 +291,24 @@ def train(
             epochs_since_gain += 1
         if on_epoch is not None:
             on_epoch(metrics)
-        if ckpt_dir:
-            # last.pt holds the best model too, so that resume state is one atomic file; best.pt is a copy
-            # for users, written first so it is never older than last.pt's best_epoch.
-            if best_epoch == epoch:
-                _save({"model": best_state, "epoch": epoch, "config": config.to_dict(), "run_uuid": run_uuid,
-                       "amplified_layers": amplifier.layers}, ckpt_dir / "best.pt")
-            _save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "best_epoch": best_epoch,
-                    "best_val_acc": best_val_acc,
-                    "best_model": best_state,
-                    "epochs_since_gain": epochs_since_gain,
-                    "config": config.to_dict(),
-                    "run_uuid": run_uuid,
-                    "amplified_layers": amplifier.layers,
-                },
-                ckpt_dir / "last.pt",
-            )
+        if store is not None:
+            # `last` holds the best model too, so that resume state is one atomic write; `best` is a copy for users.
+            last = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best_epoch": best_epoch,
+                "best_val_acc": best_val_acc,
+                "best_model": best_state,
+                "epochs_since_gain": epochs_since_gain,
+                "config": config.to_dict(),
+                "run_uuid": run_uuid,
+                "amplified_layers": amplifier.layers,
+            }
+            best = {"model": best_state, "epoch": epoch, "config": config.to_dict(), "run_uuid": run_uuid,
+                    "amplified_layers": amplifier.layers}
+            store.save(metrics, last, best if best_epoch == epoch else None)
         if config.patience and epochs_since_gain >= config.patience:
             return result("completed", epoch, f"early stop: no val gain for {config.patience} epochs")
     return result("completed", config.epochs, "completed")

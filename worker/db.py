@@ -19,9 +19,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "REPO_ROOT", "SQLITE_BUSY_TIMEOUT_MS", "alembic_config", "database_url",
-    "dispose_engines", "ensure_database_dir", "get_engine", "get_sessionmaker", "read_scope", "safe_database_url",
-    "session_scope", "upgrade_database",
+    "DEFAULT_DATABASE_URL", "POSTGRES_CONNECT_TIMEOUT_S", "REPO_ROOT", "SQLITE_BUSY_TIMEOUT_MS", "alembic_config",
+    "database_available", "database_url", "dispose_engines", "ensure_database_dir", "get_engine", "get_sessionmaker",
+    "read_scope", "safe_database_url", "session_scope", "upgrade_database",
 ]  # fmt: skip
 
 DEFAULT_DATABASE_URL = "sqlite:///var/vgp.db"
@@ -29,6 +29,8 @@ DEFAULT_DATABASE_URL = "sqlite:///var/vgp.db"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another writer's lock before 'database is locked'."""
+
+POSTGRES_CONNECT_TIMEOUT_S = 10
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +69,9 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # connect_timeout: a host cut off from Postgres fails a connect in seconds (then worker.outage retries),
+    # instead of waiting out TCP's minutes of SYN retries.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -141,6 +145,16 @@ def read_scope(url: str | None = None) -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+def database_available(url: str | None = None) -> bool:
+    """Whether the database answers a trivial query; never raises."""
+    try:
+        with get_engine(url).connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 (any failure means unavailable)
+        return False
 
 
 def upgrade_database(url: str | None = None, revision: str = "head") -> None:

@@ -12,28 +12,41 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 
 import torch
 
+from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError
 from vgp_models.nets import network
 from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import count_parameters
 from worker import queue, runner
+from worker.checkpoints import DbCheckpoints, prune_completed, store_setting
 from worker.db import REPO_ROOT, session_scope
+from worker.outage import retrying
 from worker.progress import StepWriter
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import checkpoint_dir, get_run, one_line, record_epoch, resumed_after, touch_heartbeat, transition_run
+from worker.store import (
+    RunSuperseded,
+    checkpoint_dir,
+    get_run,
+    one_line,
+    record_epoch,
+    resumed_after,
+    touch_heartbeat,
+    transition_run,
+)
 
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_S = 0.5
 """should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
 
-REDIS_RETRY_S = 30.0
-"""After a failed read of the cancel flag, the next one waits this much longer than CANCEL_POLL_S."""
+CANCEL_POLL_MAX_S = 30.0
+"""While Redis does not answer, the poll interval doubles up to this (training goes on meanwhile)."""
 
 
 class StopPoller:
@@ -41,6 +54,7 @@ class StopPoller:
 
     The heartbeat (every VGP_HEARTBEAT_S) is fenced by the job id: when the run is no longer running under
     this job (a sweep wrote it off as interrupted and queued it again), training stops and `lost` is set.
+    While Redis does not answer, polls back off (up to CANCEL_POLL_MAX_S); a database outage skips heartbeats.
     """
 
     def __init__(
@@ -54,7 +68,8 @@ class StopPoller:
         self.run_id = run_id
         self.job_id = job_id
         self.run_uuid = run_uuid  # names the run's cancel flag; None: read from the database at each poll
-        self.poll_s = poll_s
+        self.poll_s = self._poll_every = poll_s
+        self._redis = queue.poll_connection()
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
         self.lost = False
@@ -64,11 +79,11 @@ class StopPoller:
         if self.stop:
             return True
         now = time.monotonic()
-        if now - self._last_poll >= self.poll_s:
-            requested = queue.cancel_requested(self.run_id, self.run_uuid)
-            self.stop = bool(requested)
-            # After a Redis that did not answer (each try costs up to REDIS_TIMEOUT_S), train on a while.
-            self._last_poll = now if requested is not None else time.monotonic() + REDIS_RETRY_S
+        if now - self._last_poll >= self._poll_every:
+            asked = queue.cancel_requested(self.run_id, self.run_uuid, self._redis)
+            self._last_poll = time.monotonic()  # after the poll: a poll that timed out counts from its end
+            self.stop = bool(asked)
+            self._poll_every = self.poll_s if asked is not None else min(2 * self._poll_every, CANCEL_POLL_MAX_S)
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:
@@ -114,6 +129,49 @@ def _describe(e: BaseException) -> str:
     return one_line(f"{type(e).__name__}: {e}")
 
 
+def _checkpoint_store(
+    kind: str, run_id: int, run_uuid: str, job_id: str | None
+) -> tuple[CheckpointStore, Callable[[EpochMetrics], None] | None]:
+    """(store, on_epoch) for train(). db: the epoch and its checkpoint in one transaction (on_epoch unused).
+    files: on_epoch records the epoch first, then train() writes last.pt. Both fenced by the job id."""
+
+    def log_epoch(metrics: EpochMetrics) -> None:
+        log.info(
+            "run %d epoch %d/%d: train %.4f / %.3f, val %.4f / %.3f (%.1f s)",
+            run_id, metrics.epoch, metrics.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
+            metrics.val_acc, metrics.seconds,
+        )  # fmt: skip
+
+    if kind == "db":
+        return DbCheckpoints(run_id, run_uuid, job_id, on_recorded=log_epoch), None
+
+    def record_then_log(metrics: EpochMetrics) -> None:
+        def write() -> None:
+            with session_scope() as session:
+                record_epoch(session, run_id, metrics, job_id=job_id)
+
+        retrying(f"run {run_id}: writing epoch {metrics.epoch}", write)
+        log_epoch(metrics)
+
+    return FileCheckpoints(checkpoint_dir(run_uuid)), record_then_log
+
+
+def _claim(run_id: int, job_id: str | None, config: RunConfig, reason: str | None) -> bool:
+    """queued -> running under `job_id` (a stale duplicate job, the run queued again under a new one, claims
+    nothing), keeping `reason`; False, with a warning, when the run is no longer there to claim."""
+    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope() as session:
+        claimed = transition_run(
+            session, run_id, (RunStatus.QUEUED,), RunStatus.RUNNING, reason=reason, only_job=job_id,
+            worker_name=worker_name[:200], git_sha=git_sha(),
+        )  # fmt: skip
+    if claimed:
+        log.info("run %d started on %s: %s", run_id, worker_name, config.label)
+    else:
+        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
+    return claimed
+
+
 def train_run(run_id: int) -> str:
     """Train the stored run `run_id`; return its final status ("missing" or "skipped" when nothing ran)."""
     run_id = int(run_id)
@@ -132,33 +190,15 @@ def train_run(run_id: int) -> str:
         config = RunConfig.from_dict(dict(stored_config))
     except (ConfigError, TypeError, ValueError, OverflowError) as e:
         return _fail(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
+    try:
+        store_kind = store_setting()
+    except ValueError as e:
+        return _fail(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
 
-    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
-    with session_scope() as session:
-        claimed = transition_run(
-            session,
-            run_id,
-            (RunStatus.QUEUED,),
-            RunStatus.RUNNING,
-            only_job=job_id,  # a stale duplicate job (the run was queued again under a new one) claims nothing
-            reason=kept_reason,
-            worker_name=worker_name[:200],
-            git_sha=git_sha(),
-        )
-    if not claimed:  # cancelled between our read and our claim, or queued again under another job
-        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
-        return "skipped"
-    log.info("run %d started on %s: %s", run_id, worker_name, config.label)
+    if not _claim(run_id, job_id, config, kept_reason):  # cancelled between our read and our claim, or queued
+        return "skipped"  # again under another job
 
-    def on_epoch(metrics: EpochMetrics) -> None:
-        with session_scope() as session:  # one transaction per epoch
-            record_epoch(session, run_id, metrics)
-        log.info(
-            "run %d epoch %d/%d: train %.4f / %.3f, val %.4f / %.3f (%.1f s)",
-            run_id, metrics.epoch, metrics.epochs, metrics.train_loss, metrics.train_acc, metrics.val_loss,
-            metrics.val_acc, metrics.seconds,
-        )  # fmt: skip
-
+    checkpoints, on_epoch = _checkpoint_store(store_kind, run_id, run_uuid, job_id)
     data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
     poller = StopPoller(run_id, job_id=job_id, run_uuid=run_uuid)
     try:
@@ -170,13 +210,16 @@ def train_run(run_id: int) -> str:
             config,
             data_dir=data_dir,
             download=Settings.from_env().download,  # torchvision's download where the internet allows
-            checkpoint_dir=checkpoint_dir(run_uuid),  # by uuid: a new run never finds an old run's files
+            checkpoints=checkpoints,
             resume=True,
             run_uuid=run_uuid,
             on_epoch=on_epoch,
             should_stop=poller,
             on_step=StepWriter(run_id, job_id),
         )
+    except RunSuperseded as e:
+        log.warning("%s; this job stops", e)
+        return "superseded"
     except (DataError, CheckpointMismatch) as e:  # a foreign checkpoint is never resumed: the run fails
         return _fail(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
@@ -185,10 +228,10 @@ def train_run(run_id: int) -> str:
     if poller.lost:
         log.warning("run %d was taken over by another job; leaving it as it is", run_id)
         return "superseded"
-    return _finish(run_id, result, job_id)
+    return _finish(run_id, run_uuid, result, job_id)
 
 
-def _finish(run_id: int, result: TrainResult, job_id: str | None = None) -> str:
+def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None = None) -> str:
     """Record the outcome, if the run is still running under `job_id` (else another job owns it now)."""
     common = {"params": result.params, "device": result.device}
     outcomes = {
@@ -213,11 +256,16 @@ def _finish(run_id: int, result: TrainResult, job_id: str | None = None) -> str:
     status, reason, fields = outcomes.get(
         result.status, (RunStatus.FAILED, f"unknown training outcome {result.status!r}", {})
     )
-    with session_scope() as session:
-        recorded = transition_run(session, run_id, (RunStatus.RUNNING,), status, reason, only_job=job_id, **fields)
-    if not recorded:
+
+    def record() -> bool:
+        with session_scope() as session:
+            return transition_run(session, run_id, (RunStatus.RUNNING,), status, reason, only_job=job_id, **fields)
+
+    if not retrying(f"run {run_id}: recording its outcome", record):
         log.warning("run %d is no longer running under this job; its %s outcome is not recorded", run_id, result.status)
         return "superseded"
+    if status is RunStatus.COMPLETED:
+        prune_completed(run_id, run_uuid)
     if result.status == "cancelled":
         try:
             queue.clear_cancel_flag(run_id)

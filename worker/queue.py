@@ -350,15 +350,26 @@ def cancel_key(run_id: int, run_uuid: str | None = None) -> str | None:
     return CANCEL_KEY.format(queue=queue_name(), database=database, run_id=int(run_id), run_uuid=run_uuid)
 
 
-def cancel_requested(run_id: int, run_uuid: str | None = None) -> bool | None:
-    """Whether someone asked the running job for `run_id` to stop; None (and a warning) when Redis does not
-    answer within REDIS_TIMEOUT_S (a Redis outage must not stop training)."""
+def cancel_requested(run_id: int, run_uuid: str | None = None, connection: Redis | None = None) -> bool | None:
+    """Whether someone asked the running job for `run_id` to stop; None (falsy, and a warning) when Redis did
+    not answer, so that a poller can back off (a Redis outage must not stop training)."""
     try:
         key = cancel_key(run_id, run_uuid)
-        return key is not None and bool(get_redis().exists(key))
+        return key is not None and bool((connection or get_redis()).exists(key))
     except Exception as e:  # noqa: BLE001
         log.warning("run %d: cannot read the cancel flag (%s: %s)", run_id, type(e).__name__, e)
         return None
+
+
+POLL_TIMEOUT_S = 2.0
+"""Socket timeouts of a job's cancel-poll client (`poll_connection`)."""
+
+
+def poll_connection() -> Redis:
+    """A client of a job's own for its cancel polls, with short socket timeouts: a Redis that hangs (SIGSTOP, a
+    half-open connection) then costs a poll POLL_TIMEOUT_S, never freezes training. (A worker's own client
+    gets RQ's long dequeue timeout.)"""
+    return Redis.from_url(redis_url(), socket_timeout=POLL_TIMEOUT_S, socket_connect_timeout=POLL_TIMEOUT_S)
 
 
 def clear_cancel_flag(run_id: int, run_uuid: str | None = None) -> None:

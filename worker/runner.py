@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -233,8 +235,9 @@ class OnlyOurJobs:
 
 
 class RunWorker(OnlyOurJobs, Worker):
-    """RQ's forking Worker, with a work horse that dies with it (see `_die_with_parent`) and is never forked
-    while the sweep thread is inside a database transaction (see FORK_GUARD). Runs only our job (OnlyOurJobs)."""
+    """RQ's forking Worker, with a work horse that dies with it (see `_die_with_parent`), is never forked
+    while the sweep thread is inside a database transaction (see FORK_GUARD), and outlives a Redis outage.
+    Runs only our job (OnlyOurJobs)."""
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         _die_with_parent(self._parent_pid)
@@ -244,6 +247,15 @@ class RunWorker(OnlyOurJobs, Worker):
         self._parent_pid = os.getpid()
         with FORK_GUARD:
             super().fork_work_horse(job, queue)
+
+    def maintain_heartbeats(self, job: Job, execution: Any) -> None:
+        """RQ's heartbeat while a horse trains; a Redis outage must not take the worker (and its horse) down:
+        the next interval tries again, and the sweep judges a run by its database heartbeat too."""
+        try:
+            super().maintain_heartbeats(job, execution)
+        except (RedisConnectionError, RedisTimeoutError) as e:
+            log.warning("worker %s: RQ heartbeat not sent (%s); retrying in %d s", self.name, redis_error_line(e),
+                        self.job_monitoring_interval)  # fmt: skip
 
 
 class SimpleRunWorker(OnlyOurJobs, SimpleWorker):

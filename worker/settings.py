@@ -9,6 +9,7 @@ process with one line naming the variable, before it writes anything.
     VGP_EPOCH_TIMEOUT_S     3600   RQ's wall-time limit per epoch of a job (plus JOB_STARTUP_S)
     VGP_MAX_PARAMS_X_BATCH   4e9   a run's parameters times its batch size may not exceed this (memory budget)
     VGP_DOWNLOAD               1   a job may try torchvision's CIFAR-100 download (0: never)
+    VGP_OUTAGE_S             300   a job retries database and Redis writes that fail on the connection this long
 
 With the defaults a run whose worker died (SIGKILL, power loss) shows interrupted within about 50 s.
 """
@@ -56,6 +57,7 @@ class Settings:
     epoch_timeout_s: int = 3600  # a full VGG38 epoch on a CPU fits
     max_params_x_batch: float = 4e9  # VGG38 (3.4e5 parameters) up to batch ~11,000; depth 500 x width 1024 never
     download: bool = True
+    outage_s: float = 300.0  # see worker.outage
 
     def __post_init__(self) -> None:
         for f in fields(self):

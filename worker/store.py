@@ -7,6 +7,7 @@ Sessions come from `worker.db`, the tables from `worker.schema`; reads as frames
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -19,15 +20,16 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from worker.schema import EpochRow, GradientRow, Run, RunStatus, utcnow
+from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
     from vgp_models.train import EpochMetrics
 
 __all__ = [
-    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunNotFound", "checkpoint_dir", "claim_auto_resume", "create_run",
-    "delete_run", "get_run", "interrupt_run", "list_runs", "one_line", "record_epoch", "remove_checkpoints",
-    "require_run", "resumed_after", "set_status", "touch_heartbeat", "transition_run", "update_run_meta",
+    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunNotFound", "RunSuperseded", "checkpoint_dir", "claim_auto_resume",
+    "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs", "one_line",
+    "prune_checkpoints", "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after",
+    "set_status", "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -40,6 +42,11 @@ class RunNotFound(LookupError):
     def __init__(self, run_id: int) -> None:
         super().__init__(f"no run with id {run_id}")
         self.run_id = run_id
+
+
+class RunSuperseded(RuntimeError):
+    """The run is no longer running under this job (a sweep wrote it off and queued it again): the job must
+    write nothing more and stop. The message is one line."""
 
 
 def one_line(text: object, limit: int = REASON_MAX_CHARS) -> str:
@@ -294,13 +301,17 @@ def remove_checkpoints(run_uuid: str) -> None:
 # ---- metrics --------------------------------------------------------------------------------------
 
 
-def record_epoch(session: Session, run_id: int, metrics: EpochMetrics) -> None:
+def record_epoch(session: Session, run_id: int, metrics: EpochMetrics, job_id: str | None = None) -> None:
     """Write one epoch's metrics and gradient rows, replacing any earlier copy of that epoch (idempotent).
 
     Also advances runs.epochs_done, the running best (best_epoch, best_val_acc) and the heartbeat.
+    With `job_id`, the run must still be running under that job, or RunSuperseded is raised and the caller's
+    transaction writes nothing (a written-off job that is still alive cannot record an epoch).
     Writes come first, so that on SQLite the transaction takes the write lock before any read.
     """
     epoch = int(metrics.epoch)
+    if job_id is not None and not touch_heartbeat(session, run_id, job_id):
+        raise RunSuperseded(f"run {run_id} is no longer running under job {job_id}; epoch {epoch} not recorded")
     session.execute(delete(GradientRow).where(GradientRow.run_id == run_id, GradientRow.epoch == epoch))
     session.execute(delete(EpochRow).where(EpochRow.run_id == run_id, EpochRow.epoch == epoch))
     session.add(
@@ -336,3 +347,30 @@ def record_epoch(session: Session, run_id: int, metrics: EpochMetrics) -> None:
     if val_acc is not None and (run.best_val_acc is None or val_acc > run.best_val_acc):
         run.best_epoch, run.best_val_acc = epoch, val_acc
     session.flush()
+
+
+# ---- checkpoints in the database ----------------------------------------------------------------------
+
+
+def put_checkpoint(session: Session, run_id: int, kind: str, epoch: int, run_uuid: str, data: bytes) -> None:
+    """Store a run's `last` or `best` checkpoint (torch.save bytes), replacing the previous one of that kind."""
+    session.execute(delete(CheckpointRow).where(CheckpointRow.run_id == run_id, CheckpointRow.kind == kind))
+    session.add(
+        CheckpointRow(
+            run_id=run_id, kind=kind, epoch=int(epoch), run_uuid=run_uuid, data=data,
+            sha256=hashlib.sha256(data).hexdigest(), created_at=utcnow(),
+        )
+    )  # fmt: skip
+    session.flush()
+
+
+def get_checkpoint(session: Session, run_id: int, kind: str = "last") -> CheckpointRow | None:
+    return session.get(CheckpointRow, (run_id, kind))
+
+
+def prune_checkpoints(session: Session, run_id: int, keep: Iterable[str]) -> int:
+    """Delete a run's checkpoints except the kinds in `keep`; returns how many went."""
+    result = session.execute(
+        delete(CheckpointRow).where(CheckpointRow.run_id == run_id, CheckpointRow.kind.not_in(list(keep)))
+    )
+    return result.rowcount or 0
