@@ -1,4 +1,4 @@
-# ruff: noqa: F401, F811 - the fixtures env, redis_env and cli_env come from the support modules
+# ruff: noqa: F401, F811 - the fixtures env, redis_env, cli_env and services come from the support modules
 """Seeds: runs that share a config except the seed, aggregated (mean, sd, n, bands, seed noise) on known numbers,
 the band charts built from them, and `python -m worker submit --seeds N` queuing N runs as one group."""
 
@@ -7,11 +7,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
 
 from dashboard import analysis, charts, downloads
+from tests.browser_helpers import open_dashboard, services
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from tests.test_worker_cli import assert_one_line_error, cli, cli_env
 from vgp_models.config import RunConfig
@@ -246,3 +248,22 @@ def test_compare_averages_the_seeds_of_each_config(env):
     assert sum("± 1 sd over seeds" in t for t in chart_titles(at)) == 3
     at.multiselect(key="compare_runs").set_value([a[0], b[0]]).run()  # one seed each: no section
     assert not at.dataframe and "compare_band" not in [w.key for w in at.get("segmented_control")]
+
+
+@pytest.mark.timeout(300)
+def test_repeat_with_seeds_in_the_browser(services):
+    """One click with "Repeat with N seeds" at 2 in Chromium queues two runs, seeds 0 and 1, in one group."""
+    from playwright.sync_api import expect
+
+    base, logs = services
+    with open_dashboard(base, logs) as page:
+        for key, value in {"p_epochs": "1", "p_batch_size": "32", "p_subset": "32", "p_seeds": "2"}.items():
+            field = page.locator(f".st-key-{key} input")
+            field.fill(value)
+            field.press("Tab")
+        page.get_by_role("button", name="VGG08 · lr 1e-3").click()
+        expect(page.get_by_text(re.compile(r"Queued 2 runs as group “VGG08 × 2 seeds · "))).to_be_visible(
+            timeout=30_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+    runs = all_runs()
+    assert sorted(r.config["seed"] for r in runs) == [0, 1] and len({r.group_name for r in runs}) == 1

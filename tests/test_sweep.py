@@ -5,6 +5,7 @@ the queued job writing its points to the store, and the Depth sweep page."""
 from __future__ import annotations
 
 import csv
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from dashboard import charts
-from tests.dashboard_support import env, open_page, redis_env
+from tests.dashboard_support import APP, env, open_page, redis_env
 from tests.test_worker_e2e import work
 from vgp_models import sweep as sweep_module
 from vgp_models.config import ConfigError
@@ -193,3 +194,22 @@ def test_sweep_page_plots_ratio_against_depth_with_seed_bands(env):
     (values,) = data.values()
     none8 = next(v for v in values if v["series"] == "none" and v["depth"] == 8)
     assert (none8["mean"], none8["lo"], none8["hi"], none8["n"]) == pytest.approx((0.15, 0.1, 0.2, 2))
+
+
+def test_sweep_page_never_imports_torch_and_says_when_unmigrated(tmp_path, monkeypatch):
+    script = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=60).run()
+at.switch_page("views/sweep.py").run()
+assert not at.exception, at.exception
+print([e.value for e in at.error])
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")))
+"""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=REPO,
+                          env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    errors, modules = done.stdout.strip().splitlines()[-2:]
+    assert modules == "[]"
+    assert "Cannot read the sweeps: " in errors and "python -m worker migrate" in errors
