@@ -198,12 +198,13 @@ def epochs_text(run: Mapping[str, Any]) -> str:
 
 
 def runs_table(runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Series, fmt_eta: Any) -> pd.DataFrame:
-    """The Runs page's table: one display row per run, in `runs`' order. `runs` needs `config` too."""
+    """The Runs page's table: one display row per run, in `runs`' order (with `config`, amplified epochs show)."""
     records = runs.to_dict("records")
     done = runs["epochs_done"].fillna(0).astype(int)
     ids = runs["id"].astype(int)
     flagged = ids.map(lambda i: bool(vanishing.get(i, False)))
-    amplified = [amplified_now(c, d) for c, d in zip(runs["config"], done)]
+    configs = runs["config"] if "config" in runs else [None] * len(runs)
+    amplified = [amplified_now(c, d) for c, d in zip(configs, done)]
     return pd.DataFrame(
         {
             "id": ids,

@@ -328,9 +328,10 @@ def load_gradient_ends(run_ids: Iterable[int] | None = None, latest: bool = Fals
         return frames.gradient_ends_frame(s, run_ids, latest=latest)
 
 
-def versions(runs: pd.DataFrame) -> tuple[tuple[int, int, str], ...]:
-    """(id, epochs_done, status) of each run: what a cached read of their metrics is keyed on."""
-    return tuple((int(r.id), int(r.epochs_done or 0), str(r.status)) for r in runs.itertuples())
+def versions(runs: pd.DataFrame) -> tuple:
+    """The database, then (id, epochs_done, status) of each run: what a cached read of their metrics is keyed
+    on (the database too, so that a cache never answers for another database's run of the same id)."""
+    return (db.database_url(), *((int(r.id), int(r.epochs_done or 0), str(r.status)) for r in runs.itertuples()))
 
 
 FLOW_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last")  # what the gradient charts read

@@ -151,11 +151,12 @@ def test_deleting_a_run_deletes_its_checkpoints(url: str) -> None:
 def test_files_store_by_setting(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VGP_CHECKPOINT_STORE", "files")
     with db.session_scope() as s:
-        run_id = store.create_run(s, CONFIG).id
+        run = store.create_run(s, CONFIG)
+        run_id, run_uuid = run.id, run.uuid
     torch.set_num_threads(1)
     assert jobs.train_run(run_id) == "completed"
     assert stored(run_id) == [] and len(epochs_of(run_id)) == CONFIG.epochs
-    folder = tmp_path / "ckpt" / str(run_id)
+    folder = tmp_path / "ckpt" / run_uuid  # a folder per run uuid (a new run never finds an old run's files)
     assert (folder / "best.pt").exists() and not (folder / "last.pt").exists()  # completed: keeps only best
 
 

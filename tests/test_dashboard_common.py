@@ -129,5 +129,5 @@ def test_fetch_compare_reads_the_drawn_epochs_and_every_ratio(database_url):
         runs = frames.runs_frame(s, [a, b])
     assert len(epochs) == 5 and set(grads.columns) == set(common.FLOW_COLUMNS) and len(grads) == 3 * 4 + 2 * 6
     assert analysis.vanishing_gradients(ends).to_dict() == {a: False, b: False}  # 1e-3 is not below 1e-3
-    assert common.versions(runs) == ((b, 2, "queued"), (a, 3, "queued"))
+    assert common.versions(runs) == (db.database_url(), (b, 2, "queued"), (a, 3, "queued"))
     db.dispose_engines()

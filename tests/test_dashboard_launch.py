@@ -120,7 +120,8 @@ def test_custom_form_queues_the_cure_settings(redis_env):
     assert RunConfig.from_dict(run.config) == RunConfig(
         arch="densenet", depth=38, init="orthogonal", activation="gelu", optimizer="sgd", nesterov=True,
         grad_amp_factor=3.0, grad_amp_layers="convs", grad_amp_ratio=0.25, grad_amp_epochs="first:2")
-    assert at.success[0].value.startswith(f"Queued run #{run.id}: DenseNet38 Orthogonal GELU SGD-Nesterov GradAmp x3")
+    queued = f"Queued run #{run.id}: DenseNet38 Orthogonal GELU SGD-Nesterov GradAmp x3"
+    assert at.success[0].value.startswith(plain(queued))
 
 
 def test_custom_form_has_every_config_field_and_queues_it(redis_env):
@@ -186,7 +187,7 @@ def test_bad_amplified_epochs_and_nesterov_without_sgd_are_errors(redis_env):
     at = open_page()
     at.text_input(key="grad_amp_epochs").input("sometimes").run()
     (error,) = at.error
-    assert error.value == "grad_amp_epochs must be all, alternate or first:N (N from 1), got 'sometimes'"
+    assert error.value == plain("grad_amp_epochs must be all, alternate or first:N (N from 1), got 'sometimes'")
     at.text_input(key="grad_amp_epochs").input("all")
     at.checkbox(key="nesterov").check().run()
     (error,) = at.error

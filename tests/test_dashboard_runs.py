@@ -117,7 +117,7 @@ def test_a_running_run_is_cancelling_until_it_stops(redis_env):
     at = select(runs_page(), run_id)
     try:
         at.button(key="runs_cancel").click().run()
-        assert at.success[0].value == f"Cancelling #{run_id}."  # its job has only been asked to stop
+        assert at.success[0].value == plain(f"Cancelling #{run_id}.")  # its job has only been asked to stop
         assert queue.cancel_requested(run_id)
     finally:
         queue.clear_cancel_flag(run_id)

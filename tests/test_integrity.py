@@ -37,8 +37,9 @@ from worker.settings import Settings, check_environment
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """Database, Redis (db 15), data and checkpoints of this test, set in this process; the database migrated."""
-    variables = make_env(tmp_path, cifar_dir, database_url)
+    """Database, Redis (db 15), data and checkpoints of this test, set in this process; the database migrated.
+    Checkpoints in files (VGP_CHECKPOINT_STORE=files): these tests are about a run's checkpoint folder."""
+    variables = make_env(tmp_path, cifar_dir, database_url, VGP_CHECKPOINT_STORE="files")
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
     db.upgrade_database(database_url)
@@ -64,7 +65,7 @@ def test_a_new_run_in_a_database_made_anew_trains_from_scratch(
 ) -> None:
     """var/vgp.db removed and migrated again while var/checkpoints/ stays: the new run 1 is not the old run 1."""
     url = f"sqlite:///{tmp_path / 'vgp.db'}"
-    for key, value in make_env(tmp_path, cifar_dir, url).items():
+    for key, value in make_env(tmp_path, cifar_dir, url, VGP_CHECKPOINT_STORE="files").items():
         monkeypatch.setenv(key, value)
     db.upgrade_database(url)
     old = new_run()
@@ -89,7 +90,8 @@ def test_a_foreign_checkpoint_in_a_runs_folder_fails_it_in_one_line(env: dict) -
     with db.session_scope() as s:
         source = store.checkpoint_dir(store.require_run(s, donor).uuid)
         target = store.checkpoint_dir(store.require_run(s, run_id).uuid)
-    shutil.copytree(source, target)  # e.g. a folder restored from the wrong backup
+    target.mkdir(parents=True)
+    shutil.copy(source / "best.pt", target / "last.pt")  # e.g. a file restored from the wrong backup
     assert train_run(run_id) == "failed"
     run = run_row(run_id)
     assert run.reason.startswith("CheckpointMismatch: ") and "\n" not in run.reason

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from dashboard import analysis, charts, downloads
+from dashboard.common import plain
 from tests.browser_helpers import open_dashboard, services
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from tests.test_worker_cli import assert_one_line_error, cli, cli_env
@@ -173,7 +174,7 @@ def test_repeat_with_n_seeds_queues_one_group_per_launch(redis_env):
     (group,) = {r.group_name for r in runs}
     assert group.startswith("VGG38 × 3 seeds · ") and at.session_state["runs_group"] == [group]
     assert [r.name for r in runs] == [f"VGG38 lr 1e-3 · seed {s}" for s in (0, 1, 2)]
-    assert at.success[0].value == f"Queued 3 runs as group “{group}”." and redis_env.queue.count == 3
+    assert at.success[0].value == plain(f"Queued 3 runs as group “{group}”.") and redis_env.queue.count == 3
 
     at.number_input(key="seed").set_value(10)
     at.number_input(key="p_seeds").set_value(2)
@@ -216,7 +217,8 @@ def test_results_over_seeds_shows_mean_sd_n_and_seed_noise(env):
     bn_rc = [add_run("vgg38-bn-rc", layers=75, epochs=2, seed=s, test_acc=0.5) for s in (0, 1)]
     at = open_page("views/results.py")
     assert not at.exception
-    table, seeds = at.dataframe
+    *tables, seeds = at.dataframe  # Results' three tables (accuracy, loss, runs), then the one over seeds
+    table = tables[-1]
     agg = seeds.value.set_index("model")
     assert agg.loc["VGG08", "n"] == 3 and agg.loc["VGG08", "seeds"] == "0, 1, 2"
     assert agg.loc["VGG08", "test_acc_pct"] == pytest.approx(42.0)

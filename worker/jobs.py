@@ -83,7 +83,9 @@ class StopPoller:
             asked = queue.cancel_requested(self.run_id, self.run_uuid, self._redis)
             self._last_poll = time.monotonic()  # after the poll: a poll that timed out counts from its end
             self.stop = bool(asked)
-            self._poll_every = self.poll_s if asked is not None else min(2 * self._poll_every, CANCEL_POLL_MAX_S)
+            # A Redis that did not answer: back off (at least 1 s, doubling up to CANCEL_POLL_MAX_S), training on.
+            backoff = min(max(2 * self._poll_every, 1.0), CANCEL_POLL_MAX_S)
+            self._poll_every = self.poll_s if asked is not None else backoff
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:

@@ -36,6 +36,7 @@ from rq.serializers import JSONSerializer
 from worker.db import safe_database_url, session_scope
 from worker.queue import (
     JOB_FUNCTION,
+    SWEEP_FUNCTION,
     QueueError,
     fetch_job,
     get_queue,
@@ -191,17 +192,20 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-JOB_FUNCTIONS = frozenset({JOB_FUNCTION})
+JOB_FUNCTIONS = frozenset({JOB_FUNCTION, SWEEP_FUNCTION})
 """The only functions a worker runs. RQ imports and calls whatever a job names, so anyone who can write to
 Redis could otherwise run code on every worker; jobs are checked before anything they name is imported."""
 
-JOB_CALLBACKS = {"failure": "worker.queue.on_job_failure", "stopped": "worker.queue.on_job_stopped"}
-"""The callbacks `enqueue_run` attaches; RQ imports these by name too."""
+JOB_CALLBACKS = {
+    JOB_FUNCTION: {"failure": "worker.queue.on_job_failure", "stopped": "worker.queue.on_job_stopped"},
+    SWEEP_FUNCTION: {"failure": "worker.queue.on_sweep_failure"},
+}
+"""The callbacks `enqueue_run` and `submit_sweep` attach, by job function; RQ imports these by name too."""
 
 
 def job_refusal(job: Job) -> str | None:
     """Why the worker must not run `job`, or None: its function must be in JOB_FUNCTIONS, its arguments exactly
-    one int (a run id), and its callbacks ours. Reads only the job's JSON, so nothing it names is imported."""
+    one int (a run or sweep id), and its callbacks ours. Reads only the job's JSON, so nothing it names is imported."""
     try:
         func, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
         callbacks = {
@@ -216,7 +220,7 @@ def job_refusal(job: Job) -> str | None:
     if kwargs or not isinstance(args, (list, tuple)) or len(args) != 1 or type(args[0]) is not int:
         return "its arguments must be exactly one run id (an int)"
     for kind, name in callbacks.items():
-        if name and name != JOB_CALLBACKS.get(kind):
+        if name and name != JOB_CALLBACKS.get(func, JOB_CALLBACKS[JOB_FUNCTION]).get(kind):
             return f"its {kind} callback {name[:100]!r} is not VGP Lab's"
     return None
 
