@@ -71,6 +71,17 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         raise pytest.UsageError(f"VGP_TEST_DATABASE must be sqlite or postgres, got {TEST_DATABASE!r}")
 
 
+@pytest.fixture
+def store_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`database_url` migrated and set as DATABASE_URL for this process."""
+    from worker import db
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    db.upgrade_database(database_url)
+    yield database_url
+    db.dispose_engines()
+
+
 def write_cifar100(root: Path, n_train: int = 300, n_test: int = 100, seed: int = 0) -> Path:
     """Write train/test/meta pickles in the standard `cifar-100-python` layout under root; return root.
 

@@ -40,14 +40,6 @@ def run_folder(trained: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(trained, tmp_path / trained.name))
 
 
-@pytest.fixture
-def store_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    db.upgrade_database(database_url)
-    yield database_url
-    db.dispose_engines()
-
-
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "worker", "import", *map(str, args)], cwd=ROOT, env=dict(os.environ),
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip

@@ -16,14 +16,6 @@ from worker.progress import StepWriter
 from worker.schema import Run, RunStatus
 
 
-@pytest.fixture
-def store_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    db.upgrade_database(database_url)
-    yield database_url
-    db.dispose_engines()
-
-
 def running_run(job_id: str = "job-1") -> int:
     with db.session_scope() as session:
         run_id = store.create_run(session, RunConfig(epochs=3)).id

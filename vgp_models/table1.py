@@ -194,8 +194,9 @@ def _apply(row: Row, event: tuple, rows: list[Row], jobs: int, running: dict) ->
 
 
 def _print_progress(row: Row, rows: list[Row], jobs: int) -> None:
-    print(f"row {row.number}/7 {row.name}: epoch {row.epoch + 1}/{row.config.epochs} step {row.step}/"
-          f"{row.steps_per_epoch}  {row.step_seconds * 1000:.0f} ms/step  row ETA "
+    where = (f"epoch {row.epoch + 1}/{row.config.epochs} step {row.step}/{row.steps_per_epoch}"
+             if row.epoch < row.config.epochs else "testing the best checkpoint")
+    print(f"row {row.number}/7 {row.name}: {where}  {row.step_seconds * 1000:.0f} ms/step  row ETA "
           f"{fmt_duration(row.steps_left * row.step_seconds)}  table ETA {fmt_duration(table_eta(rows, jobs))}",
           file=sys.stderr, flush=True)
 
