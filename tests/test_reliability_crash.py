@@ -123,7 +123,8 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
         (horse,) = first.horses()
         first.kill()
         wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
-        wait_for(lambda: run_row(run_id).status.finished, 120, 0.2, "the second worker to finish the run")
+        # completed, not merely finished: `interrupted` (before the sweep queues it again) is finished too
+        wait_for(lambda: run_row(run_id).status is RunStatus.COMPLETED, 120, 0.2, "the second worker to finish the run")
         log = second.log()
     finally:
         first.stop()
@@ -157,7 +158,7 @@ def test_any_host_resumes_any_run_with_no_shared_folder(env: dict, tmp_path: Pat
         k = run_row(run_id).epochs_done
         before = epochs_of(run_id)
         assert before["epoch"].tolist() == list(range(1, k + 1))
-        wait_for(lambda: run_row(run_id).status.finished, 300, 0.2, "the other host to finish the run")
+        wait_for(lambda: run_row(run_id).status is RunStatus.COMPLETED, 300, 0.2, "the other host to finish the run")
         other = hosts[1 - hosts.index(first)]
         log = other.log()
     finally:

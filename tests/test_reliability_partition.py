@@ -30,6 +30,7 @@ from tests.reliability_support import (
 from tests.test_reliability_crash import CONFIG, assert_same_as_baseline
 from tests.test_reliability_crash import baseline as crash_baseline
 from worker import db, queue
+from worker.schema import RunStatus
 
 baseline = crash_baseline  # the same fixture: CONFIG trained without interruption, in this process
 
@@ -101,7 +102,7 @@ def test_a_partitioned_host_is_written_off_and_fenced(
         before = epochs_of(run_id).iloc[:k]
         ip("link", "set", outside_a, "up")
         wait_for(lambda: not hosts["a"].horses(), 240, 0.5, "host A's job to stop once its link is back")
-        wait_for(lambda: run_row(run_id).status.finished, 240, 0.2, "host B to finish the run")
+        wait_for(lambda: run_row(run_id).status is RunStatus.COMPLETED, 240, 0.2, "host B to finish the run")
         logs = {host: worker.log() for host, worker in hosts.items()}
         final, after = run_row(run_id), epochs_of(run_id)
         assert_same_as_baseline(run_id, baseline)  # every epoch once (primary key), all equal to an uninterrupted run
