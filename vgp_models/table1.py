@@ -25,9 +25,9 @@ from vgp_models.config import TABLE1, RunConfig, Table1Row, same_config
 from vgp_models.run_folder import (
     CONFIG_JSON,
     SUMMARY_CSV,
-    TEST_SUMMARY_CSV,
     RunFolderError,
     read_config_json,
+    read_run_folder,
     train_into,
 )
 from vgp_models.train import EpochMetrics, probe_step_seconds
@@ -215,16 +215,14 @@ def _measured(row: Row) -> dict | None:
     record = read_config_json(row.folder)
     if record is None or record.get("status") != "completed" or not record.get("best_epoch"):
         return None
-    with open(row.folder / SUMMARY_CSV, newline="") as f:
-        summary = list(csv.DictReader(f))
-    with open(row.folder / TEST_SUMMARY_CSV, newline="") as f:
-        test = next(csv.DictReader(f))
-    best = summary[record["best_epoch"] - 1]
+    contents = read_run_folder(row.folder)  # the format's one strict reader
+    best = contents.epochs[record["best_epoch"] - 1]
+    test_acc, test_loss = contents.test
     return {
-        "epochs": len(summary), "best_epoch": record["best_epoch"],
-        "train_loss": float(best["train_loss"]), "train_acc": 100 * float(best["train_acc"]),
-        "val_loss": float(best["val_loss"]), "val_acc": 100 * float(best["val_acc"]),
-        "test_loss": float(test["test_loss"]), "test_acc": 100 * float(test["test_acc"]),
+        "epochs": len(contents.epochs), "best_epoch": record["best_epoch"],
+        "train_loss": best["train_loss"], "train_acc": 100 * best["train_acc"],
+        "val_loss": best["val_loss"], "val_acc": 100 * best["val_acc"],
+        "test_loss": test_loss, "test_acc": 100 * test_acc,
     }
 
 
