@@ -8,6 +8,7 @@ results/ folder of two headless runs. Skipped only without /usr/bin/chromium or 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -32,10 +33,34 @@ def run_names() -> list[str]:
         return sorted(r.name for r in store.list_runs(session))
 
 
+def open_import_panel(page) -> None:
+    """Open the "Import run folders" expander unless it is open already (a click on an open one closes it)."""
+    dropzone = page.locator("[data-testid='stFileUploaderDropzone']")
+    if not dropzone.is_visible():
+        page.get_by_text("Import run folders").click()
+    dropzone.wait_for(state="visible", timeout=30_000)
+
+
 def upload(page, name: str, data: bytes) -> None:
+    """Put one file in the uploader, replacing what it held, and wait until the page shows it."""
+    from playwright.sync_api import expect
+
+    open_import_panel(page)
+    for remove in page.get_by_role("button", name=re.compile(r"^Remove ")).all():
+        remove.click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
         {"name": name, "mimeType": "application/zip", "buffer": data}
     )
+    expect(page.get_by_text(name, exact=True)).to_be_visible(timeout=30_000)
+
+
+def import_upload(page) -> None:
+    """Click Import once the rerun after the upload has enabled it."""
+    from playwright.sync_api import expect
+
+    button = page.get_by_role("button", name="Import", exact=True)
+    expect(button).to_be_enabled(timeout=30_000)
+    button.click()
 
 
 def test_empty_database_loads_the_reference_results_then_zips_import_safely(shipped, services):
@@ -53,21 +78,18 @@ def test_empty_database_loads_the_reference_results_then_zips_import_safely(ship
         assert run_names() == ["VGG08 x8", "VGG38 x8"]
         expect(page.get_by_role("button", name="Load the reference results")).to_have_count(0)
 
-        page.get_by_text("Import run folders").click()
         upload(page, "evil.zip", zip_of(shipped / "demo", {"demo/../../escaped.csv": b"x"}))
-        page.get_by_role("button", name="Import", exact=True).click()
+        import_upload(page)
         expect(page.get_by_text("Nothing imported.")).to_be_visible(timeout=30_000)
         expect(page.get_by_text("'demo/../../escaped.csv', a path outside its folder")).to_be_visible()
         assert not (shipped.parent / "escaped.csv").exists()
 
-        page.get_by_text("Import run folders").click()
         upload(page, "big.zip", os.urandom(CAP_MB * 2**20 + 1))  # random bytes do not compress
         expect(page.get_by_text(f"File must be {CAP_MB}.0MB or smaller.")).to_be_visible(timeout=30_000)
         assert run_names() == ["VGG08 x8", "VGG38 x8"]  # refused before any byte reached the importer
 
-        page.get_by_text("Import run folders").click()
         upload(page, "demo.zip", zip_of(shipped / "demo"))
-        page.get_by_role("button", name="Import", exact=True).click()
+        import_upload(page)
         expect(page.get_by_text("Imported 0 of 2 run(s).")).to_be_visible(timeout=30_000)
         expect(page.get_by_text("demo/vgg08-lr0.001: already imported as run #1; nothing added")).to_be_visible()
         assert run_names() == ["VGG08 x8", "VGG38 x8"]
