@@ -12,7 +12,7 @@ export VGP_DATA_DIR ?= var/data
 VGP_WORKERS ?= 1
 export OMP_NUM_THREADS ?= $(shell n=$$(( $$(nproc) / $(VGP_WORKERS) )); echo $$(( n > 0 ? n : 1 )))
 
-.PHONY: install install-dev lock migrate redis run worker test browser lint bench clean
+.PHONY: install install-dev lock migrate redis run worker test screenshots browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,7 @@ run: migrate redis
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).
 browser:
-	@command -v chromium >/dev/null || scripts/install_chromium.sh
+	@scripts/apt_install.sh chromium
 
 # The whole suite on SQLite, then every database-backed test (marker `db`) again on the local Postgres.
 # One torch thread per process: tests run workers and Streamlit beside pytest on few cores.
@@ -66,6 +66,11 @@ test: export REDIS_URL := redis://127.0.0.1:6379/0
 test: install-dev browser redis
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 	OMP_NUM_THREADS=1 VGP_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m db
+
+# docs/screenshots/ drawn again by the browser tests' pages (only on request: `make test` leaves docs/ as it is).
+screenshots: export REDIS_URL := redis://127.0.0.1:6379/0
+screenshots: install-dev browser redis
+	OMP_NUM_THREADS=1 VGP_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -1,4 +1,6 @@
-"""Make sure Redis answers at REDIS_URL: start a local one bound to 127.0.0.1 when it can, else say how to get it.
+"""Make sure Redis answers at REDIS_URL: start a local one bound to 127.0.0.1 when it can (installing Debian's
+redis-server first when it is missing and root or sudo allows, as `make test` installs Chromium), else say how
+to get it in one line.
 
 REDIS_URL unset means the local Redis of `make run`, with a password generated once into var/redis.password
 (mode 600): without one, anyone on the host could queue jobs or read and change the queue. `--url` prints the
@@ -19,6 +21,7 @@ from urllib.parse import quote
 import redis
 
 PASSWORD_FILE = Path("var/redis.password")
+APT_INSTALL = Path(__file__).resolve().parent / "apt_install.sh"
 LOCAL = "redis://:{password}@127.0.0.1:6379/0"
 
 
@@ -65,6 +68,15 @@ def start(host: str, port: int, password: str | None) -> None:
                    check=True)  # fmt: skip
 
 
+def installed() -> bool:
+    """Whether redis-server is on PATH, after trying Debian's package when it was not (the installer's own
+    messages are dropped: the caller prints the one line that says what to do)."""
+    if shutil.which("redis-server") is None:
+        print("redis-server is missing: installing Debian's package (apt-get install redis-server)")
+        subprocess.run([str(APT_INSTALL), "redis-server"], capture_output=True, check=False)
+    return shutil.which("redis-server") is not None
+
+
 def main() -> int:
     if sys.argv[1:] == ["--url"]:
         print(redis_url())
@@ -83,9 +95,12 @@ def main() -> int:
         print(f"error: the Redis at {host}:{port} refuses the password in REDIS_URL (or {PASSWORD_FILE}); "
               "set REDIS_URL with that server's password", file=sys.stderr)  # fmt: skip
         return 1
-    if host not in ("127.0.0.1", "localhost") or shutil.which("redis-server") is None:
-        print(f"error: no Redis at {host}:{port}; install it (Debian/Ubuntu: sudo apt-get install redis-server) "
-              "or set REDIS_URL to a running one", file=sys.stderr)
+    if host not in ("127.0.0.1", "localhost") or not installed():
+        print(
+            f"error: no Redis at {host}:{port}; install it (Debian/Ubuntu: sudo apt-get install redis-server) "
+            "or set REDIS_URL to a running one",
+            file=sys.stderr,
+        )
         return 1
     start(host, port, password)
     for _ in range(50):

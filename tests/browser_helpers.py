@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+TAKE_SCREENSHOTS = os.environ.get("VGP_SCREENSHOTS") == "1"  # `make screenshots`; `make test` leaves docs/ alone
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -112,6 +113,18 @@ def full_height(page, width: int = 1400) -> None:
     page.wait_for_timeout(1000)
 
 
+def shoot(page, name: str) -> None:
+    """docs/screenshots/<name> of the whole page, once charts are drawn; only when VGP_SCREENSHOTS=1."""
+    if not TAKE_SCREENSHOTS:
+        return
+    page.mouse.move(0, 0)  # no hover toolbar over a chart
+    page.wait_for_timeout(1500)  # let Vega finish drawing
+    full_height(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def dump_logs(page, logs: dict[str, Path]) -> None:
     """On a failure: a full-page screenshot beside the logs, and both logs' tails on stdout."""
     page.screenshot(path=str(logs["worker"].with_name("failure.png")), full_page=True)
@@ -124,7 +137,6 @@ def open_dashboard(base: str, logs: dict[str, Path]) -> Iterator:
     """A Chromium page on the dashboard's Launch page; on a failure the page's and services' logs are printed."""
     from playwright.sync_api import expect, sync_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -3,8 +3,9 @@
 "Reproduce Table 1" (seven tiny runs in one group) watched on Runs, and Compare and Results with their CSVs.
 
 `services` (tests/browser_helpers.py) starts `streamlit run dashboard/app.py` and `python -m worker worker` on a
-temp SQLite store, the tiny CIFAR fixture and a unique queue; Playwright drives Debian's Chromium. Screenshots
-go to docs/screenshots/ (launch, runs, run, compare, results). Skipped only without /usr/bin/chromium or Redis.
+temp SQLite store, the tiny CIFAR fixture and a unique queue; Playwright drives Debian's Chromium. With
+VGP_SCREENSHOTS=1 (`make screenshots`) they save docs/screenshots/ (launch, runs, run, compare, results).
+Skipped only without /usr/bin/chromium or Redis.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.browser_helpers import SCREENSHOTS, full_height, open_dashboard, services
+from tests.browser_helpers import open_dashboard, services, shoot
 from vgp_models.config import TABLE1
 from worker import db, schema, store
 
@@ -51,10 +52,7 @@ def test_launch_and_watch_a_run(services):
         expect(badge).to_have_text(re.compile(r"completed\s*$"), timeout=10_000)  # icon ligature, then status
         charts = page.locator("[data-testid='stVegaLiteChart']")
         expect(charts).to_have_count(3, timeout=30_000)
-        page.mouse.move(0, 0)  # no hover toolbar over a chart
-        page.wait_for_timeout(2000)  # let Vega finish drawing
-        full_height(page)
-        page.screenshot(path=str(SCREENSHOTS / "run.png"))
+        shoot(page, "run.png")
         assert page.locator("[data-testid='stException']").count() == 0
 
     with db.session_scope() as session:
@@ -90,14 +88,6 @@ def download(page, button: str) -> str:
     return Path(info.value.path()).read_text()
 
 
-def shoot(page, name: str) -> None:
-    page.mouse.move(0, 0)  # no hover toolbar over a chart
-    page.wait_for_timeout(1500)  # let Vega finish drawing
-    full_height(page)
-    page.screenshot(path=str(SCREENSHOTS / name))
-    page.set_viewport_size({"width": 1400, "height": 1000})
-
-
 def test_reproduce_table1_then_compare_and_results(services):
     from playwright.sync_api import expect
 
@@ -112,9 +102,7 @@ def test_reproduce_table1_then_compare_and_results(services):
         expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
         expect(page.get_by_text("7 of 7 runs")).to_be_visible(timeout=30_000)  # filtered on the new group
         wait_until(some_done_one_going, RUN_TIMEOUT_MS / 1000, "a run done and one running")
-        page.wait_for_timeout(1500)  # the live table catches up
-        page.mouse.move(0, 0)
-        page.screenshot(path=str(SCREENSHOTS / "runs.png"))  # some done, the rest running or queued
+        shoot(page, "runs.png")  # some done, the rest running or queued
         wait_until(lambda: statuses() == ["completed"] * 7, RUN_TIMEOUT_MS / 1000, "all seven runs")
         # The live table notices by itself (no reload): its caption drops "refreshing while runs are active".
         expect(page.get_by_text("7 of 7 runs", exact=True)).to_be_visible(timeout=10_000)

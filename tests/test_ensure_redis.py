@@ -50,6 +50,31 @@ def test_without_redis_server_says_how_to_install_it(tmp_path: Path) -> None:
     assert len(lines) == 1 and "apt-get install redis-server" in lines[0]
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("redis-server") is None, reason="needs root and redis-server")
+def test_a_missing_redis_server_is_installed_with_apt_then_started(tmp_path: Path) -> None:
+    """A PATH without redis-server but with an apt-get that 'installs' it (a link to the real one): the script
+    installs through apt-get, then starts the server it installed. Debian's apt itself is not under test."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "id"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    apt_log = tmp_path / "apt.log"
+    apt_get = bin_dir / "apt-get"
+    link = f'{shutil.which("ln")} -sf {shutil.which("redis-server")} {bin_dir}/redis-server'
+    apt_get.write_text(f'#!/bin/sh\necho "$@" >> {apt_log}\n{link}\n')
+    apt_get.chmod(0o755)
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    done = ensure(url, tmp_path, path=f"{bin_dir}:{Path(sys.executable).parent}")
+    client = redis.Redis.from_url(url)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert apt_log.read_text().split() == ["install", "-y", "-q", "redis-server"]
+        assert client.ping()
+    finally:
+        client.shutdown(nosave=True)
+
+
 def test_without_redis_url_the_local_redis_gets_a_generated_password_kept_in_var(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     run = lambda: subprocess.run([sys.executable, str(SCRIPT), "--url"], cwd=tmp_path, env=env,  # noqa: E731
