@@ -120,11 +120,15 @@ def gradient_ends_frame(session: Session, run_ids: Iterable[int] | None = None, 
     return frame.astype({"run_id": "int64", "epoch": "int64", "first": "float64", "last": "float64"})
 
 
+def _columns(run: Run) -> dict[str, Any]:
+    """A run's columns as a plain dict, enums (the status) as text."""
+    values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
+    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+
+
 def run_record(run: Run) -> dict[str, Any]:
-    """A run's columns as a plain dict (enums such as the status as text), plus `label` (config_label) and
-    `title` (run_title)."""
-    record = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
-    record = {k: v.value if isinstance(v, Enum) else v for k, v in record.items()}
+    """A run's columns (status as text) plus `label` (config_label) and `title` (run_title): what a page shows."""
+    record = _columns(run)
     record["label"] = config_label(run.config)
     record["title"] = run_title(run.id, run.name, record["label"])
     return record
@@ -142,5 +146,6 @@ def runs_frame(session: Session, run_ids: Iterable[int] | None = None, extra: It
 
 
 def run_summary(run: Run) -> dict[str, Any]:
-    """run_record made JSON-ready: datetimes as ISO strings."""
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in run_record(run).items()}
+    """A JSON-ready dict of a run's columns (datetimes as ISO strings, status as text): the CLI's `show` and
+    run.json."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in _columns(run).items()}
