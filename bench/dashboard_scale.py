@@ -2,7 +2,7 @@
 
 Seeds a temp SQLite database of that size through worker.store (create_run + record_epoch with synthetic
 `EpochMetrics`, VGG38 BN+RC's 75 real layer labels), then times, on a cold cache, what the Compare page does
-before Streamlit draws: its store reads (`dashboard.common.fetch_compare`: every epoch, gradients at the <= 50
+before Streamlit draws: its store reads (`dashboard.reads.fetch_compare`: every epoch, gradients at the <= 50
 epochs the charts show, first/last-layer values), its chart builders (`dashboard.charts.compare_charts`: loss,
 accuracy, gradient flow, ratio, a flow chart and a heatmap per run) and `chart.to_dict()` of each chart. Also
 the warm rerun a live page makes (data cached, charts rebuilt). Baselines, timed the same way in the same run:
@@ -37,8 +37,8 @@ import pandas as pd
 import torch
 from common import header
 
-from dashboard import analysis, charts
-from dashboard.common import fetch_compare
+from dashboard import charts
+from dashboard.reads import fetch_compare
 from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_labels
 from vgp_models.train import EpochMetrics, LayerGrad
@@ -93,9 +93,15 @@ def streamlit_marshal(epochs: pd.DataFrame, grads: pd.DataFrame, ends: pd.DataFr
     return 0
 
 
+def titles(s, ids: list[int]) -> dict[int, str]:
+    """The runs' legend names, as the Compare page takes them (the runs frame's `title`)."""
+    runs = frames.runs_frame(s, ids)
+    return dict(zip(runs["id"].astype(int), runs["title"]))
+
+
 def ours(url: str, ids: list[int], per_run_flow: bool = False) -> int:
     with db.session_scope(url) as s:
-        names = analysis.run_names(frames.runs_frame(s, ids))
+        names = titles(s, ids)
         epochs, grads, ends = fetch_compare(s, ids)
     return page_charts(epochs, grads, ends, names, per_run_flow)
 
@@ -103,16 +109,17 @@ def ours(url: str, ids: list[int], per_run_flow: bool = False) -> int:
 def per_run(url: str, ids: list[int]) -> int:
     """The same charts, with the reads done run by run and unselective (every column, every epoch)."""
     with db.session_scope(url) as s:
-        names = analysis.run_names(frames.runs_frame(s, ids))
+        names = titles(s, ids)
         epochs = pd.concat([frames.epochs_frame(s, [i]) for i in ids], ignore_index=True)
         grads = pd.concat([frames.gradients_frame(s, [i]) for i in ids], ignore_index=True)
-    return page_charts(epochs, grads, analysis.gradient_ends(grads), names)
+        ends = pd.concat([frames.gradient_ends_frame(s, [i]) for i in ids], ignore_index=True)
+    return page_charts(epochs, grads, ends, names)
 
 
 def naive(url: str, ids: list[int]) -> int:
     """Everything read run by run and drawn unsampled in one gradient-flow chart."""
     with db.session_scope(url) as s:
-        names = analysis.run_names(frames.runs_frame(s, ids))
+        names = titles(s, ids)
         epochs = pd.concat([frames.epochs_frame(s, [i]) for i in ids], ignore_index=True)
         grads = pd.concat([frames.gradients_frame(s, [i]) for i in ids], ignore_index=True)
     epochs["run"], grads["run"] = epochs["run_id"].map(names), grads["run_id"].map(names)
@@ -152,7 +159,7 @@ def main() -> None:
         print(f"seeded {args.runs} runs x {args.epochs} epochs: {n:,} gradient rows in {took:.1f} s")
 
         with db.session_scope(url) as s:
-            names = analysis.run_names(frames.runs_frame(s, ids))
+            names = titles(s, ids)
             cached = fetch_compare(s, ids)
         results = {
             "ours, cold (reads + charts + to_dict)": best_of(lambda: ours(url, ids), args.repeats),

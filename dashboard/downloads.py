@@ -8,13 +8,15 @@ read the store through `worker.db.session_scope`, not through Streamlit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts
+from dashboard import charts
+from dashboard.seeds import aggregate_seeds, seed_export, table1_seed_rows, table1_seed_run_ids
+from dashboard.table1 import table1_frame, table1_runs
 from worker import db, frames
 from worker.exports import to_csv
 
@@ -22,36 +24,43 @@ CSV = "text/csv"
 MIMES = {"png": "image/png", "svg": "image/svg+xml"}
 
 
+def with_run_names(frame: pd.DataFrame, names: Mapping[int, str]) -> pd.DataFrame:
+    """`frame` (long format, a run_id column) with a `run` name column right after run_id: for CSV exports."""
+    out = frame.copy()
+    out.insert(out.columns.get_loc("run_id") + 1, "run", out["run_id"].map(lambda i: names.get(int(i), f"#{i}")))
+    return out
+
+
 def export_frames(run_ids: Iterable[int]) -> dict[str, pd.DataFrame]:
-    """The runs' epochs and gradients, every column and row, each with a `run` name column after run_id."""
+    """The runs' epochs and gradients, every column and row, each with a `run` name column (their `title`)."""
     ids = [int(i) for i in run_ids]
     with db.session_scope() as s:
         runs = frames.runs_frame(s, ids)
         epochs = frames.epochs_frame(s, ids)
         grads = frames.gradients_frame(s, ids)
-    names = analysis.run_names(runs)
-    return {"epochs": analysis.with_run_names(epochs, names), "gradients": analysis.with_run_names(grads, names)}
+    names = dict(zip(runs["id"].astype(int), runs["title"]))
+    return {"epochs": with_run_names(epochs, names), "gradients": with_run_names(grads, names)}
 
 
 def table1_results() -> pd.DataFrame:
-    """analysis.table1_frame from the store: every run, then the epochs of the matched ones."""
+    """table1_frame from the store: every run, then the epochs of the matched ones."""
     with db.session_scope() as s:
         runs = frames.runs_frame(s, extra=("config",))
-        matched = sorted(set(analysis.table1_runs(runs).values()))
-        return analysis.table1_frame(runs, frames.epochs_frame(s, matched))
+        matched = sorted(set(table1_runs(runs).values()))
+        return table1_frame(runs, frames.epochs_frame(s, matched))
 
 
 def table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 over seeds from the store: (per-seed rows, aggregate by model and lr), `analysis.table1_seed_rows`."""
+    """Table 1 over seeds from the store: (per-seed rows, aggregate by model and lr), `seeds.table1_seed_rows`."""
     with db.session_scope() as s:
         runs = frames.runs_frame(s, extra=("config",))
-        rows = analysis.table1_seed_rows(runs, frames.epochs_frame(s, analysis.table1_seed_run_ids(runs)))
-    return rows, analysis.aggregate_seeds(rows, ["model", "lr"])
+        rows = table1_seed_rows(runs, frames.epochs_frame(s, table1_seed_run_ids(runs)))
+    return rows, aggregate_seeds(rows, ["model", "lr"])
 
 
 def seeds_csv(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The seeds CSV's frame: per-seed rows, then each group's mean, sd and n (`analysis.seed_export`)."""
-    return analysis.seed_export(rows, analysis.aggregate_seeds(rows, keys), keys)
+    """The seeds CSV's frame: per-seed rows, then each group's mean, sd and n (`seeds.seed_export`)."""
+    return seed_export(rows, aggregate_seeds(rows, keys), keys)
 
 
 def export_csv(run_ids: Iterable[int], what: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import common
+from dashboard.errors import first_line, is_expected
 from vgp_models.run_folder import RunFolderError
 from worker import importer
 
@@ -20,9 +20,9 @@ def _run(action, *args) -> None:
     try:
         imported = action(*args)
     except Exception as error:  # noqa: BLE001 - expected ones become one line
-        if not (isinstance(error, RunFolderError) or common.is_expected(error)):
+        if not (isinstance(error, RunFolderError) or is_expected(error)):
             raise
-        st.session_state[FLASH] = (False, "Nothing imported.", common.one_line(error))
+        st.session_state[FLASH] = (False, "Nothing imported.", first_line(error))
         return
     added = sum(item.created for item in imported)
     detail = "\n".join(item.message() for item in imported)

@@ -1,15 +1,45 @@
-"""What the Runs page does to the selected runs: plain functions over run ids, each returning one line to show.
+"""What the pages do to runs and sweeps through worker.queue and worker.store: queue new ones (Launch, Depth
+sweep), and act on chosen runs (Runs, Run).
 
-Expected failures (Redis down, a run that cannot take the action) are collected per run into that line,
-never raised: one bad run does not stop the others.
+An action on chosen runs takes their ids and returns one line to show: expected failures (Redis down, a run
+that cannot take the action) are collected per run into that line, never raised, so one bad run does not stop
+the others. Queueing raises; the page shows the expected failures as one line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
+from vgp_models.config import RunConfig
+from vgp_models.sweep_config import SweepConfig
 from worker import db, queue, store
 from worker.schema import RunStatus
+
+MAX_SEEDS = queue.MAX_SEEDS
+
+
+def seeds_group(config: RunConfig, seeds: int) -> str:
+    """The group name for `seeds` repeats of `config`, stamped now."""
+    return queue.seeds_group(config, seeds, datetime.now())
+
+
+def submit_seeds(
+    config: RunConfig, seeds: int, name: str | None = None, group: str | None = None, tags: Iterable[str] = (),
+    note: str = "",
+) -> list[int]:
+    """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
+    return [int(i) for i in queue.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
+
+
+def submit_sweep(config: SweepConfig) -> int:
+    """Queue a depth sweep; returns its id."""
+    return int(queue.submit_sweep(config))
+
+
+def cancel_sweep(sweep_id: int) -> str:
+    """Cancel a queued or running sweep; returns its status afterwards."""
+    return str(queue.cancel_sweep(sweep_id).value)
 
 
 def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:

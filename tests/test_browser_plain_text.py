@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.common import WORD_JOINER
+from dashboard.display import WORD_JOINER
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, dump_logs, free_port, services
 from tests.reliability_support import tiny
 from worker import db, store

@@ -227,17 +227,16 @@ def test_ratio_chart_first_over_last_with_the_flag_rule():
 
 def test_compare_charts_build_every_chart_of_the_page():
     e, g = epochs_frame(run_ids=(1, 2)), grads_frame(run_ids=(1, 2))
-    from dashboard.analysis import gradient_ends
-
-    built = charts.compare_charts(e, g, gradient_ends(g), {1: "#1 VGG08", 2: "#2 VGG38"})
+    ends = pd.DataFrame(dict(run_id=[1, 2], epoch=[3, 3], first=[1e-2, 1e-9], last=[1.0, 1.0]))  # gradient_ends_frame
+    built = charts.compare_charts(e, g, ends, {1: "#1 VGG08", 2: "#2 VGG38"})
     assert set(built) == {"loss", "accuracy", "flow", "ratio", "heatmap-1", "heatmap-2"}
-    per_run = charts.compare_charts(e, g, gradient_ends(g), {1: "a", 2: "b"}, per_run_flow=True)
+    per_run = charts.compare_charts(e, g, ends, {1: "a", 2: "b"}, per_run_flow=True)
     assert set(per_run) == {"loss", "accuracy", "flow-1", "flow-2", "ratio", "heatmap-1", "heatmap-2"}
     assert plotted(per_run["flow-1"])["epoch"].nunique() == 3
     flow = built["flow"].to_dict()
     assert flow["encoding"]["color"]["field"] == "run"
     assert set(plotted(built["flow"])["epoch"]) == {3}  # each run's latest
-    assert set(plotted(charts.compare_charts(e, g, gradient_ends(g), {}, epoch=2)["flow"])["epoch"]) == {2}
+    assert set(plotted(charts.compare_charts(e, g, ends, {}, epoch=2)["flow"])["epoch"]) == {2}
     assert set(plotted(built["loss"])["run"]) == {"#1 VGG08", "#2 VGG38"}
 
 

@@ -1,4 +1,5 @@
-"""dashboard.analysis: the vanishing-gradient flag, Table 1 from the database, the Compare default, exports."""
+"""The dashboard's plain functions: the vanishing-gradient flag, Table 1 from the database, the Compare default,
+the Runs table, exports."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from dashboard import analysis
+from dashboard import downloads, progress, reference, runs_table, table1, vanishing
 from vgp_models.config import TABLE1, RunConfig
 from vgp_models.cures import CURES
 from vgp_models.gradstats import weight_labels
@@ -30,9 +31,9 @@ def test_flag_uses_each_runs_latest_epoch():
             (2, 3, 1e-18, 2e-4),  # VGG38: vanishing at its latest
         ]
     )
-    flags = analysis.vanishing_gradients(frame)
+    flags = vanishing.vanishing_gradients(frame)
     assert flags.to_dict() == {1: False, 2: True}
-    assert analysis.latest_ratios(frame).to_dict() == pytest.approx({1: 5e-3, 2: 5e-15})
+    assert vanishing.latest_ratios(frame).to_dict() == pytest.approx({1: 5e-3, 2: 5e-15})
 
 
 @pytest.mark.parametrize(
@@ -46,25 +47,11 @@ def test_flag_uses_each_runs_latest_epoch():
     ],
 )
 def test_flag_threshold_and_edge_cases(first, last, flagged):
-    assert bool(analysis.vanishing_gradients(ends([(7, 1, first, last)]))[7]) is flagged
-
-
-def test_gradient_ends_from_a_long_frame_matches_first_and_last_layers():
-    rows = [
-        dict(run_id=r, epoch=e, layer_index=i, layer=f"l{i}", abs_mean_last=10.0**-i * e)
-        for r, n in ((1, 3), (2, 5))
-        for e in (1, 2)
-        for i in range(n)
-    ]
-    out = analysis.gradient_ends(pd.DataFrame(rows)).sort_values(["run_id", "epoch"])
-    assert out[["run_id", "epoch"]].values.tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
-    assert out["first"].tolist() == pytest.approx([1.0, 2.0, 1.0, 2.0])
-    assert out["last"].tolist() == pytest.approx([1e-2, 2e-2, 1e-4, 2e-4])
-    assert analysis.gradient_ends(pd.DataFrame(rows).iloc[:0]).empty
+    assert bool(vanishing.vanishing_gradients(ends([(7, 1, first, last)]))[7]) is flagged
 
 
 def runs_frame(rows: list[dict]) -> pd.DataFrame:
-    """A runs frame like common.load_runs: newest first, with config dicts and labels."""
+    """A runs frame like reads.load_runs: newest first, with config dicts and labels."""
     out = []
     for i, row in enumerate(rows, start=1):
         config = RunConfig.from_preset(row.pop("preset"), **row.pop("config", {})).to_dict()
@@ -89,13 +76,13 @@ def test_default_compare_is_the_newest_vgg08_and_vgg38():
             dict(preset="vgg08", epochs_done=0),  # no epoch yet
         ]
     )
-    assert analysis.default_compare(runs) == [2, 3]
+    assert reference.default_compare(runs) == [2, 3]
 
 
 def test_default_compare_falls_back_to_the_newest_two_with_epochs():
     runs = runs_frame([dict(preset="vgg38-bn"), dict(preset="vgg38-rc"), dict(preset="vgg38-bn-rc", epochs_done=0)])
-    assert analysis.default_compare(runs) == [1, 2]
-    assert analysis.default_compare(runs.iloc[:0]) == []
+    assert reference.default_compare(runs) == [1, 2]
+    assert reference.default_compare(runs.iloc[:0]) == []
 
 
 def test_filter_runs_by_status_group_and_tag():
@@ -106,11 +93,11 @@ def test_filter_runs_by_status_group_and_tag():
             dict(preset="vgg08", group_name="a", tags=[]),
         ]
     )
-    assert analysis.filter_runs(runs)["id"].tolist() == [3, 2, 1]
-    assert analysis.filter_runs(runs, statuses=["failed"])["id"].tolist() == [2]
-    assert analysis.filter_runs(runs, groups=["a"])["id"].tolist() == [3, 1]
-    assert analysis.filter_runs(runs, tags=["y", "z"])["id"].tolist() == [2]
-    assert analysis.filter_runs(runs, groups=["a"], tags=["x"])["id"].tolist() == [1]
+    assert runs_table.filter_runs(runs)["id"].tolist() == [3, 2, 1]
+    assert runs_table.filter_runs(runs, statuses=["failed"])["id"].tolist() == [2]
+    assert runs_table.filter_runs(runs, groups=["a"])["id"].tolist() == [3, 1]
+    assert runs_table.filter_runs(runs, tags=["y", "z"])["id"].tolist() == [2]
+    assert runs_table.filter_runs(runs, groups=["a"], tags=["x"])["id"].tolist() == [1]
 
 
 def test_table1_frame_takes_the_latest_completed_match_at_its_best_epoch():
@@ -132,9 +119,9 @@ def test_table1_frame_takes_the_latest_completed_match_at_its_best_epoch():
             dict(run_id=6, epoch=1, train_loss=1.0, train_acc=0.7, val_loss=1.6, val_acc=0.6, seconds=5.0),
         ]
     )
-    assert analysis.table1_runs(runs) == {0: 2, 6: 6}
-    table = analysis.table1_frame(runs, epochs)
-    assert list(table.columns) == list(analysis.TABLE1_COLUMNS)
+    assert table1.table1_runs(runs) == {0: 2, 6: 6}
+    table = table1.table1_frame(runs, epochs)
+    assert list(table.columns) == list(table1.TABLE1_COLUMNS)
     assert table["model"].tolist() == [row.model for row in TABLE1]
     vgg08 = table.iloc[0]
     assert (vgg08["run_id"], vgg08["best_epoch"], vgg08["epochs_run"]) == (2, 2, 3)
@@ -150,22 +137,22 @@ def test_table1_frame_takes_the_latest_completed_match_at_its_best_epoch():
 
 
 def test_table1_names_and_group():
-    assert [analysis.table1_name(row) for row in TABLE1[-2:]] == ["VGG38 BN lr 1e-2", "VGG38 BN+RC lr 1e-2"]
-    assert analysis.table1_group(datetime(2026, 11, 27, 9, 5, 3)) == "Table 1 · 2026-11-27 09:05:03"
+    assert [table1.table1_name(row.model, row.lr) for row in TABLE1[-2:]] == ["VGG38 BN lr 1e-2", "VGG38 BN+RC lr 1e-2"]
+    assert table1.table1_group(datetime(2026, 11, 27, 9, 5, 3)) == "Table 1 · 2026-11-27 09:05:03"
 
 
 def test_eta_from_mean_epoch_time():
     runs = runs_frame([dict(preset="vgg08", status="running", epochs_done=2, epochs_total=10), dict(preset="vgg08")])
     epochs = pd.DataFrame(dict(run_id=[1, 1, 2], seconds=[10.0, 20.0, 5.0]))
-    assert analysis.eta_seconds(runs, epochs) == {1: pytest.approx(120.0)}
+    assert progress.eta_seconds(runs, epochs) == {1: pytest.approx(120.0)}
 
 
 def test_runs_table_has_every_column_and_the_flag():
     runs = runs_frame([dict(preset="vgg08"), dict(preset="vgg38", status="running", epochs_done=1, epochs_total=4)])
-    table = analysis.runs_table(runs, {2: 90.0}, pd.Series({2: True, 1: False}), lambda s: f"{s:.0f} s")
+    table = runs_table.runs_table(runs, {2: 90.0}, pd.Series({2: True, 1: False}), lambda s: f"{s:.0f} s")
     assert table["gradients"].tolist() == ["vanishing", ""]
     assert table["eta"].tolist() == ["90 s", ""]
-    assert analysis.runs_table(runs, {}, pd.Series(dtype=bool), str)["eta"].tolist() == ["after epoch 1", ""]
+    assert runs_table.runs_table(runs, {}, pd.Series(dtype=bool), str)["eta"].tolist() == ["after epoch 1", ""]
     assert table["progress"].tolist() == [0.25, 1.0]
     for column in ("name", "group", "tags", "status", "best val acc", "params", "device", "worker"):
         assert column in table
@@ -176,16 +163,16 @@ def test_export_round_trip_and_formula_escaping():
         dict(run_id=[1, 1, 2], epoch=[1, 2, 1], train_loss=[4.6, -0.5, 4.5], val_acc=[0.01, 0.02, 0.011])
     )
     names = {1: '#1 =HYPERLINK("http://x")', 2: "#2 VGG38"}
-    frame = analysis.with_run_names(epochs, names)
+    frame = downloads.with_run_names(epochs, names)
     assert list(frame.columns) == ["run_id", "run", "epoch", "train_loss", "val_acc"]
     back = pd.read_csv(io.StringIO(to_csv(frame)))
     pd.testing.assert_frame_equal(back.drop(columns="run"), epochs)  # numbers unchanged, negatives included
     assert back["run"].tolist() == frame["run"].tolist()  # '#...' names are not formulas
 
-    evil = analysis.with_run_names(epochs.iloc[:1], {1: "=cmd|' /C calc'!A0"})
+    evil = downloads.with_run_names(epochs.iloc[:1], {1: "=cmd|' /C calc'!A0"})
     assert pd.read_csv(io.StringIO(to_csv(evil)))["run"].tolist() == ["'=cmd|' /C calc'!A0"]
     for prefix in "=+-@":
-        text = to_csv(analysis.with_run_names(epochs.iloc[:1], {1: f"{prefix}x"}))
+        text = to_csv(downloads.with_run_names(epochs.iloc[:1], {1: f"{prefix}x"}))
         assert f",'{prefix}x," in text
 
 
@@ -195,26 +182,21 @@ def test_export_round_trip_and_formula_escaping():
 @pytest.mark.parametrize("cure", [k for k in CURES if k not in ("none", "BN", "RC", "BN+RC")])
 def test_a_cured_vgg38_is_not_table1s_vgg38(cure):
     runs = runs_frame([dict(preset="vgg38"), dict(preset="vgg38", config=CURES[cure])])
-    assert analysis.table1_runs(runs) == {1: 1}  # the plain one, though the cured one is newer
+    assert table1.table1_runs(runs) == {1: 1}  # the plain one, though the cured one is newer
     runs = runs_frame([dict(preset="vgg38"), dict(preset="vgg08"), dict(preset="vgg38", config=CURES[cure])])
-    assert analysis.default_compare(runs) == [2, 1]  # VGG08 against the plain VGG38, not the newer cured one
+    assert reference.default_compare(runs) == [2, 1]  # VGG08 against the plain VGG38, not the newer cured one
 
 
 def test_a_config_stored_before_the_cures_still_matches_its_row():
-    old = {k: v for k, v in RunConfig.from_preset("vgg38").to_dict().items() if k not in analysis.REFERENCE}
-    assert analysis.config_is(old, "vgg38", 1e-3)
+    old = {k: v for k, v in RunConfig.from_preset("vgg38").to_dict().items() if k not in reference.REFERENCE}
+    assert reference.config_is(old, "vgg38", 1e-3)
 
 
 @pytest.mark.parametrize("bn", [False, True])
 def test_densenet_gradient_ends_are_its_stem_conv_and_linear_layer(bn):
+    # frames.gradient_ends_frame takes a run's lowest and highest layer_index: the first and last weight label.
     labels = weight_labels(network(RunConfig(arch="densenet", depth=38, batch_norm=bn)))
-    rows = [dict(run_id=1, epoch=1, layer_index=i, layer=label, abs_mean_last=float(i + 1))
-            for i, label in enumerate(labels)]  # fmt: skip
-    grads = pd.DataFrame(rows)
-    out = analysis.gradient_ends(grads)
-    first = grads.loc[grads["abs_mean_last"] == out["first"][0], "layer"].item()
-    last = grads.loc[grads["abs_mean_last"] == out["last"][0], "layer"].item()
-    assert (first, last) == ("input_conv_conv_0", "logit_linear_layer")  # as VGG38's: one chart, one flag
+    assert (labels[0], labels[-1]) == ("input_conv_conv_0", "logit_linear_layer")  # as VGG38's: one chart, one flag
 
 
 def test_runs_table_says_when_the_latest_epoch_was_amplified():
@@ -223,7 +205,7 @@ def test_runs_table_says_when_the_latest_epoch_was_amplified():
     runs = runs_frame([*(dict(preset="vgg38", config=amp, epochs_done=d) for d in done),
                        dict(preset="vgg38", epochs_done=2)])  # fmt: skip
     flags = pd.Series({1: True, 2: True, 3: False, 4: True})
-    table = analysis.runs_table(runs, {}, flags, str).set_index("id")
+    table = runs_table.runs_table(runs, {}, flags, str).set_index("id")
     assert table["gradients"].to_dict() == {1: "vanishing (amplified)", 2: "vanishing", 3: "amplified",
                                             4: "vanishing"}  # fmt: skip
     assert "GradAmp x2" in table.loc[1, "model"] and table.loc[4, "model"] == "VGG38"

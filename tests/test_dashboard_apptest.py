@@ -10,7 +10,7 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.common import plain
+from dashboard.display import plain
 from tests.dashboard_support import APP, ROOT, TIMEOUT, add_run, all_runs, env, markdown_text, open_page, redis_env
 from vgp_models.config import RunConfig
 from worker import db, store

@@ -1,12 +1,14 @@
-"""Display helpers of dashboard.common: durations, the progress line, run titles, error lines."""
+"""The helpers every page shares: durations, the progress line, run titles (worker.frames), error lines, the
+store reads."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from dashboard import common
+from dashboard import display, errors, progress, reads, vanishing
 from vgp_models.config import ConfigError
+from worker import frames
 from worker.queue import QueueError
 
 
@@ -23,7 +25,7 @@ from worker.queue import QueueError
     ],
 )
 def test_fmt_duration(seconds, text):
-    assert common.fmt_duration(seconds) == text
+    assert display.fmt_duration(seconds) == text
 
 
 def run(status, done=2, total=10):
@@ -31,35 +33,36 @@ def run(status, done=2, total=10):
 
 
 def test_progress_running_has_eta_from_mean_epoch_time():
-    fraction, text = common.progress(run("running"), [10.0, 20.0])
+    fraction, text = progress.bar(run("running"), [10.0, 20.0])
     assert fraction == pytest.approx(0.2)
     assert text == "Epoch 2 of 10 · ETA 2 min 00 s"
 
 
 def test_progress_running_before_first_epoch():
-    assert common.progress(run("running", done=0), []) == (0.0, "Epoch 0 of 10 · ETA after the first epoch")
+    assert progress.bar(run("running", done=0), []) == (0.0, "Epoch 0 of 10 · ETA after the first epoch")
 
 
 def test_progress_queued_and_finished():
-    assert "waiting for a worker" in common.progress(run("queued", done=0), [])[1]
-    fraction, text = common.progress(run("completed", done=10), [3.0] * 10)
+    assert "waiting for a worker" in progress.bar(run("queued", done=0), [])[1]
+    fraction, text = progress.bar(run("completed", done=10), [3.0] * 10)
     assert fraction == 1.0 and text == "Epoch 10 of 10 · completed · trained for 30 s"
-    assert common.progress(run("diverged", done=3), [1.0])[1].startswith("Epoch 3 of 10 · diverged")
+    assert progress.bar(run("diverged", done=3), [1.0])[1].startswith("Epoch 3 of 10 · diverged")
 
 
 def test_run_title_hides_default_name():
-    config = {"depth": 38, "batch_norm": True, "residual": True}
-    assert common.run_title(dict(id=3, name="VGG38 BN+RC", config=config)) == "#3 VGG38 BN+RC"
-    assert common.run_title(dict(id=3, name="sweep-a", config=config)) == "#3 sweep-a · VGG38 BN+RC"
-    assert common.run_title(dict(id=4, name=None, config={"depth": 9})) == "#4 ?"
+    label = frames.config_label({"depth": 38, "batch_norm": True, "residual": True})
+    assert frames.run_title(3, "VGG38 BN+RC", label) == "#3 VGG38 BN+RC"
+    assert frames.run_title(3, "sweep-a", label) == "#3 sweep-a · VGG38 BN+RC"
+    assert frames.run_title(4, None, frames.config_label({"depth": 9})) == "#4 invalid config"
+    assert frames.run_title(5) == "#5"
 
 
 def test_expected_errors():
-    assert common.is_expected(ConfigError("x"))
-    assert common.is_expected(QueueError("redis down"))
-    assert common.is_expected(OperationalError("SELECT 1", {}, Exception("no such table: runs")))
-    assert not common.is_expected(KeyError("bug"))
-    assert common.one_line(OperationalError("SELECT 1", {}, Exception("boom"))).count("\n") == 0
+    assert errors.is_expected(ConfigError("x"))
+    assert errors.is_expected(QueueError("redis down"))
+    assert errors.is_expected(OperationalError("SELECT 1", {}, Exception("no such table: runs")))
+    assert not errors.is_expected(KeyError("bug"))
+    assert errors.first_line(OperationalError("SELECT 1", {}, Exception("boom"))).count("\n") == 0
 
 
 # ---- the store reads the pages use ----------------------------------------------------------------
@@ -88,7 +91,7 @@ def _seed(url: str) -> tuple[int, int]:
 
 
 def test_gradient_ends_frame_every_epoch_and_latest(database_url):
-    from worker import db, frames
+    from worker import db
 
     a, b = _seed(database_url)
     with db.session_scope(database_url) as s:
@@ -105,7 +108,7 @@ def test_gradient_ends_frame_every_epoch_and_latest(database_url):
 
 
 def test_runs_frame_extra_columns_and_gradients_frame_columns(database_url):
-    from worker import db, frames
+    from worker import db
 
     a, b = _seed(database_url)
     with db.session_scope(database_url) as s:
@@ -114,20 +117,19 @@ def test_runs_frame_extra_columns_and_gradients_frame_columns(database_url):
         with pytest.raises(ValueError, match="unknown gradient column"):
             frames.gradients_frame(s, [a], columns=("nope",))
     assert runs["id"].tolist() == [b] and runs["note"].tolist() == ["n"] and runs["config"].iloc[0]["depth"] == 8
-    assert list(runs.columns)[-1] == "label"
+    assert list(runs.columns)[-2:] == ["label", "title"]
     assert list(grads.columns) == ["run_id", "epoch", "layer_index", "abs_mean_last"] and len(grads) == 4
     db.dispose_engines()
 
 
 def test_fetch_compare_reads_the_drawn_epochs_and_every_ratio(database_url):
-    from dashboard import analysis
-    from worker import db, frames
+    from worker import db
 
     a, b = _seed(database_url)
     with db.session_scope(database_url) as s:
-        epochs, grads, ends = common.fetch_compare(s, [a, b])
+        epochs, grads, ends = reads.fetch_compare(s, [a, b])
         runs = frames.runs_frame(s, [a, b])
-    assert len(epochs) == 5 and set(grads.columns) == set(common.FLOW_COLUMNS) and len(grads) == 3 * 4 + 2 * 6
-    assert analysis.vanishing_gradients(ends).to_dict() == {a: False, b: False}  # 1e-3 is not below 1e-3
-    assert common.versions(runs) == (db.database_url(), (b, 2, "queued"), (a, 3, "queued"))
+    assert len(epochs) == 5 and set(grads.columns) == set(reads.FLOW_COLUMNS) and len(grads) == 3 * 4 + 2 * 6
+    assert vanishing.vanishing_gradients(ends).to_dict() == {a: False, b: False}  # 1e-3 is not below 1e-3
+    assert reads.versions(runs) == (db.database_url(), (b, 2, "queued"), (a, 3, "queued"))
     db.dispose_engines()

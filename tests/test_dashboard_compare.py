@@ -80,7 +80,7 @@ def test_export_frames_are_long_unsampled_and_escaped(env):
                                                  "abs_mean_epoch", "l2"]  # fmt: skip
     text = downloads.export_csv([run_id], "gradients")
     back = pd.read_csv(io.StringIO(text))
-    assert back["run"].iloc[0] == f"#{run_id} =not-a-formula"  # '#...' starts no formula; kept as is
+    assert back["run"].iloc[0].startswith(f"#{run_id} =not-a-formula · ")  # "#..." starts no formula; kept as is
     pd.testing.assert_frame_equal(back.drop(columns="run"), frames["gradients"].drop(columns="run"))
 
 

@@ -4,7 +4,7 @@ a click, never unasked; and the Launch page's cost estimate from measured epoch 
 
 from __future__ import annotations
 
-from dashboard import common
+from dashboard import display
 from tests.dashboard_support import add_run, all_runs, env, open_page
 from tests.run_folder_support import reference_results
 
@@ -41,10 +41,10 @@ def test_launch_estimates_table1_from_measured_epochs_or_says_unknown(env):
     caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
     assert caption.startswith("Reproduce Table 1, 100 epochs: unknown on this cpu (no epoch of this architecture")
     vgg08 = at.button(key="t1-0").proto.help
-    assert vgg08 == f"about {common.fmt_duration(1.5 / 64 * 47_500 * 100)} on this cpu"
+    assert vgg08 == f"about {display.fmt_duration(1.5 / 64 * 47_500 * 100)} on this cpu"
     add_run("vgg38-bn-rc", device="cpu")
     at = open_page()
     at.number_input(key="p_epochs").set_value(8).run()
     caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
-    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {common.fmt_duration(7 * 1.5 / 64 * 47_500 * 8)}"
+    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {display.fmt_duration(7 * 1.5 / 64 * 47_500 * 8)}"
                               " on this cpu")  # fmt: skip

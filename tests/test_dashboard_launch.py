@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.common import plain
+from dashboard.display import plain
 from tests.dashboard_support import DEAD_REDIS_URL, all_runs, env, open_page, redis_env
 from vgp_models.config import TABLE1, RunConfig
 from vgp_models.cures import CURES

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.common import parse_run_id, plain
+from dashboard.display import plain
+from dashboard.reads import parse_run_id
 from tests.dashboard_support import add_run, env, open_page  # noqa: F401 (env: the fixture, by name)
 
 PAYLOAD = "![](https://x.example/pixel) [t](https://evil.example) :red[x] $x$ <b>y</b>"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard.common import plain
+from dashboard.display import plain
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from vgp_models.config import RunConfig
 from worker import db, frames, queue, store

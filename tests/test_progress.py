@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from dashboard import analysis, common
+from dashboard import display, progress, runs_table
 from vgp_models.config import RunConfig
 from vgp_models.train import EpochMetrics
 from worker import db, store
@@ -68,21 +68,21 @@ def run(done: int = 2, step: int = 0, steps: int | None = None, since_s: float =
 
 def test_progress_inside_the_epoch_before_any_epoch_finished() -> None:
     # 11 steps done after the first, in 22 s: 2 s a step; 89 steps left of this epoch, then 9 epochs of 100 steps.
-    fraction, text = common.progress(run(done=0, step=12, steps=100, since_s=22), [], now=NOW)
+    fraction, text = progress.bar(run(done=0, step=12, steps=100, since_s=22), [], now=NOW)
     assert fraction == pytest.approx(0.012)
-    assert text == f"Epoch 0 of 10 · step 12 of 100 in epoch 1 · ETA {common.fmt_duration(2 * 88 + 9 * 200)}"
+    assert text == f"Epoch 0 of 10 · step 12 of 100 in epoch 1 · ETA {display.fmt_duration(2 * 88 + 9 * 200)}"
 
 
 def test_progress_inside_a_later_epoch_uses_the_mean_epoch_time_after_it() -> None:
-    fraction, text = common.progress(run(done=2, step=51, steps=100, since_s=100), [150.0, 250.0], now=NOW)
+    fraction, text = progress.bar(run(done=2, step=51, steps=100, since_s=100), [150.0, 250.0], now=NOW)
     assert fraction == pytest.approx(0.251)
-    assert text.endswith(f"step 51 of 100 in epoch 3 · ETA {common.fmt_duration(2 * 49 + 7 * 200)}")
+    assert text.endswith(f"step 51 of 100 in epoch 3 · ETA {display.fmt_duration(2 * 49 + 7 * 200)}")
 
 
 def test_first_step_alone_gives_no_rate_yet() -> None:
-    assert common.progress(run(done=0, step=1, steps=100), [], now=NOW)[1] == (
+    assert progress.bar(run(done=0, step=1, steps=100), [], now=NOW)[1] == (
         "Epoch 0 of 10 · step 1 of 100 in epoch 1 · ETA after the first epoch")  # fmt: skip
-    assert analysis.run_eta(run(done=2, step=1, steps=100), 30.0, NOW) == pytest.approx(240.0)
+    assert progress.run_eta(run(done=2, step=1, steps=100), 30.0, NOW) == pytest.approx(240.0)
 
 
 def test_runs_table_shows_the_step_and_its_eta() -> None:
@@ -90,11 +90,11 @@ def test_runs_table_shows_the_step_and_its_eta() -> None:
         name="", label="VGG38", group_name=None, tags=[[]], best_val_acc=None, params=1, device="cpu",
         created_at=NOW)  # fmt: skip
     epochs = pd.DataFrame(dict(run_id=[1, 1], seconds=[150.0, 250.0]))
-    etas = analysis.eta_seconds(runs, epochs, now=NOW)
+    etas = progress.eta_seconds(runs, epochs, now=NOW)
     assert etas == {1: pytest.approx(2 * 49 + 7 * 200)}
-    table = analysis.runs_table(runs, etas, pd.Series(dtype=bool), common.fmt_duration)
+    table = runs_table.runs_table(runs, etas, pd.Series(dtype=bool), display.fmt_duration)
     assert table["epochs"].tolist() == ["2 / 10 · step 51/100"]
     assert table["progress"].tolist() == [pytest.approx(0.251)]
-    assert table["eta"].tolist() == [common.fmt_duration(2 * 49 + 7 * 200)]
+    assert table["eta"].tolist() == [display.fmt_duration(2 * 49 + 7 * 200)]
     finished = runs.assign(status="completed", epochs_done=10)
-    assert analysis.runs_table(finished, {}, pd.Series(dtype=bool), str)["epochs"].tolist() == ["10 / 10"]
+    assert runs_table.runs_table(finished, {}, pd.Series(dtype=bool), str)["epochs"].tolist() == ["10 / 10"]

@@ -12,8 +12,8 @@ import re
 import pandas as pd
 import pytest
 
-from dashboard import analysis, charts, downloads
-from dashboard.common import plain
+from dashboard import charts, downloads, seeds, table1
+from dashboard.display import plain
 from tests.browser_helpers import open_dashboard, services
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from tests.test_worker_cli import assert_one_line_error, cli, cli_env
@@ -34,17 +34,17 @@ def epochs_for(run_id: int, val_accs: list[float]) -> list[dict]:
 
 
 def test_mean_sd_n_on_known_numbers():
-    assert analysis.mean_sd_n(pd.Series([2.0, 4.0, 9.0])) == pytest.approx((5.0, math.sqrt(13.0), 3))
-    mean, sd, n = analysis.mean_sd_n(pd.Series([7.0, float("nan")]))
+    assert seeds.mean_sd_n(pd.Series([2.0, 4.0, 9.0])) == pytest.approx((5.0, math.sqrt(13.0), 3))
+    mean, sd, n = seeds.mean_sd_n(pd.Series([7.0, float("nan")]))
     assert (mean, n) == (7.0, 1) and math.isnan(sd)  # one value: no spread
-    assert analysis.mean_sd_n(pd.Series([], dtype="float64"))[2] == 0
+    assert seeds.mean_sd_n(pd.Series([], dtype="float64"))[2] == 0
 
 
 def test_seedless_key_groups_seeds_of_one_config_only():
     a, b = RunConfig(seed=0).to_dict(), RunConfig(seed=5).to_dict()
-    assert analysis.seedless_key(a) == analysis.seedless_key(b)
-    assert analysis.seedless_key(a) != analysis.seedless_key(RunConfig(seed=5, lr=2e-3).to_dict())
-    assert analysis.seedless_key(None) == ""
+    assert seeds.seedless_key(a) == seeds.seedless_key(b)
+    assert seeds.seedless_key(a) != seeds.seedless_key(RunConfig(seed=5, lr=2e-3).to_dict())
+    assert seeds.seedless_key(None) == ""
 
 
 def seeded_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -60,10 +60,10 @@ def seeded_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_aggregate_seeds_mean_sd_n_of_every_number():
     runs, epochs = seeded_runs()
-    rows = analysis.seed_rows(runs, epochs)
+    rows = seeds.seed_rows(runs, epochs)
     assert rows["config"].tolist() == ["VGG08 lr 1e-3"] * 3 + ["VGG38 lr 1e-3"] * 2
     assert rows["seed"].tolist() == [0, 1, 2, 0, 1]
-    agg = analysis.aggregate_seeds(rows, ["config"])
+    agg = seeds.aggregate_seeds(rows, ["config"])
     vgg08, vgg38 = agg.iloc[0], agg.iloc[1]
     assert (vgg08["n"], vgg08["seeds"], vgg38["n"]) == (3, "0, 1, 2", 2)
     assert vgg08["val_acc_pct"] == pytest.approx(44.0) and vgg08["val_acc_pct_sd"] == pytest.approx(4.0)
@@ -71,37 +71,37 @@ def test_aggregate_seeds_mean_sd_n_of_every_number():
     assert vgg08["val_loss"] == pytest.approx(4.0) and vgg08["val_loss_sd"] == pytest.approx(1.0)  # 3, 4, 5
     assert vgg38["val_acc_pct"] == pytest.approx(2.0) and vgg38["val_acc_pct_sd"] == pytest.approx(math.sqrt(2))
     assert vgg08["wall_s_n"] == 3 and vgg08["wall_s_sd"] == 0.0
-    for number in analysis.SEED_NUMBERS:
+    for number in seeds.SEED_NUMBERS:
         assert {number, f"{number}_sd", f"{number}_n"} <= set(agg.columns)
 
 
 def test_seed_noise_compares_the_difference_with_the_spread():
     agg = pd.DataFrame(dict(config=["a", "b", "c", "d"], val_acc_pct=[50.0, 53.0, 56.0, 60.0],
                             val_acc_pct_sd=[1.0, 1.5, 2.0, float("nan")]))  # fmt: skip
-    verdicts = analysis.seed_noise(agg, reference=0).tolist()
+    verdicts = seeds.seed_noise(agg, reference=0).tolist()
     assert verdicts[0] == "reference"
     assert verdicts[1] == "beyond seed noise (+3.00 vs ±2.50)"  # 3 > 1 + 1.5
     assert verdicts[2] == "beyond seed noise (+6.00 vs ±3.00)"
     assert verdicts[3] == "needs 2+ seeds each"
-    assert analysis.seed_noise(agg.iloc[:2].assign(val_acc_pct=[50.0, 52.0]), 0)[1].startswith("within seed noise")
+    assert seeds.seed_noise(agg.iloc[:2].assign(val_acc_pct=[50.0, 52.0]), 0)[1].startswith("within seed noise")
 
 
 def test_seed_band_min_max_and_one_sd():
     frame = pd.DataFrame(dict(config="a", epoch=[1, 1, 1, 2], value=[1.0, 2.0, 6.0, 5.0]))
-    minmax = analysis.seed_band(frame, ["config", "epoch"], "value")
+    minmax = seeds.seed_band(frame, ["config", "epoch"], "value")
     assert minmax[["epoch", "mean", "lo", "hi", "n"]].values.tolist() == [[1, 3.0, 1.0, 6.0, 3], [2, 5.0, 5.0, 5.0, 1]]
-    sd = analysis.seed_band(frame, ["config", "epoch"], "value", kind="sd")
+    sd = seeds.seed_band(frame, ["config", "epoch"], "value", kind="sd")
     assert sd["lo"].tolist() == pytest.approx([3.0 - math.sqrt(7), 5.0])  # one seed: no band
     assert sd["hi"].tolist() == pytest.approx([3.0 + math.sqrt(7), 5.0])
     with pytest.raises(ValueError, match="band kind"):
-        analysis.seed_band(frame, ["epoch"], "value", kind="iqr")
+        seeds.seed_band(frame, ["epoch"], "value", kind="iqr")
 
 
 def test_seed_export_holds_per_seed_rows_and_the_aggregate():
     runs, epochs = seeded_runs()
-    rows = analysis.seed_rows(runs, epochs)
-    agg = analysis.aggregate_seeds(rows, ["config"])
-    back = pd.read_csv(io.StringIO(to_csv(analysis.seed_export(rows, agg, ["config"]))))
+    rows = seeds.seed_rows(runs, epochs)
+    agg = seeds.aggregate_seeds(rows, ["config"])
+    back = pd.read_csv(io.StringIO(to_csv(seeds.seed_export(rows, agg, ["config"]))))
     assert back["row"].tolist() == ["seed"] * 5 + ["mean", "mean", "sd", "sd", "n", "n"]
     mean08 = back[(back["row"] == "mean") & (back["config"] == "VGG08 lr 1e-3")].iloc[0]
     assert mean08["val_acc_pct"] == pytest.approx(44.0) and mean08["seed"] == "0, 1, 2"
@@ -113,12 +113,12 @@ def test_table1_seed_rows_take_every_seed_of_the_latest_rows_config():
     runs, epochs = seeded_runs()
     other = run(6, "vgg08", 3, epochs=7)  # VGG08 with other epochs: another config, not a seed of the latest
     runs = pd.concat([runs, pd.DataFrame([other])], ignore_index=True).iloc[::-1].reset_index(drop=True)
-    assert analysis.table1_runs(runs)[0] == 6
-    assert analysis.table1_seed_run_ids(runs) == [4, 5, 6]
+    assert table1.table1_runs(runs)[0] == 6
+    assert seeds.table1_seed_run_ids(runs) == [4, 5, 6]
     runs = runs[runs["id"] != 6]
-    assert analysis.table1_seed_run_ids(runs) == [1, 2, 3, 4, 5]
-    rows = analysis.table1_seed_rows(runs, epochs)
-    agg = analysis.aggregate_seeds(rows, ["model", "lr"])
+    assert seeds.table1_seed_run_ids(runs) == [1, 2, 3, 4, 5]
+    rows = seeds.table1_seed_rows(runs, epochs)
+    agg = seeds.aggregate_seeds(rows, ["model", "lr"])
     assert agg["model"].tolist() == ["VGG08", "VGG38"] and agg["n"].tolist() == [3, 2]
     assert agg["val_acc_pct"].tolist() == pytest.approx([44.0, 2.0])
 

@@ -1,12 +1,13 @@
-"""Reading the store: runs, epochs and gradient statistics as pandas frames, and a run as a JSON-ready dict.
+"""Reading the store: runs, epochs and gradient statistics as pandas frames, and a run as a plain dict.
 
 Used by the dashboard, the CLI and CSV exports. Numbers come back as float64 (NULL, i.e. a non-finite value
-when written, as NaN) and ids, epochs and layer indexes as int64.
+when written, as NaN) and ids, epochs and layer indexes as int64. A run's display name is made here, once
+(`run_title`), and every reader takes it from the `title` column or key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -15,11 +16,12 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vgp_models.config import RunConfig
 from worker.schema import EpochRow, GradientRow, Run
 
 __all__ = [
-    "EPOCH_COLUMNS", "GRADIENT_COLUMNS", "RUN_COLUMNS", "epochs_frame", "gradient_ends_frame", "gradients_frame",
-    "run_summary", "runs_frame",
+    "EPOCH_COLUMNS", "GRADIENT_COLUMNS", "INVALID_CONFIG", "RUN_COLUMNS", "config_label", "epochs_frame",
+    "gradient_ends_frame", "gradients_frame", "run_record", "run_summary", "run_title", "runs_frame",
 ]  # fmt: skip
 
 EPOCH_COLUMNS = ("run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -29,6 +31,25 @@ RUN_COLUMNS = (
     "heartbeat_at", "epochs_total", "epochs_done", "params", "device", "best_epoch", "best_val_acc",
     "test_loss", "test_acc", "diverged_step",
 )  # fmt: skip
+INVALID_CONFIG = "invalid config"  # the label of a stored config that no longer validates (an older field set)
+
+
+def config_label(config: Mapping[str, Any] | None) -> str:
+    """RunConfig.label of a stored config ('VGG38 BN+RC'), or INVALID_CONFIG: the one place one is decoded
+    for display."""
+    try:
+        return RunConfig.from_dict(dict(config or {})).label
+    except (ValueError, TypeError):  # ConfigError is a ValueError; TypeError: not a mapping at all
+        return INVALID_CONFIG
+
+
+def run_title(run_id: int, name: str | None = None, label: str = "") -> str:
+    """A run's display name: '#12 my-name · VGG38 BN+RC', or '#12 VGG38 BN+RC' when the name is the label (the
+    default name); '#12' alone with neither."""
+    own = name if name and name != label else ""
+    if own and label:
+        return f"#{int(run_id)} {own} · {label}"
+    return " ".join(part for part in (f"#{int(run_id)}", own or label) if part)
 
 
 def _frame(session: Session, query: Any, columns: tuple[str, ...], ints: tuple[str, ...]) -> pd.DataFrame:
@@ -99,33 +120,32 @@ def gradient_ends_frame(session: Session, run_ids: Iterable[int] | None = None, 
     return frame.astype({"run_id": "int64", "epoch": "int64", "first": "float64", "last": "float64"})
 
 
+def _columns(run: Run) -> dict[str, Any]:
+    """A run's columns as a plain dict, enums (the status) as text."""
+    values = {c.key: getattr(run, c.key) for c in Run.__table__.columns}
+    return {k: v.value if isinstance(v, Enum) else v for k, v in values.items()}
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """A run's columns (status as text) plus `label` (config_label) and `title` (run_title): what a page shows."""
+    record = _columns(run)
+    record["label"] = config_label(run.config)
+    record["title"] = run_title(run.id, run.name, record["label"])
+    return record
+
+
 def runs_frame(session: Session, run_ids: Iterable[int] | None = None, extra: Iterable[str] = ()) -> pd.DataFrame:
-    """One row per run (RUN_COLUMNS plus `label`, the config's short name, plus any `extra` Run columns such
-    as note, worker_name or config), newest first."""
+    """One row per run (RUN_COLUMNS, any `extra` Run columns such as note, worker_name or config, then `label`
+    and `title` as run_record makes them), newest first."""
     query = select(Run).order_by(Run.id.desc())
     if run_ids is not None:
         query = query.where(Run.id.in_([int(i) for i in run_ids]))
-    columns = [*RUN_COLUMNS, *(c for c in extra if c not in RUN_COLUMNS)]
-    rows = []
-    for run in session.scalars(query):
-        row = {c: getattr(run, c) for c in columns}
-        row["status"] = run.status.value
-        try:
-            row["label"] = run.run_config().label
-        except ValueError:
-            row["label"] = "invalid config"
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*columns, "label"])
+    columns = [*RUN_COLUMNS, *(c for c in extra if c not in RUN_COLUMNS), "label", "title"]
+    rows = [{c: record[c] for c in columns} for record in map(run_record, session.scalars(query))]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def run_summary(run: Run) -> dict[str, Any]:
-    """A JSON-ready dict of a run's columns (datetimes as ISO strings, status as text)."""
-    summary: dict[str, Any] = {}
-    for column in Run.__table__.columns:
-        value = getattr(run, column.key)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, Enum):
-            value = value.value
-        summary[column.key] = value
-    return summary
+    """A JSON-ready dict of a run's columns (datetimes as ISO strings, status as text): the CLI's `show` and
+    run.json."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in _columns(run).items()}

@@ -6,16 +6,16 @@ exports. Live while a chosen run is queued or running."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, common, downloads
+from dashboard import charts, display, downloads, errors, reads, reference, seeds, statuses, vanishing
 
 st.title("Compare runs")
 
-runs = common.runs_or_stop()
+runs = reads.runs_or_stop()
 
 ids = runs["id"].astype(int).tolist()
-titles = dict(zip(ids, [f"{common.run_title(r)} ({r['status']})" for r in runs.to_dict("records")]))
+titles = dict(zip(ids, [f"{title} ({status})" for title, status in zip(runs["title"], runs["status"])]))
 if "compare_runs" not in st.session_state:  # the newest VGG08 and VGG38: healthy vs broken
-    st.session_state["compare_runs"] = analysis.default_compare(runs)
+    st.session_state["compare_runs"] = reference.default_compare(runs)
 st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in titles]
 chosen = st.multiselect("Runs", ids, format_func=titles.get, key="compare_runs", persist_state="session",
                         placeholder="Choose runs to compare")  # fmt: skip
@@ -25,14 +25,13 @@ if not chosen:
 mode = st.segmented_control("Gradient flow", ["One epoch", "All epochs"], default="One epoch", key="compare_mode",
                             required=True, help="One epoch: every run on one chart. All epochs: one chart per run, "
                             "its epochs overlaid as in the report's figures")  # fmt: skip
-live = bool(runs.loc[runs["id"].isin(chosen), "status"].isin(common.ACTIVE).any())
+live = bool(runs.loc[runs["id"].isin(chosen), "status"].isin(statuses.ACTIVE).any())
 LATEST = "latest"
 
 
 def flags(ends: pd.DataFrame, names: dict[int, str]) -> None:
-    vanishing, ratios = analysis.vanishing_gradients(ends), analysis.latest_ratios(ends)
-    for run_id in vanishing[vanishing].index:
-        st.warning(analysis.vanishing_message(common.plain(names[run_id]), ratios[run_id]), icon=":material/warning:")
+    for text in vanishing.vanishing_warnings(ends, {i: display.plain(name) for i, name in names.items()}):
+        st.warning(text, icon=":material/warning:")
 
 
 def pick_epoch(epochs: pd.DataFrame) -> int | str:
@@ -55,7 +54,7 @@ BANDS = {"minmax": "min..max", "sd": "±1 sd"}
 def over_seeds(sel: pd.DataFrame, epochs: pd.DataFrame, grads: pd.DataFrame, stem: str) -> None:
     """Configs with several seeds among the chosen runs: mean curves and gradient flow with a band, the
     numbers' mean, sd and N with seed noise against the first config, and the seeds CSV."""
-    rows = analysis.seed_rows(sel.sort_values("id"), epochs)  # oldest first: the first config is the reference
+    rows = seeds.seed_rows(sel.sort_values("id"), epochs)  # oldest first: the first config is the reference
     if not rows["key"].duplicated().any():
         return
     st.subheader("Over seeds", anchor=False)
@@ -70,8 +69,8 @@ def over_seeds(sel: pd.DataFrame, epochs: pd.DataFrame, grads: pd.DataFrame, ste
     flow = charts.seed_flow_chart(latest.assign(config=latest["run_id"].map(config)), kind)
     downloads.chart_with_buttons(flow, f"{stem}-seeds-flow", "cmp-seeds-flow")
     st.caption("Gradient flow: each run at its latest epoch, averaged per layer over the config's seeds.")
-    agg = analysis.aggregate_seeds(rows, ["config"])
-    agg["seed_noise"] = analysis.seed_noise(agg, 0)
+    agg = seeds.aggregate_seeds(rows, ["config"])
+    agg["seed_noise"] = seeds.seed_noise(agg, 0)
     columns = ["config", "n", "seeds", "seed_noise", "val_acc_pct", "val_acc_pct_sd", "val_loss", "val_loss_sd",
                "test_acc_pct", "test_acc_pct_sd", "train_acc_pct", "train_acc_pct_sd"]  # fmt: skip
     st.dataframe(agg[columns], hide_index=True, key="compare_seeds_table")
@@ -81,19 +80,19 @@ def over_seeds(sel: pd.DataFrame, epochs: pd.DataFrame, grads: pd.DataFrame, ste
                          f"{stem}-seeds.csv", key="cmp-seeds-csv")  # fmt: skip
 
 
-@st.fragment(run_every=common.LIVE_S if live else None)
+@st.fragment(run_every=statuses.LIVE_S if live else None)
 def compare() -> None:
-    with common.guard("Cannot read the runs: "):
-        sel = common.load_runs(chosen)
-        epochs, grads, ends = common.load_compare(tuple(chosen), common.versions(sel))
-    names = analysis.run_names(sel)
+    with errors.guard("Cannot read the runs: "):
+        sel = reads.load_runs(chosen)
+        epochs, grads, ends = reads.load_compare(tuple(chosen), reads.versions(sel))
+    names = dict(zip(sel["id"].astype(int), sel["title"]))
     flags(ends, names)
     if epochs.empty:
         st.info("No epoch has finished yet in these runs.", icon=":material/hourglass_top:")
     else:
         epoch = pick_epoch(epochs) if mode == "One epoch" else LATEST
         if epoch != LATEST and epoch not in set(grads["epoch"]):
-            extra = common.load_epoch_gradients(tuple(chosen), int(epoch), common.versions(sel))
+            extra = reads.load_epoch_gradients(tuple(chosen), int(epoch), reads.versions(sel))
             grads = pd.concat([grads, extra], ignore_index=True)
         per_run = mode == "All epochs"
         shown = charts.compare_charts(epochs, grads, ends, names, None if epoch == LATEST else int(epoch), per_run)
@@ -110,7 +109,7 @@ def compare() -> None:
         over_seeds(sel, epochs, grads, stem)
     st.subheader("Export", anchor=False)
     downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")
-    if live and not sel["status"].isin(common.ACTIVE).any():
+    if live and not sel["status"].isin(statuses.ACTIVE).any():
         st.rerun()  # the runs finished: stop refreshing
 
 

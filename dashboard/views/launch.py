@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import analysis, common
+from dashboard import cost, display, errors, reads, run_actions, services, table1
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig
 from vgp_models.cures import CURES
 
@@ -19,7 +19,7 @@ DEFAULTS = RunConfig()
 st.title("Launch a run")
 st.caption("VGG networks on CIFAR-100: watch gradients vanish with depth, and come back with BN and residuals.")
 
-queue_up = common.queue_available()
+queue_up = services.queue_available()
 if not queue_up:
     st.error(
         "The queue (Redis) is not reachable, so no run can be queued. Start Redis and a worker "
@@ -51,25 +51,25 @@ def queue_presets(rows: list[tuple[str, dict, str]], group: str | None = None, t
     queued: list[int] = []
     if group is None and seeds() > 1:  # one preset over several seeds: one group of its own
         config = RunConfig.from_preset(rows[0][0], **rows[0][1], **quick())
-        group = common.seeds_group(config, seeds())
+        group = run_actions.seeds_group(config, seeds())
     try:
         for preset, overrides, name in rows:
             config = RunConfig.from_preset(preset, **overrides, **quick())
             tags = [tag] if group and len(rows) > 1 else ()
-            queued += common.submit_seeds(config, seeds(), name=name, group=group, tags=tags)
+            queued += run_actions.submit_seeds(config, seeds(), name=name, group=group, tags=tags)
     except Exception as error:  # noqa: BLE001 - expected ones become one line
-        if not common.is_expected(error):
+        if not errors.is_expected(error):
             raise
         done = f" ({len(queued)} of {len(rows) * seeds()} queued)" if len(rows) * seeds() > 1 else ""
-        return flash(False, f"Could not queue{done}: {common.one_line(error)}")
+        return flash(False, f"Could not queue{done}: {errors.first_line(error)}")
     if group:
         return flash_group(queued, group)
     flash(True, f"Queued run #{queued[0]}: {rows[0][2]}.", "views/run.py", f"Open run #{queued[0]}", run=queued[0])
 
 
 def reproduce_table1() -> None:
-    rows = [(r.preset, {"lr": r.lr}, analysis.table1_name(r)) for r in TABLE1]
-    queue_presets(rows, analysis.table1_group(datetime.now()))
+    rows = [(r.preset, {"lr": r.lr}, table1.table1_name(r.model, r.lr)) for r in TABLE1]
+    queue_presets(rows, table1.table1_group(datetime.now()))
 
 
 def cure_row(cure: str) -> tuple[str, dict, str]:
@@ -84,7 +84,7 @@ def queue_cures() -> None:
 
 if notice := st.session_state.pop("launch_flash", None):
     ok, text, page, link, params = notice
-    (st.success if ok else st.error)(common.plain(text), icon=":material/check_circle:" if ok else ":material/error:")
+    (st.success if ok else st.error)(display.plain(text), icon=":material/check_circle:" if ok else ":material/error:")
     if page:
         st.page_link(page, label=link, icon=":material/arrow_forward:", query_params=params or None)
 
@@ -97,53 +97,53 @@ cols = st.columns(4)
 for col, (field, key) in zip(cols, QUICK.items()):
     col.number_input(field.replace("_", " ").capitalize(), step=1, key=key,
                      help="Applied to every preset below: keep it small for a quick try")  # fmt: skip
-cols[3].number_input("Repeat with N seeds", min_value=1, max_value=common.MAX_SEEDS, step=1, value=1, key="p_seeds",
-                     help="Every launch on this page queues N runs that differ only in seed (the seed, +1, ...), "
-                     "as one group; Results and Compare average them")  # fmt: skip
+cols[3].number_input("Repeat with N seeds", min_value=1, max_value=run_actions.MAX_SEEDS, step=1, value=1,
+                     key="p_seeds", help="Every launch on this page queues N runs that differ only in seed (the "
+                     "seed, +1, ...), as one group; Results and Compare average them")  # fmt: skip
 try:
     RunConfig.from_preset("vgg08", **quick())
     quick_error = None
 except ConfigError as error:
     quick_error = str(error)
-    st.error(common.plain(quick_error), icon=":material/error:")
+    st.error(display.plain(quick_error), icon=":material/error:")
 blocked = not queue_up or quick_error is not None
 
 
 def measured_rates() -> tuple[dict[tuple, float], str | None]:
     """Seconds per training image by (device, architecture) from the stored epochs, and the workers' device."""
     try:
-        runs = common.load_runs()
-        epochs = common.load_epochs(runs["id"].astype(int).tolist())
+        runs = reads.load_runs()
+        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
     except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
-        if not common.is_expected(error):
+        if not errors.is_expected(error):
             raise
         return {}, None
-    return analysis.image_seconds(runs, epochs), analysis.workers_device(runs)
+    return cost.image_seconds(runs, epochs), cost.workers_device(runs)
 
 
-def cost(rows: list) -> str:
+def cost_text(rows: list) -> str:
     """'about 31 h 10 min on this cpu' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
     where = f"on this {device}" if device else "on the workers' device"
     if quick_error is not None:
         return f"unknown {where}"
     configs = [RunConfig.from_preset(row.preset, lr=row.lr, **quick()).to_dict() for row in rows]
-    seconds = analysis.estimate_seconds(configs, rates, device)
+    seconds = cost.estimate_seconds(configs, rates, device)
     if seconds is None:
         return f"unknown {where} (no epoch of this architecture measured there yet)"
-    return f"about {common.fmt_duration(seconds)} {where}"
+    return f"about {display.fmt_duration(seconds)} {where}"
 
 
 rates, device = measured_rates()
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
-st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost(list(TABLE1))}, "
+st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost_text(list(TABLE1))}, "
            "from the measured epoch times of each architecture on that device.")  # fmt: skip
 st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", disabled=blocked, key="table1",
           on_click=reproduce_table1)  # fmt: skip
 grid = st.columns(4)
 for i, row in enumerate(TABLE1):
-    rows = [(row.preset, {"lr": row.lr}, analysis.table1_name(row))]
-    grid[i % 4].button(f"{row.model} · lr {analysis.lr_text(row.lr)}", key=f"t1-{i}", disabled=blocked,
-                       width="stretch", on_click=queue_presets, args=(rows,), help=cost([row]))  # fmt: skip
+    rows = [(row.preset, {"lr": row.lr}, table1.table1_name(row.model, row.lr))]
+    grid[i % 4].button(f"{row.model} · lr {table1.lr_text(row.lr)}", key=f"t1-{i}", disabled=blocked,
+                       width="stretch", on_click=queue_presets, args=(rows,), help=cost_text([row]))  # fmt: skip
 
 st.markdown("**The report's future work**: shortcuts around reduction blocks, deeper nets, wider nets")
 grid = st.columns(len(FUTURE))
@@ -203,9 +203,9 @@ for section in SECTIONS:
         for col, field in zip(st.columns(4, vertical_alignment="bottom"), in_section[start : start + 4]):
             field_input(col, field)
             if field.name == bad:
-                col.error(common.plain(error), icon=":material/error:")
+                col.error(display.plain(error), icon=":material/error:")
 if error and not bad:
-    st.error(common.plain(error), icon=":material/error:")
+    st.error(display.plain(error), icon=":material/error:")
 left, mid, right = st.columns([1, 1, 2])
 name = left.text_input("Name (optional)", key="name", max_chars=200)
 group = mid.text_input("Group (optional)", key="group", max_chars=200)
@@ -213,9 +213,9 @@ tags = right.text_input("Tags (comma-separated)", key="tags")
 note = st.text_area("Note", key="note", height=68)
 if st.button("Queue run", type="primary", icon=":material/rocket_launch:", disabled=not queue_up or error is not None,
              key="submit") and config is not None:  # fmt: skip
-    group = group.strip() or (common.seeds_group(config, seeds()) if seeds() > 1 else "")
-    with common.guard("Could not queue the run: "):
-        queued = common.submit_seeds(config, seeds(), name=name.strip() or None, group=group, tags=tags.split(","),
+    group = group.strip() or (run_actions.seeds_group(config, seeds()) if seeds() > 1 else "")
+    with errors.guard("Could not queue the run: "):
+        queued = run_actions.submit_seeds(config, seeds(), name=name.strip() or None, group=group, tags=tags.split(","),
                                      note=note)  # fmt: skip
     if len(queued) > 1:
         flash_group(queued, group)

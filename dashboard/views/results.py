@@ -4,7 +4,7 @@ Live while a run is queued or running."""
 
 import streamlit as st
 
-from dashboard import analysis, charts, common, downloads
+from dashboard import charts, downloads, errors, reads, seeds, statuses, table1
 
 st.title("Results: Table 1")
 st.caption(
@@ -14,8 +14,8 @@ st.caption(
     "Accuracies in %; Δ = ours − report. The report printed VGG38's accuracy as 0.01 (it sat at chance, ~1%)."
 )
 
-with common.guard("Cannot read the runs: "):
-    live = bool(common.load_runs()["status"].isin(common.ACTIVE).any())
+with errors.guard("Cannot read the runs: "):
+    live = bool(reads.load_runs()["status"].isin(statuses.ACTIVE).any())
 
 NUM = st.column_config.NumberColumn
 COLUMNS = {
@@ -33,15 +33,11 @@ COLUMNS = {
     "epochs_run": NUM("Epochs run"),
     "wall_s": NUM("Wall time (s)", format="%.1f", help="The sum of the run's epoch times"),
     "report_params": st.column_config.TextColumn("Report params"),
-    "report_train_loss": NUM("Report train loss", format="%.2f"),
-    "report_train_acc_pct": NUM("Report train acc", format="%.2f"),
-    "report_val_loss": NUM("Report val loss", format="%.2f"),
-    "report_val_acc_pct": NUM("Report val acc", format="%.2f"),
-    "diff_train_loss": NUM("Δ train loss", format="%+.2f"),
-    "diff_train_acc_pct": NUM("Δ train acc", format="%+.2f"),
-    "diff_val_loss": NUM("Δ val loss", format="%+.2f"),
-    "diff_val_acc_pct": NUM("Δ val acc", format="%+.2f"),
 }
+for number in table1.COMPARED:  # the report's value and ours minus it, labelled after ours ('Report val acc')
+    words = COLUMNS[number]["label"].lower()
+    COLUMNS[f"report_{number}"] = NUM(f"Report {words}", format="%.2f")
+    COLUMNS[f"diff_{number}"] = NUM(f"Δ {words}", format="%+.2f")
 
 
 # Three narrow tables instead of one wide one, each fitting the page: ours beside the report's and the
@@ -55,16 +51,16 @@ GROUPS = {
 }  # fmt: skip
 
 
-@st.fragment(run_every=common.LIVE_S if live else None)
+@st.fragment(run_every=statuses.LIVE_S if live else None)
 def results() -> None:
-    with common.guard("Cannot read the runs: "):
+    with errors.guard("Cannot read the runs: "):
         table = downloads.table1_results()
     missing = table.loc[table["run_id"].isna(), ["model", "lr"]]
     for tab, (name, columns) in zip(st.tabs(list(GROUPS)), GROUPS.items()):
         tab.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=["model", "lr", *columns],
                       placeholder="–", key=f"results_table_{name.split()[0].lower()}")  # fmt: skip
     if len(missing):
-        rows = ", ".join(f"{m} lr {lr:.0e}".replace("e-0", "e-") for m, lr in missing.itertuples(index=False))
+        rows = ", ".join(table1.table1_name(m, lr) for m, lr in missing.itertuples(index=False))
         st.info(f"No completed run yet for {len(missing)} of 7 rows: {rows}.", icon=":material/info:")
         st.page_link("views/launch.py", label="Reproduce Table 1 on Launch", icon=":material/rocket_launch:")
     downloads.csv_button("Results CSV", downloads.table1_results, "table1-results.csv", key="results_csv")
@@ -84,21 +80,21 @@ def seeds_columns(numbers: tuple[str, ...]) -> dict:
     return out
 
 
-@st.fragment(run_every=common.LIVE_S if live else None)
+@st.fragment(run_every=statuses.LIVE_S if live else None)
 def over_seeds() -> None:
-    with common.guard("Cannot read the runs: "):
+    with errors.guard("Cannot read the runs: "):
         rows, agg = downloads.table1_seeds()
     if not (agg["n"] > 1).any():  # nothing repeated over seeds yet
         return
     st.subheader("Over seeds", anchor=False)
     st.caption("Each row: every completed run that shares the config of the row above except the seed. Mean and "
                "sample sd of each number; a number's own N (in the CSV) is below N where a run lacks it.")
-    rows_text = [f"{m} lr {analysis.lr_text(lr)}" for m, lr in zip(agg["model"], agg["lr"])]
+    rows_text = [table1.table1_name(m, lr) for m, lr in zip(agg["model"], agg["lr"])]
     default = rows_text.index("VGG38 BN+RC lr 1e-3") if "VGG38 BN+RC lr 1e-3" in rows_text else 0
     reference = st.selectbox("Seed noise against", range(len(agg)), index=default, format_func=rows_text.__getitem__,
                              key="results_seed_reference")  # fmt: skip
-    shown = agg.assign(seed_noise=analysis.seed_noise(agg, reference))
-    numbers = tuple(n for n in analysis.SEED_NUMBERS if n in COLUMNS)
+    shown = agg.assign(seed_noise=seeds.seed_noise(agg, reference))
+    numbers = tuple(n for n in seeds.SEED_NUMBERS if n in COLUMNS)
     order = ["model", "lr", "n", "seeds", "seed_noise", *(c for n in numbers for c in (n, f"{n}_sd"))]
     st.dataframe(shown, hide_index=True, column_config={**COLUMNS, **seeds_columns(numbers)}, column_order=order,
                  placeholder="–", key="results_seeds_table")  # fmt: skip

@@ -5,57 +5,63 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, charts, common, downloads
+from dashboard import charts, display, downloads, errors, progress, reads, run_actions, statuses, vanishing
 
-runs = common.runs_or_stop(title="Run")
+runs = reads.runs_or_stop(title="Run")
 
 ids = runs["id"].astype(int).tolist()
-titles = dict(zip(ids, [common.run_title(r) + f" ({r['status']})" for r in runs.to_dict("records")]))
+titles = dict(zip(ids, [f"{title} ({status})" for title, status in zip(runs["title"], runs["status"])]))
 asked = st.query_params.get("run")
-wanted = common.parse_run_id(asked)
+wanted = reads.parse_run_id(asked)
 if asked is not None and wanted not in ids:
-    st.warning(f"There is no run {common.plain(repr(asked[:40]))}; showing the newest.", icon=":material/warning:")
+    st.warning(f"There is no run {display.plain(repr(asked[:40]))}; showing the newest.", icon=":material/warning:")
 run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=titles.get)
 st.query_params["run"] = str(run_id)
+
+
+def act(action, run_id: int) -> None:
+    """Cancel or resume this run (run_actions): redraw the whole page, which follows its new status, or say why
+    not."""
+    ok, text = action([run_id])
+    if not ok:
+        st.error(display.plain(text), icon=":material/error:")
+        return
+    st.rerun(scope="app")
 
 
 def header(run: dict[str, Any]) -> None:
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     with left:
-        st.header(common.plain(common.run_title(run)), anchor=False)
-        common.status_badge(run["status"])
+        st.header(display.plain(run["title"]), anchor=False)
+        statuses.status_badge(run["status"])
     status, key = run["status"], run["id"]
-    if status in common.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
-        with common.guard("Could not cancel: "):
-            common.cancel(key)
-        st.rerun()
-    if status in common.RESUMABLE and right.button("Resume", icon=":material/replay:", key=f"resume-{key}"):
-        with common.guard("Could not resume: "):
-            common.resume(key)
-        st.rerun(scope="app")  # the view goes live again
-    if run.get("reason") and status not in ("completed", *common.ACTIVE):
+    if status in statuses.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
+        act(run_actions.cancel, key)
+    if status in statuses.RESUMABLE and right.button("Resume", icon=":material/replay:", key=f"resume-{key}"):
+        act(run_actions.resume, key)  # the view goes live again
+    if run.get("reason") and status not in ("completed", *statuses.ACTIVE):
         step = f" (step {run['diverged_step']})" if run.get("diverged_step") is not None else ""
         say = st.error if status == "failed" else st.warning  # cancelled, diverged, interrupted
-        say(f"{status.capitalize()}{step}: {common.plain(run['reason'])}", icon=":material/info:")
+        say(f"{status.capitalize()}{step}: {display.plain(run['reason'])}", icon=":material/info:")
 
 
 def summary(run: dict[str, Any], epochs: pd.DataFrame) -> None:
-    fraction, text = common.progress(run, epochs["seconds"].dropna().tolist() if not epochs.empty else [])
+    fraction, text = progress.bar(run, epochs["seconds"].dropna().tolist() if not epochs.empty else [])
     st.progress(fraction, text=text)
     best = f"epoch {run['best_epoch']}" if run.get("best_epoch") else None
     test_loss = run.get("test_loss")
     cols = st.columns(4)
-    cols[0].metric("Best val acc", common.pct(run.get("best_val_acc")), best, delta_color="off", delta_arrow="off")
+    cols[0].metric("Best val acc", display.pct(run.get("best_val_acc")), best, delta_color="off", delta_arrow="off")
     cols[1].metric(
         "Test acc",
-        common.pct(run.get("test_acc")),
+        display.pct(run.get("test_acc")),
         f"loss {test_loss:.3f}" if test_loss else None,
         delta_color="off",
         delta_arrow="off",
         help="Of the best-val checkpoint, after the last epoch",
     )
     cols[2].metric("Parameters", f"{run['params']:,}" if run.get("params") else "–")
-    cols[3].metric("Device", run.get("device") or "–", help=f"Worker: {common.plain(run.get('worker_name') or '–')}")
+    cols[3].metric("Device", run.get("device") or "–", help=f"Worker: {display.plain(run.get('worker_name') or '–')}")
 
 
 def metric_charts(run_id: int, epochs: pd.DataFrame) -> None:
@@ -67,15 +73,13 @@ def metric_charts(run_id: int, epochs: pd.DataFrame) -> None:
             downloads.chart_with_buttons(chart(epochs), f"run-{run_id}-{what}", f"run-{what}-{run_id}")
 
 
-def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
+def gradient_flow(run_id: int, grads: pd.DataFrame, ends: pd.DataFrame) -> None:
     st.subheader("Gradient flow", anchor=False)
     if grads.empty:
         st.caption("Mean |gradient| per layer appears after the first epoch.")
         return
-    ends = analysis.gradient_ends(grads)
-    if analysis.vanishing_gradients(ends).get(run_id, False):
-        ratio = analysis.latest_ratios(ends)[run_id]
-        st.warning(analysis.vanishing_message(f"run #{run_id}", ratio), icon=":material/warning:")
+    for text in vanishing.vanishing_warnings(ends, {run_id: f"run #{run_id}"}):
+        st.warning(text, icon=":material/warning:")
     epochs = sorted(grads["epoch"].unique().tolist())
     epoch = None
     if len(epochs) > 1 and st.toggle("One epoch", key=f"one-epoch-{run_id}"):
@@ -90,17 +94,18 @@ def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
 
 def show(run_id: int) -> str | None:
     """Draw the run; returns its status (None when it is gone)."""
-    with common.guard("Cannot read the run: "):
-        run = common.load_run(run_id)
+    with errors.guard("Cannot read the run: "):
+        run = reads.load_run(run_id)
         if run is None:
             st.warning(f"Run #{run_id} no longer exists.")
             return None
-        epochs = common.load_epochs([run_id])
-        grads = common.load_gradients([run_id])
+        epochs = reads.load_epochs([run_id])
+        grads = reads.load_gradients([run_id])
+        ends = reads.load_gradient_ends([run_id])
     header(run)
     summary(run, epochs)
     metric_charts(run_id, epochs)
-    gradient_flow(run_id, grads)
+    gradient_flow(run_id, grads, ends)
     downloads.run_csv_buttons([run_id], f"run-{run_id}", f"dl-{run_id}")
     with st.expander("Config"):
         st.json(run.get("config") or {})
@@ -111,10 +116,10 @@ def show(run_id: int) -> str | None:
 # running, or to a terminal status) one full rerun redraws the selector's status and redefines the fragment,
 # without run_every once the run is finished, and refreshing stops.
 page_status = runs.loc[runs["id"] == run_id, "status"].iloc[0]
-live = page_status in common.ACTIVE
+live = page_status in statuses.ACTIVE
 
 
-@st.fragment(run_every=common.LIVE_S if live else None)
+@st.fragment(run_every=statuses.LIVE_S if live else None)
 def run_view() -> None:
     status = show(run_id)
     if live and status != page_status:

@@ -4,20 +4,31 @@ filters by status, group and tag, and actions on the selected runs."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, common, downloads, imports, run_actions
+from dashboard import (
+    display,
+    downloads,
+    errors,
+    imports,
+    progress,
+    reads,
+    run_actions,
+    runs_table,
+    statuses,
+    vanishing,
+)
 
 st.title("Runs")
 imports.upload_panel()
 
-runs = common.runs_or_stop()
+runs = reads.runs_or_stop()
 
 groups = sorted(g for g in runs["group_name"].dropna().unique() if g)
 tags = sorted({t for ts in runs["tags"] for t in (ts or [])})
 f1, f2, f3 = st.columns(3)
-statuses = f1.multiselect("Status", analysis.RUN_STATUSES, key="runs_status", persist_state="session")
+chosen_statuses = f1.multiselect("Status", statuses.RUN_STATUSES, key="runs_status", persist_state="session")
 chosen_groups = f2.multiselect("Group", groups, key="runs_group", persist_state="session")
 chosen_tags = f3.multiselect("Tag", tags, key="runs_tag", persist_state="session")
-shown = analysis.filter_runs(runs, statuses, chosen_groups, chosen_tags)
+shown = runs_table.filter_runs(runs, chosen_statuses, chosen_groups, chosen_tags)
 
 COLUMNS = {  # in display order: the most telling first
     "id": st.column_config.NumberColumn("Run", format="#%d", width="small"),
@@ -38,32 +49,32 @@ COLUMNS = {  # in display order: the most telling first
     "worker": st.column_config.TextColumn("Worker"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
 }
-live = bool(runs["status"].isin(common.ACTIVE).any())
+live = bool(runs["status"].isin(statuses.ACTIVE).any())
 IDLE_S = 5.0  # with nothing active, look this often for runs queued elsewhere
 seen = {(int(i), s) for i, s in zip(runs["id"], runs["status"])}
 
 
-@st.fragment(run_every=common.LIVE_S if live else IDLE_S)
-def runs_table() -> None:
+@st.fragment(run_every=statuses.LIVE_S if live else IDLE_S)
+def live_table() -> None:
     """Re-reads the store every LIVE_S while a run is active (else IDLE_S); a new run or a status change reruns
     the whole page, so that the filters, the selection list and the action buttons follow."""
-    with common.guard("Cannot read the runs: "):
-        current = common.load_runs()
+    with errors.guard("Cannot read the runs: "):
+        current = reads.load_runs()
         running = current.loc[current["status"] == "running", "id"].tolist()
-        etas = analysis.eta_seconds(current, common.load_epochs(running) if running else pd.DataFrame())
-        flags = analysis.vanishing_gradients(common.load_gradient_ends(latest=True))
+        etas = progress.eta_seconds(current, reads.load_epochs(running) if running else pd.DataFrame())
+        flags = vanishing.vanishing_gradients(reads.load_gradient_ends(latest=True))
     if {(int(i), s) for i, s in zip(current["id"], current["status"])} != seen:
         st.rerun()
     current = current[current["id"].isin(shown["id"])]
-    table = analysis.runs_table(current, etas, flags, common.fmt_duration)
+    table = runs_table.runs_table(current, etas, flags, display.fmt_duration)
     st.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=list(COLUMNS), placeholder="–",
                  key="runs_table")  # fmt: skip
     st.caption(f"{len(current)} of {len(runs)} runs" + (" · refreshing while runs are active" if live else ""))
 
 
-runs_table()
+live_table()
 
-titles = dict(zip(runs["id"].astype(int), [common.run_title(r) for r in runs.to_dict("records")]))
+titles = dict(zip(runs["id"].astype(int), runs["title"]))
 left, right = st.columns([5, 1], vertical_alignment="bottom")
 selected = left.multiselect("Selected runs", shown["id"].astype(int).tolist(), format_func=titles.get,
                             key="runs_selected", placeholder="Choose runs to act on")  # fmt: skip
@@ -89,11 +100,12 @@ status = dict(zip(runs["id"].astype(int), runs["status"]))
 picked = [status[i] for i in selected if i in status]
 bar = st.container(horizontal=True)
 bar.button("Cancel", icon=":material/cancel:", key="runs_cancel", on_click=act, args=(run_actions.cancel,),
-           disabled=not any(s in common.ACTIVE or s == "interrupted" for s in picked))  # fmt: skip
+           disabled=not any(s in statuses.ACTIVE or s == "interrupted" for s in picked))  # fmt: skip
 bar.button("Rerun", icon=":material/replay:", key="runs_rerun", on_click=act, args=(run_actions.rerun,),
            disabled=not selected, help="Queue a new run with the same config")  # fmt: skip
 bar.button("Resume", icon=":material/play_arrow:", key="runs_resume", on_click=act, args=(run_actions.resume,),
-           disabled=not any(s in common.RESUMABLE for s in picked), help="Go on from the last checkpoint")  # fmt: skip
+           disabled=not any(s in statuses.RESUMABLE for s in picked),
+           help="Go on from the last checkpoint")  # fmt: skip
 if bar.button("Delete…", icon=":material/delete:", key="runs_delete", disabled=not selected):
     st.session_state["runs_confirm"] = list(selected)
 if bar.button("Compare", icon=":material/compare_arrows:", key="runs_compare", disabled=not selected):
@@ -117,7 +129,7 @@ if doomed := st.session_state.get("runs_confirm"):
 
 if flash := st.session_state.pop("runs_flash", None):
     ok, text = flash
-    (st.success if ok else st.error)(common.plain(text), icon=":material/info:")
+    (st.success if ok else st.error)(display.plain(text), icon=":material/info:")
 
 with st.expander("Rename, tag, note", expanded=bool(selected)):
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

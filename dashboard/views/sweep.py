@@ -4,7 +4,7 @@ while the chosen sweep is queued or running; the points as CSV, the chart as PNG
 
 import streamlit as st
 
-from dashboard import analysis, charts, common, downloads
+from dashboard import charts, downloads, errors, reads, run_actions, services, statuses, vanishing
 from vgp_models.config import ConfigError
 from vgp_models.cures import CURES
 from vgp_models.sweep_config import DEPTHS, SweepConfig
@@ -15,9 +15,9 @@ BANDS = {"minmax": "min..max", "sd": "±1 sd"}
 st.title("Depth sweep at initialisation")
 st.caption("No training: each net is built (one per seed), run forward and backward on the same few training "
            "batches, and its input layer's mean |gradient| divided by its last layer's. Below "
-           f"{analysis.VANISHING_RATIO:g} the input layer is as good as frozen.")  # fmt: skip
+           f"{vanishing.VANISHING_RATIO:g} the input layer is as good as frozen.")  # fmt: skip
 
-queue_up = common.queue_available()
+queue_up = services.queue_available()
 if not queue_up:
     st.error("The queue (Redis) is not reachable, so no sweep can be queued.", icon=":material/cloud_off:")
 
@@ -37,13 +37,13 @@ with st.expander("New sweep", expanded=True):
         st.error(str(e), icon=":material/error:")
     if st.button("Queue sweep", type="primary", icon=":material/play_arrow:", key="sweep_submit",
                  disabled=not queue_up or config is None) and config is not None:  # fmt: skip
-        with common.guard("Could not queue the sweep: "):
-            st.session_state["sweep_chosen"] = common.submit_sweep(config)
+        with errors.guard("Could not queue the sweep: "):
+            st.session_state["sweep_chosen"] = run_actions.submit_sweep(config)
         st.success(f"Queued sweep #{st.session_state['sweep_chosen']}: {len(config.cells())} (cure, depth) cells "
                    f"x {config.seeds} seeds.", icon=":material/check_circle:")  # fmt: skip
 
-with common.guard("Cannot read the sweeps: "):
-    sweeps = common.load_sweeps()
+with errors.guard("Cannot read the sweeps: "):
+    sweeps = reads.load_sweeps()
 if sweeps.empty:
     st.info("No sweep yet: queue one above.", icon=":material/info:")
     st.stop()
@@ -53,24 +53,24 @@ if st.session_state.get("sweep_chosen") not in ids:
 by_id = sweeps.set_index("id")
 chosen = st.selectbox("Sweep", ids, key="sweep_chosen", format_func=lambda i: f"#{i} · {by_id.loc[i, 'status']} · "
                       f"{by_id.loc[i, 'created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
-live = by_id.loc[chosen, "status"] in common.ACTIVE
+live = by_id.loc[chosen, "status"] in statuses.ACTIVE
 
 
-@st.fragment(run_every=common.LIVE_S if live else None)
+@st.fragment(run_every=statuses.LIVE_S if live else None)
 def show(sweep_id: int) -> None:
-    with common.guard("Cannot read the sweep: "):
-        row = common.load_sweeps().set_index("id").loc[sweep_id]
-        points = common.load_sweep_points(sweep_id)
+    with errors.guard("Cannot read the sweep: "):
+        row = reads.load_sweeps().set_index("id").loc[sweep_id]
+        points = reads.load_sweep_points(sweep_id)
     top = st.container(horizontal=True, vertical_alignment="center")
     with top:
-        common.status_badge(row["status"])
+        statuses.status_badge(row["status"])
         st.progress(row["cells_done"] / max(row["cells_total"], 1),
                     text=f"{row['cells_done']} of {row['cells_total']} (cure, depth) cells")  # fmt: skip
     if row["reason"]:
         st.caption(row["reason"])
-    if row["status"] in common.ACTIVE and st.button("Cancel sweep", key="sweep_cancel", icon=":material/cancel:"):
-        with common.guard("Could not cancel: "):
-            common.cancel_sweep(sweep_id)
+    if row["status"] in statuses.ACTIVE and st.button("Cancel sweep", key="sweep_cancel", icon=":material/cancel:"):
+        with errors.guard("Could not cancel: "):
+            run_actions.cancel_sweep(sweep_id)
         st.rerun()
     if points["ratio"].gt(0).any():
         kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
@@ -80,7 +80,7 @@ def show(sweep_id: int) -> None:
         st.caption(f"Skipped: {note}")
     downloads.csv_button("Sweep CSV", lambda: points, f"sweep-{sweep_id}.csv", key="sweep_csv",
                          disabled=points.empty)  # fmt: skip
-    if live and row["status"] not in common.ACTIVE:
+    if live and row["status"] not in statuses.ACTIVE:
         st.rerun()  # the sweep finished: stop refreshing
 
 

@@ -1,0 +1,28 @@
+"""Altair chart builders: plain functions of the store's frames, testable without Streamlit.
+
+Inputs are `worker.frames.epochs_frame` / `gradients_frame` output. An optional `run` column (the runs frame's
+`title`) names each run in legends; without it the run id is used. One module per kind of chart, re-exported
+here so that `from dashboard import charts; charts.loss_chart(...)` holds.
+"""
+
+from dashboard.charts.bands import seed_curve_chart, seed_flow_chart, sweep_chart
+from dashboard.charts.compare import compare_charts
+from dashboard.charts.curves import accuracy_chart, loss_chart, results_chart
+from dashboard.charts.export import EXPORT_WIDTH, chart_image, chart_spec
+from dashboard.charts.gradients import (
+    HEATMAP_EPOCHS,
+    MAX_GRAD_LINES,
+    gradient_flow_chart,
+    gradient_heatmap,
+    gradient_ratio_chart,
+    layer_order,
+    pick_epochs,
+    zero_gradients,
+)
+
+__all__ = [
+    "EXPORT_WIDTH", "HEATMAP_EPOCHS", "MAX_GRAD_LINES", "accuracy_chart", "chart_image", "chart_spec",
+    "compare_charts", "gradient_flow_chart", "gradient_heatmap", "gradient_ratio_chart", "layer_order",
+    "loss_chart", "pick_epochs", "results_chart", "seed_curve_chart", "seed_flow_chart", "sweep_chart",
+    "zero_gradients",
+]  # fmt: skip

@@ -1,0 +1,42 @@
+"""How values are written on a page: user text made safe for Markdown, durations and percentages."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+MARKDOWN_SPECIALS = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark; CommonMark escapes each
+AUTOLINK_STARTS = re.compile(r"(?i)(?=https?:|www\.|@)")
+WORD_JOINER = "\u2060"  # invisible, and neither a space nor punctuation: no autolink may start right after it
+
+
+def plain(text: object) -> str:
+    """`text` for a Streamlit element that renders Markdown (headers, captions, alerts, help), shown as typed.
+
+    Run names, tags, notes, group names, query parameters and error messages come from users: unescaped,
+    `![](https://x/pixel)` would load a remote image, `[t](https://evil)` make a link, `:red[...]` or `$...$`
+    restyle the page. A backslash before every ASCII punctuation mark leaves nothing for Markdown to parse.
+    Streamlit also turns bare `https://...`, `www....` and e-mail addresses into links after parsing, in the
+    text itself, so an invisible word joiner goes before each of those.
+    """
+    return MARKDOWN_SPECIALS.sub(r"\\\1", AUTOLINK_STARTS.sub(WORD_JOINER, str(text)))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """'2.5 s', '45 s', '3 min 20 s', '2 h 05 min'; '?' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else f"{100 * value:.2f}%"

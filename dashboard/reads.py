@@ -1,0 +1,127 @@
+"""The pages' reads of the store, as plain data: each in its own read-only session; the Compare page's reads
+cached per version of the runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from dashboard import imports
+from dashboard.charts.gradients import HEATMAP_EPOCHS, pick_epochs
+from dashboard.errors import guard
+from worker import db, frames, store, sweeps
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A read-only session on DATABASE_URL whose queries see one snapshot, so that a page never shows more
+    epochs of gradients than of metrics; worker.db caches the engine per URL (tests point elsewhere)."""
+    with db.read_scope(db.database_url()) as s:
+        yield s
+
+
+RUN_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_run_id(text: str | None) -> int | None:
+    """A run id from a query parameter, or None: ASCII digits only (`isdigit()` also passes '²', which int()
+    refuses) and short enough for the database's integer."""
+    return int(text) if text is not None and RUN_ID.fullmatch(text) else None
+
+
+def load_run(run_id: int) -> dict[str, Any] | None:
+    """One run as frames.run_record makes it (every column, status as text, `label`, `title`), or None."""
+    with session() as s:
+        run = store.get_run(s, run_id)
+        return None if run is None else frames.run_record(run)
+
+
+RUN_EXTRA = ("note", "worker_name", "config", "epoch_step", "epoch_steps", "epoch_started_at")
+
+
+def load_runs(run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """All runs (or `run_ids`), newest first: frames.RUN_COLUMNS, RUN_EXTRA, `label` and `title`."""
+    with session() as s:
+        return frames.runs_frame(s, run_ids, extra=RUN_EXTRA)
+
+
+def runs_or_stop(title: str | None = None) -> pd.DataFrame:
+    """`load_runs()` for a page that needs at least one run: with none, `title`, a pointer to Launch, st.stop()."""
+    with guard("Cannot read the runs: "):
+        runs = load_runs()
+    if runs.empty:
+        if title:
+            st.title(title)
+        st.info("No runs yet.", icon=":material/info:")
+        imports.reference_offer()
+        st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
+        st.stop()
+    return runs
+
+
+def load_epochs(run_ids: list[int]) -> pd.DataFrame:
+    with session() as s:
+        return frames.epochs_frame(s, run_ids)
+
+
+def load_gradients(run_ids: list[int]) -> pd.DataFrame:
+    with session() as s:
+        return frames.gradients_frame(s, run_ids)
+
+
+def load_gradient_ends(run_ids: Iterable[int] | None = None, latest: bool = False) -> pd.DataFrame:
+    """First and last weight's mean |grad| per (run, epoch), or per run at its latest epoch: the flag's input."""
+    with session() as s:
+        return frames.gradient_ends_frame(s, run_ids, latest=latest)
+
+
+def versions(runs: pd.DataFrame) -> tuple:
+    """The database, then (id, epochs_done, status) of each run: what a cached read of their metrics is keyed
+    on (the database too, so that a cache never answers for another database's run of the same id)."""
+    return (db.database_url(), *((int(r.id), int(r.epochs_done or 0), str(r.status)) for r in runs.itertuples()))
+
+
+FLOW_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last")  # what the gradient charts read
+
+
+def fetch_compare(s: Session, run_ids: Iterable[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The Compare page's reads: every epoch; gradients (FLOW_COLUMNS) at the epochs its charts show
+    (HEATMAP_EPOCHS evenly spaced, plus each run's latest); first/last layer values at every epoch."""
+    ids = [int(i) for i in run_ids]
+    epochs = frames.epochs_frame(s, ids)
+    shown = set(pick_epochs(epochs["epoch"].tolist(), HEATMAP_EPOCHS))
+    shown |= set(epochs.groupby("run_id")["epoch"].max().tolist())
+    grads = frames.gradients_frame(s, ids, epochs=sorted(shown), columns=FLOW_COLUMNS)
+    return epochs, grads, frames.gradient_ends_frame(s, ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def load_compare(run_ids: tuple[int, ...], versions: tuple) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """fetch_compare, cached per `versions` (the runs' epochs_done): a live page re-reads only after a write."""
+    with session() as s:
+        return fetch_compare(s, run_ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=3600)
+def load_epoch_gradients(run_ids: tuple[int, ...], epoch: int, versions: tuple) -> pd.DataFrame:
+    """One epoch's gradient rows (FLOW_COLUMNS) of several runs, cached like load_compare."""
+    with session() as s:
+        return frames.gradients_frame(s, run_ids, epochs=[epoch], columns=FLOW_COLUMNS)
+
+
+def load_sweeps() -> pd.DataFrame:
+    """Every depth sweep, newest first (worker.sweeps.SWEEP_COLUMNS)."""
+    with session() as s:
+        return sweeps.sweeps_frame(s)
+
+
+def load_sweep_points(sweep_id: int) -> pd.DataFrame:
+    """A sweep's points with their ratio (worker.sweeps.points_frame)."""
+    with session() as s:
+        return sweeps.points_frame(s, sweep_id)

@@ -1,0 +1,37 @@
+"""A run's status as the pages treat it: which exist, which can still change (a page showing one refreshes),
+which can be resumed, and the badge that shows each. The statuses themselves are worker.schema.RunStatus."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from worker import queue
+from worker.schema import RunStatus
+
+RUN_STATUSES = tuple(s.value for s in RunStatus)
+ACTIVE = frozenset(s.value for s in RunStatus if not s.finished)  # pages refresh while a run is in one
+RESUMABLE = frozenset(s.value for s in queue.RESUMABLE)
+LIVE_S = 1.0  # how often a page showing an active run re-reads the store: an epoch shows within ~1.5 s
+
+STATUS_COLOURS = {
+    "queued": "gray",
+    "running": "blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "orange",
+    "diverged": "violet",
+    "interrupted": "yellow",
+}
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/autorenew:",
+    "completed": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "diverged": ":material/trending_up:",
+    "interrupted": ":material/power_off:",
+}
+
+
+def status_badge(status: str) -> None:
+    st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLOURS.get(status, "gray"))

@@ -1,0 +1,45 @@
+"""The vanishing-gradient flag: a run's input layer getting a tiny fraction of its last layer's mean |grad|.
+
+Input: `worker.frames.gradient_ends_frame` (run_id, epoch, first, last); nothing here queries or draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+VANISHING_RATIO = 1e-3
+"""A run's input layer getting less than this fraction of its last layer's mean |grad| is 'vanishing gradients'."""
+
+
+def gradient_ratio(ends: pd.DataFrame) -> pd.DataFrame:
+    """`ends` plus `ratio` = first / last; NaN where the last layer's value is missing or zero."""
+    out = ends.copy()
+    last = out["last"].where(out["last"] > 0)
+    out["ratio"] = (out["first"] / last).astype("float64")
+    return out
+
+
+def latest_ratios(ends: pd.DataFrame) -> pd.Series:
+    """Per run (index run_id): first/last at its latest epoch (NaN when undefined)."""
+    if ends.empty:
+        return pd.Series(dtype="float64", name="ratio")
+    latest = gradient_ratio(ends).sort_values(["run_id", "epoch"]).groupby("run_id").tail(1)
+    return latest.set_index("run_id")["ratio"]
+
+
+def vanishing_gradients(ends: pd.DataFrame, threshold: float = VANISHING_RATIO) -> pd.Series:
+    """The flag: per run (index run_id), True when at its latest epoch the input layer's mean |grad| (last
+    batch) is below `threshold` times the last layer's. A run with no usable last-layer value is not flagged."""
+    return (latest_ratios(ends) < threshold).astype(bool).rename("vanishing")
+
+
+def vanishing_warnings(ends: pd.DataFrame, names: Mapping[int, str]) -> list[str]:
+    """The flag's line for each flagged run, as the Run and Compare pages show it; `names` are Markdown-safe."""
+    ratios = latest_ratios(ends)
+    return [
+        f"**Vanishing gradients** in {names[run_id]}: its input layer gets {ratio:.1e} of its last layer's mean "
+        f"|gradient| (latest epoch; flagged below {VANISHING_RATIO:g})."
+        for run_id, ratio in ratios[vanishing_gradients(ends)].items()
+    ]
