@@ -25,11 +25,11 @@ def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], o
             outcome = act(int(run_id))
             done.setdefault(outcome if isinstance(outcome, str) else done_verb, []).append(f"#{run_id}")
         except (ValueError, LookupError, OSError, queue.QueueError) as error:
-            failed.append(f"#{run_id}: {store.one_line(error, 300)}")
+            failed.append(f"#{run_id}: {store.squash(error, 300)}")
         except Exception as error:  # redis' and SQLAlchemy's own errors, without importing them here
             if not type(error).__module__.startswith(("redis", "sqlalchemy")):
                 raise
-            failed.append(f"#{run_id}: {store.one_line(error, 300)}")
+            failed.append(f"#{run_id}: {store.squash(error, 300)}")
     parts = [f"{said} {', '.join(ids)}." for said, ids in done.items()]
     if failed:
         parts.append(f"Could not {verb}: {'; '.join(failed)}")

@@ -199,8 +199,8 @@ COMMANDS = {
 }
 
 
-def _fail(code: int, message: object) -> int:
-    print(f"{PROG}: error: {store.one_line(message)}", file=sys.stderr)
+def _print_error(code: int, message: object) -> int:
+    print(f"{PROG}: error: {store.squash(message)}", file=sys.stderr)
     return code
 
 
@@ -212,16 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_environment()  # every setting, before any command writes anything
         return COMMANDS[args.command](args)
     except (ConfigError, store.RunNotFound, ValueError) as e:
-        return _fail(2, e)
+        return _print_error(2, e)
     except queue.QueueError as e:
-        return _fail(1, e)
+        return _print_error(1, e)
     except SQLAlchemyError as e:
         cause = getattr(e, "orig", None) or e
         missing = "no such table" in str(cause) or type(cause).__name__ == "UndefinedTable"
         hint = " (is the database migrated? run `python -m worker migrate`)" if missing else ""
-        return _fail(1, f"database error: {type(cause).__name__}: {cause}{hint}")
+        return _print_error(1, f"database error: {type(cause).__name__}: {cause}{hint}")
     except OSError as e:
-        return _fail(1, f"{type(e).__name__}: {e}")
+        return _print_error(1, f"{type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ from worker.store import (
     RunSuperseded,
     checkpoint_dir,
     get_run,
-    one_line,
     record_epoch,
     resumed_after,
+    squash,
     touch_heartbeat,
     transition_run,
 )
@@ -120,7 +120,7 @@ def model_facts(config: RunConfig) -> tuple[int, str]:
     return params, device
 
 
-def _fail(run_id: int, reason: str, job_id: str | None, from_status: RunStatus = RunStatus.RUNNING) -> str:
+def _mark_failed(run_id: int, reason: str, job_id: str | None, from_status: RunStatus = RunStatus.RUNNING) -> str:
     log.error("run %d failed: %s", run_id, reason)
     with session_scope() as session:
         transition_run(session, run_id, (from_status,), RunStatus.FAILED, reason, only_job=job_id)
@@ -128,7 +128,7 @@ def _fail(run_id: int, reason: str, job_id: str | None, from_status: RunStatus =
 
 
 def _describe(e: BaseException) -> str:
-    return one_line(f"{type(e).__name__}: {e}")
+    return squash(f"{type(e).__name__}: {e}")
 
 
 def _checkpoint_store(
@@ -191,11 +191,11 @@ def train_run(run_id: int) -> str:
     try:
         config = RunConfig.from_dict(dict(stored_config))
     except (ConfigError, TypeError, ValueError, OverflowError) as e:
-        return _fail(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
+        return _mark_failed(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
     try:
         store_kind = store_setting()
     except ValueError as e:
-        return _fail(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
+        return _mark_failed(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
 
     if not _claim(run_id, job_id, config, kept_reason):  # cancelled between our read and our claim, or queued
         return "skipped"  # again under another job
@@ -223,10 +223,10 @@ def train_run(run_id: int) -> str:
         log.warning("%s; this job stops", e)
         return "superseded"
     except (DataError, CheckpointMismatch) as e:  # a foreign checkpoint is never resumed: the run fails
-        return _fail(run_id, _describe(e), job_id)
+        return _mark_failed(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("run %d crashed", run_id)
-        return _fail(run_id, _describe(e), job_id)
+        return _mark_failed(run_id, _describe(e), job_id)
     if poller.lost:
         log.warning("run %d was taken over by another job; leaving it as it is", run_id)
         return "superseded"

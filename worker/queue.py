@@ -42,7 +42,7 @@ from worker import sweeps
 from worker.db import database_url, session_scope
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import create_run, get_run, interrupt_run, one_line, require_run, set_status, transition_run
+from worker.store import create_run, get_run, interrupt_run, require_run, set_status, squash, transition_run
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def redis_error_line(e: Exception) -> str:
     """One line for a failed Redis call: unreachable, or reachable but refusing."""
     if isinstance(e, (RedisConnectionError, RedisTimeoutError)):
         return f"Redis at {safe_redis_url()} is not reachable ({type(e).__name__}); start it or set REDIS_URL"
-    return one_line(f"Redis at {safe_redis_url()} refused: {type(e).__name__}: {e}")
+    return squash(f"Redis at {safe_redis_url()} refused: {type(e).__name__}: {e}")
 
 
 # ---- runs on the queue ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from worker import queue, runner
 from worker.db import session_scope
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
-from worker.store import claim_auto_resume, interrupt_run, list_runs, transition_run
+from worker.store import claim_auto_resume, interrupt_run, list_runs, squash, transition_run
 
 __all__ = ["LOST_JOB_GRACE_S", "ReconcileReport", "Sweeper", "reconcile", "reconcile_quietly"]
 
@@ -178,7 +178,7 @@ def reconcile_quietly(settings: Settings | None = None) -> ReconcileReport | Non
     try:
         return reconcile(settings)
     except Exception as e:  # noqa: BLE001 (a sweep must never take its host process down)
-        log.warning("reconcile skipped: %s", queue.one_line(f"{type(e).__name__}: {e}", 300))
+        log.warning("reconcile skipped: %s", squash(f"{type(e).__name__}: {e}", 300))
         return None
 
 

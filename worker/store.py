@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunNotFound", "RunSuperseded", "checkpoint_dir", "claim_auto_resume",
-    "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs", "one_line",
-    "prune_checkpoints", "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after",
-    "set_status", "touch_heartbeat", "transition_run", "update_run_meta",
+    "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs", "prune_checkpoints",
+    "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after", "set_status", "squash",
+    "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -49,7 +49,7 @@ class RunSuperseded(RuntimeError):
     write nothing more and stop. The message is one line."""
 
 
-def one_line(text: object, limit: int = REASON_MAX_CHARS) -> str:
+def squash(text: object, limit: int = REASON_MAX_CHARS) -> str:
     """Collapse any whitespace (newlines included) to single spaces and cut to `limit` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
@@ -131,7 +131,7 @@ def set_status(session: Session, run_id: int, status: RunStatus | str, reason: s
     status = RunStatus(status)
     now = utcnow()
     run.status = status
-    run.reason = one_line(reason) if reason else None
+    run.reason = squash(reason) if reason else None
     if status is RunStatus.RUNNING:
         run.started_at = run.started_at or now
         run.heartbeat_at = now
@@ -168,7 +168,7 @@ def transition_run(
     if unknown:
         raise TypeError(f"transition_run got unknown field(s): {', '.join(unknown)}")
     now = utcnow()
-    values: dict[str, Any] = {"status": to_status, "reason": one_line(reason) if reason else None}
+    values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None}
     if to_status is RunStatus.RUNNING:
         values.update(started_at=func.coalesce(Run.started_at, now), heartbeat_at=now, finished_at=None)
     elif to_status is RunStatus.QUEUED:
@@ -230,7 +230,7 @@ def interrupt_run(
     """
     run = get_run(session, run_id)
     earlier = resumed_after(run.reason if run else None)
-    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER):]) == _cause(one_line(reason)):
+    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER):]) == _cause(squash(reason)):
         reason = (f"{reason} (again after an automatic resume, so it is not resumed again; if it ran out of "
                   "memory, lower its batch size or width)")  # fmt: skip
         return transition_run(session, run_id, from_statuses, RunStatus.FAILED, reason, only_job=only_job)

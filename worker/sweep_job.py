@@ -19,7 +19,7 @@ from vgp_models.train import resolve_device
 from worker import runner, sweeps
 from worker.db import session_scope
 from worker.schema import RunStatus
-from worker.store import one_line
+from worker.store import squash
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def measure_sweep(sweep_id: int) -> str:
                              download=os.environ.get("VGP_DOWNLOAD", "1") != "0")  # fmt: skip
         run_sweep(config, data, on_cell=on_cell, should_stop=should_stop)
     except (ConfigError, DataError) as e:
-        return finish(RunStatus.FAILED, one_line(e))
+        return finish(RunStatus.FAILED, squash(e))
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("sweep %d crashed", sweep_id)
-        return finish(RunStatus.FAILED, one_line(f"{type(e).__name__}: {e}"))
+        return finish(RunStatus.FAILED, squash(f"{type(e).__name__}: {e}"))
     return finish(RunStatus.COMPLETED)
