@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from dashboard import analysis
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.sweep_config import SweepConfig
-from worker import db, frames, queue, reconcile, schema, store, sweeps
+from worker import cancellation, connection, db, frames, reconcile, schema, store, submission, sweeps
 from worker.settings import Settings, check_environment
 
 ACTIVE = frozenset({"queued", "running"})  # statuses that can still change: pages refresh while in one
@@ -91,7 +91,7 @@ def show_error(error: BaseException | str, prefix: str = "") -> None:
 
 def is_expected(error: BaseException) -> bool:
     """Failures of configuration or of the services around the app, not bugs: shown as one line."""
-    if isinstance(error, (ConfigError, SQLAlchemyError, OSError, queue.QueueError, store.RunNotFound)):
+    if isinstance(error, (ConfigError, SQLAlchemyError, OSError, connection.QueueError, store.RunNotFound)):
         return True
     # redis' own exception classes, without importing redis here.
     return any(cls.__module__.startswith("redis") for cls in type(error).__mro__)
@@ -134,7 +134,7 @@ def database_banner() -> None:
 def queue_available() -> bool:
     """Whether Redis answers, so that a run can be queued."""
     try:
-        return bool(queue.redis_available())
+        return bool(connection.redis_available())
     except Exception as error:  # noqa: BLE001
         if is_expected(error):
             return False
@@ -145,15 +145,15 @@ def submit(
     config: RunConfig, name: str | None = None, group: str | None = None, tags: Iterable[str] = (), note: str = ""
 ) -> int:
     """Queue a run; returns its id."""
-    return int(queue.submit_run(config, name=name, group=group, tags=tags, note=note))
+    return int(submission.submit_run(config, name=name, group=group, tags=tags, note=note))
 
 
-MAX_SEEDS = queue.MAX_SEEDS
+MAX_SEEDS = submission.MAX_SEEDS
 
 
 def seeds_group(config: RunConfig, seeds: int) -> str:
     """The group name for `seeds` repeats of `config`, stamped now."""
-    return queue.seeds_group(config, seeds, datetime.now())
+    return submission.seeds_group(config, seeds, datetime.now())
 
 
 def submit_seeds(
@@ -161,17 +161,17 @@ def submit_seeds(
     note: str = "",
 ) -> list[int]:
     """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
-    return [int(i) for i in queue.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
+    return [int(i) for i in submission.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
 
 
 def submit_sweep(config: SweepConfig) -> int:
     """Queue a depth sweep; returns its id."""
-    return int(queue.submit_sweep(config))
+    return int(submission.submit_sweep(config))
 
 
 def cancel_sweep(sweep_id: int) -> str:
     """Cancel a queued or running sweep; returns its status afterwards."""
-    return str(queue.cancel_sweep(sweep_id).value)
+    return str(cancellation.cancel_sweep(sweep_id).value)
 
 
 def load_sweeps() -> pd.DataFrame:
@@ -188,15 +188,15 @@ def load_sweep_points(sweep_id: int) -> pd.DataFrame:
 
 def cancel(run_id: int) -> str:
     """Cancel a run (a running one stops within about a second); returns its status afterwards."""
-    return str(queue.cancel_run(run_id).value)
+    return str(cancellation.cancel_run(run_id).value)
 
 
 def resume(run_id: int) -> None:
     """Queue an interrupted, failed or cancelled run again, from its last checkpoint."""
-    queue.resume_run(run_id)
+    submission.resume_run(run_id)
 
 
-RESUMABLE = frozenset(str(s.value) for s in queue.RESUMABLE)
+RESUMABLE = frozenset(str(s.value) for s in submission.RESUMABLE)
 
 
 @st.cache_resource(show_spinner=False)
@@ -209,7 +209,7 @@ def keep_queue_in_step() -> None:
     VGP_SWEEP_INTERVAL_S per store and queue, in this server process. Silent: failures are only logged, so a
     page still loads while Redis is down, and the queue is rebuilt on the first page load after it is back."""
     lock, last = _last_sweeps()
-    key = (db.database_url(), queue.redis_url(), queue.queue_name())
+    key = (db.database_url(), connection.redis_url(), connection.queue_name())
     now = time.monotonic()
     try:
         interval = Settings.from_env().sweep_interval_s

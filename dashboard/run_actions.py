@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from worker import db, queue, store
+from worker import cancellation, connection, db, store, submission
 from worker.schema import RunStatus
 
 
@@ -24,7 +24,7 @@ def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], o
         try:
             outcome = act(int(run_id))
             done.setdefault(outcome if isinstance(outcome, str) else done_verb, []).append(f"#{run_id}")
-        except (ValueError, LookupError, OSError, queue.QueueError) as error:
+        except (ValueError, LookupError, OSError, connection.QueueError) as error:
             failed.append(f"#{run_id}: {store.squash(error, 300)}")
         except Exception as error:  # redis' and SQLAlchemy's own errors, without importing them here
             if not type(error).__module__.startswith(("redis", "sqlalchemy")):
@@ -41,7 +41,7 @@ def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
     reported as cancelling; "Cancelled" means stopped."""
 
     def stop(run_id: int) -> str:
-        status = queue.cancel_run(run_id)
+        status = cancellation.cancel_run(run_id)
         if status is RunStatus.RUNNING:
             return "Cancelling"
         if status is not RunStatus.CANCELLED:
@@ -53,7 +53,7 @@ def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
 
 def resume(run_ids: Iterable[int]) -> tuple[bool, str]:
     """Queue interrupted, failed or cancelled runs again, from their last checkpoint."""
-    return _each(run_ids, ("Resumed", "resume"), queue.resume_run)
+    return _each(run_ids, ("Resumed", "resume"), submission.resume_run)
 
 
 def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
@@ -63,7 +63,7 @@ def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
         with db.session_scope() as s:
             run = store.require_run(s, run_id)
             config, name, group, tags, note = run.run_config(), run.name, run.group_name, run.tags, run.note
-        queue.submit_run(config, name=name, group=group, tags=tags, note=note)
+        submission.submit_run(config, name=name, group=group, tags=tags, note=note)
 
     return _each(run_ids, ("Queued again", "queue again"), again)
 

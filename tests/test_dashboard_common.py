@@ -7,7 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from dashboard import common
 from vgp_models.config import ConfigError
-from worker.queue import QueueError
+from worker.connection import QueueError
 
 
 @pytest.mark.parametrize(

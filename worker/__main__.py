@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import PRESETS, ConfigError
-from worker import db, frames, importer, queue, reconcile, runner, schema, store
+from worker import cancellation, connection, db, frames, importer, reconcile, runner, schema, store, submission
 from worker.exports import to_csv
 from worker.settings import check_environment
 
@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    for run_id in queue.submit_seeds(config, args.seeds, name=args.name, group=args.group, tags=args.tags,
-                                     note=args.note):
+    for run_id in submission.submit_seeds(config, args.seeds, name=args.name, group=args.group, tags=args.tags,
+                                          note=args.note):
         print(run_id)
     return 0
 
@@ -134,7 +134,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    status = queue.cancel_run(args.run_id)
+    status = cancellation.cancel_run(args.run_id)
     if status is schema.RunStatus.RUNNING:
         print(f"run {args.run_id}: cancel requested; it stops within seconds")
     else:
@@ -143,7 +143,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    job_id = queue.resume_run(args.run_id)
+    job_id = submission.resume_run(args.run_id)
     print(f"run {args.run_id}: queued again as job {job_id}")
     return 0
 
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, store.RunNotFound, ValueError) as e:
         return _print_error(2, e)
-    except queue.QueueError as e:
+    except connection.QueueError as e:
         return _print_error(1, e)
     except SQLAlchemyError as e:
         cause = getattr(e, "orig", None) or e

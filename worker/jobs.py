@@ -22,9 +22,10 @@ from vgp_models.data import DataError
 from vgp_models.nets import network
 from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import count_parameters
-from worker import queue, runner
+from worker.cancellation import cancel_requested, clear_cancel_flag, poll_connection
 from worker.checkpoints import DbCheckpoints, prune_completed, store_setting
 from worker.db import REPO_ROOT, session_scope
+from worker.liveness import current_job_id, current_worker_name
 from worker.outage import retrying
 from worker.progress import StepWriter
 from worker.schema import RunStatus
@@ -69,7 +70,7 @@ class StopPoller:
         self.job_id = job_id
         self.run_uuid = run_uuid  # names the run's cancel flag; None: read from the database at each poll
         self.poll_s = self._poll_every = poll_s
-        self._redis = queue.poll_connection()
+        self._redis = poll_connection()
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
         self.lost = False
@@ -80,7 +81,7 @@ class StopPoller:
             return True
         now = time.monotonic()
         if now - self._last_poll >= self._poll_every:
-            asked = queue.cancel_requested(self.run_id, self.run_uuid, self._redis)
+            asked = cancel_requested(self.run_id, self.run_uuid, self._redis)
             self._last_poll = time.monotonic()  # after the poll: a poll that timed out counts from its end
             self.stop = bool(asked)
             # A Redis that did not answer: back off (at least 1 s, doubling up to CANCEL_POLL_MAX_S), training on.
@@ -161,7 +162,7 @@ def _checkpoint_store(
 def _claim(run_id: int, job_id: str | None, config: RunConfig, reason: str | None) -> bool:
     """queued -> running under `job_id` (a stale duplicate job, the run queued again under a new one, claims
     nothing), keeping `reason`; False, with a warning, when the run is no longer there to claim."""
-    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
+    worker_name = current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
     with session_scope() as session:
         claimed = transition_run(
             session, run_id, (RunStatus.QUEUED,), RunStatus.RUNNING, reason=reason, only_job=job_id,
@@ -187,7 +188,7 @@ def train_run(run_id: int) -> str:
     if status is not RunStatus.QUEUED:
         log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
         return "skipped"
-    job_id = runner.current_job_id()  # None outside RQ; else the run must still be this job's (see below)
+    job_id = current_job_id()  # None outside RQ; else the run must still be this job's (see below)
     try:
         config = RunConfig.from_dict(dict(stored_config))
     except (ConfigError, TypeError, ValueError, OverflowError) as e:
@@ -270,7 +271,7 @@ def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None 
         prune_completed(run_id, run_uuid)
     if result.status == "cancelled":
         try:
-            queue.clear_cancel_flag(run_id)
+            clear_cancel_flag(run_id)
         except Exception:  # noqa: BLE001 (the flag expires on its own)
             log.warning("run %d: cancel flag not cleared (it expires on its own)", run_id)
     log.info("run %d %s: %s", run_id, result.status, result.message)
