@@ -141,11 +141,9 @@ def queue_available() -> bool:
         raise
 
 
-def submit(
-    config: RunConfig, name: str | None = None, group: str | None = None, tags: Iterable[str] = (), note: str = ""
-) -> int:
+def submit(config: RunConfig, meta: store.RunMeta | None = None) -> int:
     """Queue a run; returns its id."""
-    return int(submission.submit_run(config, name=name, group=group, tags=tags, note=note))
+    return int(submission.submit_run(config, meta))
 
 
 MAX_SEEDS = submission.MAX_SEEDS
@@ -156,12 +154,9 @@ def seeds_group(config: RunConfig, seeds: int) -> str:
     return submission.seeds_group(config, seeds, datetime.now())
 
 
-def submit_seeds(
-    config: RunConfig, seeds: int, name: str | None = None, group: str | None = None, tags: Iterable[str] = (),
-    note: str = "",
-) -> list[int]:
+def submit_seeds(config: RunConfig, seeds: int, meta: store.RunMeta | None = None) -> list[int]:
     """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
-    return [int(i) for i in submission.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
+    return [int(i) for i in submission.submit_seeds(config, int(seeds), meta)]
 
 
 def submit_sweep(config: SweepConfig) -> int:

@@ -62,8 +62,8 @@ def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
     def again(run_id: int) -> None:
         with db.session_scope() as s:
             run = store.require_run(s, run_id)
-            config, name, group, tags, note = run.run_config(), run.name, run.group_name, run.tags, run.note
-        submission.submit_run(config, name=name, group=group, tags=tags, note=note)
+            config, meta = run.run_config(), store.RunMeta(run.name, run.group_name, run.tags, run.note)
+        submission.submit_run(config, meta)
 
     return _each(run_ids, ("Queued again", "queue again"), again)
 

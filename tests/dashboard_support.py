@@ -88,7 +88,7 @@ def add_run(
     config = RunConfig.from_preset(preset, epochs=epochs, subset=64, lr=fields.pop("lr", 1e-3),
                                    seed=fields.pop("seed", 0))  # fmt: skip
     with db.session_scope() as session:
-        run_id = store.create_run(session, config, name=name, group=group, tags=tags).id
+        run_id = store.create_run(session, config, store.RunMeta(name=name, group=group, tags=tags)).id
         for e in range(1, epochs + 1):
             grads = [
                 LayerGrad(i, f"layer_{i}", layer_value(kind, i, layers, e), 1e-3, 0.1 * (i + 1)) for i in range(layers)

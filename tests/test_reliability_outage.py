@@ -33,6 +33,7 @@ from tests.reliability_support import (
 )
 from worker import connection, db, liveness, submission
 from worker.schema import RunStatus
+from worker.store import RunMeta
 
 OUTAGE_S = 30
 EPOCHS = 40  # ~30 ms each: the run is mid-way when the outage starts
@@ -83,7 +84,7 @@ def test_a_30_s_database_outage_costs_nothing(
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         worker.name()
-        run_id = submission.submit_run(CONFIG, name="outage")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="outage"))
         wait_for(lambda: run_row(run_id).epochs_done >= 2, 240, 0.02, "two epochs")
         postgres.stop()
         stopped_at = time.monotonic()
@@ -109,7 +110,7 @@ def test_a_hung_redis_costs_nothing(
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         worker.name()
-        run_id = submission.submit_run(CONFIG, name="hung redis")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="hung redis"))
         wait_for(lambda: run_row(run_id).epochs_done >= 2, 240, 0.02, "two epochs")
         os.kill(redis.proc.pid, signal.SIGSTOP)  # accepts connections, answers nothing
         try:  # training goes on meanwhile: the cancel polls time out and back off

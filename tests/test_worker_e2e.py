@@ -24,6 +24,7 @@ from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import cancellation, connection, db, frames, queue, runner, store, submission
 from worker.schema import CheckpointRow, Run, RunStatus
+from worker.store import RunMeta
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 TINY = RunConfig(depth=8, width=8, epochs=2, subset=64, batch_size=32, device="cpu")
@@ -70,7 +71,7 @@ def stored_frames(run_id: int) -> tuple:
 
 
 def test_submit_then_work_completes(env: Path) -> None:
-    run_id = submission.submit_run(TINY, name="e2e", group="tests", tags=["tiny"])
+    run_id = submission.submit_run(TINY, RunMeta(name="e2e", group="tests", tags=["tiny"]))
     assert run_of(run_id).status is RunStatus.QUEUED
     work()
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from vgp_models.amplify import Amplifier
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import RunConfig, same_config
-from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
+from vgp_models.data import DEFAULT_DATA_DIR, Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
 from vgp_models.nets import init_weights, network
 from vgp_models.vgg import count_parameters
@@ -203,7 +203,7 @@ def train(
     store = FileCheckpoints(checkpoint_dir) if checkpoint_dir is not None else checkpoints
     device = resolve_device(config)
     if data is None:
-        data = load_cifar100(data_dir or "var/data", device, config.subset, download)
+        data = load_cifar100(data_dir or DEFAULT_DATA_DIR, device, config.subset, download)
     model = build_model(config, device)
     params = count_parameters(model)
     optimizer, scheduler = make_optimizer(model, config)

@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    for run_id in submission.submit_seeds(config, args.seeds, name=args.name, group=args.group, tags=args.tags,
-                                          note=args.note):
+    meta = store.RunMeta(name=args.name, group=args.group, tags=args.tags, note=args.note)
+    for run_id in submission.submit_seeds(config, args.seeds, meta):
         print(run_id)
     return 0
 
@@ -217,9 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_error(1, e)
     except SQLAlchemyError as e:
         cause = getattr(e, "orig", None) or e
-        missing = "no such table" in str(cause) or type(cause).__name__ == "UndefinedTable"
-        hint = " (is the database migrated? run `python -m worker migrate`)" if missing else ""
-        return _print_error(1, f"database error: {type(cause).__name__}: {cause}{hint}")
+        return _print_error(1, f"database error: {type(cause).__name__}: {cause}{db.migration_hint(e)}")
     except OSError as e:
         return _print_error(1, f"{type(e).__name__}: {e}")
 

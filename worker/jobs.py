@@ -18,7 +18,7 @@ import torch
 
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
-from vgp_models.data import DataError
+from vgp_models.data import DataError, data_dir_from_env
 from vgp_models.nets import network
 from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from vgp_models.vgg import count_parameters
@@ -202,7 +202,7 @@ def train_run(run_id: int) -> str:
         return "skipped"  # again under another job
 
     checkpoints, on_epoch = _checkpoint_store(store_kind, run_id, run_uuid, job_id)
-    data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
+    data_dir = data_dir_from_env()
     poller = StopPoller(run_id, job_id=job_id, run_uuid=run_uuid)
     try:
         params, device = model_facts(config)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,10 @@ if TYPE_CHECKING:
     from vgp_models.train import EpochMetrics
 
 __all__ = [
-    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunNotFound", "RunSuperseded", "checkpoint_dir", "claim_auto_resume",
-    "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs", "prune_checkpoints",
-    "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after", "set_status", "squash",
-    "touch_heartbeat", "transition_run", "update_run_meta",
+    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunMeta", "RunNotFound", "RunSuperseded", "checkpoint_dir",
+    "claim_auto_resume", "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs",
+    "prune_checkpoints", "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after",
+    "set_status", "squash", "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -65,20 +66,30 @@ def _finite(value: float | None) -> float | None:
 # ---- runs -----------------------------------------------------------------------------------------
 
 
-def create_run(
-    session: Session,
-    config: RunConfig,
-    name: str | None = None,
-    group: str | None = None,
-    tags: Iterable[str] = (),
-    note: str = "",
-) -> Run:
+@dataclass(frozen=True)
+class RunMeta:
+    """A run's human fields, as one value from the Launch form or the command line to `create_run`.
+
+    An empty name becomes the config's label and an empty group none (`create_run`); tags are kept as a tuple so
+    that the value stays frozen whatever iterable the caller passed.
+    """
+
+    name: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+
+def create_run(session: Session, config: RunConfig, meta: RunMeta = RunMeta()) -> Run:
     """Add a queued run (flushed, so `.id` is set); the name defaults to the config's label."""
     run = Run(
-        name=(name or "").strip() or config.label,
-        group_name=(group or "").strip() or None,
-        tags=sorted({t.strip() for t in tags if t and t.strip()}),
-        note=note,
+        name=(meta.name or "").strip() or config.label,
+        group_name=(meta.group or "").strip() or None,
+        tags=sorted({t.strip() for t in meta.tags if t and t.strip()}),
+        note=meta.note,
         config=config.to_dict(),
         status=RunStatus.QUEUED,
         created_at=utcnow(),
@@ -120,30 +131,11 @@ _EDITABLE_FIELDS = frozenset(
 
 
 def set_status(session: Session, run_id: int, status: RunStatus | str, reason: str | None = None, **fields: Any) -> Run:
-    """Move a run to `status` with a one-line `reason`, setting any other columns given as keywords.
-
-    Finished statuses set finished_at (unless given); running sets started_at once and the heartbeat.
-    """
-    unknown = sorted(set(fields) - _EDITABLE_FIELDS)
-    if unknown:
-        raise TypeError(f"set_status got unknown field(s): {', '.join(unknown)}")
-    run = require_run(session, run_id)
-    status = RunStatus(status)
-    now = utcnow()
-    run.status = status
-    run.reason = squash(reason) if reason else None
-    if status is RunStatus.RUNNING:
-        run.started_at = run.started_at or now
-        run.heartbeat_at = now
-        run.finished_at = None
-    elif status is RunStatus.QUEUED:
-        run.finished_at = None
-    else:
-        run.finished_at = now
-    for key, value in fields.items():
-        setattr(run, key, _finite(value) if isinstance(value, float) else value)
-    session.flush()
-    return run
+    """Move a run to `status` whatever its status was, with a one-line `reason`, setting any other columns given
+    as keywords; timestamps as in `transition_run`. Raises RunNotFound."""
+    require_run(session, run_id)
+    transition_run(session, run_id, tuple(RunStatus), RunStatus(status), reason, **fields)
+    return require_run(session, run_id)
 
 
 def transition_run(
@@ -161,12 +153,12 @@ def transition_run(
     One conditional UPDATE, so a job starting and `cancel_run` cancelling the same queued run cannot both win.
     With `only_job`, the run must also still belong to that RQ job (runs.job_id): a job that was written off
     (its run interrupted and queued again under a new job) can no longer change it.
-    Timestamps follow set_status: running sets started_at (first time) and the heartbeat, finished sets
-    finished_at, queued clears finished_at.
+    Timestamps: running sets started_at (first time) and the heartbeat, finished sets finished_at, queued clears
+    finished_at.
     """
     unknown = sorted(set(fields) - _EDITABLE_FIELDS)
     if unknown:
-        raise TypeError(f"transition_run got unknown field(s): {', '.join(unknown)}")
+        raise TypeError(f"unknown field(s) of a run: {', '.join(unknown)}")
     now = utcnow()
     values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None}
     if to_status is RunStatus.RUNNING:

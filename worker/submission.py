@@ -8,7 +8,7 @@ the row exists, the row is kept and marked failed with a one-line reason (so the
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from redis.exceptions import RedisError
@@ -22,7 +22,7 @@ from worker.db import session_scope
 from worker.queue import enqueue_run, enqueue_sweep
 from worker.schema import RunStatus
 from worker.settings import Settings
-from worker.store import create_run, require_run, set_status, transition_run
+from worker.store import RunMeta, create_run, require_run, set_status, transition_run
 
 MAX_SEEDS = 100
 """The most runs one "repeat with N seeds" queues."""
@@ -42,13 +42,7 @@ def check_budget(config: RunConfig, settings: Settings) -> None:
         )
 
 
-def submit_run(
-    config: RunConfig,
-    name: str | None = None,
-    group: str | None = None,
-    tags: Iterable[str] = (),
-    note: str = "",
-) -> int:
+def submit_run(config: RunConfig, meta: RunMeta | None = None) -> int:
     """Create a queued run and enqueue it; return its id. The Launch page and `python -m worker submit` call this.
 
     Raises QueueError before writing anything when Redis does not answer a ping; if enqueueing fails later,
@@ -59,7 +53,7 @@ def submit_run(
     check_budget(config, Settings.from_env())
     require_redis()
     with session_scope() as session:
-        run_id = create_run(session, config, name=name, group=group, tags=tags, note=note).id
+        run_id = create_run(session, config, meta or RunMeta()).id
     try:
         enqueue_run(run_id)
     except QueueError as e:
@@ -84,27 +78,20 @@ def seeds_group(config: RunConfig, seeds: int, now: datetime) -> str:
     return f"{config.label} × {seeds} seeds · {now:%Y-%m-%d %H:%M:%S}"
 
 
-def submit_seeds(
-    config: RunConfig,
-    seeds: int,
-    name: str | None = None,
-    group: str | None = None,
-    tags: Iterable[str] = (),
-    note: str = "",
-) -> list[int]:
+def submit_seeds(config: RunConfig, seeds: int, meta: RunMeta | None = None) -> list[int]:
     """Queue `seeds` runs of `config` differing only in seed (`seed_configs`), as one group; return their ids.
 
-    One seed is a plain `submit_run`. Several are named '<name or label> · seed k' and grouped under `group`,
+    One seed is a plain `submit_run`. Several are named '<name or label> · seed k' and grouped under meta.group,
     or `seeds_group` when none is given. Every config is validated before the first run is written; a queue
     failure part-way raises QueueError, with the runs queued so far left in place.
     """
     configs = seed_configs(config, seeds)
+    meta = meta or RunMeta()
     if seeds == 1:
-        return [submit_run(config, name=name, group=group, tags=tags, note=note)]
-    group = (group or "").strip() or seeds_group(config, seeds, datetime.now())
-    base = (name or "").strip() or config.label
-    tags = list(tags)
-    return [submit_run(c, name=f"{base} · seed {c.seed}", group=group, tags=tags, note=note) for c in configs]
+        return [submit_run(config, meta)]
+    group = (meta.group or "").strip() or seeds_group(config, seeds, datetime.now())
+    base = (meta.name or "").strip() or config.label
+    return [submit_run(c, replace(meta, name=f"{base} · seed {c.seed}", group=group)) for c in configs]
 
 
 def submit_sweep(config: SweepConfig) -> int:

@@ -12,7 +12,7 @@ import os
 import socket
 
 from vgp_models.config import ConfigError, RunConfig
-from vgp_models.data import DataError, load_cifar100
+from vgp_models.data import DataError, data_dir_from_env, load_cifar100
 from vgp_models.sweep import Cell, run_sweep
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import resolve_device
@@ -20,6 +20,7 @@ from worker import sweeps
 from worker.db import session_scope
 from worker.liveness import current_job_id, current_worker_name
 from worker.schema import RunStatus
+from worker.settings import Settings
 from worker.store import squash
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ def measure_sweep(sweep_id: int) -> str:
         with session_scope() as session:
             sweeps.transition_sweep(session, sweep_id, (RunStatus.RUNNING,), RunStatus.RUNNING, only_job=job_id,
                                     device=str(device))  # fmt: skip
-        data = load_cifar100(os.environ.get("VGP_DATA_DIR", "var/data"), device, subset=config.images,
-                             download=os.environ.get("VGP_DOWNLOAD", "1") != "0")  # fmt: skip
+        data = load_cifar100(data_dir_from_env(), device, subset=config.images,
+                             download=Settings.from_env().download)  # fmt: skip
         run_sweep(config, data, on_cell=on_cell, should_stop=should_stop)
     except (ConfigError, DataError) as e:
         return finish(RunStatus.FAILED, squash(e))

@@ -11,6 +11,7 @@ import streamlit as st
 from dashboard import analysis, common
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig
 from vgp_models.cures import CURES
+from worker.store import RunMeta
 
 FUTURE = ("vgg38-bn-rc-avgpool", "vgg38-bn-rc-conv1x1", "vgg68-bn-rc", "vgg74-bn-rc", "vgg38-bn-rc-w64")
 QUICK = {"epochs": "p_epochs", "batch_size": "p_batch_size", "subset": "p_subset"}
@@ -56,7 +57,7 @@ def queue_presets(rows: list[tuple[str, dict, str]], group: str | None = None, t
         for preset, overrides, name in rows:
             config = RunConfig.from_preset(preset, **overrides, **quick())
             tags = [tag] if group and len(rows) > 1 else ()
-            queued += common.submit_seeds(config, seeds(), name=name, group=group, tags=tags)
+            queued += common.submit_seeds(config, seeds(), RunMeta(name=name, group=group, tags=tags))
     except Exception as error:  # noqa: BLE001 - expected ones become one line
         if not common.is_expected(error):
             raise
@@ -215,8 +216,8 @@ if st.button("Queue run", type="primary", icon=":material/rocket_launch:", disab
              key="submit") and config is not None:  # fmt: skip
     group = group.strip() or (common.seeds_group(config, seeds()) if seeds() > 1 else "")
     with common.guard("Could not queue the run: "):
-        queued = common.submit_seeds(config, seeds(), name=name.strip() or None, group=group, tags=tags.split(","),
-                                     note=note)  # fmt: skip
+        meta = RunMeta(name=name.strip() or None, group=group, tags=tags.split(","), note=note)
+        queued = common.submit_seeds(config, seeds(), meta)
     if len(queued) > 1:
         flash_group(queued, group)
     else:
