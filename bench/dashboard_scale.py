@@ -54,7 +54,8 @@ def seed(url: str, runs: int, epochs: int) -> list[int]:
     ids = []
     for r in range(runs):
         with db.session_scope(url) as s:
-            run = store.create_run(s, RunConfig.from_preset("vgg38-bn-rc", epochs=epochs, seed=r), name=f"scale-{r}")
+            seeded = RunConfig.from_preset("vgg38-bn-rc", epochs=epochs, seed=r)
+            run = store.create_run(s, seeded, store.RunMeta(name=f"scale-{r}"))
             ids.append(run.id)
         for e in range(1, epochs + 1):
             decay = math.exp(-e / 30)

@@ -68,7 +68,7 @@ def last_state(config: RunConfig) -> dict:
 def new_run(url: str, config: RunConfig) -> tuple[int, str]:
     """A run that JOB is training, so that the fenced writes find it (id, uuid)."""
     with db.session_scope(url) as session:
-        run = store.create_run(session, config, name="db_write bench")
+        run = store.create_run(session, config, store.RunMeta(name="db_write bench"))
         run.job_id = JOB
         store.set_status(session, run.id, RunStatus.RUNNING)
         return run.id, run.uuid

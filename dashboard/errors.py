@@ -11,10 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.display import plain
 from vgp_models.config import ConfigError
-from worker import queue, store
-
-MIGRATE_HINT = " (is the database migrated? run `python -m worker migrate`)"
-_UNMIGRATED = ("no such table", "no such column", "does not exist")  # SQLite's and Postgres' words
+from worker import connection, db, store
 
 
 def first_line(error: BaseException | str) -> str:
@@ -25,15 +22,13 @@ def first_line(error: BaseException | str) -> str:
 
 def show_error(error: BaseException | str, prefix: str = "") -> None:
     """One `st.error` line for a failure the user can act on, instead of a traceback."""
-    text = plain(first_line(error))
-    if isinstance(error, SQLAlchemyError) and any(words in text for words in _UNMIGRATED):
-        text += MIGRATE_HINT
+    text = plain(first_line(error) + db.migration_hint(error))  # the hint: "" unless a table is missing
     st.error(f"{prefix}{text}", icon=":material/error:")
 
 
 def is_expected(error: BaseException) -> bool:
     """Failures of configuration or of the services around the app, not bugs: shown as one line."""
-    if isinstance(error, (ConfigError, SQLAlchemyError, OSError, queue.QueueError, store.RunNotFound)):
+    if isinstance(error, (ConfigError, SQLAlchemyError, OSError, connection.QueueError, store.RunNotFound)):
         return True
     # redis' own exception classes, without importing redis here.
     return any(cls.__module__.startswith("redis") for cls in type(error).__mro__)

@@ -19,7 +19,7 @@ def settings_ok() -> bool:
     try:
         check_environment()
     except ValueError as error:
-        st.error(f"VGP Lab cannot start: {store.one_line(error, 300)}", icon=":material/error:")
+        st.error(f"VGP Lab cannot start: {store.squash(error, 300)}", icon=":material/error:")
         return False
     return True
 

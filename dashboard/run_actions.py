@@ -1,5 +1,5 @@
-"""What the pages do to runs and sweeps through worker.queue and worker.store: queue new ones (Launch, Depth
-sweep), and act on chosen runs (Runs, Run).
+"""What the pages do to runs and sweeps through worker.submission, worker.cancellation and worker.store: queue
+new ones (Launch, Depth sweep), and act on chosen runs (Runs, Run).
 
 An action on chosen runs takes their ids and returns one line to show: expected failures (Redis down, a run
 that cannot take the action) are collected per run into that line, never raised, so one bad run does not stop
@@ -13,33 +13,30 @@ from datetime import datetime
 
 from vgp_models.config import RunConfig
 from vgp_models.sweep_config import SweepConfig
-from worker import db, queue, store
+from worker import cancellation, connection, db, store, submission
 from worker.schema import RunStatus
 
-MAX_SEEDS = queue.MAX_SEEDS
+MAX_SEEDS = submission.MAX_SEEDS
 
 
 def seeds_group(config: RunConfig, seeds: int) -> str:
     """The group name for `seeds` repeats of `config`, stamped now."""
-    return queue.seeds_group(config, seeds, datetime.now())
+    return submission.seeds_group(config, seeds, datetime.now())
 
 
-def submit_seeds(
-    config: RunConfig, seeds: int, name: str | None = None, group: str | None = None, tags: Iterable[str] = (),
-    note: str = "",
-) -> list[int]:
+def submit_seeds(config: RunConfig, seeds: int, meta: store.RunMeta | None = None) -> list[int]:
     """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
-    return [int(i) for i in queue.submit_seeds(config, int(seeds), name=name, group=group, tags=tags, note=note)]
+    return [int(i) for i in submission.submit_seeds(config, int(seeds), meta)]
 
 
 def submit_sweep(config: SweepConfig) -> int:
     """Queue a depth sweep; returns its id."""
-    return int(queue.submit_sweep(config))
+    return int(submission.submit_sweep(config))
 
 
 def cancel_sweep(sweep_id: int) -> str:
     """Cancel a queued or running sweep; returns its status afterwards."""
-    return str(queue.cancel_sweep(sweep_id).value)
+    return str(cancellation.cancel_sweep(sweep_id).value)
 
 
 def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:
@@ -54,12 +51,12 @@ def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], o
         try:
             outcome = act(int(run_id))
             done.setdefault(outcome if isinstance(outcome, str) else done_verb, []).append(f"#{run_id}")
-        except (ValueError, LookupError, OSError, queue.QueueError) as error:
-            failed.append(f"#{run_id}: {store.one_line(error, 300)}")
+        except (ValueError, LookupError, OSError, connection.QueueError) as error:
+            failed.append(f"#{run_id}: {store.squash(error, 300)}")
         except Exception as error:  # redis' and SQLAlchemy's own errors, without importing them here
             if not type(error).__module__.startswith(("redis", "sqlalchemy")):
                 raise
-            failed.append(f"#{run_id}: {store.one_line(error, 300)}")
+            failed.append(f"#{run_id}: {store.squash(error, 300)}")
     parts = [f"{said} {', '.join(ids)}." for said, ids in done.items()]
     if failed:
         parts.append(f"Could not {verb}: {'; '.join(failed)}")
@@ -71,7 +68,7 @@ def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
     reported as cancelling; "Cancelled" means stopped."""
 
     def stop(run_id: int) -> str:
-        status = queue.cancel_run(run_id)
+        status = cancellation.cancel_run(run_id)
         if status is RunStatus.RUNNING:
             return "Cancelling"
         if status is not RunStatus.CANCELLED:
@@ -83,7 +80,7 @@ def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
 
 def resume(run_ids: Iterable[int]) -> tuple[bool, str]:
     """Queue interrupted, failed or cancelled runs again, from their last checkpoint."""
-    return _each(run_ids, ("Resumed", "resume"), queue.resume_run)
+    return _each(run_ids, ("Resumed", "resume"), submission.resume_run)
 
 
 def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
@@ -92,8 +89,8 @@ def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
     def again(run_id: int) -> None:
         with db.session_scope() as s:
             run = store.require_run(s, run_id)
-            config, name, group, tags, note = run.run_config(), run.name, run.group_name, run.tags, run.note
-        queue.submit_run(config, name=name, group=group, tags=tags, note=note)
+            config, meta = run.run_config(), store.RunMeta(run.name, run.group_name, run.tags, run.note)
+        submission.submit_run(config, meta)
 
     return _each(run_ids, ("Queued again", "queue again"), again)
 

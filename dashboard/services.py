@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from dashboard.errors import is_expected
-from worker import db, queue, reconcile
+from worker import connection, db, reconcile
 from worker.settings import Settings
 
 
@@ -28,7 +28,7 @@ def database_banner() -> None:
 def queue_available() -> bool:
     """Whether Redis answers, so that a run can be queued."""
     try:
-        return bool(queue.redis_available())
+        return bool(connection.redis_available())
     except Exception as error:  # noqa: BLE001
         if is_expected(error):
             return False
@@ -45,7 +45,7 @@ def keep_queue_in_step() -> None:
     VGP_SWEEP_INTERVAL_S per store and queue, in this server process. Silent: failures are only logged, so a
     page still loads while Redis is down, and the queue is rebuilt on the first page load after it is back."""
     lock, last = _last_sweeps()
-    key = (db.database_url(), queue.redis_url(), queue.queue_name())
+    key = (db.database_url(), connection.redis_url(), connection.queue_name())
     now = time.monotonic()
     try:
         interval = Settings.from_env().sweep_interval_s

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from worker import queue
+from worker import submission
 from worker.schema import RunStatus
 
 RUN_STATUSES = tuple(s.value for s in RunStatus)
 ACTIVE = frozenset(s.value for s in RunStatus if not s.finished)  # pages refresh while a run is in one
-RESUMABLE = frozenset(s.value for s in queue.RESUMABLE)
+RESUMABLE = frozenset(s.value for s in submission.RESUMABLE)
 LIVE_S = 1.0  # how often a page showing an active run re-reads the store: an epoch shows within ~1.5 s
 
 STATUS_COLOURS = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import db, queue
+from worker import connection, db, queue
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -68,7 +68,7 @@ def services(tmp_path, cifar_dir, database_url, monkeypatch):
     """A migrated temp store, a worker and a Streamlit server sharing it; yields (base URL, log paths)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"needs a Redis server at {REDIS_URL}")
     env = dict(
         os.environ,

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from vgp_models.config import RunConfig
 from vgp_models.train import EpochMetrics, LayerGrad
-from worker import db, queue, schema, store
+from worker import connection, db, schema, store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -39,7 +39,7 @@ def env(tmp_path, database_url, monkeypatch):
     monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     db.upgrade_database(url)
     rq_queue = None
-    if queue.redis_available(REDIS_URL):
+    if connection.redis_available(REDIS_URL):
         rq_queue = Queue(name, connection=Redis.from_url(REDIS_URL), serializer=JSONSerializer)
     yield SimpleNamespace(url=url, queue=rq_queue)
     if rq_queue is not None:
@@ -88,7 +88,7 @@ def add_run(
     config = RunConfig.from_preset(preset, epochs=epochs, subset=64, lr=fields.pop("lr", 1e-3),
                                    seed=fields.pop("seed", 0))  # fmt: skip
     with db.session_scope() as session:
-        run_id = store.create_run(session, config, name=name, group=group, tags=tags).id
+        run_id = store.create_run(session, config, store.RunMeta(name=name, group=group, tags=tags)).id
         for e in range(1, epochs + 1):
             grads = [
                 LayerGrad(i, f"layer_{i}", layer_value(kind, i, layers, e), 1e-3, 0.1 * (i + 1)) for i in range(layers)

@@ -22,7 +22,7 @@ import pytest
 from rq import Callback
 
 from vgp_models.config import RunConfig
-from worker import db, frames, queue, runner, store
+from worker import connection, db, frames, liveness, queue, runner, store
 from worker.schema import Run, RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def fast_worker_env(
 ) -> Iterator[dict]:
     """make_env with FAST timings and one CPU thread, set in this process too, on a migrated database;
     the queue is dropped afterwards. Skips without Redis."""
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for key, value in variables.items():
@@ -73,7 +73,7 @@ def fast_worker_env(
 def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
     """Remove a test queue, its jobs and registries, and any cancel flags, from Redis."""
     try:
-        redis = queue.get_redis(redis_url)
+        redis = connection.get_redis(redis_url)
         q = queue.get_queue(name, connection=redis)
         for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry,
                          q.started_job_registry):  # fmt: skip
@@ -227,7 +227,7 @@ class PrivateRedis:
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: queue.redis_available(self.url), 10, what=f"redis-server on port {self.port}")
+        wait_for(lambda: connection.redis_available(self.url), 10, what=f"redis-server on port {self.port}")
         return self
 
     def stop(self) -> None:
@@ -315,8 +315,8 @@ def stubborn_job(run_id: int) -> None:
 
     with db.session_scope() as s:
         claimed = store.transition_run(
-            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=runner.current_job_id(),
-            worker_name=runner.current_worker_name(),
+            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=liveness.current_job_id(),
+            worker_name=liveness.current_worker_name(),
         )  # fmt: skip
     assert claimed
     grads = [LayerGrad(0, "input_conv_conv_0", 1e-3, 1e-3, 0.1)]

@@ -47,7 +47,7 @@ def test_markdown_in_a_run_name_stays_text(services, pixel_server) -> None:
     pixel, hits = pixel_server
     name = f"![]({pixel}/pixel) [t](https://evil.example) https://evil.example/x www.evil.example"
     with db.session_scope() as s:
-        run_id = store.create_run(s, tiny(), name=name).id
+        run_id = store.create_run(s, tiny(), store.RunMeta(name=name)).id
         store.set_status(s, run_id, "failed", reason=f"boom [here](https://evil.example) ![]({pixel}/reason)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability_support import REDIS_URL, drop_queue, make_env, tiny
-from worker import db, queue, store
+from worker import cancellation, connection, db, store
 from worker.schema import RunStatus
 
 
@@ -31,15 +31,16 @@ def running_run() -> int:
 
 @pytest.fixture
 def queues() -> Iterator[list[str]]:
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     names: list[str] = []
     yield names
     for name in names:
         drop_queue(name)
-    redis = queue.get_redis(REDIS_URL)
+    redis = connection.get_redis(REDIS_URL)
     for name in names:
-        for key in redis.scan_iter(match=queue.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")):
+        flags = cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")
+        for key in redis.scan_iter(match=flags):
             redis.delete(key)
     db.dispose_engines()
 
@@ -48,14 +49,14 @@ def test_two_installs_on_one_redis_do_not_cancel_each_other(tmp_path, cifar_dir,
     queues += ["vgp-test-key-a", "vgp-test-key-b"]
     install(tmp_path, cifar_dir, monkeypatch, "a.db", queues[0])
     run_a = running_run()
-    assert queue.cancel_run(run_a) is RunStatus.RUNNING and queue.cancel_requested(run_a)
-    key = queue.cancel_key(run_a)
+    assert cancellation.cancel_run(run_a) is RunStatus.RUNNING and cancellation.cancel_requested(run_a)
+    key = cancellation.cancel_key(run_a)
     assert queues[0] in key and "a.db" in key
-    assert 0 < queue.get_redis().ttl(key) <= queue.CANCEL_FLAG_TTL_S  # it expires on its own
+    assert 0 < connection.get_redis().ttl(key) <= cancellation.CANCEL_FLAG_TTL_S  # it expires on its own
     install(tmp_path, cifar_dir, monkeypatch, "b.db", queues[1])
     run_b = running_run()
     assert run_b == run_a  # the same id in the other install
-    assert not queue.cancel_requested(run_b)
+    assert not cancellation.cancel_requested(run_b)
 
 
 def test_a_stale_flag_does_not_stop_a_later_run_of_the_same_id(tmp_path, cifar_dir, monkeypatch, queues) -> None:
@@ -63,10 +64,10 @@ def test_a_stale_flag_does_not_stop_a_later_run_of_the_same_id(tmp_path, cifar_d
     queues.append("vgp-test-key-c")
     install(tmp_path, cifar_dir, monkeypatch, "vgp.db", queues[0])
     old = running_run()
-    assert queue.cancel_run(old) is RunStatus.RUNNING
+    assert cancellation.cancel_run(old) is RunStatus.RUNNING
     db.dispose_engines()
     (tmp_path / "vgp.db").unlink()
     install(tmp_path, cifar_dir, monkeypatch, "vgp.db", queues[0])
     new = running_run()
     assert new == old
-    assert not queue.cancel_requested(new)
+    assert not cancellation.cancel_requested(new)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from dashboard import display, errors, progress, reads, vanishing
 from vgp_models.config import ConfigError
 from worker import frames
-from worker.queue import QueueError
+from worker.connection import QueueError
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def _seed(url: str) -> tuple[int, int]:
     ids = []
     for epochs, layers in ((3, 4), (2, 6)):
         with db.session_scope(url) as s:
-            run_id = store.create_run(s, RunConfig.from_preset("vgg08", epochs=epochs), note="n").id
+            run_id = store.create_run(s, RunConfig.from_preset("vgg08", epochs=epochs), store.RunMeta(note="n")).id
             for e in range(1, epochs + 1):
                 grads = [SimpleNamespace(layer_index=i, layer=f"l{i}", abs_mean_last=10.0**-i / e, abs_mean_epoch=1.0,
                                          l2=2.0) for i in range(layers)]  # fmt: skip

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.display import plain
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from vgp_models.config import RunConfig
-from worker import db, frames, queue, store
+from worker import cancellation, db, frames, store
 
 
 def runs_page() -> AppTest:
@@ -118,9 +118,9 @@ def test_a_running_run_is_cancelling_until_it_stops(redis_env):
     try:
         at.button(key="runs_cancel").click().run()
         assert at.success[0].value == plain(f"Cancelling #{run_id}.")  # its job has only been asked to stop
-        assert queue.cancel_requested(run_id)
+        assert cancellation.cancel_requested(run_id)
     finally:
-        queue.clear_cancel_flag(run_id)
+        cancellation.clear_cancel_flag(run_id)
 
 
 def test_cancel_rerun_and_resume(redis_env):

@@ -29,7 +29,7 @@ from tests.reliability_support import (
     wait_for,
 )
 from vgp_models.config import ConfigError, RunConfig
-from worker import db, queue, store
+from worker import cancellation, db, queue, store, submission
 from worker.jobs import train_run
 from worker.schema import Run, RunStatus
 from worker.settings import Settings, check_environment
@@ -105,27 +105,27 @@ def test_resume_refuses_a_running_run_and_keeps_its_pending_cancel(env: dict) ->
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     try:
-        assert queue.cancel_run(run_id) is RunStatus.RUNNING
+        assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
         with pytest.raises(ValueError, match="is running"):
-            queue.resume_run(run_id)
-        assert queue.cancel_requested(run_id)
+            submission.resume_run(run_id)
+        assert cancellation.cancel_requested(run_id)
         assert run_row(run_id).status is RunStatus.RUNNING
     finally:
-        queue.clear_cancel_flag(run_id)
+        cancellation.clear_cancel_flag(run_id)
 
 
 def test_resume_clears_a_stopped_runs_leftover_flag(env: dict) -> None:
     run_id = new_run()
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
-    queue.cancel_run(run_id)
+    cancellation.cancel_run(run_id)
     with db.session_scope() as s:  # its worker died before the job saw the flag; a sweep wrote it off
         store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
     try:
-        queue.resume_run(run_id)
-        assert not queue.cancel_requested(run_id) and run_row(run_id).status is RunStatus.QUEUED
+        submission.resume_run(run_id)
+        assert not cancellation.cancel_requested(run_id) and run_row(run_id).status is RunStatus.QUEUED
     finally:
-        queue.clear_cancel_flag(run_id)
+        cancellation.clear_cancel_flag(run_id)
         queue.get_queue().delete(delete_jobs=True)
 
 
@@ -144,16 +144,16 @@ def all_run_ids() -> list[int]:
 )
 def test_a_run_over_the_memory_budget_is_refused_at_submit_in_one_line(env: dict, config: RunConfig) -> None:
     with pytest.raises(ConfigError, match="over this installation's budget .* \\(VGP_MAX_PARAMS_X_BATCH\\)") as e:
-        queue.submit_run(config)
+        submission.submit_run(config)
     assert "\n" not in str(e.value)
     assert all_run_ids() == []  # nothing written
 
 
 def test_the_budget_is_a_setting(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    queue.check_budget(RunConfig.from_preset("vgg38-bn-rc-w64", batch_size=1000), Settings.from_env())
+    submission.check_budget(RunConfig.from_preset("vgg38-bn-rc-w64", batch_size=1000), Settings.from_env())
     monkeypatch.setenv("VGP_MAX_PARAMS_X_BATCH", "1e5")
     with pytest.raises(ConfigError, match="VGP_MAX_PARAMS_X_BATCH"):
-        queue.submit_run(tiny())  # 4,636 parameters x batch 32 = 1.5e5
+        submission.submit_run(tiny())  # 4,636 parameters x batch 32 = 1.5e5
     assert all_run_ids() == []
 
 
@@ -162,7 +162,7 @@ def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_agai
 ) -> None:
     """As the kernel's OOM killer would: the training process is SIGKILLed, and again after its resume."""
     with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
-        run_id = queue.submit_run(tiny(epochs=10_000))
+        run_id = submission.submit_run(tiny(epochs=10_000))
         worker = WorkerProcess(variables, tmp_path / "worker.log", VGP_AUTO_RESUMES="3")
         try:
             for attempt in (1, 2):
@@ -215,7 +215,7 @@ def test_every_setting_fails_in_one_line_naming_its_variable(
 def test_a_bad_setting_stops_submit_before_the_run_row_is_written(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VGP_EPOCH_TIMEOUT_S", "1h")
     with pytest.raises(ValueError, match="VGP_EPOCH_TIMEOUT_S"):
-        queue.submit_run(tiny())
+        submission.submit_run(tiny())
     assert all_run_ids() == []
 
 

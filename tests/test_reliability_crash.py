@@ -29,8 +29,9 @@ from tests.reliability_support import (
     wait_for,
 )
 from vgp_models.train import EpochMetrics
-from worker import queue, reconcile
+from worker import reconcile, submission
 from worker.schema import RunStatus
+from worker.store import RunMeta
 
 EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
 CONFIG = tiny(EPOCHS, seed=3)
@@ -53,7 +54,7 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
 
 def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
     """Submit CONFIG, let `worker` train a few epochs, SIGKILL the worker process; return (run id, horse pid)."""
-    run_id = queue.submit_run(CONFIG, name="crash")
+    run_id = submission.submit_run(CONFIG, RunMeta(name="crash"))
     wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
     (horse,) = worker.horses()
     assert run_row(run_id).status is RunStatus.RUNNING
@@ -116,7 +117,7 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     second = None
     try:
         wait_for(lambda: first.name(), 60)
-        run_id = queue.submit_run(CONFIG, name="crash")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="crash"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
         second = WorkerProcess(env, tmp_path / "second.log")  # idle: the run is busy on the first one
         second_name = second.name()
@@ -149,7 +150,7 @@ def test_any_host_resumes_any_run_with_no_shared_folder(env: dict, tmp_path: Pat
         hosts.append(WorkerProcess(host_env, tmp_path / f"{name}.log"))
     try:
         names = [host.name() for host in hosts]
-        run_id = queue.submit_run(CONFIG, name="any host")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="any host"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 300, 0.02, "three epochs")  # job start: slow on a busy host
         first = next(host for host in hosts if host.horses())
         (horse,) = first.horses()

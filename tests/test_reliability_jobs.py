@@ -23,7 +23,7 @@ from tests.reliability_support import (
     tiny,
     wait_for,
 )
-from worker import db, queue, store
+from worker import cancellation, connection, db, store, submission
 from worker.schema import RunStatus
 
 
@@ -34,7 +34,7 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
 
 
 def job(job_id: str) -> Job:
-    return Job.fetch(job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+    return Job.fetch(job_id, connection=connection.get_redis(), serializer=JSONSerializer)
 
 
 def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: dict, tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
     try:
         wait_for(lambda: run_row(run_id).epochs_done == 1, 60, what="the stubborn job to record an epoch")
         (horse,) = worker.horses()
-        assert queue.cancel_run(run_id) is RunStatus.RUNNING
+        assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
         wait_for(lambda: run_row(run_id).status.finished, 30, 0.2, "the run to be stopped")
         assert worker.proc.poll() is None  # the worker itself lives on
         assert horse not in worker.horses()
@@ -57,14 +57,14 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
     assert "did not stop on its flag" in (run.reason or "")
     assert len(epochs_of(run_id)) == 1 and run.epochs_done == 1  # what it logged is kept
     assert job(job_id).get_status() == "stopped"
-    assert not queue.cancel_requested(run_id)
+    assert not cancellation.cancel_requested(run_id)
     assert "sent RQ's stop-job command" in log
 
 
 def test_failed_and_dying_jobs_never_stop_the_worker(env: dict, tmp_path: Path) -> None:
     raising = enqueue_stub(raising_job, 0)
     dying = enqueue_stub(dying_job, 0)
-    good = queue.submit_run(tiny(epochs=2))
+    good = submission.submit_run(tiny(epochs=2))
     worker = WorkerProcess(env, tmp_path / "worker.log", burst=True, stubs=True)
     assert worker.proc.wait(timeout=180) == 0, worker.log()[-3000:]
     worker.stop()

@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import postgres_database
 from tests.reliability_support import REDIS_URL, WorkerProcess, drop_queue, epochs_of, make_env, run_row, tiny, wait_for
-from worker import db, queue
+from worker import connection, db, queue, submission
 from worker.schema import RunStatus
+from worker.store import RunMeta
 
 RUNS = 4
 EPOCHS = 12  # ~0.5 s of training each, so that the second worker is free before the queue is empty
@@ -22,7 +23,7 @@ EPOCHS = 12  # ~0.5 s of training each, so that the second worker is free before
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     with postgres_database() as url:  # always Postgres: this is the multi-host setup of docs/deploy.md
         variables = {**make_env(tmp_path, cifar_dir, url), "OMP_NUM_THREADS": "1"}
@@ -41,7 +42,7 @@ def test_two_workers_share_four_runs_each_trained_once(env: dict, tmp_path: Path
         names = [w.name() for w in workers]  # both listening before the first run arrives
         assert all(f"-gpu{gpu}-" in name for gpu, name in enumerate(names))
         wait_for(lambda: queue.queue_stats()["workers"] == 2, 30, what="both workers to register")
-        run_ids = [queue.submit_run(tiny(EPOCHS, seed=i), name=f"multi-{i}") for i in range(RUNS)]
+        run_ids = [submission.submit_run(tiny(EPOCHS, seed=i), RunMeta(name=f"multi-{i}")) for i in range(RUNS)]
         wait_for(lambda: all(run_row(r).status.finished for r in run_ids), 240, 0.2, "all four runs to finish")
         logs = [w.log() for w in workers]
     finally:

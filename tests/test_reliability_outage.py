@@ -31,8 +31,9 @@ from tests.reliability_support import (
     train_on_one_thread,
     wait_for,
 )
-from worker import db, queue
+from worker import connection, db, liveness, submission
 from worker.schema import RunStatus
+from worker.store import RunMeta
 
 OUTAGE_S = 30
 EPOCHS = 40  # ~30 ms each: the run is mid-way when the outage starts
@@ -77,13 +78,13 @@ def postgres() -> Iterator[PrivatePostgres]:
 def test_a_30_s_database_outage_costs_nothing(
     postgres: PrivatePostgres, tmp_path: Path, cifar_dir: Path, baseline: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     env = outage_env(tmp_path, cifar_dir, postgres.url, REDIS_URL, monkeypatch)
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         worker.name()
-        run_id = queue.submit_run(CONFIG, name="outage")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="outage"))
         wait_for(lambda: run_row(run_id).epochs_done >= 2, 240, 0.02, "two epochs")
         postgres.stop()
         stopped_at = time.monotonic()
@@ -109,7 +110,7 @@ def test_a_hung_redis_costs_nothing(
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         worker.name()
-        run_id = queue.submit_run(CONFIG, name="hung redis")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="hung redis"))
         wait_for(lambda: run_row(run_id).epochs_done >= 2, 240, 0.02, "two epochs")
         os.kill(redis.proc.pid, signal.SIGSTOP)  # accepts connections, answers nothing
         try:  # training goes on meanwhile: the cancel polls time out and back off
@@ -117,7 +118,7 @@ def test_a_hung_redis_costs_nothing(
         finally:
             os.kill(redis.proc.pid, signal.SIGCONT)
         job_id = run_row(run_id).job_id
-        wait_for(lambda: queue.fetch_job(job_id).get_status() == "finished", 60, 0.2, "RQ to record the job")
+        wait_for(lambda: liveness.fetch_job(job_id).get_status() == "finished", 60, 0.2, "RQ to record the job")
         assert worker.proc.poll() is None  # the worker outlived the hang
         log = worker.log()
     finally:

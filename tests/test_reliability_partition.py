@@ -29,8 +29,9 @@ from tests.reliability_support import (
 )
 from tests.test_reliability_crash import CONFIG, assert_same_as_baseline
 from tests.test_reliability_crash import baseline as crash_baseline
-from worker import db, queue
+from worker import db, submission
 from worker.schema import RunStatus
+from worker.store import RunMeta
 
 baseline = crash_baseline  # the same fixture: CONFIG trained without interruption, in this process
 
@@ -93,7 +94,7 @@ def test_a_partitioned_host_is_written_off_and_fenced(
 
     try:
         start("a")
-        run_id = queue.submit_run(CONFIG, name="partition")
+        run_id = submission.submit_run(CONFIG, RunMeta(name="partition"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 240, 0.02, "three epochs on host A")
         b_name = start("b").name()
         ip("link", "set", outside_a, "down")  # the cut: A's packets go nowhere, nothing is refused

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import postgres_database
 from tests.reliability_support import REPO, PrivateRedis, WorkerProcess, make_env, run_row, tiny, work_in_process
-from worker import db, queue, reconcile, runner, store
+from worker import cancellation, connection, db, queue, reconcile, runner, store, submission
 from worker.jobs import StopPoller
 from worker.schema import RunStatus
 
@@ -49,8 +49,8 @@ def env(
 
 
 def test_flushdb_then_reconcile_queues_the_run_again(env: dict) -> None:
-    run_id = queue.submit_run(tiny())
-    queue.get_redis().flushdb()  # Redis lost everything
+    run_id = submission.submit_run(tiny())
+    connection.get_redis().flushdb()  # Redis lost everything
     assert queue.get_queue().count == 0
     report = reconcile.reconcile()
     assert report.requeued == [run_id]
@@ -61,21 +61,21 @@ def test_flushdb_then_reconcile_queues_the_run_again(env: dict) -> None:
 
 
 def test_redis_down_then_back_needs_no_restart(env: dict, redis_server: PrivateRedis) -> None:
-    run_id = queue.submit_run(tiny())
-    client = queue.get_redis()
+    run_id = submission.submit_run(tiny())
+    client = connection.get_redis()
     assert client.ping()
 
     redis_server.stop()  # down, and it comes back empty (no persistence)
-    assert not queue.redis_available()
-    with pytest.raises(queue.QueueError, match="not reachable"):
+    assert not connection.redis_available()
+    with pytest.raises(connection.QueueError, match="not reachable"):
         queue.queue_stats()
-    with pytest.raises(queue.QueueError, match="not reachable"):
-        queue.submit_run(tiny())
+    with pytest.raises(connection.QueueError, match="not reachable"):
+        submission.submit_run(tiny())
     assert reconcile.reconcile_quietly() is None
     assert run_row(run_id).status is RunStatus.QUEUED  # the database still says queued
 
     redis_server.start()
-    assert queue.get_redis() is client  # the same cached client reconnects by itself
+    assert connection.get_redis() is client  # the same cached client reconnects by itself
     assert queue.queue_stats()["queued"] == 0
     assert reconcile.reconcile().requeued == [run_id]
     work_in_process()
@@ -111,7 +111,7 @@ def test_no_secret_in_logs_or_messages(tmp_path: Path, cifar_dir: Path) -> None:
             env = {**os.environ, **make_env(tmp_path, cifar_dir, database_url, redis_url=redis.url),
                    "OMP_NUM_THREADS": "1"}  # fmt: skip
             assert "s3cret-pg" not in db.safe_database_url(database_url)
-            assert "s3cret-redis" not in queue.safe_redis_url(redis.url)
+            assert "s3cret-redis" not in connection.safe_redis_url(redis.url)
 
             def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
                 return subprocess.run([sys.executable, "-m", "worker", *args], cwd=REPO, env={**env, **extra},
@@ -140,19 +140,19 @@ def test_a_hung_redis_times_out_instead_of_freezing_training_and_cancel(
     env: dict, redis_server: PrivateRedis
 ) -> None:
     """A stopped (SIGSTOP) redis-server accepts connections but never answers: every call must give up."""
-    run_id = queue.submit_run(tiny())
+    run_id = submission.submit_run(tiny())
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     runner.make_worker()  # RQ raises its own connection's timeout above its dequeue: never the shared client's
-    assert queue.get_redis().connection_pool.connection_kwargs["socket_timeout"] == queue.REDIS_TIMEOUT_S
-    queue.get_redis().connection_pool.disconnect()  # the next calls connect to the stopped server afresh
+    assert connection.get_redis().connection_pool.connection_kwargs["socket_timeout"] == connection.REDIS_TIMEOUT_S
+    connection.get_redis().connection_pool.disconnect()  # the next calls connect to the stopped server afresh
     poller = StopPoller(run_id, poll_s=0.0, heartbeat_s=3600)
     outcomes: dict[str, object] = {}
 
     def cancel() -> None:
         try:
-            queue.cancel_run(run_id)
-        except queue.QueueError as e:
+            cancellation.cancel_run(run_id)
+        except connection.QueueError as e:
             outcomes["cancel"] = str(e)
 
     def poll() -> None:
@@ -168,7 +168,7 @@ def test_a_hung_redis_times_out_instead_of_freezing_training_and_cancel(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=3 * queue.REDIS_TIMEOUT_S)
+            thread.join(timeout=3 * connection.REDIS_TIMEOUT_S)
         waited = time.monotonic() - started
     finally:
         os.kill(redis_server.proc.pid, signal.SIGCONT)

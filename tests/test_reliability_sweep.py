@@ -21,7 +21,7 @@ from rq.utils import utcformat
 from sqlalchemy import update
 
 from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, tiny
-from worker import db, queue, reconcile, runner, store
+from worker import cancellation, connection, db, liveness, queue, reconcile, runner, store, submission
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
 
@@ -30,7 +30,7 @@ SETTINGS = Settings(heartbeat_s=1, stale_after_s=5, sweep_interval_s=1, cancel_g
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     variables = make_env(tmp_path, cifar_dir, database_url)
     for key, value in variables.items():
@@ -38,7 +38,7 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     db.upgrade_database(database_url)
     yield variables
     drop_queue(variables["VGP_QUEUE"])
-    redis = queue.get_redis(REDIS_URL)  # explicit: a test may point REDIS_URL elsewhere
+    redis = connection.get_redis(REDIS_URL)  # explicit: a test may point REDIS_URL elsewhere
     for key in redis.scan_iter(match="vgp:cancel:*"):
         redis.delete(key)
     db.dispose_engines()
@@ -64,15 +64,15 @@ class LiveWorker:
         self.worker = runner.make_worker(burst_in_process=True, name=f"live-{run_id}")
         self.worker.register_birth()
         self.job_id = queue.enqueue_run(run_id)
-        job = Job.fetch(self.job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+        job = Job.fetch(self.job_id, connection=connection.get_redis(), serializer=JSONSerializer)
         queue.get_queue().remove(job)
-        with queue.get_redis().pipeline() as pipe:
+        with connection.get_redis().pipeline() as pipe:
             job.prepare_for_execution(self.worker.name, pipe)  # status started, worker_name set
             pipe.execute()
 
     def fall_silent(self, seconds: float) -> None:
         old = utcnow() - timedelta(seconds=seconds)
-        queue.get_redis().hset(self.worker.key, "last_heartbeat", utcformat(old))
+        connection.get_redis().hset(self.worker.key, "last_heartbeat", utcformat(old))
 
     def close(self) -> None:
         self.worker.register_death()
@@ -97,7 +97,7 @@ def test_a_dead_running_run_is_interrupted_then_resumed_once(env: dict) -> None:
     assert run.reason and "no heartbeat for" in run.reason and "\n" not in run.reason
     assert not reconcile.reconcile(SETTINGS)  # idempotent: nothing more to do
 
-    queue.resume_run(run_id)  # a person can always resume it
+    submission.resume_run(run_id)  # a person can always resume it
     assert run_row(run_id).status is RunStatus.QUEUED and run_row(run_id).auto_resumes == 1
 
 
@@ -114,12 +114,12 @@ def test_fresh_heartbeat_or_live_worker_is_left_alone(env: dict) -> None:
     live = LiveWorker(silent)
     try:
         live_job = run_row(silent).job_id
-        assert runner.job_alive(live_job, SETTINGS.stale_after_s)
+        assert liveness.job_alive(live_job, SETTINGS.stale_after_s)
         assert not reconcile.reconcile(SETTINGS)  # a long evaluation pass: the DB heartbeat is old, RQ's is not
         assert {run_row(fresh).status, run_row(silent).status} == {RunStatus.RUNNING}
 
         live.fall_silent(60)  # the worker process was SIGKILLed a minute ago
-        assert not runner.job_alive(live_job, SETTINGS.stale_after_s)
+        assert not liveness.job_alive(live_job, SETTINGS.stale_after_s)
         assert reconcile.reconcile(SETTINGS).interrupted == [silent]
         assert run_row(fresh).status is RunStatus.RUNNING
     finally:
@@ -129,23 +129,23 @@ def test_fresh_heartbeat_or_live_worker_is_left_alone(env: dict) -> None:
 def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
     run_id = running_run(heartbeat_age_s=0)
     live = LiveWorker(run_id)
-    pubsub = queue.get_redis().pubsub()
+    pubsub = connection.get_redis().pubsub()
     pubsub.subscribe(live.worker.pubsub_channel_name)
     try:
-        assert queue.cancel_run(run_id) is RunStatus.RUNNING
+        assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
         assert not reconcile.reconcile(SETTINGS)  # within the grace period: the job's own poll should do it
-        queue.get_redis().set(queue.cancel_key(run_id), "1000.0")  # requested long ago
+        connection.get_redis().set(cancellation.cancel_key(run_id), "1000.0")  # requested long ago
         assert reconcile.reconcile(SETTINGS).stopped == [run_id]
         messages = [pubsub.get_message(timeout=2) for _ in range(3)]
         payloads = [json.loads(m["data"]) for m in messages if m and m["type"] == "message"]
         assert payloads == [{"command": "stop-job", "job_id": live.job_id}]
         assert run_row(run_id).status is RunStatus.RUNNING  # the worker's stopped callback will cancel it
 
-        job = Job.fetch(live.job_id, connection=queue.get_redis(), serializer=JSONSerializer)
-        queue.on_job_stopped(job, queue.get_redis())  # what the worker runs after killing the horse
+        job = Job.fetch(live.job_id, connection=connection.get_redis(), serializer=JSONSerializer)
+        queue.on_job_stopped(job, connection.get_redis())  # what the worker runs after killing the horse
         run = run_row(run_id)
         assert run.status is RunStatus.CANCELLED and "did not stop on its flag" in (run.reason or "")
-        assert not queue.cancel_requested(run_id)
+        assert not cancellation.cancel_requested(run_id)
     finally:
         pubsub.close()
         live.close()
@@ -153,11 +153,11 @@ def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
 
 def test_cancelled_run_whose_worker_died_is_cancelled_not_resumed(env: dict) -> None:
     run_id = running_run(heartbeat_age_s=60)
-    assert queue.cancel_run(run_id) is RunStatus.RUNNING
+    assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
     report = reconcile.reconcile(SETTINGS)
     assert report.cancelled == [run_id] and not report.interrupted and not report.resumed
     assert run_row(run_id).status is RunStatus.CANCELLED
-    assert not queue.cancel_requested(run_id)
+    assert not cancellation.cancel_requested(run_id)
 
 
 def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
@@ -165,7 +165,7 @@ def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
         lost, waiting, fresh = (store.create_run(s, tiny()).id for _ in range(3))
     lost_job = queue.enqueue_run(lost)
     queue.enqueue_run(waiting)
-    Job.fetch(lost_job, connection=queue.get_redis(), serializer=JSONSerializer).delete()  # Redis lost it
+    Job.fetch(lost_job, connection=connection.get_redis(), serializer=JSONSerializer).delete()  # Redis lost it
     report = reconcile.reconcile(SETTINGS)
     assert report.requeued == [lost]  # `fresh` has no job yet: it is being submitted right now
     assert run_row(lost).job_id != lost_job and run_row(lost).job_id in queue.get_queue().job_ids
@@ -178,14 +178,15 @@ def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
 
     with db.session_scope() as s:
         run_id = store.create_run(s, tiny()).id
-    old_job = Job.fetch(queue.enqueue_run(run_id), connection=queue.get_redis(), serializer=JSONSerializer)
+    old_job = Job.fetch(queue.enqueue_run(run_id), connection=connection.get_redis(), serializer=JSONSerializer)
     new_job_id = queue.enqueue_run(run_id)  # e.g. reconcile re-enqueued it while the old one was in flight
-    queue.on_job_failure(old_job, queue.get_redis(), AbandonedJobError, AbandonedJobError(), None)
+    queue.on_job_failure(old_job, connection.get_redis(), AbandonedJobError, AbandonedJobError(), None)
     runner.on_work_horse_killed(old_job, 1234, 9, None)
     assert run_row(run_id).status is RunStatus.QUEUED
 
     runner.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first
-    assert Job.fetch(old_job.id, connection=queue.get_redis(), serializer=JSONSerializer).return_value() == "skipped"
+    old = Job.fetch(old_job.id, connection=connection.get_redis(), serializer=JSONSerializer)
+    assert old.return_value() == "skipped"
     run = run_row(run_id)
     assert run.status is RunStatus.COMPLETED and run.job_id == new_job_id
 
@@ -202,7 +203,7 @@ def test_heartbeat_is_fenced_by_the_job(env: dict) -> None:
 def test_redis_down_judges_nothing(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = running_run(heartbeat_age_s=600)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    with pytest.raises(queue.QueueError, match="not reachable"):
+    with pytest.raises(connection.QueueError, match="not reachable"):
         reconcile.reconcile(SETTINGS)
     assert reconcile.reconcile_quietly(SETTINGS) is None
     assert run_row(run_id).status is RunStatus.RUNNING

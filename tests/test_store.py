@@ -39,7 +39,7 @@ def metrics(epoch: int, val_acc: float = 0.1, scale: float = 1.0, train_loss: fl
 
 def new_run(url: str, **kwargs: object) -> int:
     with db.session_scope(url) as s:
-        return store.create_run(s, CONFIG, **kwargs).id  # type: ignore[arg-type]
+        return store.create_run(s, CONFIG, store.RunMeta(**kwargs)).id  # type: ignore[arg-type]
 
 
 def count(url: str, model: type, run_id: int) -> int:

@@ -24,7 +24,7 @@ from vgp_models.gradstats import GradientStats
 from vgp_models.sweep import SweepPoint, cure_config, run_sweep
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import build_model, model_input
-from worker import db, queue, sweeps
+from worker import cancellation, db, submission, sweeps
 from worker.schema import RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_cli_sweep_prints_a_table_and_writes_every_point(cifar_dir, tmp_path):
 
 def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, monkeypatch):
     monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
-    sweep_id = queue.submit_sweep(TINY)
+    sweep_id = submission.submit_sweep(TINY)
     with db.session_scope() as s:
         row = sweeps.require_sweep(s, sweep_id)
         assert (row.status, row.cells_total, row.cells_done) == (RunStatus.QUEUED, 4, 0)
@@ -132,7 +132,7 @@ def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, 
 def test_sweep_without_data_fails_in_one_line(redis_env, tmp_path, monkeypatch):
     monkeypatch.setenv("VGP_DATA_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("VGP_DOWNLOAD", "0")
-    sweep_id = queue.submit_sweep(TINY)
+    sweep_id = submission.submit_sweep(TINY)
     work()
     with db.session_scope() as s:
         row = sweeps.require_sweep(s, sweep_id)
@@ -141,8 +141,8 @@ def test_sweep_without_data_fails_in_one_line(redis_env, tmp_path, monkeypatch):
 
 def test_cancelled_queued_sweep_never_runs(redis_env, cifar_dir, monkeypatch):
     monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
-    sweep_id = queue.submit_sweep(TINY)
-    assert queue.cancel_sweep(sweep_id) is RunStatus.CANCELLED
+    sweep_id = submission.submit_sweep(TINY)
+    assert cancellation.cancel_sweep(sweep_id) is RunStatus.CANCELLED
     work()
     with db.session_scope() as s:
         assert sweeps.require_sweep(s, sweep_id).status is RunStatus.CANCELLED

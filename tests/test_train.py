@@ -149,6 +149,26 @@ def test_resume_after_a_crash_equals_uninterrupted(cifar_dir: Path, tmp_path: Pa
     assert outcome(result) == final
 
 
+def test_checkpoints_carry_the_git_commit_and_older_ones_without_it_resume(
+    cifar_dir: Path, tmp_path: Path, uninterrupted: tuple
+) -> None:
+    config, commit = RunConfig(**SMALL, epochs=3), "ab" * 20
+
+    def crash_at_2(m: EpochMetrics) -> None:
+        if m.epoch == 2:
+            raise Boom
+
+    with pytest.raises(Boom):
+        train(config, data_dir=cifar_dir, checkpoint_dir=tmp_path, on_epoch=crash_at_2, git_commit=commit)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["git_commit"] == commit and torch.load(tmp_path / "best.pt", weights_only=True)["git_commit"] == commit
+    del last["git_commit"]  # as written before checkpoints carried it
+    torch.save(last, tmp_path / "last.pt")
+    result = train(config, data_dir=cifar_dir, checkpoint_dir=tmp_path, resume=True)
+    assert outcome(result) == uninterrupted[1]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["git_commit"] is None  # none given this time
+
+
 def test_resume_after_cancel_equals_uninterrupted(cifar_dir: Path, tmp_path: Path, uninterrupted: tuple) -> None:
     config = RunConfig(**SMALL, epochs=3)
     calls = 0

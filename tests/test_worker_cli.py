@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from worker import db, queue, schema, store
+from worker import connection, db, queue, schema, store
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -24,7 +24,7 @@ TINY = ["--preset", "vgg08", "--width", "8", "--epochs", "2", "--subset", "64", 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, cifar_dir: Path, database_url: str) -> Iterator[dict[str, str]]:
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     name = f"vgp-test-cli-{uuid.uuid4().hex[:8]}"
     yield {
@@ -35,7 +35,7 @@ def cli_env(tmp_path: Path, cifar_dir: Path, database_url: str) -> Iterator[dict
         "VGP_DATA_DIR": str(cifar_dir),
         "VGP_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
     }
-    q = queue.get_queue(name, connection=queue.get_redis(REDIS_URL))
+    q = queue.get_queue(name, connection=connection.get_redis(REDIS_URL))
     for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry):
         for job_id in registry.get_job_ids():
             registry.remove(job_id, delete_job=True)

@@ -22,8 +22,9 @@ from sqlalchemy import select
 from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
-from worker import db, frames, queue, runner, store
+from worker import cancellation, connection, db, frames, queue, runner, store, submission
 from worker.schema import CheckpointRow, Run, RunStatus
+from worker.store import RunMeta
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 TINY = RunConfig(depth=8, width=8, epochs=2, subset=64, batch_size=32, device="cpu")
@@ -31,7 +32,7 @@ TINY = RunConfig(depth=8, width=8, epochs=2, subset=64, batch_size=32, device="c
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    if not queue.redis_available(REDIS_URL):
+    if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     name = f"vgp-test-{uuid.uuid4().hex[:8]}"
     url = database_url  # SQLite, or Postgres with VGP_TEST_DATABASE=postgres
@@ -42,13 +43,14 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     db.upgrade_database(url)
     yield tmp_path
-    redis = queue.get_redis(REDIS_URL)  # explicit: a test may have pointed REDIS_URL elsewhere
+    redis = connection.get_redis(REDIS_URL)  # explicit: a test may have pointed REDIS_URL elsewhere
     q = queue.get_queue(name, connection=redis)
     for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry):
         for job_id in registry.get_job_ids():
             registry.remove(job_id, delete_job=True)
     q.delete(delete_jobs=True)
-    for key in redis.scan_iter(match=queue.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")):
+    flags = cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")
+    for key in redis.scan_iter(match=flags):
         redis.delete(key)
     db.dispose_engines()
 
@@ -69,7 +71,7 @@ def stored_frames(run_id: int) -> tuple:
 
 
 def test_submit_then_work_completes(env: Path) -> None:
-    run_id = queue.submit_run(TINY, name="e2e", group="tests", tags=["tiny"])
+    run_id = submission.submit_run(TINY, RunMeta(name="e2e", group="tests", tags=["tiny"]))
     assert run_of(run_id).status is RunStatus.QUEUED
     work()
 
@@ -91,13 +93,13 @@ def test_submit_then_work_completes(env: Path) -> None:
 
 
 def test_job_payload_is_only_the_run_id(env: Path) -> None:
-    run_id = queue.submit_run(TINY)
+    run_id = submission.submit_run(TINY)
     job_id = run_of(run_id).job_id
     assert job_id is not None
-    job = Job.fetch(job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+    job = Job.fetch(job_id, connection=connection.get_redis(), serializer=JSONSerializer)
     assert job.func_name == queue.JOB_FUNCTION
     assert job.args == [run_id] and job.kwargs == {}
-    raw = json.loads(zlib.decompress(queue.get_redis().hget(job.key, "data")))  # what Redis actually holds
+    raw = json.loads(zlib.decompress(connection.get_redis().hget(job.key, "data")))  # what Redis actually holds
     assert raw[2:] == [[run_id], {}]
     assert job.timeout == queue.job_timeout_s(TINY.epochs)
 
@@ -105,7 +107,7 @@ def test_job_payload_is_only_the_run_id(env: Path) -> None:
 def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = env / "nowhere"
     monkeypatch.setenv("VGP_DATA_DIR", str(missing))
-    run_id = queue.submit_run(TINY)
+    run_id = submission.submit_run(TINY)
     work()
     run = run_of(run_id)
     assert run.status is RunStatus.FAILED
@@ -116,7 +118,7 @@ def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.Mon
 
 def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
     job = queue.get_queue().enqueue(queue.JOB_FUNCTION, 987654)
-    after = queue.submit_run(TINY)  # the worker goes on to the next job
+    after = submission.submit_run(TINY)  # the worker goes on to the next job
     work()
     job.refresh()
     assert job.get_status() == "finished" and job.return_value() == "missing"
@@ -136,33 +138,33 @@ def test_bad_stored_config_fails_cleanly(env: Path) -> None:
 
 
 def test_cancel_a_queued_run(env: Path) -> None:
-    run_id = queue.submit_run(TINY)
-    assert queue.cancel_run(run_id) is RunStatus.CANCELLED
+    run_id = submission.submit_run(TINY)
+    assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED
     assert run_of(run_id).job_id not in queue.get_queue().job_ids
     work()
     run = run_of(run_id)
     assert run.status is RunStatus.CANCELLED and run.started_at is None and run.finished_at is not None
-    assert queue.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
+    assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
 
 
 def test_cancel_a_running_run_through_the_flag(env: Path) -> None:
-    run_id = queue.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
+    run_id = submission.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
     with db.session_scope() as s:  # as if a worker had just started it
         assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
-    assert queue.cancel_run(run_id) is RunStatus.RUNNING
-    assert queue.cancel_requested(run_id)
+    assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
+    assert cancellation.cancel_requested(run_id)
     with db.session_scope() as s:  # hand it back to the queue so that the real job runs and sees the flag
         assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.QUEUED)
     work()
     run = run_of(run_id)
     assert run.status is RunStatus.CANCELLED, run.reason
     assert run.epochs_done < 200
-    assert not queue.cancel_requested(run_id)  # the job cleared its flag
+    assert not cancellation.cancel_requested(run_id)  # the job cleared its flag
 
 
 def test_dead_work_horse_marks_interrupted_then_resume_finishes(env: Path) -> None:
-    run_id = queue.submit_run(TINY)
-    job = Job.fetch(run_of(run_id).job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+    run_id = submission.submit_run(TINY)
+    job = Job.fetch(run_of(run_id).job_id, connection=connection.get_redis(), serializer=JSONSerializer)
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     job.delete()  # the dead horse's job is gone from Redis too
@@ -170,25 +172,25 @@ def test_dead_work_horse_marks_interrupted_then_resume_finishes(env: Path) -> No
     run = run_of(run_id)
     assert run.status is RunStatus.INTERRUPTED and "signal 9" in (run.reason or "")
 
-    new_job_id = queue.resume_run(run_id)
+    new_job_id = submission.resume_run(run_id)
     assert run_of(run_id).status is RunStatus.QUEUED and run_of(run_id).job_id == new_job_id
     work()
     assert run_of(run_id).status is RunStatus.COMPLETED
     with pytest.raises(ValueError, match="only interrupted, failed or cancelled"):
-        queue.resume_run(run_id)
+        submission.resume_run(run_id)
 
 
 def test_submit_without_redis_writes_nothing(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
-    assert not queue.redis_available()
-    with pytest.raises(queue.QueueError, match="not reachable"):
-        queue.submit_run(TINY)
+    assert not connection.redis_available()
+    with pytest.raises(connection.QueueError, match="not reachable"):
+        submission.submit_run(TINY)
     with db.session_scope() as s:
         assert store.list_runs(s) == []
 
 
 def test_queue_stats(env: Path) -> None:
-    queue.submit_run(TINY)
+    submission.submit_run(TINY)
     stats = queue.queue_stats()
     assert stats["queued"] == 1 and stats["started"] == 0
 
@@ -196,21 +198,21 @@ def test_queue_stats(env: Path) -> None:
 def test_stop_poller_reads_the_flag_at_most_every_interval(env: Path) -> None:
     from worker.jobs import StopPoller
 
-    run_id = queue.submit_run(TINY)
+    run_id = submission.submit_run(TINY)
     poller = StopPoller(run_id, poll_s=0.3)
-    queue.get_redis().set(queue.cancel_key(run_id), "1")
+    connection.get_redis().set(cancellation.cancel_key(run_id), "1")
     assert not any(poller() for _ in range(10_000))  # within the interval: no Redis read, so no stop yet
     time.sleep(0.35)
     assert poller() and poller()  # read once, then remembered
 
 
 def test_enqueue_refused_keeps_the_run_marked_failed(env: Path) -> None:
-    redis = queue.get_redis()
+    redis = connection.get_redis()
     key = queue.get_queue().key
     redis.set(key, "not a list")  # the queue's key has the wrong type, so Redis refuses the job
     try:
-        with pytest.raises(queue.QueueError, match="refused") as raised:
-            queue.submit_run(TINY)
+        with pytest.raises(connection.QueueError, match="refused") as raised:
+            submission.submit_run(TINY)
     finally:
         redis.delete(key)
     run_id = raised.value.run_id

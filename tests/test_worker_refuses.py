@@ -12,7 +12,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from tests.reliability_support import WorkerProcess, fast_worker_env
-from worker import queue
+from worker import connection, queue
 
 
 @pytest.fixture
@@ -45,10 +45,10 @@ def test_the_worker_refuses_every_job_but_ours(env: dict, tmp_path: Path) -> Non
     worker.stop()
     assert not marker.exists()
     for name, job_id in refused.items():
-        job = Job.fetch(job_id, connection=queue.get_redis(), serializer=JSONSerializer)
+        job = Job.fetch(job_id, connection=connection.get_redis(), serializer=JSONSerializer)
         assert job.get_status() == "failed", name
         reason = job.latest_result().exc_string
         assert reason.startswith("refused by VGP Lab's worker: ") and "\n" not in reason, (name, reason)
     assert not q.intermediate_queue.get_job_ids()  # nothing left for RQ's cleanup to fail a second time
-    done = Job.fetch(ours, connection=queue.get_redis(), serializer=JSONSerializer)
+    done = Job.fetch(ours, connection=connection.get_redis(), serializer=JSONSerializer)
     assert done.get_status() == "finished" and done.return_value() == "missing"

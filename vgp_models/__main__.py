@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from vgp_models.amplify import chosen_layers
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import DEVICES, ConfigError, RunConfig
 from vgp_models.cures import CURES
-from vgp_models.data import DataError, load_cifar100
+from vgp_models.data import DEFAULT_DATA_DIR, DataError, data_dir_from_env, load_cifar100
 from vgp_models.gradstats import weight_labels
 from vgp_models.nets import network
 from vgp_models.run_folder import RunFolderError, train_into
@@ -137,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     add_sweep_arguments(p_sweep)
     p_sweep.add_argument("--out", type=Path, help="CSV file for every point (cure, depth, seed, first, last, ratio)")
     for p in (p_train, p_table, p_sweep):
-        p.add_argument("--data", default=os.environ.get("VGP_DATA_DIR", "var/data"),
-                       help="folder holding cifar-100-python/ (default: $VGP_DATA_DIR or var/data)")
+        p.add_argument("--data", default=data_dir_from_env(),
+                       help=f"folder holding cifar-100-python/ (default: $VGP_DATA_DIR or {DEFAULT_DATA_DIR})")
         p.add_argument("--download", action="store_true", help="fetch CIFAR-100 with torchvision if missing")
     args = parser.parse_args(argv)
     try:

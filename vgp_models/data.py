@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ import numpy as np
 import torch
 
 FOLDER = "cifar-100-python"
+
+DEFAULT_DATA_DIR = "var/data"
+"""The folder holding FOLDER when VGP_DATA_DIR is unset (relative to the repo root under `make run`)."""
 # The framework reuses CIFAR-10's constants for CIFAR-100 (experiment.md).
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2023, 0.1994, 0.2010)
@@ -121,6 +125,11 @@ class Cifar100:
     train: Split
     val: Split
     test: Split
+
+
+def data_dir_from_env() -> str:
+    """VGP_DATA_DIR, else DEFAULT_DATA_DIR: where the jobs and the command line look for CIFAR-100."""
+    return os.environ.get("VGP_DATA_DIR") or DEFAULT_DATA_DIR
 
 
 def load_cifar100(

@@ -56,7 +56,8 @@ def now_iso() -> str:
 
 
 def git_commit() -> str | None:
-    """The commit of the code that runs, when it lives in a git checkout; None elsewhere (a bare GPU box)."""
+    """The commit of the code that runs, when it lives in a git checkout; None elsewhere (a bare GPU box).
+    run.json, every checkpoint and the worker's run row record it."""
     try:
         proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
                               text=True, timeout=5, check=False)
@@ -178,7 +179,8 @@ def train_into(
             on_epoch(m)
 
     result = train(config, data_dir=data_dir, download=download, checkpoint_dir=folder, resume=resume,
-                   on_epoch=epoch_done, on_step=on_step, run_uuid=writer.run_uuid)
+                   on_epoch=epoch_done, on_step=on_step, run_uuid=writer.run_uuid,
+                   git_commit=writer.record.get("git_commit"))
     writer.finish(result)
     return result
 
@@ -361,7 +363,8 @@ def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | Non
 
 
 def parameter_count(config: RunConfig) -> int:
-    """The model's parameter count; built on the meta device: shapes only, no memory, no draw from the RNG."""
+    """The model's parameter count; built on the meta device: shapes only, no memory, no draw from the RNG.
+    The one count of a config's parameters before training (run.json, the importer, the worker's run row)."""
     import torch
 
     from vgp_models.nets import network

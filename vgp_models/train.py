@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from vgp_models.amplify import Amplifier
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import RunConfig, same_config
-from vgp_models.data import Cifar100, Split, augment, load_cifar100, normalise
+from vgp_models.data import DEFAULT_DATA_DIR, Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
 from vgp_models.nets import init_weights, network
 from vgp_models.vgg import count_parameters
@@ -177,6 +178,180 @@ def evaluate(model: torch.nn.Module, split: Split, config: RunConfig) -> tuple[f
     return loss_sum.item() / n, correct.item() / n
 
 
+@dataclass
+class _Setup:
+    """What one training run works with, built once by `_set_up`."""
+
+    config: RunConfig
+    device: torch.device
+    data: Cifar100
+    model: torch.nn.Module  # evaluation, gradient statistics and checkpoints use this one
+    step_model: torch.nn.Module  # the training steps' view of `model`: itself, or torch.compile's wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    stats: GradientStats
+    amplifier: Amplifier
+    steps_per_epoch: int
+    params: int
+
+
+@dataclass
+class _Best:
+    """Resume state that outlives an epoch: where training starts, and the best val accuracy so far."""
+
+    start_epoch: int = 1
+    epoch: int | None = None
+    val_acc: float = -1.0
+    state: dict | None = None  # the best model's state dict
+    epochs_since_gain: int = 0
+
+    def update(self, epoch: int, val_acc: float, model: torch.nn.Module) -> None:
+        if val_acc > self.val_acc:  # strictly greater, as the reference
+            self.epoch, self.val_acc, self.epochs_since_gain = epoch, val_acc, 0
+            self.state = copy.deepcopy(model.state_dict())
+        else:
+            self.epochs_since_gain += 1
+
+
+@dataclass
+class _Stop:
+    """Why an epoch ended early: cancelled, or diverged at `diverged_step`."""
+
+    status: str
+    message: str
+    diverged_step: int | None = None
+
+
+def _set_up(config: RunConfig, data: Cifar100 | None, data_dir: str | Path | None, download: bool) -> _Setup:
+    device = resolve_device(config)
+    if data is None:
+        data = load_cifar100(data_dir or DEFAULT_DATA_DIR, device, config.subset, download)
+    model = build_model(config, device)
+    optimizer, scheduler = make_optimizer(model, config)
+    # Training steps go through step_model; it shares its parameters with `model`, so state-dict keys never gain
+    # torch.compile's `_orig_mod.` prefix.
+    step_model = torch.compile(model) if config.compile else model
+    return _Setup(
+        config, device, data, model, step_model, optimizer, scheduler, GradientStats(model),
+        Amplifier(model, config),  # no hooks unless config.grad_amp_factor != 1
+        math.ceil(len(data.train) / config.batch_size), count_parameters(model),
+    )  # fmt: skip
+
+
+def _resume(run: _Setup, store: CheckpointStore, run_uuid: str | None) -> _Best:
+    """The state to go on from: the store's last checkpoint, or a fresh start when it has none.
+
+    Raises CheckpointMismatch for a checkpoint of another run (uuid or config differ). A checkpoint written before
+    checkpoints carried `git_commit` resumes as well: nothing here reads it.
+    """
+    state = store.load(run.device)
+    if state is None:
+        return _Best()
+    if state.get("run_uuid") != run_uuid or not same_config(state.get("config"), run.config):
+        raise CheckpointMismatch(f"{store} belongs to another run (run uuid or config differ); it was not resumed")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    log.info("resumed from %s at epoch %d", store, state["epoch"] + 1)
+    return _Best(state["epoch"] + 1, state["best_epoch"], state["best_val_acc"], state["best_model"],
+                 state["epochs_since_gain"])  # fmt: skip
+
+
+def _train_epoch(
+    run: _Setup,
+    epoch: int,
+    should_stop: Callable[[], bool] | None,
+    on_step: Callable[[int, int], None] | None,
+) -> tuple[torch.Tensor, torch.Tensor] | _Stop:
+    """One pass over the shuffled, augmented train split: (loss sum, correct count), still on the device, or
+    `_Stop` when `should_stop` says so or the loss became non-finite."""
+    config, device, train_split = run.config, run.device, run.data.train
+    run.model.train()
+    run.stats.reset()
+    run.amplifier.active = config.amplifies(epoch)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed * 1_000_003 + epoch)
+    order = torch.randperm(len(train_split), generator=generator, device=device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    first_bad_step = torch.full((), -1, device=device, dtype=torch.long)
+    for step in range(run.steps_per_epoch):
+        if should_stop is not None and should_stop():
+            return _Stop("cancelled", f"cancelled during epoch {epoch}")
+        idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+        labels = train_split.labels[idx]
+        x = model_input(augment(train_split.images[idx], generator), config)  # (B, 3, 32, 32) float32
+        loss, logits = train_step(run.step_model, run.optimizer, x, labels, config, device)
+        if config.schedule == "iteration":
+            run.scheduler.step()
+        run.stats.update()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == labels).sum()
+        global_step = (epoch - 1) * run.steps_per_epoch + step + 1
+        bad_now = (~torch.isfinite(loss.detach())) & (first_bad_step < 0)
+        first_bad_step = torch.where(bad_now, global_step, first_bad_step)
+        if (step + 1) % DIVERGENCE_CHECK_EVERY == 0 or step + 1 == run.steps_per_epoch:
+            bad = int(first_bad_step.item())  # sync point, every DIVERGENCE_CHECK_EVERY steps
+            if bad >= 0:
+                return _Stop("diverged", f"loss became non-finite at step {bad}", bad)
+        if on_step is not None:
+            on_step(step + 1, run.steps_per_epoch)
+    if config.schedule == "epoch":
+        run.scheduler.step()
+    return loss_sum, correct
+
+
+def _epoch_metrics(
+    run: _Setup, epoch: int, lr: float, totals: tuple[torch.Tensor, torch.Tensor], seconds_from: float
+) -> EpochMetrics:
+    """The epoch's train metrics (one sync each), val loss and accuracy, and gradient statistics."""
+    n_train = len(run.data.train)
+    train_loss, train_acc = totals[0].item() / n_train, totals[1].item() / n_train
+    val_loss, val_acc = evaluate(run.model, run.data.val, run.config)
+    grads = run.stats.read()
+    return EpochMetrics(
+        epoch, run.config.epochs, train_loss, train_acc, val_loss, val_acc, lr, time.perf_counter() - seconds_from,
+        [
+            LayerGrad(i, label, grads["abs_mean_last"][i], grads["abs_mean_epoch"][i], grads["l2"][i])
+            for i, label in enumerate(run.stats.labels)
+        ],
+    )  # fmt: skip
+
+
+def _save_checkpoints(store: CheckpointStore, run: _Setup, best: _Best, metrics: EpochMetrics, run_uuid: str | None,
+                      git_commit: str | None) -> None:  # fmt: skip
+    """`last` holds the best model too, so that resume state is one atomic write; `best` is a copy for users.
+    Both carry the config, the run's uuid and the commit of the code that trained it."""
+    common = {"config": run.config.to_dict(), "run_uuid": run_uuid, "amplified_layers": run.amplifier.layers,
+              "git_commit": git_commit}  # fmt: skip
+    last = {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "epoch": metrics.epoch,
+        "best_epoch": best.epoch,
+        "best_val_acc": best.val_acc,
+        "best_model": best.state,
+        "epochs_since_gain": best.epochs_since_gain,
+        **common,
+    }
+    new_best = {"model": best.state, "epoch": metrics.epoch, **common} if best.epoch == metrics.epoch else None
+    store.save(metrics, last, new_best)
+
+
+def _result(run: _Setup, best: _Best, status: str, epochs_run: int, message: str,
+            diverged_step: int | None = None) -> TrainResult:  # fmt: skip
+    """The outcome; a completed run's best model is evaluated once on the test set."""
+    test_loss = test_acc = None
+    if status == "completed" and best.state is not None:
+        run.model.load_state_dict(best.state)
+        test_loss, test_acc = evaluate(run.model, run.data.test, run.config)
+    return TrainResult(
+        status, epochs_run, best.epoch, best.val_acc if best.epoch else None, test_loss, test_acc, diverged_step,
+        run.params, str(run.device), message, run.amplifier.layers,
+    )  # fmt: skip
+
+
 def train(
     config: RunConfig,
     data: Cifar100 | None = None,
@@ -190,125 +365,33 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     run_uuid: str | None = None,
+    git_commit: str | None = None,
 ) -> TrainResult:
     """Train one run. See docs/architecture.md for the callbacks' contract.
 
     Checkpoints go to `checkpoints` (a vgp_models.checkpoints store), or `checkpoint_dir` as a shorthand for
     FileCheckpoints(checkpoint_dir). `on_epoch` is called before the store's save: a crash between the two
     repeats that epoch on resume (the caller's writes are idempotent) but never loses it. Checkpoints carry
-    `run_uuid` and the config; resuming from one whose uuid or config differs raises CheckpointMismatch.
+    `run_uuid`, the config and `git_commit` (the code's, as the caller found it); resuming from one whose uuid
+    or config differs raises CheckpointMismatch.
     """
     if checkpoint_dir is not None and checkpoints is not None:
         raise ValueError("give train() checkpoint_dir or checkpoints, not both")
     store = FileCheckpoints(checkpoint_dir) if checkpoint_dir is not None else checkpoints
-    device = resolve_device(config)
-    if data is None:
-        data = load_cifar100(data_dir or "var/data", device, config.subset, download)
-    model = build_model(config, device)
-    params = count_parameters(model)
-    optimizer, scheduler = make_optimizer(model, config)
-    stats = GradientStats(model)
-    amplifier = Amplifier(model, config)  # no hooks unless config.grad_amp_factor != 1
-    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
-
-    start_epoch, best_epoch, best_val_acc, best_state, epochs_since_gain = 1, None, -1.0, None, 0
-    state = store.load(device) if resume and store is not None else None
-    if state is not None:
-        if state.get("run_uuid") != run_uuid or not same_config(state.get("config"), config):
-            raise CheckpointMismatch(f"{store} belongs to another run (run uuid or config differ); it was not resumed")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_epoch, best_val_acc = state["epoch"] + 1, state["best_epoch"], state["best_val_acc"]
-        epochs_since_gain = state["epochs_since_gain"]
-        best_state = state["best_model"]
-        log.info("resumed from %s at epoch %d", store, start_epoch)
-    # Training steps go through step_model; it shares its parameters with `model`, which evaluation, gradient
-    # statistics and checkpoints use (so state-dict keys never gain torch.compile's `_orig_mod.` prefix).
-    step_model = torch.compile(model) if config.compile else model
-
-    def result(status: str, epochs_run: int, message: str, diverged_step: int | None = None) -> TrainResult:
-        test_loss = test_acc = None
-        if status == "completed" and best_state is not None:
-            model.load_state_dict(best_state)
-            test_loss, test_acc = evaluate(model, data.test, config)
-        return TrainResult(
-            status, epochs_run, best_epoch, best_val_acc if best_epoch else None,
-            test_loss, test_acc, diverged_step, params, str(device), message, amplifier.layers,
-        )
-
-    for epoch in range(start_epoch, config.epochs + 1):
+    run = _set_up(config, data, data_dir, download)
+    best = _resume(run, store, run_uuid) if resume and store is not None else _Best()
+    for epoch in range(best.start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        stats.reset()
-        amplifier.active = config.amplifies(epoch)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(config.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(data.train), generator=generator, device=device)
-        lr = optimizer.param_groups[0]["lr"]
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        first_bad_step = torch.full((), -1, device=device, dtype=torch.long)
-        for step in range(steps_per_epoch):
-            if should_stop is not None and should_stop():
-                return result("cancelled", epoch - 1, f"cancelled during epoch {epoch}")
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            labels = data.train.labels[idx]
-            x = model_input(augment(data.train.images[idx], generator), config)  # (B, 3, 32, 32) float32
-            loss, logits = train_step(step_model, optimizer, x, labels, config, device)
-            if config.schedule == "iteration":
-                scheduler.step()
-            stats.update()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == labels).sum()
-            global_step = (epoch - 1) * steps_per_epoch + step + 1
-            bad_now = (~torch.isfinite(loss.detach())) & (first_bad_step < 0)
-            first_bad_step = torch.where(bad_now, global_step, first_bad_step)
-            if (step + 1) % DIVERGENCE_CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
-                bad = int(first_bad_step.item())  # sync point, every DIVERGENCE_CHECK_EVERY steps
-                if bad >= 0:
-                    return result("diverged", epoch - 1, f"loss became non-finite at step {bad}", bad)
-            if on_step is not None:
-                on_step(step + 1, steps_per_epoch)
-        if config.schedule == "epoch":
-            scheduler.step()
-
-        n_train = len(data.train)
-        train_loss, train_acc = loss_sum.item() / n_train, correct.item() / n_train
-        val_loss, val_acc = evaluate(model, data.val, config)
-        grads = stats.read()
-        metrics = EpochMetrics(
-            epoch, config.epochs, train_loss, train_acc, val_loss, val_acc, lr, time.perf_counter() - t0,
-            [
-                LayerGrad(i, label, grads["abs_mean_last"][i], grads["abs_mean_epoch"][i], grads["l2"][i])
-                for i, label in enumerate(stats.labels)
-            ],
-        )
-        if val_acc > best_val_acc:  # strictly greater, as the reference
-            best_epoch, best_val_acc, epochs_since_gain = epoch, val_acc, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            epochs_since_gain += 1
+        lr = run.optimizer.param_groups[0]["lr"]  # the rate at the epoch's first step
+        totals = _train_epoch(run, epoch, should_stop, on_step)
+        if isinstance(totals, _Stop):
+            return _result(run, best, totals.status, epoch - 1, totals.message, totals.diverged_step)
+        metrics = _epoch_metrics(run, epoch, lr, totals, t0)
+        best.update(epoch, metrics.val_acc, run.model)
         if on_epoch is not None:
             on_epoch(metrics)
         if store is not None:
-            # `last` holds the best model too, so that resume state is one atomic write; `best` is a copy for users.
-            last = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "best_epoch": best_epoch,
-                "best_val_acc": best_val_acc,
-                "best_model": best_state,
-                "epochs_since_gain": epochs_since_gain,
-                "config": config.to_dict(),
-                "run_uuid": run_uuid,
-                "amplified_layers": amplifier.layers,
-            }
-            best = {"model": best_state, "epoch": epoch, "config": config.to_dict(), "run_uuid": run_uuid,
-                    "amplified_layers": amplifier.layers}
-            store.save(metrics, last, best if best_epoch == epoch else None)
-        if config.patience and epochs_since_gain >= config.patience:
-            return result("completed", epoch, f"early stop: no val gain for {config.patience} epochs")
-    return result("completed", config.epochs, "completed")
+            _save_checkpoints(store, run, best, metrics, run_uuid, git_commit)
+        if config.patience and best.epochs_since_gain >= config.patience:
+            return _result(run, best, "completed", epoch, f"early stop: no val gain for {config.patience} epochs")
+    return _result(run, best, "completed", config.epochs, "completed")

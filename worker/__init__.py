@@ -1,24 +1,16 @@
-"""VGP Lab's middle layer: the store (SQLAlchemy), the queue and its workers (RQ on Redis, run ids only), the job.
+"""VGP Lab's middle layer: the store (SQLAlchemy), the queue and its workers (RQ on Redis, run ids only), the jobs.
 
-Importing `worker` never imports torch; `worker.jobs` does, and only RQ's work horses import it.
+Importing `worker` imports nothing else: `import worker.schema` (as migrations do) loads neither rq nor torch.
+Only `worker.jobs` and `worker.sweep_job` import torch, and only RQ's work horses import them.
+
+Words: "worker" names three things, kept apart so:
+- the package `worker` (this folder: store, queue, jobs);
+- the RQ worker process, started by `python -m worker worker` (the Procfile's `worker` line, one per GPU),
+  which is `worker.runner.run_worker` working a `RunWorker` (RQ's forking Worker, narrowed to our jobs);
+- its work horse, the process the RQ worker forks per job, where `worker.jobs.train_run` runs.
+
+Rooms, in import order: `settings`, `schema`, `db`, `store` (writes) and `frames` (reads), `sweeps`;
+`connection` (Redis), `liveness` (RQ jobs seen from outside), `cancellation` (flags, cancel_run), `queue` (enqueue,
+callbacks), `submission` (submit, seeds, sweeps, resume), `reconcile` (the sweep), `runner` (the worker process);
+`jobs` and `sweep_job` (what runs in a work horse).
 """
-
-from worker.db import get_engine, session_scope, upgrade_database
-from worker.queue import QueueError, cancel_run, redis_available, resume_run, submit_run
-from worker.runner import run_worker
-from worker.schema import RunStatus
-from worker.store import RunNotFound
-
-__all__ = [
-    "QueueError",
-    "RunNotFound",
-    "RunStatus",
-    "cancel_run",
-    "get_engine",
-    "redis_available",
-    "resume_run",
-    "run_worker",
-    "session_scope",
-    "submit_run",
-    "upgrade_database",
-]

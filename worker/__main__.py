@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import PRESETS, ConfigError
-from worker import db, frames, importer, queue, reconcile, runner, schema, store
+from worker import cancellation, connection, db, frames, importer, reconcile, runner, schema, store, submission
 from worker.exports import to_csv
 from worker.settings import check_environment
 
@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    for run_id in queue.submit_seeds(config, args.seeds, name=args.name, group=args.group, tags=args.tags,
-                                     note=args.note):
+    meta = store.RunMeta(name=args.name, group=args.group, tags=args.tags, note=args.note)
+    for run_id in submission.submit_seeds(config, args.seeds, meta):
         print(run_id)
     return 0
 
@@ -134,7 +134,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    status = queue.cancel_run(args.run_id)
+    status = cancellation.cancel_run(args.run_id)
     if status is schema.RunStatus.RUNNING:
         print(f"run {args.run_id}: cancel requested; it stops within seconds")
     else:
@@ -143,7 +143,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    job_id = queue.resume_run(args.run_id)
+    job_id = submission.resume_run(args.run_id)
     print(f"run {args.run_id}: queued again as job {job_id}")
     return 0
 
@@ -199,8 +199,8 @@ COMMANDS = {
 }
 
 
-def _fail(code: int, message: object) -> int:
-    print(f"{PROG}: error: {store.one_line(message)}", file=sys.stderr)
+def _print_error(code: int, message: object) -> int:
+    print(f"{PROG}: error: {store.squash(message)}", file=sys.stderr)
     return code
 
 
@@ -212,16 +212,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_environment()  # every setting, before any command writes anything
         return COMMANDS[args.command](args)
     except (ConfigError, store.RunNotFound, ValueError) as e:
-        return _fail(2, e)
-    except queue.QueueError as e:
-        return _fail(1, e)
+        return _print_error(2, e)
+    except connection.QueueError as e:
+        return _print_error(1, e)
     except SQLAlchemyError as e:
         cause = getattr(e, "orig", None) or e
-        missing = "no such table" in str(cause) or type(cause).__name__ == "UndefinedTable"
-        hint = " (is the database migrated? run `python -m worker migrate`)" if missing else ""
-        return _fail(1, f"database error: {type(cause).__name__}: {cause}{hint}")
+        return _print_error(1, f"database error: {type(cause).__name__}: {cause}{db.migration_hint(e)}")
     except OSError as e:
-        return _fail(1, f"{type(e).__name__}: {e}")
+        return _print_error(1, f"{type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "POSTGRES_CONNECT_TIMEOUT_S", "REPO_ROOT", "SQLITE_BUSY_TIMEOUT_MS", "alembic_config",
-    "database_available", "database_url", "dispose_engines", "ensure_database_dir", "get_engine", "get_sessionmaker",
-    "read_scope", "safe_database_url", "session_scope", "upgrade_database",
+    "DEFAULT_DATABASE_URL", "MIGRATE_HINT", "POSTGRES_CONNECT_TIMEOUT_S", "REPO_ROOT", "SQLITE_BUSY_TIMEOUT_MS",
+    "alembic_config", "database_available", "database_url", "dispose_engines", "ensure_database_dir", "get_engine",
+    "get_sessionmaker", "migration_hint", "read_scope", "safe_database_url", "session_scope", "upgrade_database",
 ]  # fmt: skip
 
 DEFAULT_DATABASE_URL = "sqlite:///var/vgp.db"
@@ -155,6 +156,23 @@ def database_available(url: str | None = None) -> bool:
         return True
     except Exception:  # noqa: BLE001 (any failure means unavailable)
         return False
+
+
+MIGRATE_HINT = " (is the database migrated? run `python -m worker migrate`)"
+
+_UNMIGRATED_WORDS = ("no such table", "no such column", "does not exist")  # SQLite's and Postgres' messages
+_UNMIGRATED_ERRORS = ("UndefinedTable", "UndefinedColumn")  # psycopg's classes for the same
+
+
+def migration_hint(error: object) -> str:
+    """MIGRATE_HINT when `error` says a table or column is missing (a database never migrated, or migrated to an
+    older schema), else "": the command line and the dashboard append it to their one-line error."""
+    if not isinstance(error, SQLAlchemyError):
+        return ""
+    cause = getattr(error, "orig", None) or error
+    if type(cause).__name__ in _UNMIGRATED_ERRORS or any(words in str(cause) for words in _UNMIGRATED_WORDS):
+        return MIGRATE_HINT
+    return ""
 
 
 def upgrade_database(url: str | None = None, revision: str = "head") -> None:

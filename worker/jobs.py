@@ -10,21 +10,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import subprocess
 import time
 from collections.abc import Callable
-
-import torch
+from dataclasses import dataclass
 
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
-from vgp_models.data import DataError
-from vgp_models.nets import network
+from vgp_models.data import DataError, data_dir_from_env
+from vgp_models.run_folder import git_commit, parameter_count
 from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
-from vgp_models.vgg import count_parameters
-from worker import queue, runner
+from worker.cancellation import cancel_requested, clear_cancel_flag, poll_connection
 from worker.checkpoints import DbCheckpoints, prune_completed, store_setting
-from worker.db import REPO_ROOT, session_scope
+from worker.db import session_scope
+from worker.liveness import current_job_id, current_worker_name
 from worker.outage import retrying
 from worker.progress import StepWriter
 from worker.schema import RunStatus
@@ -33,9 +31,9 @@ from worker.store import (
     RunSuperseded,
     checkpoint_dir,
     get_run,
-    one_line,
     record_epoch,
     resumed_after,
+    squash,
     touch_heartbeat,
     transition_run,
 )
@@ -69,7 +67,7 @@ class StopPoller:
         self.job_id = job_id
         self.run_uuid = run_uuid  # names the run's cancel flag; None: read from the database at each poll
         self.poll_s = self._poll_every = poll_s
-        self._redis = queue.poll_connection()
+        self._redis = poll_connection()
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
         self.stop = False
         self.lost = False
@@ -80,7 +78,7 @@ class StopPoller:
             return True
         now = time.monotonic()
         if now - self._last_poll >= self._poll_every:
-            asked = queue.cancel_requested(self.run_id, self.run_uuid, self._redis)
+            asked = cancel_requested(self.run_id, self.run_uuid, self._redis)
             self._last_poll = time.monotonic()  # after the poll: a poll that timed out counts from its end
             self.stop = bool(asked)
             # A Redis that did not answer: back off (at least 1 s, doubling up to CANCEL_POLL_MAX_S), training on.
@@ -100,27 +98,7 @@ class StopPoller:
         return self.stop
 
 
-def git_sha() -> str | None:
-    """The commit of the code doing the training, or None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = out.stdout.strip()
-    return sha if len(sha) == 40 else None
-
-
-def model_facts(config: RunConfig) -> tuple[int, str]:
-    """(parameter count, device) for a config, without allocating the weights (built on the meta device)."""
-    device = str(resolve_device(config))
-    with torch.device("meta"):
-        params = count_parameters(network(config))
-    return params, device
-
-
-def _fail(run_id: int, reason: str, job_id: str | None, from_status: RunStatus = RunStatus.RUNNING) -> str:
+def _mark_failed(run_id: int, reason: str, job_id: str | None, from_status: RunStatus = RunStatus.RUNNING) -> str:
     log.error("run %d failed: %s", run_id, reason)
     with session_scope() as session:
         transition_run(session, run_id, (from_status,), RunStatus.FAILED, reason, only_job=job_id)
@@ -128,7 +106,7 @@ def _fail(run_id: int, reason: str, job_id: str | None, from_status: RunStatus =
 
 
 def _describe(e: BaseException) -> str:
-    return one_line(f"{type(e).__name__}: {e}")
+    return squash(f"{type(e).__name__}: {e}")
 
 
 def _checkpoint_store(
@@ -158,63 +136,76 @@ def _checkpoint_store(
     return FileCheckpoints(checkpoint_dir(run_uuid)), record_then_log
 
 
-def _claim(run_id: int, job_id: str | None, config: RunConfig, reason: str | None) -> bool:
-    """queued -> running under `job_id` (a stale duplicate job, the run queued again under a new one, claims
-    nothing), keeping `reason`; False, with a warning, when the run is no longer there to claim."""
-    worker_name = runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
-    with session_scope() as session:
-        claimed = transition_run(
-            session, run_id, (RunStatus.QUEUED,), RunStatus.RUNNING, reason=reason, only_job=job_id,
-            worker_name=worker_name[:200], git_sha=git_sha(),
-        )  # fmt: skip
-    if claimed:
-        log.info("run %d started on %s: %s", run_id, worker_name, config.label)
-    else:
-        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
-    return claimed
+@dataclass(frozen=True)
+class _QueuedRun:
+    """What the job read of its run before claiming it."""
+
+    config: RunConfig
+    uuid: str
+    kept_reason: str | None  # an automatic resume's reason, kept while it runs: a second death of the cause fails it
+    store_kind: str  # VGP_CHECKPOINT_STORE
 
 
-def train_run(run_id: int) -> str:
-    """Train the stored run `run_id`; return its final status ("missing" or "skipped" when nothing ran)."""
-    run_id = int(run_id)
+def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:
+    """The queued run, or the job's outcome when there is nothing to train: "missing", "skipped" (not queued),
+    or "failed" (its stored config or the checkpoint-store setting is invalid; the run is marked so)."""
     with session_scope() as session:
         run = get_run(session, run_id)
         if run is None:
             log.error("run %d does not exist; nothing to train", run_id)
             return "missing"
-        stored_config, status, run_uuid = run.config, run.status, run.uuid
-        kept_reason = resumed_after(run.reason)  # kept while it runs: a second death of the same cause fails it
-    if status is not RunStatus.QUEUED:
-        log.warning("run %d is %s, not queued; skipping it", run_id, status.value)
-        return "skipped"
-    job_id = runner.current_job_id()  # None outside RQ; else the run must still be this job's (see below)
-    try:
-        config = RunConfig.from_dict(dict(stored_config))
-    except (ConfigError, TypeError, ValueError, OverflowError) as e:
-        return _fail(run_id, f"invalid stored config: {_describe(e)}", job_id, from_status=RunStatus.QUEUED)
+        if run.status is not RunStatus.QUEUED:
+            log.warning("run %d is %s, not queued; skipping it", run_id, run.status.value)
+            return "skipped"
+        run_uuid, kept_reason = run.uuid, resumed_after(run.reason)
+        try:
+            config = run.run_config()
+        except (ConfigError, TypeError, ValueError, OverflowError) as e:
+            config, invalid = None, f"invalid stored config: {_describe(e)}"
+    if config is None:
+        return _mark_failed(run_id, invalid, job_id, from_status=RunStatus.QUEUED)
     try:
         store_kind = store_setting()
     except ValueError as e:
-        return _fail(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
+        return _mark_failed(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
+    return _QueuedRun(config, run_uuid, kept_reason, store_kind)
 
-    if not _claim(run_id, job_id, config, kept_reason):  # cancelled between our read and our claim, or queued
-        return "skipped"  # again under another job
 
-    checkpoints, on_epoch = _checkpoint_store(store_kind, run_id, run_uuid, job_id)
-    data_dir = os.environ.get("VGP_DATA_DIR", "var/data")
-    poller = StopPoller(run_id, job_id=job_id, run_uuid=run_uuid)
+def _claim(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | None) -> bool:
+    """queued -> running under `job_id` (a stale duplicate job, the run queued again under a new one, claims
+    nothing), keeping its reason, with the worker and the code's commit; False, with a warning, when the run is
+    no longer there to claim."""
+    worker_name = current_worker_name() or f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope() as session:
+        claimed = transition_run(
+            session, run_id, (RunStatus.QUEUED,), RunStatus.RUNNING, reason=queued.kept_reason, only_job=job_id,
+            worker_name=worker_name[:200], git_sha=commit,
+        )  # fmt: skip
+    if claimed:
+        log.info("run %d started on %s: %s", run_id, worker_name, queued.config.label)
+    else:
+        log.warning("run %d left the queued state or this job before it started; skipping it", run_id)
+    return claimed
+
+
+def _train(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | None) -> TrainResult | str:
+    """Train the claimed run from its last checkpoint, if any; the result, or the job's outcome when training
+    failed ("failed", the run marked so) or the run was taken over by another job ("superseded")."""
+    checkpoints, on_epoch = _checkpoint_store(queued.store_kind, run_id, queued.uuid, job_id)
+    poller = StopPoller(run_id, job_id=job_id, run_uuid=queued.uuid)
     try:
-        params, device = model_facts(config)
+        params, device = parameter_count(queued.config), str(resolve_device(queued.config))  # no weights allocated
         with session_scope() as session:
-            transition_run(session, run_id, (RunStatus.RUNNING,), RunStatus.RUNNING, kept_reason, only_job=job_id,
-                           params=params, device=device)  # fmt: skip
+            transition_run(session, run_id, (RunStatus.RUNNING,), RunStatus.RUNNING, queued.kept_reason,
+                           only_job=job_id, params=params, device=device)  # fmt: skip
         result = train(
-            config,
-            data_dir=data_dir,
+            queued.config,
+            data_dir=data_dir_from_env(),
             download=Settings.from_env().download,  # torchvision's download where the internet allows
             checkpoints=checkpoints,
             resume=True,
-            run_uuid=run_uuid,
+            run_uuid=queued.uuid,
+            git_commit=commit,
             on_epoch=on_epoch,
             should_stop=poller,
             on_step=StepWriter(run_id, job_id),
@@ -223,14 +214,31 @@ def train_run(run_id: int) -> str:
         log.warning("%s; this job stops", e)
         return "superseded"
     except (DataError, CheckpointMismatch) as e:  # a foreign checkpoint is never resumed: the run fails
-        return _fail(run_id, _describe(e), job_id)
+        return _mark_failed(run_id, _describe(e), job_id)
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("run %d crashed", run_id)
-        return _fail(run_id, _describe(e), job_id)
+        return _mark_failed(run_id, _describe(e), job_id)
     if poller.lost:
         log.warning("run %d was taken over by another job; leaving it as it is", run_id)
         return "superseded"
-    return _finish(run_id, run_uuid, result, job_id)
+    return result
+
+
+def train_run(run_id: int) -> str:
+    """Train the stored run `run_id`; return its final status, or what the job did instead ("missing",
+    "skipped", "superseded"). RQ calls this in a work horse, with the run id as its only argument."""
+    run_id = int(run_id)
+    job_id = current_job_id()  # None outside RQ; else the run must still be this job's (every write is fenced)
+    queued = _read_queued(run_id, job_id)
+    if isinstance(queued, str):
+        return queued
+    commit = git_commit()
+    if not _claim(run_id, job_id, queued, commit):  # cancelled between our read and our claim, or queued again
+        return "skipped"  # under another job
+    result = _train(run_id, job_id, queued, commit)
+    if isinstance(result, str):
+        return result
+    return _finish(run_id, queued.uuid, result, job_id)
 
 
 def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None = None) -> str:
@@ -270,7 +278,7 @@ def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None 
         prune_completed(run_id, run_uuid)
     if result.status == "cancelled":
         try:
-            queue.clear_cancel_flag(run_id)
+            clear_cancel_flag(run_id)
         except Exception:  # noqa: BLE001 (the flag expires on its own)
             log.warning("run %d: cancel flag not cleared (it expires on its own)", run_id)
     log.info("run %d %s: %s", run_id, result.status, result.message)

@@ -11,25 +11,27 @@
    continues from its last checkpoint;
 4. a queued run whose RQ job is gone (Redis flushed or restarted empty) is enqueued again.
 
-Every worker runs it at start and then every VGP_SWEEP_INTERVAL_S (`Sweeper`, a thread in `run_worker`);
-the dashboard runs it on page loads, at most as often; `python -m worker reconcile` runs it once.
-This module reaches RQ only through `worker.queue` and `worker.runner`.
+Every worker runs it at start and then every VGP_SWEEP_INTERVAL_S (`worker.runner.Sweeper`, a thread in
+`run_worker`); the dashboard runs it on page loads, at most as often; `python -m worker reconcile` runs it once.
+This module reaches RQ only through `worker.liveness` and `worker.queue`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker import queue, runner
+from worker.cancellation import cancel_flag_age, clear_cancel_flag
+from worker.connection import QueueError, require_redis
 from worker.db import session_scope
+from worker.liveness import job_alive, job_pending, stop_job
+from worker.queue import enqueue_run
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
-from worker.store import claim_auto_resume, interrupt_run, list_runs, transition_run
+from worker.store import claim_auto_resume, interrupt_run, list_runs, squash, transition_run
 
-__all__ = ["LOST_JOB_GRACE_S", "ReconcileReport", "Sweeper", "reconcile", "reconcile_quietly"]
+__all__ = ["LOST_JOB_GRACE_S", "ReconcileReport", "reconcile", "reconcile_quietly"]
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,7 @@ def reconcile(settings: Settings | None = None) -> ReconcileReport:
     database does not.
     """
     settings = settings or Settings.from_env()
-    if not queue.redis_available():
-        raise queue.QueueError(f"Redis at {queue.safe_redis_url()} is not reachable; nothing reconciled")
+    require_redis()  # else nothing is judged dead
     report = ReconcileReport()
     _sweep_running(settings, report)
     _resume_interrupted(settings, report)
@@ -100,15 +101,15 @@ def _sweep_running(settings: Settings, report: ReconcileReport) -> None:
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.stale_after_s)
     for run in _runs((RunStatus.RUNNING,)):
-        flag_age = queue.cancel_flag_age(run.id, run.uuid)
+        flag_age = cancel_flag_age(run.id, run.uuid)
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         stale = last_sign < stale_before
         if flag_age is None and not stale:
             continue
-        alive = runner.job_alive(run.job_id, settings.stale_after_s)
+        alive = job_alive(run.job_id, settings.stale_after_s)
         if flag_age is not None:
             if alive:
-                if flag_age >= settings.cancel_grace_s and run.job_id and runner.stop_job(run.job_id):
+                if flag_age >= settings.cancel_grace_s and run.job_id and stop_job(run.job_id):
                     report.stopped.append(run.id)
             elif stale or flag_age >= settings.cancel_grace_s:  # a cancelled run is never interrupted and resumed
                 _cancel_dead(run, report)
@@ -131,7 +132,7 @@ def _cancel_dead(run: _RunView, report: ReconcileReport) -> None:
     with session_scope() as session:
         done = transition_run(session, run.id, (RunStatus.RUNNING,), RunStatus.CANCELLED, reason, only_job=run.job_id)
     if done:
-        queue.clear_cancel_flag(run.id, run.uuid)
+        clear_cancel_flag(run.id, run.uuid)
         report.cancelled.append(run.id)
 
 
@@ -144,7 +145,7 @@ def _resume_interrupted(settings: Settings, report: ReconcileReport) -> None:
         with session_scope() as session:
             if not claim_auto_resume(session, run.id, settings.auto_resumes):
                 continue  # another sweeper won, or someone resumed or cancelled it meanwhile
-        queue.clear_cancel_flag(run.id, run.uuid)
+        clear_cancel_flag(run.id, run.uuid)
         _enqueue(run.id)
         log.warning("run %d queued again automatically (resume %d of %d)", run.id, run.auto_resumes + 1,
                     settings.auto_resumes)  # fmt: skip
@@ -158,7 +159,7 @@ def _requeue_lost(settings: Settings, report: ReconcileReport) -> None:
             continue  # just enqueued by this sweep
         if run.job_id is None and run.created_at > old_enough:
             continue  # being submitted right now
-        if runner.job_pending(run.job_id, settings.stale_after_s):
+        if job_pending(run.job_id, settings.stale_after_s):
             continue
         _enqueue(run.id)
         log.warning("run %d was queued but its job %s is gone; queued it again", run.id, run.job_id)
@@ -168,8 +169,8 @@ def _requeue_lost(settings: Settings, report: ReconcileReport) -> None:
 def _enqueue(run_id: int) -> None:
     """Enqueue a queued run; if Redis refuses, the run stays queued and the next sweep tries again."""
     try:
-        queue.enqueue_run(run_id)
-    except queue.QueueError as e:
+        enqueue_run(run_id)
+    except QueueError as e:
         log.warning("run %d: not enqueued (%s); the next sweep tries again", run_id, e)
 
 
@@ -178,22 +179,5 @@ def reconcile_quietly(settings: Settings | None = None) -> ReconcileReport | Non
     try:
         return reconcile(settings)
     except Exception as e:  # noqa: BLE001 (a sweep must never take its host process down)
-        log.warning("reconcile skipped: %s", queue.one_line(f"{type(e).__name__}: {e}", 300))
+        log.warning("reconcile skipped: %s", squash(f"{type(e).__name__}: {e}", 300))
         return None
-
-
-class Sweeper(threading.Thread):
-    """A daemon thread that runs `reconcile_quietly` every `interval_s` seconds until `stop()`."""
-
-    def __init__(self, interval_s: float) -> None:
-        super().__init__(name="vgp-sweeper", daemon=True)
-        self.interval_s = interval_s
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self.interval_s):
-            with runner.FORK_GUARD:  # no work horse is forked mid-transaction
-                reconcile_quietly()
-
-    def stop(self) -> None:
-        self._stopped.set()

@@ -1,10 +1,9 @@
-"""The workers: the RQ worker process that trains runs, and how the rest of VGP Lab tells whether a job's
-worker is alive or makes it stop a job. With `worker.queue`, the only module in VGP Lab that imports `rq`.
+"""The worker process: the RQ worker that trains runs (`RunWorker`), and the sweeper thread it runs beside.
 
 `run_worker` (`python -m worker worker`, the Procfile's worker line) forks a work horse per job; the horse dies
 with its worker (`_die_with_parent`) and is never forked mid-transaction (FORK_GUARD). If a horse dies, the
 worker marks its run interrupted (`on_work_horse_killed`). Workers heartbeat every VGP_HEARTBEAT_S, which is
-what `job_alive` and `job_pending` read for `worker.reconcile`.
+what `worker.liveness` reads for `worker.reconcile`; every VGP_SWEEP_INTERVAL_S a `Sweeper` thread reconciles.
 
 The worker's parent process never imports torch: the job function is named by string, and `worker.jobs`
 (which imports vgp_models.train, hence torch) is first imported inside the forked work horse.
@@ -20,125 +19,23 @@ import secrets
 import signal
 import socket
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
-from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, Worker
-from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from worker.connection import new_redis, queue_name, redis_error_line, require_redis, safe_redis_url
 from worker.db import safe_database_url, session_scope
-from worker.queue import (
-    JOB_FUNCTION,
-    SWEEP_FUNCTION,
-    QueueError,
-    fetch_job,
-    get_queue,
-    get_redis,
-    job_run_id,
-    new_redis,
-    queue_name,
-    redis_available,
-    redis_error_line,
-    safe_redis_url,
-)
+from worker.queue import JOB_FUNCTION, SWEEP_FUNCTION, get_queue, job_run_id
+from worker.reconcile import reconcile_quietly
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run
 
 log = logging.getLogger(__name__)
-
-
-# ---- inside a job ---------------------------------------------------------------------------------
-
-
-def current_worker_name() -> str | None:
-    """The RQ worker running the current job, if any (called from inside the job)."""
-    from rq import get_current_job
-
-    job = get_current_job()
-    return job.worker_name if job is not None else None
-
-
-def current_job_id() -> str | None:
-    """The id of the RQ job being executed, if any (called from inside the job)."""
-    from rq import get_current_job
-
-    job = get_current_job()
-    return job.id if job is not None else None
-
-
-# ---- job liveness, for worker.reconcile ------------------------------------------------------------
-
-WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
-
-
-def _worker_alive(connection: Redis, name: str | None, stale_after_s: float) -> bool:
-    """Whether the RQ worker `name` is registered and sent a heartbeat within `stale_after_s`."""
-    if not name:
-        return False
-    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=connection)
-    if worker is None or worker.last_heartbeat is None:
-        return False
-    return (datetime.now(UTC) - worker.last_heartbeat).total_seconds() <= stale_after_s
-
-
-def job_alive(job_id: str | None, stale_after_s: float) -> bool:
-    """Whether an RQ job is executing on a live worker (registered, heartbeating within `stale_after_s`).
-
-    False when the job is gone (Redis flushed or restarted empty), not started, or its worker stopped
-    heartbeating (SIGKILL, power loss). Raises QueueError when Redis does not answer: nothing is judged dead
-    on an outage.
-    """
-    if not job_id:
-        return False
-    try:
-        connection = get_redis()
-        job = fetch_job(job_id, connection)
-        if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
-            return False
-        return _worker_alive(connection, job.worker_name, stale_after_s)
-    except RedisError as e:
-        raise QueueError(redis_error_line(e)) from e
-
-
-def job_pending(job_id: str | None, stale_after_s: float) -> bool:
-    """Whether an RQ job will still run: waiting (queued, or being dequeued right now: RQ moves it to an
-    intermediate list before marking it started), or started on a live worker. Raises QueueError."""
-    if not job_id:
-        return False
-    try:
-        connection = get_redis()
-        job = fetch_job(job_id, connection)
-        if job is None:
-            return False
-        status = job.get_status(refresh=False)
-        if status in WAITING:
-            return True
-        return status == JobStatus.STARTED and _worker_alive(connection, job.worker_name, stale_after_s)
-    except RedisError as e:
-        raise QueueError(redis_error_line(e)) from e
-
-
-def stop_job(job_id: str) -> bool:
-    """Send RQ's stop-job command: the job's worker kills its work horse (SIGKILL) and runs `on_job_stopped`.
-
-    False when the job is gone or not executing. Raises QueueError when Redis does not answer.
-    """
-    try:
-        send_stop_job_command(get_redis(), job_id, serializer=JSONSerializer)
-    except (NoSuchJobError, InvalidJobOperation):
-        return False
-    except RedisError as e:
-        raise QueueError(redis_error_line(e)) from e
-    log.warning("job %s did not stop on its cancel flag; sent RQ's stop-job command", job_id)
-    return True
 
 
 # ---- the worker process ---------------------------------------------------------------------------
@@ -292,6 +189,24 @@ def make_worker(burst_in_process: bool = False, name: str | None = None) -> Work
     )
 
 
+class Sweeper(threading.Thread):
+    """A daemon thread of the worker process that runs `reconcile_quietly` every `interval_s` seconds until
+    `stop()`, holding FORK_GUARD meanwhile so that no work horse is forked mid-transaction."""
+
+    def __init__(self, interval_s: float) -> None:
+        super().__init__(name="vgp-sweeper", daemon=True)
+        self.interval_s = interval_s
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            with FORK_GUARD:
+                reconcile_quietly()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
 def run_worker(burst: bool = False, in_process: bool = False) -> bool:
     """Work the run queue until stopped (or, with burst, until it is empty). The Procfile's `worker` line.
 
@@ -300,10 +215,7 @@ def run_worker(burst: bool = False, in_process: bool = False) -> bool:
     thread, the worker runs `worker.reconcile.reconcile` (dead runs interrupted and resumed, lost jobs queued
     again, stuck cancels stopped).
     """
-    from worker.reconcile import Sweeper, reconcile_quietly
-
-    if not redis_available():
-        raise QueueError(f"Redis at {safe_redis_url()} is not reachable; start it (make redis) or set REDIS_URL")
+    require_redis()
     settings = Settings.from_env()
     worker = make_worker(burst_in_process=in_process)
     devices = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,10 @@ if TYPE_CHECKING:
     from vgp_models.train import EpochMetrics
 
 __all__ = [
-    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunNotFound", "RunSuperseded", "checkpoint_dir", "claim_auto_resume",
-    "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs", "one_line",
+    "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunMeta", "RunNotFound", "RunSuperseded", "checkpoint_dir",
+    "claim_auto_resume", "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs",
     "prune_checkpoints", "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after",
-    "set_status", "touch_heartbeat", "transition_run", "update_run_meta",
+    "set_status", "squash", "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -49,7 +50,7 @@ class RunSuperseded(RuntimeError):
     write nothing more and stop. The message is one line."""
 
 
-def one_line(text: object, limit: int = REASON_MAX_CHARS) -> str:
+def squash(text: object, limit: int = REASON_MAX_CHARS) -> str:
     """Collapse any whitespace (newlines included) to single spaces and cut to `limit` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
@@ -65,20 +66,30 @@ def _finite(value: float | None) -> float | None:
 # ---- runs -----------------------------------------------------------------------------------------
 
 
-def create_run(
-    session: Session,
-    config: RunConfig,
-    name: str | None = None,
-    group: str | None = None,
-    tags: Iterable[str] = (),
-    note: str = "",
-) -> Run:
+@dataclass(frozen=True)
+class RunMeta:
+    """A run's human fields, as one value from the Launch form or the command line to `create_run`.
+
+    An empty name becomes the config's label and an empty group none (`create_run`); tags are kept as a tuple so
+    that the value stays frozen whatever iterable the caller passed.
+    """
+
+    name: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+
+def create_run(session: Session, config: RunConfig, meta: RunMeta = RunMeta()) -> Run:
     """Add a queued run (flushed, so `.id` is set); the name defaults to the config's label."""
     run = Run(
-        name=(name or "").strip() or config.label,
-        group_name=(group or "").strip() or None,
-        tags=sorted({t.strip() for t in tags if t and t.strip()}),
-        note=note,
+        name=(meta.name or "").strip() or config.label,
+        group_name=(meta.group or "").strip() or None,
+        tags=sorted({t.strip() for t in meta.tags if t and t.strip()}),
+        note=meta.note,
         config=config.to_dict(),
         status=RunStatus.QUEUED,
         created_at=utcnow(),
@@ -120,30 +131,11 @@ _EDITABLE_FIELDS = frozenset(
 
 
 def set_status(session: Session, run_id: int, status: RunStatus | str, reason: str | None = None, **fields: Any) -> Run:
-    """Move a run to `status` with a one-line `reason`, setting any other columns given as keywords.
-
-    Finished statuses set finished_at (unless given); running sets started_at once and the heartbeat.
-    """
-    unknown = sorted(set(fields) - _EDITABLE_FIELDS)
-    if unknown:
-        raise TypeError(f"set_status got unknown field(s): {', '.join(unknown)}")
-    run = require_run(session, run_id)
-    status = RunStatus(status)
-    now = utcnow()
-    run.status = status
-    run.reason = one_line(reason) if reason else None
-    if status is RunStatus.RUNNING:
-        run.started_at = run.started_at or now
-        run.heartbeat_at = now
-        run.finished_at = None
-    elif status is RunStatus.QUEUED:
-        run.finished_at = None
-    else:
-        run.finished_at = now
-    for key, value in fields.items():
-        setattr(run, key, _finite(value) if isinstance(value, float) else value)
-    session.flush()
-    return run
+    """Move a run to `status` whatever its status was, with a one-line `reason`, setting any other columns given
+    as keywords; timestamps as in `transition_run`. Raises RunNotFound."""
+    require_run(session, run_id)
+    transition_run(session, run_id, tuple(RunStatus), RunStatus(status), reason, **fields)
+    return require_run(session, run_id)
 
 
 def transition_run(
@@ -161,14 +153,14 @@ def transition_run(
     One conditional UPDATE, so a job starting and `cancel_run` cancelling the same queued run cannot both win.
     With `only_job`, the run must also still belong to that RQ job (runs.job_id): a job that was written off
     (its run interrupted and queued again under a new job) can no longer change it.
-    Timestamps follow set_status: running sets started_at (first time) and the heartbeat, finished sets
-    finished_at, queued clears finished_at.
+    Timestamps: running sets started_at (first time) and the heartbeat, finished sets finished_at, queued clears
+    finished_at.
     """
     unknown = sorted(set(fields) - _EDITABLE_FIELDS)
     if unknown:
-        raise TypeError(f"transition_run got unknown field(s): {', '.join(unknown)}")
+        raise TypeError(f"unknown field(s) of a run: {', '.join(unknown)}")
     now = utcnow()
-    values: dict[str, Any] = {"status": to_status, "reason": one_line(reason) if reason else None}
+    values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None}
     if to_status is RunStatus.RUNNING:
         values.update(started_at=func.coalesce(Run.started_at, now), heartbeat_at=now, finished_at=None)
     elif to_status is RunStatus.QUEUED:
@@ -230,7 +222,7 @@ def interrupt_run(
     """
     run = get_run(session, run_id)
     earlier = resumed_after(run.reason if run else None)
-    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER):]) == _cause(one_line(reason)):
+    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER):]) == _cause(squash(reason)):
         reason = (f"{reason} (again after an automatic resume, so it is not resumed again; if it ran out of "
                   "memory, lower its batch size or width)")  # fmt: skip
         return transition_run(session, run_id, from_statuses, RunStatus.FAILED, reason, only_job=only_job)

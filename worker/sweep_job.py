@@ -2,7 +2,7 @@
 
 `measure_sweep(sweep_id)` is all RQ sees (by import path). Like `worker.jobs.train_run`, it runs in the worker's
 forked work horse, fences every write by its job id, and ends every failure as a status with a one-line reason.
-Cancelling (worker.queue.cancel_sweep) moves the sweep out of running; the job sees that before the next cell.
+Cancelling (worker.cancellation.cancel_sweep) moves the sweep out of running; the job sees that before the next cell.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import os
 import socket
 
 from vgp_models.config import ConfigError, RunConfig
-from vgp_models.data import DataError, load_cifar100
+from vgp_models.data import DataError, data_dir_from_env, load_cifar100
 from vgp_models.sweep import Cell, run_sweep
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import resolve_device
-from worker import runner, sweeps
+from worker import sweeps
 from worker.db import session_scope
+from worker.liveness import current_job_id, current_worker_name
 from worker.schema import RunStatus
-from worker.store import one_line
+from worker.settings import Settings
+from worker.store import squash
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,8 @@ log = logging.getLogger(__name__)
 def measure_sweep(sweep_id: int) -> str:
     """Measure the stored sweep `sweep_id`; return its final status ("skipped" when it was not queued)."""
     sweep_id = int(sweep_id)
-    job_id = runner.current_job_id()
-    worker_name = (runner.current_worker_name() or f"{socket.gethostname()}:{os.getpid()}")[:200]
+    job_id = current_job_id()
+    worker_name = (current_worker_name() or f"{socket.gethostname()}:{os.getpid()}")[:200]
     with session_scope() as session:
         stored = dict(sweeps.require_sweep(session, sweep_id).config)
         claimed = sweeps.transition_sweep(session, sweep_id, (RunStatus.QUEUED,), RunStatus.RUNNING,
@@ -57,12 +59,12 @@ def measure_sweep(sweep_id: int) -> str:
         with session_scope() as session:
             sweeps.transition_sweep(session, sweep_id, (RunStatus.RUNNING,), RunStatus.RUNNING, only_job=job_id,
                                     device=str(device))  # fmt: skip
-        data = load_cifar100(os.environ.get("VGP_DATA_DIR", "var/data"), device, subset=config.images,
-                             download=os.environ.get("VGP_DOWNLOAD", "1") != "0")  # fmt: skip
+        data = load_cifar100(data_dir_from_env(), device, subset=config.images,
+                             download=Settings.from_env().download)  # fmt: skip
         run_sweep(config, data, on_cell=on_cell, should_stop=should_stop)
     except (ConfigError, DataError) as e:
-        return finish(RunStatus.FAILED, one_line(e))
+        return finish(RunStatus.FAILED, squash(e))
     except Exception as e:  # includes RQ's JobTimeoutException
         log.exception("sweep %d crashed", sweep_id)
-        return finish(RunStatus.FAILED, one_line(f"{type(e).__name__}: {e}"))
+        return finish(RunStatus.FAILED, squash(f"{type(e).__name__}: {e}"))
     return finish(RunStatus.COMPLETED)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vgp_models.sweep_config import SweepConfig
 from worker.schema import RunStatus, Sweep, SweepPointRow, utcnow
-from worker.store import one_line
+from worker.store import squash
 
 SWEEP_COLUMNS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at", "cells_total",
                  "cells_done", "device", "worker_name", "config")  # fmt: skip
@@ -51,7 +51,7 @@ def transition_sweep(
     """Atomically move a sweep to `to_status` if its status is one of `from_statuses` (and, with `only_job`, it
     still belongs to that job); False otherwise. Timestamps as worker.store.transition_run's."""
     now = utcnow()
-    values: dict[str, Any] = {"status": to_status, "reason": one_line(reason) if reason else None, **fields}
+    values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None, **fields}
     if to_status is RunStatus.RUNNING:
         values.update(started_at=now, heartbeat_at=now, finished_at=None)
     elif to_status is not RunStatus.QUEUED:
@@ -77,7 +77,7 @@ def record_cell(session: Session, sweep_id: int, points: Iterable[Any], done: in
                                                     SweepPointRow.depth == depth))  # fmt: skip
     session.add_all(
         SweepPointRow(sweep_id=sweep_id, cure=p.cure, depth=int(p.depth), seed=int(p.seed), first_grad=_finite(p.first),
-                      last_grad=_finite(p.last), note=one_line(p.note) if p.note else "")
+                      last_grad=_finite(p.last), note=squash(p.note) if p.note else "")
         for p in points
     )  # fmt: skip
     session.execute(update(Sweep).where(Sweep.id == sweep_id).values(cells_done=done, heartbeat_at=utcnow()))

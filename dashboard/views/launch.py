@@ -11,6 +11,8 @@ import streamlit as st
 from dashboard import cost, display, errors, reads, run_actions, services, table1
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig
 from vgp_models.cures import CURES
+from worker import connection
+from worker.store import RunMeta
 
 FUTURE = ("vgg38-bn-rc-avgpool", "vgg38-bn-rc-conv1x1", "vgg68-bn-rc", "vgg74-bn-rc", "vgg38-bn-rc-w64")
 QUICK = {"epochs": "p_epochs", "batch_size": "p_batch_size", "subset": "p_subset"}
@@ -22,10 +24,10 @@ st.caption("VGG networks on CIFAR-100: watch gradients vanish with depth, and co
 queue_up = services.queue_available()
 if not queue_up:
     st.error(
-        "The queue (Redis) is not reachable, so no run can be queued. Start Redis and a worker "
-        "(`python -m worker worker`), then reload this page.",
+        display.plain(f"{connection.redis_unreachable_message()}: no run can be queued. Start it and a worker "
+                      "(python -m worker worker), then reload this page."),
         icon=":material/cloud_off:",
-    )
+    )  # fmt: skip
 
 
 def flash(ok: bool, text: str, page: str | None = None, link: str = "", **params) -> None:
@@ -56,7 +58,7 @@ def queue_presets(rows: list[tuple[str, dict, str]], group: str | None = None, t
         for preset, overrides, name in rows:
             config = RunConfig.from_preset(preset, **overrides, **quick())
             tags = [tag] if group and len(rows) > 1 else ()
-            queued += run_actions.submit_seeds(config, seeds(), name=name, group=group, tags=tags)
+            queued += run_actions.submit_seeds(config, seeds(), RunMeta(name=name, group=group, tags=tags))
     except Exception as error:  # noqa: BLE001 - expected ones become one line
         if not errors.is_expected(error):
             raise
@@ -215,8 +217,8 @@ if st.button("Queue run", type="primary", icon=":material/rocket_launch:", disab
              key="submit") and config is not None:  # fmt: skip
     group = group.strip() or (run_actions.seeds_group(config, seeds()) if seeds() > 1 else "")
     with errors.guard("Could not queue the run: "):
-        queued = run_actions.submit_seeds(config, seeds(), name=name.strip() or None, group=group, tags=tags.split(","),
-                                     note=note)  # fmt: skip
+        meta = RunMeta(name=name.strip() or None, group=group, tags=tags.split(","), note=note)
+        queued = run_actions.submit_seeds(config, seeds(), meta)
     if len(queued) > 1:
         flash_group(queued, group)
     else:

@@ -4,10 +4,11 @@ while the chosen sweep is queued or running; the points as CSV, the chart as PNG
 
 import streamlit as st
 
-from dashboard import charts, downloads, errors, reads, run_actions, services, statuses, vanishing
+from dashboard import charts, display, downloads, errors, reads, run_actions, services, statuses, vanishing
 from vgp_models.config import ConfigError
 from vgp_models.cures import CURES
 from vgp_models.sweep_config import DEPTHS, SweepConfig
+from worker import connection
 
 DEFAULTS = SweepConfig()
 BANDS = {"minmax": "min..max", "sd": "±1 sd"}
@@ -19,7 +20,8 @@ st.caption("No training: each net is built (one per seed), run forward and backw
 
 queue_up = services.queue_available()
 if not queue_up:
-    st.error("The queue (Redis) is not reachable, so no sweep can be queued.", icon=":material/cloud_off:")
+    st.error(display.plain(f"{connection.redis_unreachable_message()}: no sweep can be queued."),
+             icon=":material/cloud_off:")  # fmt: skip
 
 with st.expander("New sweep", expanded=True):
     depths = st.multiselect("Depths", DEPTHS, default=list(DEFAULTS.depths), key="sweep_depths")

@@ -1,0 +1,132 @@
+"""Putting work on the queue: submit a run (or one per seed) or a depth sweep, resume a stopped run.
+
+Each checks what it can before writing anything (the memory budget, Redis answering); if enqueueing fails after
+the row exists, the row is kept and marked failed with a one-line reason (so the attempt stays visible), and
+`QueueError` is raised carrying its id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from datetime import datetime
+
+from redis.exceptions import RedisError
+
+from vgp_models.config import ConfigError, RunConfig
+from vgp_models.sweep_config import SweepConfig
+from worker import sweeps
+from worker.cancellation import clear_cancel_flag
+from worker.connection import QueueError, redis_error_line, require_redis
+from worker.db import session_scope
+from worker.queue import enqueue_run, enqueue_sweep
+from worker.schema import RunStatus
+from worker.settings import Settings
+from worker.store import RunMeta, create_run, require_run, set_status, transition_run
+
+MAX_SEEDS = 100
+"""The most runs one "repeat with N seeds" queues."""
+
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+def check_budget(config: RunConfig, settings: Settings) -> None:
+    """ConfigError (one line) when a run would need more than VGP_MAX_PARAMS_X_BATCH: parameters x batch size
+    stands for its memory (weights, gradients and Adam's state grow with the first, activations with both)."""
+    need = config.parameter_count * config.batch_size
+    if need > settings.max_params_x_batch:
+        raise ConfigError(
+            f"{config.label} has {config.parameter_count:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
+            f"over this installation's budget of {settings.max_params_x_batch:.3g} (VGP_MAX_PARAMS_X_BATCH): "
+            "lower the width, depth or batch size"
+        )
+
+
+def submit_run(config: RunConfig, meta: RunMeta | None = None) -> int:
+    """Create a queued run and enqueue it; return its id. The Launch page and `python -m worker submit` call this.
+
+    Raises QueueError before writing anything when Redis does not answer a ping; if enqueueing fails later,
+    the run stays in the database marked failed with a one-line reason, and QueueError carries its id.
+    Raises ValueError (one line) for a bad setting and ConfigError for a run over the memory budget, also
+    before writing anything.
+    """
+    check_budget(config, Settings.from_env())
+    require_redis()
+    with session_scope() as session:
+        run_id = create_run(session, config, meta or RunMeta()).id
+    try:
+        enqueue_run(run_id)
+    except QueueError as e:
+        with session_scope() as session:
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
+        raise
+    return run_id
+
+
+def seed_configs(config: RunConfig, seeds: int) -> list[RunConfig]:
+    """`seeds` copies of `config` that differ only in seed: config.seed, config.seed + 1, ... (each validated).
+
+    Raises ValueError for a count outside 1..MAX_SEEDS and ConfigError for a seed past RunConfig's bound.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"seeds must be a whole number from 1 to {MAX_SEEDS}, got {seeds!r}")
+    return [RunConfig.from_dict({**config.to_dict(), "seed": config.seed + k}) for k in range(seeds)]
+
+
+def seeds_group(config: RunConfig, seeds: int, now: datetime) -> str:
+    """The group a repeat over seeds files its runs under: 'VGG38 BN+RC × 3 seeds · 2026-11-29 15:20:05'."""
+    return f"{config.label} × {seeds} seeds · {now:%Y-%m-%d %H:%M:%S}"
+
+
+def submit_seeds(config: RunConfig, seeds: int, meta: RunMeta | None = None) -> list[int]:
+    """Queue `seeds` runs of `config` differing only in seed (`seed_configs`), as one group; return their ids.
+
+    One seed is a plain `submit_run`. Several are named '<name or label> · seed k' and grouped under meta.group,
+    or `seeds_group` when none is given. Every config is validated before the first run is written; a queue
+    failure part-way raises QueueError, with the runs queued so far left in place.
+    """
+    configs = seed_configs(config, seeds)
+    meta = meta or RunMeta()
+    if seeds == 1:
+        return [submit_run(config, meta)]
+    group = (meta.group or "").strip() or seeds_group(config, seeds, datetime.now())
+    base = (meta.name or "").strip() or config.label
+    return [submit_run(c, replace(meta, name=f"{base} · seed {c.seed}", group=group)) for c in configs]
+
+
+def submit_sweep(config: SweepConfig) -> int:
+    """Create a queued depth sweep and enqueue its job; return its id. Redis down: QueueError before any write;
+    an enqueue failing later leaves the sweep failed with a one-line reason."""
+    require_redis()
+    with session_scope() as session:
+        sweep = sweeps.create_sweep(session, config)
+        sweep_id = sweep.id
+        job_id = sweep.job_id = f"vgp-sweep-{sweep_id}-{secrets.token_hex(4)}"
+    try:
+        enqueue_sweep(sweep_id, job_id)
+    except QueueError as e:
+        with session_scope() as session:
+            sweeps.transition_sweep(session, sweep_id, (RunStatus.QUEUED,), RunStatus.FAILED, f"not queued: {e}")
+        raise
+    return sweep_id
+
+
+def resume_run(run_id: int) -> str:
+    """Queue an interrupted, failed or cancelled run again; it continues from its last checkpoint.
+
+    Returns the new job id. Raises RunNotFound, ValueError for other statuses, QueueError if Redis refuses.
+    """
+    run_id = int(run_id)
+    require_redis()
+    with session_scope() as session:  # refused before anything is touched: a pending cancel stays pending
+        if not transition_run(session, run_id, RESUMABLE, RunStatus.QUEUED):
+            status = require_run(session, run_id).status
+            raise ValueError(f"run {run_id} is {status.value}; only interrupted, failed or cancelled runs resume")
+    try:
+        clear_cancel_flag(run_id)  # a stopped run's leftover flag must not stop the resumed job
+        return enqueue_run(run_id)
+    except (QueueError, RedisError) as e:
+        line = str(e) if isinstance(e, QueueError) else redis_error_line(e)
+        with session_scope() as session:
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {line}")
+        raise QueueError(line, run_id) from e
