@@ -1,5 +1,7 @@
-"""Shared by the tests/test_reliability_*.py files: environments, real worker processes, a private Redis server,
-and stub jobs that misbehave on purpose (imported by name in RQ work horses, so they live in an importable module).
+"""Shared by the worker's tests (test_jobs, test_queue, test_runner, test_reconcile, ...) and the
+tests/test_reliability_*.py scenarios: environments (in this process, or for worker processes), runs staged in the
+store, real worker processes, a private Redis server, and stub jobs that misbehave on purpose (imported by name in
+RQ work horses, so they live in an importable module).
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rq import Callback
+from sqlalchemy import update
 
 from vgp_models.config import RunConfig
-from worker import connection, db, frames, liveness, queue, runner, store
-from worker.schema import Run, RunStatus
+from worker import cancellation, connection, db, frames, liveness, queue, runner, store
+from worker.schema import Run, RunStatus, utcnow
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -70,6 +74,36 @@ def fast_worker_env(
     db.dispose_engines()
 
 
+@contextmanager
+def in_process_env(
+    tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """This process pointed at a migrated database, Redis database 15 and a unique queue, for jobs run here
+    (`work_in_process`); yields tmp_path. The queue, its jobs and its cancel flags are removed afterwards.
+    Skips without Redis."""
+    if not connection.redis_available(REDIS_URL):
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    name = f"vgp-test-{uuid.uuid4().hex[:8]}"
+    url = database_url  # SQLite, or Postgres with VGP_TEST_DATABASE=postgres
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("VGP_QUEUE", name)
+    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
+    monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    db.upgrade_database(url)
+    yield tmp_path
+    redis = connection.get_redis(REDIS_URL)  # explicit: a test may have pointed REDIS_URL elsewhere
+    q = queue.get_queue(name, connection=redis)
+    for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry):
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+    q.delete(delete_jobs=True)
+    flags = cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")
+    for key in redis.scan_iter(match=flags):
+        redis.delete(key)
+    db.dispose_engines()
+
+
 def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
     """Remove a test queue, its jobs and registries, and any cancel flags, from Redis."""
     try:
@@ -99,6 +133,19 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
 def run_row(run_id: int, url: str | None = None) -> Run:
     with db.session_scope(url) as s:
         return store.require_run(s, run_id)
+
+
+def running_run(heartbeat_age_s: float = 60, job_id: str | None = "gone") -> int:
+    """A run marked running by job `job_id` whose last heartbeat is `heartbeat_age_s` old."""
+    with db.session_scope() as s:
+        run_id = store.create_run(s, tiny()).id
+        s.get(Run, run_id).job_id = job_id
+    with db.session_scope() as s:
+        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, worker_name="w")
+    with db.session_scope() as s:
+        old = utcnow() - timedelta(seconds=heartbeat_age_s)
+        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
+    return run_id
 
 
 def epochs_of(run_id: int, url: str | None = None):  # -> pd.DataFrame

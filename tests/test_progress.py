@@ -1,14 +1,10 @@
-"""Progress inside an epoch: the job's StepWriter on a real store (throttled, fenced by status and job), and the
-progress text, fraction and ETA that the Run page and the Runs table draw from it."""
+"""worker.progress: progress inside an epoch, the job's StepWriter on a real store (throttled, fenced by status and
+job). The progress text, fraction and ETA the pages draw from it: test_dashboard_progress.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import pandas as pd
-import pytest
-
-from dashboard import display, progress, runs_table
 from vgp_models.config import RunConfig
 from vgp_models.train import EpochMetrics
 from worker import db, store
@@ -55,46 +51,3 @@ def test_step_writer_leaves_a_run_of_another_job_or_not_running_alone(store_url:
         store.set_status(session, run_id, RunStatus.CANCELLED)
     StepWriter(run_id, "job-2")(1, 10)
     assert progress_of(run_id) == (0, None, None)
-
-
-NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
-
-
-def run(done: int = 2, step: int = 0, steps: int | None = None, since_s: float = 0.0, status: str = "running") -> dict:
-    started = NOW - timedelta(seconds=since_s) if steps else None
-    return dict(id=1, status=status, epochs_done=done, epochs_total=10, epoch_step=step, epoch_steps=steps,
-                epoch_started_at=started)  # fmt: skip
-
-
-def test_progress_inside_the_epoch_before_any_epoch_finished() -> None:
-    # 11 steps done after the first, in 22 s: 2 s a step; 89 steps left of this epoch, then 9 epochs of 100 steps.
-    fraction, text = progress.bar(run(done=0, step=12, steps=100, since_s=22), [], now=NOW)
-    assert fraction == pytest.approx(0.012)
-    assert text == f"Epoch 0 of 10 · step 12 of 100 in epoch 1 · ETA {display.fmt_duration(2 * 88 + 9 * 200)}"
-
-
-def test_progress_inside_a_later_epoch_uses_the_mean_epoch_time_after_it() -> None:
-    fraction, text = progress.bar(run(done=2, step=51, steps=100, since_s=100), [150.0, 250.0], now=NOW)
-    assert fraction == pytest.approx(0.251)
-    assert text.endswith(f"step 51 of 100 in epoch 3 · ETA {display.fmt_duration(2 * 49 + 7 * 200)}")
-
-
-def test_first_step_alone_gives_no_rate_yet() -> None:
-    assert progress.bar(run(done=0, step=1, steps=100), [], now=NOW)[1] == (
-        "Epoch 0 of 10 · step 1 of 100 in epoch 1 · ETA after the first epoch")  # fmt: skip
-    assert progress.run_eta(run(done=2, step=1, steps=100), 30.0, NOW) == pytest.approx(240.0)
-
-
-def test_runs_table_shows_the_step_and_its_eta() -> None:
-    runs = pd.DataFrame([run(done=2, step=51, steps=100, since_s=100)]).assign(
-        name="", label="VGG38", group_name=None, tags=[[]], best_val_acc=None, params=1, device="cpu",
-        created_at=NOW)  # fmt: skip
-    epochs = pd.DataFrame(dict(run_id=[1, 1], seconds=[150.0, 250.0]))
-    etas = progress.eta_seconds(runs, epochs, now=NOW)
-    assert etas == {1: pytest.approx(2 * 49 + 7 * 200)}
-    table = runs_table.runs_table(runs, etas, pd.Series(dtype=bool), display.fmt_duration)
-    assert table["epochs"].tolist() == ["2 / 10 · step 51/100"]
-    assert table["progress"].tolist() == [pytest.approx(0.251)]
-    assert table["eta"].tolist() == [display.fmt_duration(2 * 49 + 7 * 200)]
-    finished = runs.assign(status="completed", epochs_done=10)
-    assert runs_table.runs_table(finished, {}, pd.Series(dtype=bool), str)["epochs"].tolist() == ["10 / 10"]

@@ -1,45 +1,22 @@
-"""worker.store on real SQLite and real Postgres: runs, idempotent epoch writes, frames, cascades, guards."""
+# ruff: noqa: F401, F811 - the fixture db_url comes from tests.store_support
+"""worker.store on real SQLite and real Postgres: runs, idempotent epoch writes (read back as frames), cascades,
+guards, status changes, run metadata, and the heartbeat fenced by the job.
+
+Reads as frames: test_frames.py; engines and sessions: test_db.py.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import postgres_database
 from sqlalchemy import delete, func, select
 
-from vgp_models.config import RunConfig
-from vgp_models.train import EpochMetrics, LayerGrad
+from tests.reliability_support import running_run
+from tests.store_support import CONFIG, LAYERS, db_url, metrics, new_run
 from worker import db, frames, store
 from worker.schema import EpochRow, GradientRow, Run, RunStatus
-
-CONFIG = RunConfig(depth=8, width=8, epochs=3, subset=64, batch_size=32, device="cpu")
-LAYERS = ["input_conv_conv_0", "block_0_0_conv_0", "logit_linear_layer"]
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'vgp.db'}"
-        db.upgrade_database(url)
-        yield url
-        db.dispose_engines()
-    else:
-        with postgres_database() as url:
-            db.upgrade_database(url)
-            yield url
-
-
-def metrics(epoch: int, val_acc: float = 0.1, scale: float = 1.0, train_loss: float = 4.0) -> EpochMetrics:
-    grads = [LayerGrad(i, label, scale * (i + 1), scale * (i + 2), scale * (i + 3)) for i, label in enumerate(LAYERS)]
-    return EpochMetrics(epoch, CONFIG.epochs, train_loss, 0.05, 4.1, val_acc, 1e-3, 1.5, grads)
-
-
-def new_run(url: str, **kwargs: object) -> int:
-    with db.session_scope(url) as s:
-        return store.create_run(s, CONFIG, store.RunMeta(**kwargs)).id  # type: ignore[arg-type]
 
 
 def count(url: str, model: type, run_id: int) -> int:
@@ -89,23 +66,6 @@ def test_record_epoch_is_idempotent(db_url: str) -> None:
     assert first["layer"].tolist() == LAYERS
     assert first["abs_mean_last"].tolist() == pytest.approx([2.0, 4.0, 6.0])
     assert str(grads["layer_index"].dtype) == "int64" and str(grads["l2"].dtype) == "float64"
-
-
-def test_frames_for_several_runs_and_none(db_url: str) -> None:
-    a, b = new_run(db_url), new_run(db_url)
-    with db.session_scope(db_url) as s:
-        store.record_epoch(s, b, metrics(1))
-        store.record_epoch(s, a, metrics(1))
-        store.record_epoch(s, a, metrics(2))
-    with db.session_scope(db_url) as s:
-        both = frames.epochs_frame(s, [b, a])
-        assert both[["run_id", "epoch"]].values.tolist() == [[a, 1], [a, 2], [b, 1]]
-        empty = frames.epochs_frame(s, [])
-        assert empty.empty and list(empty.columns) == list(frames.EPOCH_COLUMNS)
-        only_two = frames.gradients_frame(s, [a], epochs=[2])
-        assert set(only_two["epoch"]) == {2} and len(only_two) == len(LAYERS)
-        runs = frames.runs_frame(s, [a, b])
-        assert sorted(runs["id"]) == sorted([a, b]) and set(runs["label"]) == {CONFIG.label}
 
 
 def test_non_finite_metrics_are_stored_as_null(db_url: str) -> None:
@@ -189,13 +149,10 @@ def test_update_run_meta(db_url: str) -> None:
         assert (run.name, run.group_name, run.tags, run.note) == ("renamed", None, ["x"], "=1+1")
 
 
-def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'var' / 'vgp.db'}"  # the folder is created on first use
-    try:
-        with db.get_engine(url).connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_TIMEOUT_MS
-        assert db.get_engine(url) is db.get_engine(url)
-    finally:
-        db.dispose_engines()
+def test_heartbeat_is_fenced_by_the_job(store_url: str) -> None:
+    run_id = running_run(heartbeat_age_s=0, job_id="job-a")
+    with db.session_scope() as s:
+        assert store.touch_heartbeat(s, run_id, "job-a")
+        assert not store.touch_heartbeat(s, run_id, "job-b")
+        assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
+        assert not store.touch_heartbeat(s, run_id, "job-a")

@@ -16,7 +16,7 @@ import torch
 
 from dashboard import charts
 from tests.dashboard_support import APP, env, open_page, redis_env
-from tests.test_worker_e2e import work
+from tests.reliability_support import work_in_process
 from vgp_models import sweep as sweep_module
 from vgp_models.config import ConfigError
 from vgp_models.data import load_cifar100
@@ -115,7 +115,7 @@ def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, 
     with db.session_scope() as s:
         row = sweeps.require_sweep(s, sweep_id)
         assert (row.status, row.cells_total, row.cells_done) == (RunStatus.QUEUED, 4, 0)
-    work()
+    work_in_process()
     with db.session_scope() as s:
         row = sweeps.require_sweep(s, sweep_id)
         assert row.status is RunStatus.COMPLETED, row.reason
@@ -133,7 +133,7 @@ def test_sweep_without_data_fails_in_one_line(redis_env, tmp_path, monkeypatch):
     monkeypatch.setenv("VGP_DATA_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("VGP_DOWNLOAD", "0")
     sweep_id = submission.submit_sweep(TINY)
-    work()
+    work_in_process()
     with db.session_scope() as s:
         row = sweeps.require_sweep(s, sweep_id)
         assert row.status is RunStatus.FAILED and row.reason.startswith("no CIFAR-100 at ") and "\n" not in row.reason
@@ -143,7 +143,7 @@ def test_cancelled_queued_sweep_never_runs(redis_env, cifar_dir, monkeypatch):
     monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
     sweep_id = submission.submit_sweep(TINY)
     assert cancellation.cancel_sweep(sweep_id) is RunStatus.CANCELLED
-    work()
+    work_in_process()
     with db.session_scope() as s:
         assert sweeps.require_sweep(s, sweep_id).status is RunStatus.CANCELLED
         assert sweeps.points_frame(s, sweep_id).empty

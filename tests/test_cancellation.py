@@ -1,5 +1,10 @@
-"""The cancel flag on a shared Redis: two installs (other queue, other database) never cancel each other's runs,
-and a flag left behind never stops a later run that got the same id; every flag expires."""
+"""worker.cancellation: cancelling a queued run (its job leaves the queue) and a running one (through its flag, which
+the job reads and clears), in this process on real Redis and the test database; and the cancel flag on a shared
+Redis: two installs (other queue, other database) never cancel each other's runs, and a flag left behind never stops
+a later run that got the same id; every flag expires.
+
+A job deaf to its flag is stopped by the worker process: test_runner.py.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_support import REDIS_URL, drop_queue, make_env, tiny
-from worker import cancellation, connection, db, store
+from tests.reliability_support import REDIS_URL, drop_queue, in_process_env, make_env, run_row, tiny, work_in_process
+from vgp_models.config import RunConfig
+from worker import cancellation, connection, db, queue, store, submission
 from worker.schema import RunStatus
+
+TINY = tiny()
+
+
+@pytest.fixture
+def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
+        yield folder
 
 
 def install(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch, database: str, queue_name: str) -> None:
@@ -71,3 +85,28 @@ def test_a_stale_flag_does_not_stop_a_later_run_of_the_same_id(tmp_path, cifar_d
     new = running_run()
     assert new == old
     assert not cancellation.cancel_requested(new)
+
+
+def test_cancel_a_queued_run(env: Path) -> None:
+    run_id = submission.submit_run(TINY)
+    assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED
+    assert run_row(run_id).job_id not in queue.get_queue().job_ids
+    work_in_process()
+    run = run_row(run_id)
+    assert run.status is RunStatus.CANCELLED and run.started_at is None and run.finished_at is not None
+    assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
+
+
+def test_cancel_a_running_run_through_the_flag(env: Path) -> None:
+    run_id = submission.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
+    with db.session_scope() as s:  # as if a worker had just started it
+        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
+    assert cancellation.cancel_requested(run_id)
+    with db.session_scope() as s:  # hand it back to the queue so that the real job runs and sees the flag
+        assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.QUEUED)
+    work_in_process()
+    run = run_row(run_id)
+    assert run.status is RunStatus.CANCELLED, run.reason
+    assert run.epochs_done < 200
+    assert not cancellation.cancel_requested(run_id)  # the job cleared its flag

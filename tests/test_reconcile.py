@@ -1,4 +1,7 @@
-"""worker.reconcile, step by step, in this process: real Redis (database 15, a unique queue), the test database.
+"""worker.reconcile, the crash sweep and lost-Redis repair, step by step, in this process: real Redis (database 15,
+a unique queue), the test database. Dead running runs are interrupted and resumed once, live ones left alone, cancels
+past their grace stopped, queued runs whose job is gone queued again, nothing judged while Redis is down; and
+`python -m worker reconcile`.
 
 Worker death is staged in Redis (a registered worker whose heartbeat stops), so each rule is tested exactly;
 test_reliability_crash.py does the same with real processes and SIGKILL.
@@ -20,7 +23,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import utcformat
 from sqlalchemy import update
 
-from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, tiny
+from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, running_run, tiny
 from worker import cancellation, connection, db, liveness, queue, reconcile, runner, store, submission
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
@@ -42,19 +45,6 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
     for key in redis.scan_iter(match="vgp:cancel:*"):
         redis.delete(key)
     db.dispose_engines()
-
-
-def running_run(heartbeat_age_s: float = 60, job_id: str | None = "gone") -> int:
-    """A run marked running by job `job_id` whose last heartbeat is `heartbeat_age_s` old."""
-    with db.session_scope() as s:
-        run_id = store.create_run(s, tiny()).id
-        s.get(Run, run_id).job_id = job_id
-    with db.session_scope() as s:
-        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, worker_name="w")
-    with db.session_scope() as s:
-        old = utcnow() - timedelta(seconds=heartbeat_age_s)
-        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
-    return run_id
 
 
 class LiveWorker:
@@ -172,34 +162,6 @@ def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
     assert len(queue.get_queue().job_ids) == 2
 
 
-def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
-    """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
-    from rq.exceptions import AbandonedJobError
-
-    with db.session_scope() as s:
-        run_id = store.create_run(s, tiny()).id
-    old_job = Job.fetch(queue.enqueue_run(run_id), connection=connection.get_redis(), serializer=JSONSerializer)
-    new_job_id = queue.enqueue_run(run_id)  # e.g. reconcile re-enqueued it while the old one was in flight
-    queue.on_job_failure(old_job, connection.get_redis(), AbandonedJobError, AbandonedJobError(), None)
-    runner.on_work_horse_killed(old_job, 1234, 9, None)
-    assert run_row(run_id).status is RunStatus.QUEUED
-
-    runner.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first
-    old = Job.fetch(old_job.id, connection=connection.get_redis(), serializer=JSONSerializer)
-    assert old.return_value() == "skipped"
-    run = run_row(run_id)
-    assert run.status is RunStatus.COMPLETED and run.job_id == new_job_id
-
-
-def test_heartbeat_is_fenced_by_the_job(env: dict) -> None:
-    run_id = running_run(heartbeat_age_s=0, job_id="job-a")
-    with db.session_scope() as s:
-        assert store.touch_heartbeat(s, run_id, "job-a")
-        assert not store.touch_heartbeat(s, run_id, "job-b")
-        assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
-        assert not store.touch_heartbeat(s, run_id, "job-a")
-
-
 def test_redis_down_judges_nothing(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = running_run(heartbeat_age_s=600)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
@@ -207,23 +169,6 @@ def test_redis_down_judges_nothing(env: dict, monkeypatch: pytest.MonkeyPatch) -
         reconcile.reconcile(SETTINGS)
     assert reconcile.reconcile_quietly(SETTINGS) is None
     assert run_row(run_id).status is RunStatus.RUNNING
-
-
-def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HEARTBEAT_S", "STALE_AFTER_S", "SWEEP_INTERVAL_S", "CANCEL_GRACE_S", "AUTO_RESUMES"):
-        monkeypatch.delenv(f"VGP_{name}", raising=False)
-    assert Settings.from_env() == Settings()
-    monkeypatch.setenv("VGP_HEARTBEAT_S", "2")
-    monkeypatch.setenv("VGP_STALE_AFTER_S", "5")
-    monkeypatch.setenv("VGP_AUTO_RESUMES", "3")
-    s = Settings.from_env()
-    assert (s.heartbeat_s, s.stale_after_s, s.auto_resumes, s.worker_heartbeat_s) == (2.0, 5.0, 3, 2)
-    monkeypatch.setenv("VGP_STALE_AFTER_S", "3")
-    with pytest.raises(ValueError, match="at least twice"):
-        Settings.from_env()
-    monkeypatch.setenv("VGP_STALE_AFTER_S", "soon")
-    with pytest.raises(ValueError, match="VGP_STALE_AFTER_S must be a number"):
-        Settings.from_env()
 
 
 def test_reconcile_command_line(env: dict) -> None:

@@ -1,0 +1,21 @@
+"""dashboard.reads: the Compare page's reads of the store (the drawn epochs, every gradient ratio) and the
+version of the runs its cache is keyed on."""
+
+from __future__ import annotations
+
+from dashboard import reads, vanishing
+from tests.store_support import seed_two_runs
+from worker import frames
+
+
+def test_fetch_compare_reads_the_drawn_epochs_and_every_ratio(database_url):
+    from worker import db
+
+    a, b = seed_two_runs(database_url)
+    with db.session_scope(database_url) as s:
+        epochs, grads, ends = reads.fetch_compare(s, [a, b])
+        runs = frames.runs_frame(s, [a, b])
+    assert len(epochs) == 5 and set(grads.columns) == set(reads.FLOW_COLUMNS) and len(grads) == 3 * 4 + 2 * 6
+    assert vanishing.vanishing_gradients(ends).to_dict() == {a: False, b: False}  # 1e-3 is not below 1e-3
+    assert reads.versions(runs) == (db.database_url(), (b, 2, "queued"), (a, 3, "queued"))
+    db.dispose_engines()

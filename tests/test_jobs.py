@@ -1,0 +1,123 @@
+"""worker.jobs: the job a worker runs for a run, in this process on real Redis (database 15, a unique queue) and the
+test database (a SQLite file, or Postgres with VGP_TEST_DATABASE=postgres): a tiny run trained to completion with its
+metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled cancel-flag poll,
+and an old job of a run queued again that may no longer touch it.
+
+Runs are tiny (depth 8, width 8, subset 64, batch 32) so that a test trains in about a second on a CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+
+from tests.reliability_support import in_process_env, run_row, tiny, work_in_process
+from vgp_models.gradstats import weight_parameters
+from vgp_models.train import build_model
+from worker import cancellation, connection, db, frames, queue, runner, store, submission
+from worker.schema import CheckpointRow, RunStatus
+from worker.store import RunMeta
+
+TINY = tiny()
+
+
+@pytest.fixture
+def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
+        yield folder
+
+
+def stored_frames(run_id: int) -> tuple:
+    with db.session_scope() as s:
+        return frames.epochs_frame(s, [run_id]), frames.gradients_frame(s, [run_id])
+
+
+def test_submit_then_work_completes(env: Path) -> None:
+    run_id = submission.submit_run(TINY, RunMeta(name="e2e", group="tests", tags=["tiny"]))
+    assert run_row(run_id).status is RunStatus.QUEUED
+    work_in_process()
+
+    run = run_row(run_id)
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert run.epochs_done == TINY.epochs and run.test_acc is not None and run.test_loss is not None
+    assert run.best_epoch in (1, 2) and run.best_val_acc is not None
+    assert run.params and run.params > 0 and run.device == "cpu"
+    assert run.started_at and run.finished_at and run.worker_name and run.job_id
+    epochs, grads = stored_frames(run_id)
+    layers = len(weight_parameters(build_model(TINY)))
+    assert len(epochs) == TINY.epochs
+    assert len(grads) == TINY.epochs * layers
+    assert ((epochs["train_acc"] >= 0) & (epochs["train_acc"] <= 1)).all()
+    with db.session_scope() as s:  # checkpoints live in the database; a completed run keeps only `best`
+        kept = [(c.kind, c.epoch) for c in s.scalars(select(CheckpointRow).where(CheckpointRow.run_id == run_id))]
+    assert kept == [("best", run.best_epoch)]
+    assert not (env / "checkpoints").exists()  # nothing on the worker's disk
+
+
+def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = env / "nowhere"
+    monkeypatch.setenv("VGP_DATA_DIR", str(missing))
+    run_id = submission.submit_run(TINY)
+    work_in_process()
+    run = run_row(run_id)
+    assert run.status is RunStatus.FAILED
+    assert run.reason and str(missing) in run.reason and run.reason.startswith("DataError: ")
+    assert "\n" not in run.reason
+    assert stored_frames(run_id)[0].empty
+
+
+def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
+    job = queue.get_queue().enqueue(queue.JOB_FUNCTION, 987654)
+    after = submission.submit_run(TINY)  # the worker goes on to the next job
+    work_in_process()
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() == "missing"
+    assert run_row(after).status is RunStatus.COMPLETED
+
+
+def test_bad_stored_config_fails_cleanly(env: Path) -> None:
+    with db.session_scope() as s:
+        run = store.create_run(s, TINY)
+        run.config = {**TINY.to_dict(), "depth": 9}
+        run_id = run.id
+    queue.enqueue_run(run_id)
+    work_in_process()
+    run = run_row(run_id)
+    assert run.status is RunStatus.FAILED
+    assert run.reason is not None and run.reason.startswith("invalid stored config: ConfigError: depth must be")
+
+
+def test_stop_poller_reads_the_flag_at_most_every_interval(env: Path) -> None:
+    from worker.jobs import StopPoller
+
+    run_id = submission.submit_run(TINY)
+    poller = StopPoller(run_id, poll_s=0.3)
+    connection.get_redis().set(cancellation.cancel_key(run_id), "1")
+    assert not any(poller() for _ in range(10_000))  # within the interval: no Redis read, so no stop yet
+    time.sleep(0.35)
+    assert poller() and poller()  # read once, then remembered
+
+
+def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
+    """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
+    from rq.exceptions import AbandonedJobError
+
+    with db.session_scope() as s:
+        run_id = store.create_run(s, tiny()).id
+    old_job = Job.fetch(queue.enqueue_run(run_id), connection=connection.get_redis(), serializer=JSONSerializer)
+    new_job_id = queue.enqueue_run(run_id)  # e.g. reconcile re-enqueued it while the old one was in flight
+    queue.on_job_failure(old_job, connection.get_redis(), AbandonedJobError, AbandonedJobError(), None)
+    runner.on_work_horse_killed(old_job, 1234, 9, None)
+    assert run_row(run_id).status is RunStatus.QUEUED
+
+    runner.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first
+    old = Job.fetch(old_job.id, connection=connection.get_redis(), serializer=JSONSerializer)
+    assert old.return_value() == "skipped"
+    run = run_row(run_id)
+    assert run.status is RunStatus.COMPLETED and run.job_id == new_job_id
