@@ -1,4 +1,5 @@
-"""The optional dashboard password (VGP_DASHBOARD_PASSWORD), under Streamlit's AppTest: asked before any page."""
+"""dashboard.gate: the optional dashboard password (VGP_DASHBOARD_PASSWORD), under Streamlit's AppTest: asked before any
+page, and each wrong password waits longer in every session."""
 
 from __future__ import annotations
 
