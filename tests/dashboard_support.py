@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from redis import Redis
 from rq import Queue
@@ -109,3 +110,18 @@ def all_runs() -> list[schema.Run]:
 
 def markdown_text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
+
+
+def runs_frame(rows: list[dict]) -> pd.DataFrame:
+    """A runs frame like reads.load_runs: newest first, with config dicts and labels."""
+    out = []
+    for i, row in enumerate(rows, start=1):
+        config = RunConfig.from_preset(row.pop("preset"), **row.pop("config", {})).to_dict()
+        out.append(
+            dict(
+                id=i, name=None, status="completed", config=config, label=RunConfig.from_dict(config).label,
+                epochs_done=1, epochs_total=1, params=1000 * i, best_epoch=1, test_loss=4.0, test_acc=0.05,
+                group_name=None, tags=[], best_val_acc=0.1, device="cpu", worker_name="w", created_at=None,
+            ) | row
+        )  # fmt: skip
+    return pd.DataFrame(out).iloc[::-1].reset_index(drop=True)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard import display, progress, runs_table
+from tests.dashboard_support import runs_frame
 
 
 def epoch_run(status, done=2, total=10):
@@ -74,3 +75,9 @@ def test_runs_table_shows_the_step_and_its_eta() -> None:
     assert table["eta"].tolist() == [display.fmt_duration(2 * 49 + 7 * 200)]
     finished = runs.assign(status="completed", epochs_done=10)
     assert runs_table.runs_table(finished, {}, pd.Series(dtype=bool), str)["epochs"].tolist() == ["10 / 10"]
+
+
+def test_eta_from_mean_epoch_time():
+    runs = runs_frame([dict(preset="vgg08", status="running", epochs_done=2, epochs_total=10), dict(preset="vgg08")])
+    epochs = pd.DataFrame(dict(run_id=[1, 1, 2], seconds=[10.0, 20.0, 5.0]))
+    assert progress.eta_seconds(runs, epochs) == {1: pytest.approx(120.0)}
