@@ -1,12 +1,18 @@
-"""worker.db: SQLite connections (WAL, foreign keys, busy timeout, one engine per URL), and a read scope that sees
-one snapshot on either backend (VGP_TEST_DATABASE).
+"""worker.db: SQLite connections (WAL, foreign keys, busy timeout, one engine per URL), Postgres sessions that
+cannot hold locks forever from inside an idle transaction, and a read scope that sees one snapshot on either
+backend (VGP_TEST_DATABASE).
 
 Alembic upgrades: test_migrations.py; SQLite under a worker's write load: test_reliability_sqlite.py.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from tests.reliability_support import tiny
 from worker import db, frames, store
@@ -43,5 +49,34 @@ def test_read_scope_sees_one_snapshot(database_url: str) -> None:
             assert len(frames.gradients_frame(snapshot, [run_id])) == 1  # still the snapshot
         with db.read_scope(database_url) as fresh:
             assert len(frames.gradients_frame(fresh, [run_id])) == 2
+    finally:
+        db.dispose_engines()
+
+
+def test_a_postgres_session_idle_inside_a_transaction_is_ended_and_its_locks_freed(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host cut off mid-transaction (test_reliability_partition.py) leaves its session idle in the transaction;
+    Postgres ends it after POSTGRES_IDLE_IN_TRANSACTION_S, so another worker's write to the same row goes on."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("Postgres only (VGP_TEST_DATABASE=postgres)")
+    monkeypatch.setattr(db, "POSTGRES_IDLE_IN_TRANSACTION_S", 1)
+    db.dispose_engines()
+    db.upgrade_database(database_url)
+    try:
+        with db.session_scope(database_url) as s:
+            run_id = store.create_run(s, tiny()).id
+        cut = db.get_engine(database_url).connect()
+        cut.begin()
+        cut.execute(text("UPDATE runs SET note = 'held' WHERE id = :id"), {"id": run_id})  # holds the row lock
+        time.sleep(2.5)  # idle inside the transaction, past the timeout
+        with db.session_scope(database_url) as s:
+            s.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting on the lock would fail, not hang
+            s.execute(text("UPDATE runs SET note = 'other worker' WHERE id = :id"), {"id": run_id})
+        with pytest.raises(DBAPIError, match="idle-in-transaction timeout"):
+            cut.execute(text("SELECT 1"))  # the idle session was ended by the server
+        cut.invalidate()
+        with db.session_scope(database_url) as s:
+            assert store.get_run(s, run_id).note == "other worker"
     finally:
         db.dispose_engines()

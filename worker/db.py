@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "MIGRATE_HINT", "POSTGRES_CONNECT_TIMEOUT_S", "REPO_ROOT", "SQLITE_BUSY_TIMEOUT_MS",
+    "DEFAULT_DATABASE_URL", "MIGRATE_HINT", "POSTGRES_CONNECT_TIMEOUT_S", "POSTGRES_IDLE_IN_TRANSACTION_S", "REPO_ROOT",
+    "SQLITE_BUSY_TIMEOUT_MS",
     "alembic_config", "database_available", "database_url", "dispose_engines", "ensure_database_dir", "get_engine",
     "get_sessionmaker", "migration_hint", "read_scope", "safe_database_url", "session_scope", "upgrade_database",
 ]  # fmt: skip
@@ -32,6 +33,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another writer's lock before 'database is locked'."""
 
 POSTGRES_CONNECT_TIMEOUT_S = 10
+
+POSTGRES_IDLE_IN_TRANSACTION_S = 60
+"""How long Postgres keeps one of our sessions that sits inside a transaction with nothing to do: a host cut off
+mid-transaction (a network partition) would otherwise hold its row locks until TCP gives up, hours later, and
+every other worker's sweep would wait on them. Our transactions never idle for long (an epoch's rows and a
+checkpoint, written back to back)."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,8 +78,11 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # connect_timeout: a host cut off from Postgres fails a connect in seconds (then worker.outage retries),
-    # instead of waiting out TCP's minutes of SYN retries.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S})
+    # instead of waiting out TCP's minutes of SYN retries; the session timeout frees what a cut host held.
+    options = f"-c idle_in_transaction_session_timeout={int(POSTGRES_IDLE_IN_TRANSACTION_S * 1000)}"
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "options": options}
+    )
 
 
 _ENGINES: dict[str, Engine] = {}
