@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from tests.reliability_support import train_on_one_thread
 from vgp_models.config import RunConfig
 from vgp_models.train import CheckpointMismatch, EpochMetrics, LayerGrad, train
-from worker import checkpoints, db, frames, jobs, store
+from worker import checkpoints, db, frames, jobs, settings, store
 from worker.schema import CheckpointRow, RunStatus
 
 CONFIG = RunConfig(depth=8, width=8, epochs=3, subset=64, batch_size=32, device="cpu", seed=1)
@@ -169,4 +169,4 @@ def test_bad_settings_fail_the_run_with_one_line(url: str, monkeypatch: pytest.M
         assert store.require_run(s, run_id).reason == "VGP_CHECKPOINT_STORE must be one of db, files; got 'nfs'"
     monkeypatch.setenv("VGP_KEEP_CHECKPOINTS", "all")
     with pytest.raises(ValueError, match="^VGP_KEEP_CHECKPOINTS must be one of best, none; got 'all'$"):
-        checkpoints.keep_setting()
+        settings.keep_setting()

@@ -201,6 +201,8 @@ def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_agai
         ("REDIS_URL", "http://127.0.0.1:6379/0", "REDIS_URL is not a Redis URL"),
         ("REDIS_URL", "redis://:secret@127.0.0.1:6379/zero", "REDIS_URL must end in a database number"),
         ("DATABASE_URL", "postgresql+psycopg://u:secret@host:port/db", "DATABASE_URL is not a database URL"),
+        ("VGP_CHECKPOINT_STORE", "nfs", "VGP_CHECKPOINT_STORE must be one of db, files; got 'nfs'"),
+        ("VGP_KEEP_CHECKPOINTS", "all", "VGP_KEEP_CHECKPOINTS must be one of best, none; got 'all'"),
     ],
 )
 def test_every_setting_fails_in_one_line_naming_its_variable(

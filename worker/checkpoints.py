@@ -6,14 +6,13 @@ ONE transaction, fenced by the job id, so an epoch is recorded exactly once by c
 job writes nothing. The write is retried through a database outage (worker.outage), holding the bytes in memory.
 On resume the `last` row's bytes must match its sha256 and the run's uuid, or the run fails with one line.
 
-    VGP_CHECKPOINT_STORE   db     db | files (files: VGP_CHECKPOINT_DIR/<run id>/last.pt, shared storage needed)
-    VGP_KEEP_CHECKPOINTS   best   what a completed run keeps: best | none
+VGP_CHECKPOINT_STORE (db | files: VGP_CHECKPOINT_DIR/<run uuid>/last.pt, shared storage needed) and
+VGP_KEEP_CHECKPOINTS (best | none: what a completed run keeps) are read and checked by worker.settings.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 
 import torch
@@ -22,29 +21,12 @@ from vgp_models.checkpoints import KINDS, from_bytes, to_bytes
 from vgp_models.train import CheckpointMismatch, EpochMetrics
 from worker.db import session_scope
 from worker.outage import retrying
+from worker.settings import keep_setting
 from worker.store import checkpoint_dir, get_checkpoint, prune_checkpoints, put_checkpoint, record_epoch
 
-__all__ = ["DbCheckpoints", "keep_setting", "prune_completed", "store_setting"]
+__all__ = ["DbCheckpoints", "prune_completed"]
 
-STORES = ("db", "files")
-KEEPS = {"best": ("best",), "none": ()}
-
-
-def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = os.environ.get(name, "").strip().lower() or default
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def store_setting() -> str:
-    """VGP_CHECKPOINT_STORE: db (default) or files; ValueError (one line) otherwise."""
-    return _choice("VGP_CHECKPOINT_STORE", "db", STORES)
-
-
-def keep_setting() -> str:
-    """VGP_KEEP_CHECKPOINTS: best (default) or none; ValueError (one line) otherwise."""
-    return _choice("VGP_KEEP_CHECKPOINTS", "best", tuple(KEEPS))
+KEPT_KINDS = {"best": ("best",), "none": ()}  # VGP_KEEP_CHECKPOINTS -> the checkpoint kinds a completed run keeps
 
 
 class DbCheckpoints:
@@ -95,7 +77,7 @@ class DbCheckpoints:
 
 def prune_completed(run_id: int, run_uuid: str) -> int:
     """Drop what a completed run no longer needs (VGP_KEEP_CHECKPOINTS), rows and files; returns the rows deleted."""
-    keep = KEEPS[keep_setting()]
+    keep = KEPT_KINDS[keep_setting()]
     for kind in KINDS:  # VGP_CHECKPOINT_STORE=files, or files left from before
         if kind not in keep:
             (checkpoint_dir(run_uuid) / f"{kind}.pt").unlink(missing_ok=True)

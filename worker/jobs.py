@@ -20,13 +20,13 @@ from vgp_models.data import DataError, data_dir_from_env
 from vgp_models.run_folder import git_commit, parameter_count
 from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
 from worker.cancellation import cancel_requested, clear_cancel_flag, poll_connection
-from worker.checkpoints import DbCheckpoints, prune_completed, store_setting
+from worker.checkpoints import DbCheckpoints, prune_completed
 from worker.db import session_scope
 from worker.liveness import current_job_id, current_worker_name
 from worker.outage import retrying
 from worker.progress import StepWriter
 from worker.schema import RunStatus
-from worker.settings import Settings
+from worker.settings import Settings, store_setting
 from worker.store import (
     RunSuperseded,
     checkpoint_dir,

@@ -10,6 +10,8 @@ process with one line naming the variable, before it writes anything.
     VGP_MAX_PARAMS_X_BATCH   4e9   a run's parameters times its batch size may not exceed this (memory budget)
     VGP_DOWNLOAD               1   a job may try torchvision's CIFAR-100 download (0: never)
     VGP_OUTAGE_S             300   a job retries database and Redis writes that fail on the connection this long
+    VGP_CHECKPOINT_STORE      db   db | files: where a job keeps its checkpoints (worker.checkpoints)
+    VGP_KEEP_CHECKPOINTS    best   best | none: what a completed run keeps
 
 With the defaults a run whose worker died (SIGKILL, power loss) shows interrupted within about 50 s.
 """
@@ -24,7 +26,10 @@ from redis.connection import parse_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["Settings", "check_environment"]
+__all__ = ["CHECKPOINT_STORES", "KEPT_CHECKPOINTS", "Settings", "check_environment", "keep_setting", "store_setting"]
+
+CHECKPOINT_STORES = ("db", "files")
+KEPT_CHECKPOINTS = ("best", "none")
 
 
 def _variable(field_name: str) -> str:
@@ -88,6 +93,23 @@ class Settings:
         return max(1, int(self.heartbeat_s))
 
 
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def store_setting() -> str:
+    """VGP_CHECKPOINT_STORE: db (default) or files; ValueError (one line) otherwise."""
+    return _choice("VGP_CHECKPOINT_STORE", "db", CHECKPOINT_STORES)
+
+
+def keep_setting() -> str:
+    """VGP_KEEP_CHECKPOINTS: best (default) or none; ValueError (one line) otherwise."""
+    return _choice("VGP_KEEP_CHECKPOINTS", "best", KEPT_CHECKPOINTS)
+
+
 def _check_redis_url(url: str) -> None:
     # Messages never quote the URL: it may hold a password.
     try:
@@ -112,4 +134,6 @@ def check_environment() -> Settings:
         _check_redis_url(os.environ["REDIS_URL"])
     if os.environ.get("DATABASE_URL"):
         _check_database_url(os.environ["DATABASE_URL"])
+    store_setting()
+    keep_setting()
     return Settings.from_env()
