@@ -114,6 +114,9 @@ def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
             for job_id in registry.get_job_ids():
                 registry.remove(job_id, delete_job=True)
         q.delete(delete_jobs=True)
+        flags = list(redis.scan_iter(match=f"vgp:cancel:{name}:*"))  # cancellation.CANCEL_KEY's form
+        if flags:
+            redis.delete(*flags)
     except Exception:  # noqa: BLE001 (a private Redis may already be gone)
         pass
 
