@@ -74,6 +74,7 @@ screenshots: install-dev browser redis
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install
 	$(BIN)/python bench/throughput.py --preset vgg38

@@ -26,8 +26,10 @@ def machine() -> str:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{platform.machine()} {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {gpu}; "
-            f"load average {load}")
+    return (
+        f"{platform.machine()} {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, {gpu}; "
+        f"load average {load}"
+    )
 
 
 def header(script: str) -> None:

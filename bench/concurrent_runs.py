@@ -94,8 +94,11 @@ def main() -> None:
 
     header("concurrent_runs.py")
     cores = os.cpu_count() or 1
-    print(f"# {args.preset}, batch {args.batch_size}, {args.steps} steps per process, device {args.device}, "
-          f"{cores} cores; random uint8 images; {args.repeats} interleaved sweeps, medians\n", flush=True)
+    print(
+        f"# {args.preset}, batch {args.batch_size}, {args.steps} steps per process, device {args.device}, "
+        f"{cores} cores; random uint8 images; {args.repeats} interleaved sweeps, medians\n",
+        flush=True,
+    )
     runs: dict[tuple[str, int], list[dict]] = {}
     for sweep in range(args.repeats):
         for mode in args.modes:
@@ -107,17 +110,20 @@ def main() -> None:
     first = ("default", 1) if ("default", 1) in runs else next(iter(runs))
     base = statistics.median(r["aggregate"] for r in runs[first])
     print(f"\nbaseline: {first[0]} K={first[1]}, {base:.1f} images/s")
-    print(f"{'mode':<8} {'K':>2} {'threads/proc':>12} {'aggregate img/s':>16} {'vs base':>7} "
-          f"{'per-process img/s':>18} {'wall s':>7}  aggregate of each sweep")
+    print(
+        f"{'mode':<8} {'K':>2} {'threads/proc':>12} {'aggregate img/s':>16} {'vs base':>7} "
+        f"{'per-process img/s':>18} {'wall s':>7}  aggregate of each sweep"
+    )
     for mode in args.modes:
         for k in args.ks:
             rs = runs[(mode, k)]
             agg = statistics.median(r["aggregate"] for r in rs)
             threads = max(1, cores // k) if mode == "split" else "all"
-            print(f"{mode:<8} {k:>2} {threads:>12} {agg:>16.1f} {agg / base:>6.2f}x "
-                  f"{statistics.median(r['per_process'] for r in rs):>18.1f} "
-                  f"{statistics.median(r['wall'] for r in rs):>7.1f}  "
-                  + ", ".join(f"{r['aggregate']:.0f}" for r in rs))
+            print(
+                f"{mode:<8} {k:>2} {threads:>12} {agg:>16.1f} {agg / base:>6.2f}x "
+                f"{statistics.median(r['per_process'] for r in rs):>18.1f} "
+                f"{statistics.median(r['wall'] for r in rs):>7.1f}  " + ", ".join(f"{r['aggregate']:.0f}" for r in rs)
+            )
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def measure(urls: dict[str, str], config: RunConfig, epochs: int, tmp: Path) -> 
     keys = list(writers)
     for epoch in range(1, epochs + 1):
         metrics = fake_epoch(epoch, epochs, labels, rng)
-        for key in keys[epoch % len(keys):] + keys[: epoch % len(keys)]:  # rotate the order every epoch
+        for key in keys[epoch % len(keys) :] + keys[: epoch % len(keys)]:  # rotate the order every epoch
             t0 = time.perf_counter()
             writers[key](metrics)
             times[key].append((time.perf_counter() - t0) * 1000)
@@ -117,8 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="vgg38-bn-rc")
     parser.add_argument("--epochs", type=int, default=30, help="epoch writes per backend and way")
-    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                        help="a Postgres URL whose user may CREATE DATABASE; a fresh database is made and dropped")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="a Postgres URL whose user may CREATE DATABASE; a fresh database is made and dropped",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
@@ -126,9 +129,12 @@ def main() -> None:
     header("db_write.py")
     config = RunConfig.from_preset(args.preset, epochs=args.epochs, device="cpu")
     size = len(to_bytes(last_state(config)))
-    print(f"# {config.label}: per epoch 1 epoch row + {len(weight_labels(build_model(config)))} gradient rows; "
-          f"`last` checkpoint {size / 1e6:.2f} MB; {args.epochs} epochs per backend and way, rotating; first "
-          f"{WARMUP} of each not counted", flush=True)
+    print(
+        f"# {config.label}: per epoch 1 epoch row + {len(weight_labels(build_model(config)))} gradient rows; "
+        f"`last` checkpoint {size / 1e6:.2f} MB; {args.epochs} epochs per backend and way, rotating; first "
+        f"{WARMUP} of each not counted",
+        flush=True,
+    )
 
     admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
     pg_name = f"vgp_bench_{uuid.uuid4().hex[:10]}"
@@ -155,8 +161,10 @@ def main() -> None:
         p90 = counted[int(0.9 * (len(counted) - 1))]
         print(f"{backend:<9} {way:<8} median {medians[backend, way]:8.2f} ms per epoch   p90 {p90:8.2f} ms")
     for backend in ("sqlite", "postgres"):
-        print(f"{backend}: db / files {medians[backend, 'db'] / medians[backend, 'files']:.2f}x, "
-              f"db / metrics {medians[backend, 'db'] / medians[backend, 'metrics']:.2f}x (medians)")
+        print(
+            f"{backend}: db / files {medians[backend, 'db'] / medians[backend, 'files']:.2f}x, "
+            f"db / metrics {medians[backend, 'db'] / medians[backend, 'metrics']:.2f}x (medians)"
+        )
 
 
 if __name__ == "__main__":

@@ -67,8 +67,17 @@ def run_config(config: RunConfig, data: Cifar100) -> dict:
     m = epochs[-1]
     end = {g.layer: g.abs_mean_last for g in m.grads}
     per_step = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)  # first step excluded as warm-up
-    return {"label": config.label, "params": result.params, "start": start, "end": end, "metrics": m,
-            "result": result, "steps": len(stamps), "per_step": per_step, "seconds": seconds}
+    return {
+        "label": config.label,
+        "params": result.params,
+        "start": start,
+        "end": end,
+        "metrics": m,
+        "result": result,
+        "steps": len(stamps),
+        "per_step": per_step,
+        "seconds": seconds,
+    }
 
 
 def main() -> None:
@@ -84,12 +93,17 @@ def main() -> None:
     print(f"# bench/gradient_flow.py  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}")
     print(f"# machine: {machine()}")
     print(f"# torch {torch.__version__}, python {platform.python_version()}, device {device}")
-    print(f"# {args.steps} steps of batch {args.batch_size} per model (one epoch of train() on the first "
-          f"{args.steps * args.batch_size} coursework-train images), Adam 1e-3, seed 0, channels_last default")
+    print(
+        f"# {args.steps} steps of batch {args.batch_size} per model (one epoch of train() on the first "
+        f"{args.steps * args.batch_size} coursework-train images), Adam 1e-3, seed 0, channels_last default"
+    )
     t = time.perf_counter()
     data = load_cifar100(args.data, device, subset=args.steps * args.batch_size)
-    print(f"# data: {args.data}: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} "
-          f"(loaded in {time.perf_counter() - t:.1f}s)\n", flush=True)
+    print(
+        f"# data: {args.data}: train {len(data.train)}, val {len(data.val)}, test {len(data.test)} "
+        f"(loaded in {time.perf_counter() - t:.1f}s)\n",
+        flush=True,
+    )
 
     t_all = time.perf_counter()
     rows = []
@@ -97,11 +111,16 @@ def main() -> None:
         r = run(preset, data, args.steps, args.batch_size, args.device)
         rows.append(r)
         m, s, e = r["metrics"], r["start"], r["end"]
-        print(f"{r['label']:<12} {r['params']:>7,} params  {r['steps']} steps in {r['seconds']:.0f}s "
-              f"({r['per_step'] * 1000:.0f} ms/step)", flush=True)
-        print(f"  val loss    {s['val_loss']:.4f} -> {m.val_loss:.4f}   "
-              f"val acc {s['val_acc']:.2%} -> {m.val_acc:.2%}   mean train loss over the steps {m.train_loss:.4f}   "
-              f"test {r['result'].test_loss:.4f} / {r['result'].test_acc:.2%}")
+        print(
+            f"{r['label']:<12} {r['params']:>7,} params  {r['steps']} steps in {r['seconds']:.0f}s "
+            f"({r['per_step'] * 1000:.0f} ms/step)",
+            flush=True,
+        )
+        print(
+            f"  val loss    {s['val_loss']:.4f} -> {m.val_loss:.4f}   "
+            f"val acc {s['val_acc']:.2%} -> {m.val_acc:.2%}   mean train loss over the steps {m.train_loss:.4f}   "
+            f"test {r['result'].test_loss:.4f} / {r['result'].test_acc:.2%}"
+        )
         for layer in ("input_conv_conv_0", MID_LAYER, "logit_linear_layer"):
             print(f"  mean |grad| {layer:<26} {s[layer]:.3e} (init) -> {e[layer]:.3e} (last batch)")
         print(flush=True)
@@ -110,14 +129,18 @@ def main() -> None:
     print("# comparison")
     if "VGG38" in by:
         v = by["VGG38"]
-        print(f"  VGG38 val loss at the end {v['metrics'].val_loss:.4f}, ln(100) = {CHANCE:.4f}: "
-              f"{'stays at chance' if abs(v['metrics'].val_loss - CHANCE) < 0.01 else 'moved off chance'}")
+        print(
+            f"  VGG38 val loss at the end {v['metrics'].val_loss:.4f}, ln(100) = {CHANCE:.4f}: "
+            f"{'stays at chance' if abs(v['metrics'].val_loss - CHANCE) < 0.01 else 'moved off chance'}"
+        )
         for other in (lbl for lbl in by if lbl != "VGG38"):
             o = by[other]
             ratio_init = o["start"]["input_conv_conv_0"] / max(v["start"]["input_conv_conv_0"], 1e-45)
             ratio_end = o["end"]["input_conv_conv_0"] / max(v["end"]["input_conv_conv_0"], 1e-45)
-            print(f"  entry-conv mean |grad|, {other} / VGG38: {ratio_init:.1e} at init, {ratio_end:.1e} after "
-                  f"{o['steps']} steps; val loss fell {o['start']['val_loss'] - o['metrics'].val_loss:.3f}")
+            print(
+                f"  entry-conv mean |grad|, {other} / VGG38: {ratio_init:.1e} at init, {ratio_end:.1e} after "
+                f"{o['steps']} steps; val loss fell {o['start']['val_loss'] - o['metrics'].val_loss:.3f}"
+            )
     print(f"# total {time.perf_counter() - t_all:.0f}s")
 
 

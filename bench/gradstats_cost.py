@@ -73,17 +73,22 @@ def main() -> None:
     header("gradstats_cost.py")
     step, stats = make_step(config, device)
     numel = sum(p.numel() for p in stats.params)
-    print(f"# {config.label}, batch {config.batch_size}, device {device}, amp {config.amp}, compile {config.compile}; "
-          f"{len(stats.params)} weight tensors, {numel:,} weights")
-    print(f"# {args.rounds} ABBA rounds of {args.steps} steps without / with update(); "
-          f"isolated: {args.repeats} update() calls", flush=True)
+    print(
+        f"# {config.label}, batch {config.batch_size}, device {device}, amp {config.amp}, compile {config.compile}; "
+        f"{len(stats.params)} weight tensors, {numel:,} weights"
+    )
+    print(
+        f"# {args.rounds} ABBA rounds of {args.steps} steps without / with update(); "
+        f"isolated: {args.repeats} update() calls",
+        flush=True,
+    )
 
     for _ in range(3):  # warm-up: allocator, kernels, compile
         step(True)
     off: list[float] = []
     on: list[float] = []
     for r in range(args.rounds):
-        for with_stats in ((False, True) if r % 2 == 0 else (True, False)):
+        for with_stats in (False, True) if r % 2 == 0 else (True, False):
             ms = time_ms(lambda on=with_stats: step(on), args.steps, device)
             (on if with_stats else off).append(ms)
     step(True)
@@ -93,8 +98,10 @@ def main() -> None:
     off_ms, on_ms = median(off), median(on)
     print(f"step without update(): {off_ms:8.2f} ms  (blocks: {', '.join(f'{v:.1f}' for v in off)})")
     print(f"step with update():    {on_ms:8.2f} ms  (blocks: {', '.join(f'{v:.1f}' for v in on)})")
-    print(f"paired overhead:       {(on_ms - off_ms) / off_ms:+8.2%}  (medians; noise of the blocks: "
-          f"{(max(off) - min(off)) / off_ms:.0%} of the step)")
+    print(
+        f"paired overhead:       {(on_ms - off_ms) / off_ms:+8.2%}  (medians; noise of the blocks: "
+        f"{(max(off) - min(off)) / off_ms:.0%} of the step)"
+    )
     share = update_ms / off_ms
     print(f"isolated update():     {update_ms:8.3f} ms  = {share:.2%} of the step without it")
     print(f"target < 3%: {'met' if share < 0.03 else 'NOT met'}")

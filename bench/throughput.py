@@ -42,10 +42,14 @@ class PilCifar(Dataset):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
         self.images, self.labels = images.transpose(0, 2, 3, 1), labels  # (N, 32, 32, 3) for PIL
-        self.transform = transforms.Compose([
-            transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(), transforms.Normalize(MEAN, STD),
-        ])
+        self.transform = transforms.Compose(
+            [
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(MEAN, STD),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -58,8 +62,13 @@ def reference_images_per_s(config: RunConfig, split: Split, steps: int) -> float
     device = resolve_device(config)
     model = build_model(RunConfig.from_dict({**config.to_dict(), "channels_last": False}), device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    loader = DataLoader(PilCifar(split.images.cpu().numpy(), split.labels.cpu().numpy()),
-                        batch_size=config.batch_size, shuffle=True, num_workers=2, drop_last=True)
+    loader = DataLoader(
+        PilCifar(split.images.cpu().numpy(), split.labels.cpu().numpy()),
+        batch_size=config.batch_size,
+        shuffle=True,
+        num_workers=2,
+        drop_last=True,
+    )
     model.train()
     t0 = None
     for step, (x, y) in enumerate(loader):
@@ -108,8 +117,10 @@ def main() -> None:
     data_dir = os.environ.get("VGP_DATA_DIR", "../shared/data")
     if args.random:
         g = torch.Generator().manual_seed(0)
-        split = Split(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(device),
-                      torch.randint(0, 100, (n,), generator=g).to(device))
+        split = Split(
+            torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(device),
+            torch.randint(0, 100, (n,), generator=g).to(device),
+        )
         source = "random uint8 images"
     else:
         split = load_cifar100(data_dir, device).train
@@ -117,8 +128,10 @@ def main() -> None:
         source = f"CIFAR-100 from {data_dir}"
     tiny = Split(split.images[:10], split.labels[:10])  # val/test: the trainer's eval is not what is timed
     header("throughput.py")
-    print(f"# {args.preset}, batch {args.batch_size}, {args.steps} steps on {device}, {source}; trainer amp "
-          f"{config.amp}, compile {config.compile}")
+    print(
+        f"# {args.preset}, batch {args.batch_size}, {args.steps} steps on {device}, {source}; trainer amp "
+        f"{config.amp}, compile {config.compile}"
+    )
     reference = reference_images_per_s(config, split, args.steps)
     print(f"reference (DataLoader + PIL, 2 workers, NCHW, .item() per step): {reference:9.1f} images/s")
     ours = trainer_images_per_s(config, Cifar100(split, tiny, tiny), args.steps)

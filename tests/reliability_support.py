@@ -188,7 +188,12 @@ class WorkerProcess:
     """`python -m worker worker` in a subprocess with its own log file; stopped (and reaped) by `stop()`."""
 
     def __init__(
-        self, env: dict, log_path: Path, burst: bool = False, stubs: bool = False, prefix: tuple[str, ...] = (),
+        self,
+        env: dict,
+        log_path: Path,
+        burst: bool = False,
+        stubs: bool = False,
+        prefix: tuple[str, ...] = (),
         **extra_env: str,
     ) -> None:
         """`stubs`: run tests.stub_worker, which also runs the stub jobs below. `prefix`: a command that runs the
@@ -382,4 +387,3 @@ def raising_job(_run_id: int) -> None:
 
 def dying_job(_run_id: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
-

@@ -21,8 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "VGP_DATA_DIR"}
-    return subprocess.run([sys.executable, "-m", "vgp_models", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "vgp_models", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -52,8 +59,25 @@ def test_info(capsys: pytest.CaptureFixture, args: list[str], params: int, n_lay
 
 def test_train_writes_the_coursework_files(cifar_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    proc = run_cli("train", "--depth", "8", "--width", "8", "--epochs", "2", "--batch-size", "64",
-                   "--subset", "200", "--device", "cpu", "--data", str(cifar_dir), "--out", str(out))
+    proc = run_cli(
+        "train",
+        "--depth",
+        "8",
+        "--width",
+        "8",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--subset",
+        "200",
+        "--device",
+        "cpu",
+        "--data",
+        str(cifar_dir),
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     status = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -125,8 +149,21 @@ def test_garbage_data_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     (folder / "train").write_bytes(b"garbage")
-    code = main(["train", "--width", "8", "--epochs", "1", "--device", "cpu", "--data", str(tmp_path),
-                 "--out", str(tmp_path / "x")])
+    code = main(
+        [
+            "train",
+            "--width",
+            "8",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(folder / "train") in err[0]
 
@@ -144,8 +181,9 @@ def test_epoch_rows_are_replaced_not_duplicated_after_a_resume(tmp_path: Path) -
     assert [r[0] for r in read_csv(tmp_path / "gradients.csv")[1:]] == ["1", "1", "2", "2", "3", "3"]
 
 
-def test_resume_after_changing_lr_is_refused_in_one_line(cifar_dir: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_resume_after_changing_lr_is_refused_in_one_line(
+    cifar_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "run"
     assert main(train_args(cifar_dir, out, ["--lr", "1e-3"])) == 0
     before = (out / "last.pt").read_bytes()

@@ -26,10 +26,20 @@ from vgp_models.vgg import count_parameters
 # Recorded with the code before these options existed (commit 26edc16), on this CPU and torch: per epoch the
 # train loss, val loss and input layer's mean |grad| as float.hex(), and a digest of the final state dict.
 BEFORE = {
-    "vgg38": ([("0x1.22ecbc0000000p+2", "0x1.2329ba0000000p+2", "0x1.761c880000000p-58"),
-               ("0x1.225c900000000p+2", "0x1.22c2c60000000p+2", "0x1.a3c8320000000p-57")], "1e71452649fc0d6e"),
-    "vgg14": ([("0x1.1d9f080000000p+2", "0x1.24b8a20000000p+2", "0x1.dd14780000000p-5"),
-               ("0x1.0e90c20000000p+2", "0x1.21d96e0000000p+2", "0x1.2444c00000000p-4")], "8379a0d7bcd01f86"),
+    "vgg38": (
+        [
+            ("0x1.22ecbc0000000p+2", "0x1.2329ba0000000p+2", "0x1.761c880000000p-58"),
+            ("0x1.225c900000000p+2", "0x1.22c2c60000000p+2", "0x1.a3c8320000000p-57"),
+        ],
+        "1e71452649fc0d6e",
+    ),
+    "vgg14": (
+        [
+            ("0x1.1d9f080000000p+2", "0x1.24b8a20000000p+2", "0x1.dd14780000000p-5"),
+            ("0x1.0e90c20000000p+2", "0x1.21d96e0000000p+2", "0x1.2444c00000000p-4"),
+        ],
+        "8379a0d7bcd01f86",
+    ),
 }
 BEFORE_CONFIGS = {
     "vgg38": dict(depth=38, width=8),
@@ -259,8 +269,11 @@ def test_bad_cure_settings_are_one_line(values: dict, message: str) -> None:
 
 
 def test_a_config_stored_before_the_options_loads_with_their_defaults() -> None:
-    old = {k: v for k, v in RunConfig(depth=38).to_dict().items()
-           if k not in ("arch", "init", "activation", "optimizer", "nesterov") and not k.startswith("grad_amp")}
+    old = {
+        k: v
+        for k, v in RunConfig(depth=38).to_dict().items()
+        if k not in ("arch", "init", "activation", "optimizer", "nesterov") and not k.startswith("grad_amp")
+    }
     assert RunConfig.from_dict(old) == RunConfig(depth=38)
 
 

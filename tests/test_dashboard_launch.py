@@ -118,8 +118,17 @@ def test_custom_form_queues_the_cure_settings(redis_env):
     assert not at.exception and not at.error, [e.value for e in at.error]
     (run,) = all_runs()
     assert RunConfig.from_dict(run.config) == RunConfig(
-        arch="densenet", depth=38, init="orthogonal", activation="gelu", optimizer="sgd", nesterov=True,
-        grad_amp_factor=3.0, grad_amp_layers="convs", grad_amp_ratio=0.25, grad_amp_epochs="first:2")
+        arch="densenet",
+        depth=38,
+        init="orthogonal",
+        activation="gelu",
+        optimizer="sgd",
+        nesterov=True,
+        grad_amp_factor=3.0,
+        grad_amp_layers="convs",
+        grad_amp_ratio=0.25,
+        grad_amp_epochs="first:2",
+    )
     queued = f"Queued run #{run.id}: DenseNet38 Orthogonal GELU SGD-Nesterov GradAmp x3"
     assert at.success[0].value.startswith(plain(queued))
 

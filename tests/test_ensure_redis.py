@@ -60,7 +60,7 @@ def test_a_missing_redis_server_is_installed_with_apt_then_started(tmp_path: Pat
         (bin_dir / tool).symlink_to(shutil.which(tool))
     apt_log = tmp_path / "apt.log"
     apt_get = bin_dir / "apt-get"
-    link = f'{shutil.which("ln")} -sf {shutil.which("redis-server")} {bin_dir}/redis-server'
+    link = f"{shutil.which('ln')} -sf {shutil.which('redis-server')} {bin_dir}/redis-server"
     apt_get.write_text(f'#!/bin/sh\necho "$@" >> {apt_log}\n{link}\n')
     apt_get.chmod(0o755)
     port = free_port()

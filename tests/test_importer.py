@@ -106,7 +106,8 @@ def test_course_framework_folder_needs_preset_and_lr(store_url: str, run_folder:
         shutil.copy(run_folder / name, course / name)
     refused = cli(course)
     assert refused.returncode == 2 and refused.stderr.strip().endswith(
-        f"{course}: no config.json; a course-framework folder needs --preset and --lr")
+        f"{course}: no config.json; a course-framework folder needs --preset and --lr"
+    )
     assert count_runs() == 0
     for expected in ("imported as run #1", "already imported as run #1; nothing added"):
         done = cli(course, "--preset", "vgg38-bn", "--lr", "1e-2", "--group", "course")
@@ -123,8 +124,9 @@ def test_course_framework_folder_needs_preset_and_lr(store_url: str, run_folder:
 
 def break_summary_columns(folder: Path) -> str:
     write_csv(folder / "summary.csv", [["train_acc", "train_loss", "val_acc"], [0.1, 4.0, 0.1]])
-    return ("summary.csv line 1: columns train_acc,train_loss,val_acc,val_loss expected, "
-            "got train_acc,train_loss,val_acc")
+    return (
+        "summary.csv line 1: columns train_acc,train_loss,val_acc,val_loss expected, got train_acc,train_loss,val_acc"
+    )
 
 
 def nan_in_summary(folder: Path) -> str:
@@ -225,7 +227,7 @@ def zip_bytes(members: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
             archive.writestr(name, data)
         for name in links:
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)  # a symlink
+            info.external_attr = 0o120777 << 16  # a symlink
             archive.writestr(info, "/etc/passwd")
     return buffer.getvalue()
 

@@ -136,9 +136,7 @@ def test_no_secret_in_logs_or_messages(tmp_path: Path, cifar_dir: Path) -> None:
         db.dispose_engines()
 
 
-def test_a_hung_redis_times_out_instead_of_freezing_training_and_cancel(
-    env: dict, redis_server: PrivateRedis
-) -> None:
+def test_a_hung_redis_times_out_instead_of_freezing_training_and_cancel(env: dict, redis_server: PrivateRedis) -> None:
     """A stopped (SIGSTOP) redis-server accepts connections but never answers: every call must give up."""
     run_id = submission.submit_run(tiny())
     with db.session_scope() as s:

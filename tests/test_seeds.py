@@ -265,7 +265,8 @@ def test_repeat_with_seeds_in_the_browser(services):
             field.press("Tab")
         page.get_by_role("button", name="VGG08 · lr 1e-3").click()
         expect(page.get_by_text(re.compile(r"Queued 2 runs as group “VGG08 × 2 seeds · "))).to_be_visible(
-            timeout=30_000)
+            timeout=30_000
+        )
         assert page.locator("[data-testid='stException']").count() == 0
     runs = all_runs()
     assert sorted(r.config["seed"] for r in runs) == [0, 1] and len({r.group_name for r in runs}) == 1

@@ -103,7 +103,8 @@ def test_cli_sweep_prints_a_table_and_writes_every_point(cifar_dir, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "vgp_models", "sweep", "--depths", "9", "--data", str(cifar_dir)],
                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "error: depth must be 8 + 6N (8, 14, 20, 26, 32, 38, ..., 68, 74), got 9"]
+        "error: depth must be 8 + 6N (8, 14, 20, 26, 32, 38, ..., 68, 74), got 9"
+    ]
 
 
 # ---- the job and the store -----------------------------------------------------------------------

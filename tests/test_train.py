@@ -179,8 +179,9 @@ def test_resume_after_cancel_equals_uninterrupted(cifar_dir: Path, tmp_path: Pat
         return calls == STEPS_PER_EPOCH + 5
 
     first: list[EpochMetrics] = []
-    result = train(config, data_dir=cifar_dir, checkpoint_dir=tmp_path, on_epoch=first.append,
-                   should_stop=stop_mid_epoch_2)
+    result = train(
+        config, data_dir=cifar_dir, checkpoint_dir=tmp_path, on_epoch=first.append, should_stop=stop_mid_epoch_2
+    )
     assert (result.status, result.epochs_run, result.test_acc) == ("cancelled", 1, None)
     assert "\n" not in result.message
     assert [m.epoch for m in first] == [1]
@@ -193,16 +194,23 @@ def test_resume_after_cancel_equals_uninterrupted(cifar_dir: Path, tmp_path: Pat
 
 def test_should_stop_cancels_before_any_step(cifar_dir: Path) -> None:
     steps: list[tuple[int, int]] = []
-    result = train(RunConfig(**SMALL, epochs=2), data_dir=cifar_dir, should_stop=lambda: True,
-                   on_step=lambda s, n: steps.append((s, n)))
+    result = train(
+        RunConfig(**SMALL, epochs=2),
+        data_dir=cifar_dir,
+        should_stop=lambda: True,
+        on_step=lambda s, n: steps.append((s, n)),
+    )
     assert result.status == "cancelled" and result.epochs_run == 0
     assert result.best_epoch is None and result.test_acc is None and steps == []
 
 
 def test_on_step_reports_progress(cifar_dir: Path) -> None:
     steps: list[tuple[int, int]] = []
-    train(RunConfig(depth=8, width=8, batch_size=32, epochs=1, device="cpu"), data_dir=cifar_dir,
-          on_step=lambda s, n: steps.append((s, n)))
+    train(
+        RunConfig(depth=8, width=8, batch_size=32, epochs=1, device="cpu"),
+        data_dir=cifar_dir,
+        on_step=lambda s, n: steps.append((s, n)),
+    )
     assert steps == [(s, STEPS_PER_EPOCH) for s in range(1, STEPS_PER_EPOCH + 1)]
 
 

@@ -59,10 +59,13 @@ def test_parameter_counts_are_exact(preset: str, params: int) -> None:
 
 
 @pytest.mark.parametrize("depth, width", [(8, 1), (14, 7), (26, 64)])
-@pytest.mark.parametrize("bn, rc, shortcut", [(False, False, "none"), (True, True, "avgpool"), (True, True, "conv1x1"),
-                                              (False, True, "conv1x1")])
-def test_the_closed_form_parameter_count_matches_the_model(depth: int, width: int, bn: bool, rc: bool,
-                                                           shortcut: str) -> None:
+@pytest.mark.parametrize(
+    "bn, rc, shortcut",
+    [(False, False, "none"), (True, True, "avgpool"), (True, True, "conv1x1"), (False, True, "conv1x1")],
+)
+def test_the_closed_form_parameter_count_matches_the_model(
+    depth: int, width: int, bn: bool, rc: bool, shortcut: str
+) -> None:
     config = RunConfig(depth=depth, width=width, batch_norm=bn, residual=rc, shortcut=shortcut)
     with torch.device("meta"):  # shapes only, no memory
         assert config.parameter_count == count_parameters(VGG(config))
@@ -84,7 +87,11 @@ def test_vgg38_bn_rc_labels() -> None:
     labels = weight_labels(VGG(RunConfig.from_preset("vgg38-bn-rc")))
     assert len(labels) == 75
     assert labels[:5] == [
-        "input_conv_conv_0", "input_conv_bn_0", "block_0_0_conv_0", "block_0_0_bn_0", "block_0_0_conv_1"
+        "input_conv_conv_0",
+        "input_conv_bn_0",
+        "block_0_0_conv_0",
+        "block_0_0_bn_0",
+        "block_0_0_conv_1",
     ]
     assert labels[-3:] == ["reduction_block_2_conv_1", "reduction_block_2_bn_1", "logit_linear_layer"]
     assert labels == expected_labels(5, bn=True)

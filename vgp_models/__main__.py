@@ -61,12 +61,19 @@ class Progress:
         remaining = (self.epochs - self.epoch) * steps + (steps - step)
         eta = elapsed / self.steps_done * remaining
         bar = "#" * int(20 * step / steps)
-        print(f"\repoch {self.epoch}/{self.epochs} [{bar:<20}] {step}/{steps}  {elapsed:5.0f}s  ETA {eta:5.0f}s",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\repoch {self.epoch}/{self.epochs} [{bar:<20}] {step}/{steps}  {elapsed:5.0f}s  ETA {eta:5.0f}s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def epoch_done(self, m: EpochMetrics) -> None:
-        print(f"\repoch {m.epoch}/{m.epochs}: train {m.train_loss:.4f} / {m.train_acc:.2%}  "
-              f"val {m.val_loss:.4f} / {m.val_acc:.2%}  {m.seconds:.1f}s" + " " * 20, file=sys.stderr)
+        print(
+            f"\repoch {m.epoch}/{m.epochs}: train {m.train_loss:.4f} / {m.train_acc:.2%}  "
+            f"val {m.val_loss:.4f} / {m.val_acc:.2%}  {m.seconds:.1f}s" + " " * 20,
+            file=sys.stderr,
+        )
         self.epoch = m.epoch + 1
 
 
@@ -74,10 +81,21 @@ def run_train(config: RunConfig, data_dir: str, out: Path, resume: bool, downloa
     progress = Progress(config.epochs)
     if resume and (out / "last.pt").exists():
         progress.epoch = torch.load(out / "last.pt", map_location="cpu", weights_only=True)["epoch"] + 1
-    result = train_into(out, config, data_dir, resume=resume, download=download, on_step=progress.step,
-                        on_epoch=progress.epoch_done)
-    print(json.dumps({"status": result.status, "message": result.message, "best_epoch": result.best_epoch,
-                      "test_acc": result.test_acc, "test_loss": result.test_loss, "out": str(out)}))
+    result = train_into(
+        out, config, data_dir, resume=resume, download=download, on_step=progress.step, on_epoch=progress.epoch_done
+    )
+    print(
+        json.dumps(
+            {
+                "status": result.status,
+                "message": result.message,
+                "best_epoch": result.best_epoch,
+                "test_acc": result.test_acc,
+                "test_loss": result.test_loss,
+                "out": str(out),
+            }
+        )
+    )
     return 0 if result.status == "completed" else 1
 
 
@@ -136,16 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     add_sweep_arguments(p_sweep)
     p_sweep.add_argument("--out", type=Path, help="CSV file for every point (cure, depth, seed, first, last, ratio)")
     for p in (p_train, p_table, p_sweep):
-        p.add_argument("--data", default=data_dir_from_env(),
-                       help=f"folder holding cifar-100-python/ (default: $VGP_DATA_DIR or {DEFAULT_DATA_DIR})")
+        p.add_argument(
+            "--data",
+            default=data_dir_from_env(),
+            help=f"folder holding cifar-100-python/ (default: $VGP_DATA_DIR or {DEFAULT_DATA_DIR})",
+        )
         p.add_argument("--download", action="store_true", help="fetch CIFAR-100 with torchvision if missing")
     args = parser.parse_args(argv)
     try:
         if args.command == "table1":
             if args.jobs < 1:
                 raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
-            return run_table1(args.out, args.data, args.epochs, args.amp, args.subset, args.device, args.jobs,
-                              args.download)
+            return run_table1(
+                args.out, args.data, args.epochs, args.amp, args.subset, args.device, args.jobs, args.download
+            )
         if args.command == "sweep":
             return run_sweep_cli(sweep_config_from_args(args), args.data, args.out, args.download)
         config = config_from_args(args)

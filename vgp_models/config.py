@@ -73,8 +73,9 @@ class ConfigError(ValueError):
 SECTIONS = ("model", "cures", "optimiser", "gradient amplification", "run")
 
 
-def setting(default: Any, section: str, help: str, *, label: str = "", choices: tuple[str, ...] = (),
-            option: str = "") -> Any:
+def setting(
+    default: Any, section: str, help: str, *, label: str = "", choices: tuple[str, ...] = (), option: str = ""
+) -> Any:
     """A RunConfig field with its one description. Both CLIs (cli_options) and the Launch form build their
     inputs from this metadata: `help` (one line), `label` (the form's; default: the name, capitalised),
     `choices` (checked by RunConfig, a select box in the form), `option` (the CLI's name when it is not
@@ -87,53 +88,104 @@ def setting(default: Any, section: str, help: str, *, label: str = "", choices: 
 @dataclass(frozen=True)
 class RunConfig:
     # model
-    arch: str = setting("vgg", "model", "vgg: the report's stack of convs; densenet: every layer of a stage sees "
-                        "all earlier ones (VGG38's size at depth 38)", label="Architecture", choices=ARCHS)
+    arch: str = setting(
+        "vgg",
+        "model",
+        "vgg: the report's stack of convs; densenet: every layer of a stage sees "
+        "all earlier ones (VGG38's size at depth 38)",
+        label="Architecture",
+        choices=ARCHS,
+    )
     depth: int = setting(8, "model", "8 + 6N: 8 (VGG08), 38 (VGG38), 68, 74, ... (a DenseNet has as many layers)")
     width: int = setting(32, "model", "Filters of every conv (F; the report: 32); a DenseNet's stem width")
     batch_norm: bool = setting(False, "model", "Batch norm after every conv", option="bn")
     residual: bool = setting(False, "model", "Residual connections around processing blocks (vgg)", option="rc")
-    shortcut: str = setting("none", "model", "Skip around reduction blocks (the report's future work); needs "
-                            "residual connections", choices=SHORTCUTS)
+    shortcut: str = setting(
+        "none",
+        "model",
+        "Skip around reduction blocks (the report's future work); needs residual connections",
+        choices=SHORTCUTS,
+    )
     # the report's other cures for vanishing gradients (its introduction)
-    init: str = setting("default", "cures", "Weight init of convs and the linear layer: PyTorch's default (the "
-                        "reference), kaiming (fan-in, the activation's gain), xavier or orthogonal; biases zero",
-                        label="Init", choices=INITS)
-    activation: str = setting("leaky_relu", "cures", "Every activation: leaky ReLU 0.01 (the reference), ReLU, "
-                              "tanh, GELU or SELU", choices=ACTIVATIONS)
+    init: str = setting(
+        "default",
+        "cures",
+        "Weight init of convs and the linear layer: PyTorch's default (the "
+        "reference), kaiming (fan-in, the activation's gain), xavier or orthogonal; biases zero",
+        label="Init",
+        choices=INITS,
+    )
+    activation: str = setting(
+        "leaky_relu",
+        "cures",
+        "Every activation: leaky ReLU 0.01 (the reference), ReLU, tanh, GELU or SELU",
+        choices=ACTIVATIONS,
+    )
     # optimiser and schedule
-    optimizer: str = setting("adam", "optimiser", "adam (the reference, betas 0.9/0.999), adamw, or sgd with "
-                             "momentum 0.9", choices=OPTIMIZERS)
+    optimizer: str = setting(
+        "adam",
+        "optimiser",
+        "adam (the reference, betas 0.9/0.999), adamw, or sgd with momentum 0.9",
+        choices=OPTIMIZERS,
+    )
     nesterov: bool = setting(False, "optimiser", "Nesterov momentum (sgd only)")
     lr: float = setting(1e-3, "optimiser", "The learning rate at epoch 1", label="Learning rate")
     weight_decay: float = setting(0.0, "optimiser", "L2 penalty of the optimiser (decoupled for adamw)")
     epochs: int = setting(100, "optimiser", "Epochs to train")
     batch_size: int = setting(100, "optimiser", "Images per step")
-    schedule: str = setting("epoch", "optimiser", "Cosine annealing stepped per epoch (the reference) or per "
-                            "iteration (the 2023-25 framework)", choices=SCHEDULES)
-    eta_min: float = setting(2e-5, "optimiser", "Cosine annealing's floor; at most lr",
-                             label="LR floor (eta_min)")
+    schedule: str = setting(
+        "epoch",
+        "optimiser",
+        "Cosine annealing stepped per epoch (the reference) or per iteration (the 2023-25 framework)",
+        choices=SCHEDULES,
+    )
+    eta_min: float = setting(2e-5, "optimiser", "Cosine annealing's floor; at most lr", label="LR floor (eta_min)")
     patience: int = setting(0, "optimiser", "Stop after this many epochs without a val gain; 0 = off")
     # gradient amplification (Basodi et al., 2020; vgp_models/amplify.py)
-    grad_amp_factor: float = setting(1.0, "gradient amplification", "Multiply the gradient at the chosen layers' "
-                                     "outputs by this in backprop; 1 = off", label="Amplification factor")
-    grad_amp_layers: str = setting("activations", "gradient amplification", "Which layers may be amplified: "
-                                   "every activation (after its BN where BN is on) or every conv's output",
-                                   label="Amplified kind", choices=GRAD_AMP_LAYERS)
-    grad_amp_ratio: float = setting(0.5, "gradient amplification", "Share of those layers amplified, drawn once "
-                                    "from the seed", label="Amplified share")
-    grad_amp_epochs: str = setting("all", "gradient amplification", "Epochs with amplification: all, first:N or "
-                                   "alternate (1, 3, 5, ...)", label="Amplified epochs")
+    grad_amp_factor: float = setting(
+        1.0,
+        "gradient amplification",
+        "Multiply the gradient at the chosen layers' outputs by this in backprop; 1 = off",
+        label="Amplification factor",
+    )
+    grad_amp_layers: str = setting(
+        "activations",
+        "gradient amplification",
+        "Which layers may be amplified: every activation (after its BN where BN is on) or every conv's output",
+        label="Amplified kind",
+        choices=GRAD_AMP_LAYERS,
+    )
+    grad_amp_ratio: float = setting(
+        0.5,
+        "gradient amplification",
+        "Share of those layers amplified, drawn once from the seed",
+        label="Amplified share",
+    )
+    grad_amp_epochs: str = setting(
+        "all",
+        "gradient amplification",
+        "Epochs with amplification: all, first:N or alternate (1, 3, 5, ...)",
+        label="Amplified epochs",
+    )
     # run
     seed: int = setting(0, "run", "Seed of the init, the shuffle and the augmentation")
     subset: int = setting(0, "run", "Keep at most this many images of each split (smoke runs); 0 = all")
     device: str = setting("auto", "run", "auto = cuda when available", choices=DEVICES)
-    channels_last: bool = setting(True, "run", "NHWC memory layout: same maths, ~1.1-1.3x faster VGG38 steps on "
-                                  "CPU (benchmarks.md)")
-    amp: bool = setting(False, "run", "bf16 autocast around forward and loss (weights, grads and the optimiser "
-                        "stay fp32)", label="AMP (bf16)")
-    compile: bool = setting(False, "run", "torch.compile the model for training steps (a one-off compile, needs "
-                            "a C compiler on CPU)", label="torch.compile")
+    channels_last: bool = setting(
+        True, "run", "NHWC memory layout: same maths, ~1.1-1.3x faster VGG38 steps on CPU (benchmarks.md)"
+    )
+    amp: bool = setting(
+        False,
+        "run",
+        "bf16 autocast around forward and loss (weights, grads and the optimiser stay fp32)",
+        label="AMP (bf16)",
+    )
+    compile: bool = setting(
+        False,
+        "run",
+        "torch.compile the model for training steps (a one-off compile, needs a C compiler on CPU)",
+        label="torch.compile",
+    )
 
     def __post_init__(self) -> None:
         self._check()
@@ -179,8 +231,9 @@ class RunConfig:
         _bounded("epochs", self.epochs, 1, 10_000)
         _bounded("batch_size", self.batch_size, 1, 50_000)
         if self.eta_min > self.lr:
-            raise ConfigError(f"lr ({self.lr:g}) must be at least the schedule's floor eta_min ({self.eta_min:g}); "
-                              "lower eta_min too")
+            raise ConfigError(
+                f"lr ({self.lr:g}) must be at least the schedule's floor eta_min ({self.eta_min:g}); lower eta_min too"
+            )
         _bounded("eta_min", self.eta_min, 0.0, 1.0)
         _bounded("patience", self.patience, 0, 10_000)
 
@@ -188,8 +241,9 @@ class RunConfig:
         _bounded("grad_amp_factor", self.grad_amp_factor, 1.0, 1000.0)
         _positive_finite("grad_amp_ratio", self.grad_amp_ratio, upper=1.0)
         if not GRAD_AMP_EPOCHS.fullmatch(self.grad_amp_epochs):
-            raise ConfigError(f"grad_amp_epochs must be all, alternate or first:N (N from 1), "
-                              f"got {self.grad_amp_epochs[:40]!r}")
+            raise ConfigError(
+                f"grad_amp_epochs must be all, alternate or first:N (N from 1), got {self.grad_amp_epochs[:40]!r}"
+            )
         if self.grad_amp_factor != 1.0 and self.compile:
             raise ConfigError("gradient amplification's backward hooks need compile off")
 

@@ -59,8 +59,14 @@ def git_commit() -> str | None:
     """The commit of the code that runs, when it lives in a git checkout; None elsewhere (a bare GPU box).
     run.json, every checkpoint and the worker's run row record it."""
     try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=5, check=False)
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     commit = proc.stdout.strip()
@@ -137,22 +143,35 @@ class RunFolder:
         _write_json(self.path / CONFIG_JSON, self.record)
 
     def on_epoch(self, m: EpochMetrics) -> None:
-        _rewrite_epoch_rows(self.path / SUMMARY_CSV, SUMMARY_HEADER,
-                            [[m.train_acc, m.train_loss, m.val_acc, m.val_loss]], m.epoch, None)
-        _rewrite_epoch_rows(self.path / EPOCHS_CSV, EPOCHS_HEADER,
-                            [[m.epoch, m.lr, round(m.seconds, 3), now_iso()]], m.epoch, 0)
-        _rewrite_epoch_rows(self.path / GRADIENTS_CSV, GRADIENTS_HEADER,
-                            [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2]
-                             for g in m.grads], m.epoch, 0)
+        _rewrite_epoch_rows(
+            self.path / SUMMARY_CSV, SUMMARY_HEADER, [[m.train_acc, m.train_loss, m.val_acc, m.val_loss]], m.epoch, None
+        )
+        _rewrite_epoch_rows(
+            self.path / EPOCHS_CSV, EPOCHS_HEADER, [[m.epoch, m.lr, round(m.seconds, 3), now_iso()]], m.epoch, 0
+        )
+        _rewrite_epoch_rows(
+            self.path / GRADIENTS_CSV,
+            GRADIENTS_HEADER,
+            [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2] for g in m.grads],
+            m.epoch,
+            0,
+        )
 
     def finish(self, result: TrainResult) -> None:
         if result.status == "completed" and result.test_acc is not None:
             with open(self.path / TEST_SUMMARY_CSV, "w", newline="") as f:
                 csv.writer(f).writerows([TEST_SUMMARY_HEADER, [result.test_acc, result.test_loss]])
         self.record.update(
-            status=result.status, message=result.message, finished_at=now_iso(), epochs_run=result.epochs_run,
-            best_epoch=result.best_epoch, best_val_acc=result.best_val_acc, test_acc=result.test_acc,
-            test_loss=result.test_loss, diverged_step=result.diverged_step, amplified_layers=result.amplified_layers,
+            status=result.status,
+            message=result.message,
+            finished_at=now_iso(),
+            epochs_run=result.epochs_run,
+            best_epoch=result.best_epoch,
+            best_val_acc=result.best_val_acc,
+            test_acc=result.test_acc,
+            test_loss=result.test_loss,
+            diverged_step=result.diverged_step,
+            amplified_layers=result.amplified_layers,
         )
         _write_json(self.path / CONFIG_JSON, self.record)
 
@@ -178,9 +197,17 @@ def train_into(
         if on_epoch is not None:
             on_epoch(m)
 
-    result = train(config, data_dir=data_dir, download=download, checkpoint_dir=folder, resume=resume,
-                   on_epoch=epoch_done, on_step=on_step, run_uuid=writer.run_uuid,
-                   git_commit=writer.record.get("git_commit"))
+    result = train(
+        config,
+        data_dir=data_dir,
+        download=download,
+        checkpoint_dir=folder,
+        resume=resume,
+        on_epoch=epoch_done,
+        on_step=on_step,
+        run_uuid=writer.run_uuid,
+        git_commit=writer.record.get("git_commit"),
+    )
     writer.finish(result)
     return result
 
@@ -190,8 +217,11 @@ def config_difference(old: Any, config: RunConfig) -> str:
     if not isinstance(old, dict):
         return "its config is unreadable"
     new = config.to_dict()
-    diffs = [f"{k} {old.get(k)!r} there, {new.get(k)!r} here"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diffs = [
+        f"{k} {old.get(k)!r} there, {new.get(k)!r} here"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
     return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
 
 
@@ -297,13 +327,17 @@ def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
     for i, (n, epoch, index, r) in enumerate(parsed):
         want = (i // max(n_layers, 1) + 1, i % max(n_layers, 1))
         if (epoch, index) != want or r["layer"] != layers[want[1]] or not r["layer"]:
-            raise RunFolderError(f"{path} line {n}: epoch {epoch} layer {index} ({r['layer']!r}), expected epoch "
-                                 f"{want[0]} layer {want[1]} ({layers[want[1]]!r})")
+            raise RunFolderError(
+                f"{path} line {n}: epoch {epoch} layer {index} ({r['layer']!r}), expected epoch "
+                f"{want[0]} layer {want[1]} ({layers[want[1]]!r})"
+            )
         out.append({"epoch": epoch, "layer_index": index, "layer": r["layer"],
                     **{c: _number(path, n, r, c) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
     if not n_layers or len(out) != n_epochs * n_layers:
-        raise RunFolderError(f"{path}: {len(out)} rows, {n_epochs} epochs of {n_layers} layers expected "
-                             f"({SUMMARY_CSV} has {n_epochs} epochs)")
+        raise RunFolderError(
+            f"{path}: {len(out)} rows, {n_epochs} epochs of {n_layers} layers expected "
+            f"({SUMMARY_CSV} has {n_epochs} epochs)"
+        )
     return out
 
 
@@ -314,8 +348,10 @@ def _check_record(path: Path, record: dict[str, Any]) -> RunConfig:
     except ValueError as e:  # ConfigError is one
         raise RunFolderError(f"{path}: {e}") from None
     if record.get("status") not in FINISHED:
-        raise RunFolderError(f"{path}: status {record.get('status')!r}; only a finished run ({', '.join(FINISHED)}) "
-                             "imports (resume it with `python -m vgp_models train --resume` first)")
+        raise RunFolderError(
+            f"{path}: status {record.get('status')!r}; only a finished run ({', '.join(FINISHED)}) "
+            "imports (resume it with `python -m vgp_models train --resume` first)"
+        )
     for key in ("started_at", "finished_at"):
         try:
             dt.datetime.fromisoformat(str(record.get(key)))

@@ -167,6 +167,8 @@ def summary_table(cells: list[Cell]) -> str:
              f"{'cure':<12}" + "".join(f"{d:>10}" for d in depths)]  # fmt: skip
     for cure in dict.fromkeys(c.cure for c in cells):
         values = [ratios.get((cure, d)) for d in depths]
-        lines.append(f"{cure:<12}" + "".join(
-            f"{sum(v) / len(v):>10.1e}" if v else f"{'skip' if v is not None else '-':>10}" for v in values))
+        lines.append(
+            f"{cure:<12}"
+            + "".join(f"{sum(v) / len(v):>10.1e}" if v else f"{'skip' if v is not None else '-':>10}" for v in values)
+        )
     return "\n".join(lines + (["notes:", *notes] if notes else []))

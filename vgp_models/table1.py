@@ -61,8 +61,12 @@ def row_folder_name(row: Table1Row) -> str:
 
 def table1_rows(out: Path, epochs: int, amp: bool, subset: int, device: str) -> list[Row]:
     return [
-        Row(i, ref, RunConfig.from_preset(ref.preset, lr=ref.lr, epochs=epochs, amp=amp, subset=subset, device=device),
-            out / row_folder_name(ref))
+        Row(
+            i,
+            ref,
+            RunConfig.from_preset(ref.preset, lr=ref.lr, epochs=epochs, amp=amp, subset=subset, device=device),
+            out / row_folder_name(ref),
+        )
         for i, ref in enumerate(TABLE1, start=1)
     ]
 
@@ -73,8 +77,10 @@ def is_completed(row: Row) -> bool:
     if record is None:
         return False
     if not same_config(record.get("config"), row.config):  # a folder from before a field existed still matches
-        raise RunFolderError(f"{row.folder / CONFIG_JSON} holds another config than this table asks for "
-                             "(other --epochs, --amp, --subset or --device?); use another --out")
+        raise RunFolderError(
+            f"{row.folder / CONFIG_JSON} holds another config than this table asks for "
+            "(other --epochs, --amp, --subset or --device?); use another --out"
+        )
     return record.get("status") == "completed"
 
 
@@ -91,12 +97,14 @@ def _train_row(row: Row, data_dir: str, download: bool, threads: int, events: mu
             events.put(("step", row.number, step, steps))
 
     def on_epoch(m: EpochMetrics) -> None:
-        events.put(("epoch", row.number, m.epoch, m.epochs, m.train_loss, m.train_acc, m.val_loss, m.val_acc,
-                    m.seconds))
+        events.put(
+            ("epoch", row.number, m.epoch, m.epochs, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.seconds)
+        )
 
     try:
-        result = train_into(row.folder, row.config, data_dir, resume=True, download=download, on_step=on_step,
-                            on_epoch=on_epoch)
+        result = train_into(
+            row.folder, row.config, data_dir, resume=True, download=download, on_step=on_step, on_epoch=on_epoch
+        )
         events.put(("done", row.number, result.status, result.message))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent says how to resume
         pass
@@ -114,8 +122,9 @@ def table_eta(rows: list[Row], jobs: int) -> float:
     return sum(r.steps_left * r.step_seconds for r in rows if r.status in ("pending", "running")) / max(jobs, 1)
 
 
-def run_table1(out: Path, data_dir: str, epochs: int, amp: bool, subset: int, device: str, jobs: int,
-               download: bool = False) -> int:
+def run_table1(
+    out: Path, data_dir: str, epochs: int, amp: bool, subset: int, device: str, jobs: int, download: bool = False
+) -> int:
     """Train the rows that are not completed, `jobs` at a time; print progress, then the table. 0 when all completed."""
     rows = table1_rows(out, epochs, amp, subset, device)
     todo = [r for r in rows if not is_completed(r)]
@@ -130,8 +139,12 @@ def run_table1(out: Path, data_dir: str, epochs: int, amp: bool, subset: int, de
         r.steps_left = (epochs - r.epoch) * r.steps_per_epoch
         r.step_seconds = probe_step_seconds(r.config)
     if todo:
-        print(f"table1: {len(todo)} row(s) to train, {jobs} at a time; estimated {fmt_duration(table_eta(rows, jobs))}"
-              f" (first-step probe)", file=sys.stderr, flush=True)
+        print(
+            f"table1: {len(todo)} row(s) to train, {jobs} at a time; estimated {fmt_duration(table_eta(rows, jobs))}"
+            f" (first-step probe)",
+            file=sys.stderr,
+            flush=True,
+        )
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and "OMP_NUM_THREADS" not in os.environ else 0
     ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     events = ctx.Queue()
@@ -158,8 +171,12 @@ def run_table1(out: Path, data_dir: str, epochs: int, amp: bool, subset: int, de
                     del running[number]
                     if by_number[number].status == "running":  # died without a word (killed, out of memory)
                         by_number[number].status = "failed"
-                        print(f"row {number}/7 {by_number[number].name}: the process exited with code "
-                              f"{proc.exitcode}; run the command again to resume", file=sys.stderr, flush=True)
+                        print(
+                            f"row {number}/7 {by_number[number].name}: the process exited with code "
+                            f"{proc.exitcode}; run the command again to resume",
+                            file=sys.stderr,
+                            flush=True,
+                        )
             if time.monotonic() - last_print >= PRINT_EVERY_S and running:
                 last_print = time.monotonic()
                 for number in running:
@@ -184,9 +201,12 @@ def _apply(row: Row, event: tuple, rows: list[Row], jobs: int, running: dict) ->
     elif kind == "epoch":
         _, _, epoch, epochs, tl, ta, vl, va, seconds = event
         row.epoch, row.step = epoch, 0
-        print(f"row {row.number}/7 {row.name}: epoch {epoch}/{epochs}  train {tl:.4f} / {ta:.2%}  "
-              f"val {vl:.4f} / {va:.2%}  {seconds:.0f}s  (table ETA {fmt_duration(table_eta(rows, jobs))})",
-              file=sys.stderr, flush=True)
+        print(
+            f"row {row.number}/7 {row.name}: epoch {epoch}/{epochs}  train {tl:.4f} / {ta:.2%}  "
+            f"val {vl:.4f} / {va:.2%}  {seconds:.0f}s  (table ETA {fmt_duration(table_eta(rows, jobs))})",
+            file=sys.stderr,
+            flush=True,
+        )
     elif kind == "done":
         _, _, status, message = event
         row.status, row.steps_left = status, 0
@@ -194,11 +214,17 @@ def _apply(row: Row, event: tuple, rows: list[Row], jobs: int, running: dict) ->
 
 
 def _print_progress(row: Row, rows: list[Row], jobs: int) -> None:
-    where = (f"epoch {row.epoch + 1}/{row.config.epochs} step {row.step}/{row.steps_per_epoch}"
-             if row.epoch < row.config.epochs else "testing the best checkpoint")
-    print(f"row {row.number}/7 {row.name}: {where}  {row.step_seconds * 1000:.0f} ms/step  row ETA "
-          f"{fmt_duration(row.steps_left * row.step_seconds)}  table ETA {fmt_duration(table_eta(rows, jobs))}",
-          file=sys.stderr, flush=True)
+    where = (
+        f"epoch {row.epoch + 1}/{row.config.epochs} step {row.step}/{row.steps_per_epoch}"
+        if row.epoch < row.config.epochs
+        else "testing the best checkpoint"
+    )
+    print(
+        f"row {row.number}/7 {row.name}: {where}  {row.step_seconds * 1000:.0f} ms/step  row ETA "
+        f"{fmt_duration(row.steps_left * row.step_seconds)}  table ETA {fmt_duration(table_eta(rows, jobs))}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _epochs_in_folder(folder: Path) -> int:
@@ -219,10 +245,14 @@ def _measured(row: Row) -> dict | None:
     best = contents.epochs[record["best_epoch"] - 1]
     test_acc, test_loss = contents.test
     return {
-        "epochs": len(contents.epochs), "best_epoch": record["best_epoch"],
-        "train_loss": best["train_loss"], "train_acc": 100 * best["train_acc"],
-        "val_loss": best["val_loss"], "val_acc": 100 * best["val_acc"],
-        "test_loss": test_loss, "test_acc": 100 * test_acc,
+        "epochs": len(contents.epochs),
+        "best_epoch": record["best_epoch"],
+        "train_loss": best["train_loss"],
+        "train_acc": 100 * best["train_acc"],
+        "val_loss": best["val_loss"],
+        "val_acc": 100 * best["val_acc"],
+        "test_loss": test_loss,
+        "test_acc": 100 * test_acc,
     }
 
 
@@ -238,8 +268,12 @@ def format_table(rows: list[Row]) -> str:
         if m is None:
             lines.append(f"| {ref.model} | {ref.lr:g} | not completed | | | | | | |")
             continue
-        cells = [f"{m[k]:.2f} ({getattr(ref, k):.2f}, {m[k] - getattr(ref, k):+.2f})"
-                 for k in ("train_loss", "train_acc", "val_loss", "val_acc")]
-        lines.append(f"| {ref.model} | {ref.lr:g} | {m['epochs']} ({m['best_epoch']}) | {' | '.join(cells)} | "
-                     f"{m['test_loss']:.2f} | {m['test_acc']:.2f} |")
+        cells = [
+            f"{m[k]:.2f} ({getattr(ref, k):.2f}, {m[k] - getattr(ref, k):+.2f})"
+            for k in ("train_loss", "train_acc", "val_loss", "val_acc")
+        ]
+        lines.append(
+            f"| {ref.model} | {ref.lr:g} | {m['epochs']} ({m['best_epoch']}) | {' | '.join(cells)} | "
+            f"{m['test_loss']:.2f} | {m['test_acc']:.2f} |"
+        )
     return "\n".join(lines)

@@ -126,8 +126,12 @@ def make_optimizer(model: torch.nn.Module, config: RunConfig) -> tuple[torch.opt
 
 
 def train_step(
-    step_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, labels: torch.Tensor,
-    config: RunConfig, device: torch.device,
+    step_model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    config: RunConfig,
+    device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimiser step on a prepared batch; (loss, logits), still on the device."""
     with autocast(config, device):  # no-op unless config.amp
@@ -149,8 +153,9 @@ def probe_step_seconds(config: RunConfig, steps: int = 3, warmup: int = 2) -> fl
     optimizer, _ = make_optimizer(model, config)
     generator = torch.Generator(device=device)
     generator.manual_seed(0)
-    images = torch.randint(0, 256, (config.batch_size, 3, 32, 32), generator=generator, device=device,
-                           dtype=torch.uint8)
+    images = torch.randint(
+        0, 256, (config.batch_size, 3, 32, 32), generator=generator, device=device, dtype=torch.uint8
+    )
     labels = torch.randint(0, 100, (config.batch_size,), generator=generator, device=device)
     times = []
     for i in range(warmup + steps):

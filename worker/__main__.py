@@ -47,8 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--group", help="group runs for comparison")
     submit.add_argument("--tag", action="append", default=[], dest="tags", help="a tag (repeatable)")
     submit.add_argument("--note", default="", help="free text kept with the run")
-    submit.add_argument("--seeds", type=int, default=1, metavar="N",
-                        help="queue N runs that differ only in seed (--seed, +1, ...) as one group; prints each id")
+    submit.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="queue N runs that differ only in seed (--seed, +1, ...) as one group; prints each id",
+    )
 
     commands.add_parser("list", help="all runs, newest first")
 

@@ -222,7 +222,7 @@ def interrupt_run(
     """
     run = get_run(session, run_id)
     earlier = resumed_after(run.reason if run else None)
-    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER):]) == _cause(squash(reason)):
+    if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER) :]) == _cause(squash(reason)):
         reason = (f"{reason} (again after an automatic resume, so it is not resumed again; if it ran out of "
                   "memory, lower its batch size or width)")  # fmt: skip
         return transition_run(session, run_id, from_statuses, RunStatus.FAILED, reason, only_job=only_job)

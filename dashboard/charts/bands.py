@@ -11,7 +11,13 @@ from dashboard.seeds import BAND_LABELS, seed_band
 
 
 def band_chart(
-    data: pd.DataFrame, x: alt.X, y_title: str, title: str, kind: str, log: bool = False, dash: str | None = None,
+    data: pd.DataFrame,
+    x: alt.X,
+    y_title: str,
+    title: str,
+    kind: str,
+    log: bool = False,
+    dash: str | None = None,
 ) -> alt.LayerChart:
     """Mean lines with a shaded band per series: `data` has series, the x field, mean, lo, hi, n (`seed_band`
     output plus a `series` column) and optionally a `dash` column. The title says what the band is. On a log

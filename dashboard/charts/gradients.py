@@ -91,8 +91,12 @@ def gradient_flow_chart(
             scale=alt.Scale(domain=order),
             axis=alt.Axis(labelAngle=-90, labelLimit=260, labelFontSize=9, labelOverlap=False),
         ),
-        y=alt.Y("abs_mean_last:Q", title="Mean |gradient|", scale=alt.Scale(type="linear" if report_style else "log"),
-                axis=alt.Axis(format=".1e" if report_style else ".0e")),
+        y=alt.Y(
+            "abs_mean_last:Q",
+            title="Mean |gradient|",
+            scale=alt.Scale(type="linear" if report_style else "log"),
+            axis=alt.Axis(format=".1e" if report_style else ".0e"),
+        ),
         tooltip=[
             alt.Tooltip("run:N", title="Run"),
             alt.Tooltip("epoch:O", title="Epoch"),

@@ -87,8 +87,10 @@ def over_seeds() -> None:
     if not (agg["n"] > 1).any():  # nothing repeated over seeds yet
         return
     st.subheader("Over seeds", anchor=False)
-    st.caption("Each row: every completed run that shares the config of the row above except the seed. Mean and "
-               "sample sd of each number; a number's own N (in the CSV) is below N where a run lacks it.")
+    st.caption(
+        "Each row: every completed run that shares the config of the row above except the seed. Mean and "
+        "sample sd of each number; a number's own N (in the CSV) is below N where a run lacks it."
+    )
     rows_text = [table1.table1_name(m, lr) for m, lr in zip(agg["model"], agg["lr"])]
     default = rows_text.index("VGG38 BN+RC lr 1e-3") if "VGG38 BN+RC lr 1e-3" in rows_text else 0
     reference = st.selectbox("Seed noise against", range(len(agg)), index=default, format_func=rows_text.__getitem__,

@@ -39,8 +39,11 @@ COLUMNS = {  # in display order: the most telling first
     "epochs": st.column_config.TextColumn("Epochs"),
     "eta": st.column_config.TextColumn("ETA"),
     "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
-    "gradients": st.column_config.TextColumn("Gradients", help="'vanishing': input layer < 1e-3 of the last layer's; "
-                                             "'amplified': the latest epoch's gradients carry gradient amplification"),
+    "gradients": st.column_config.TextColumn(
+        "Gradients",
+        help="'vanishing': input layer < 1e-3 of the last layer's; "
+        "'amplified': the latest epoch's gradients carry gradient amplification",
+    ),
     "model": st.column_config.TextColumn("Model", help="Architecture, then every cure that is not the reference's"),
     "group": st.column_config.TextColumn("Group"),
     "tags": st.column_config.ListColumn("Tags"),

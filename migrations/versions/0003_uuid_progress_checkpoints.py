@@ -38,7 +38,8 @@ def upgrade() -> None:
         connection.execute(runs.update().where(runs.c.id == run_id).values(uuid=str(uuid.uuid4())))
     # recreate="always" rebuilds the table on SQLite, which is the only way to add AUTOINCREMENT there.
     with op.batch_alter_table(
-        "runs", recreate="always" if connection.dialect.name == "sqlite" else "auto",
+        "runs",
+        recreate="always" if connection.dialect.name == "sqlite" else "auto",
         table_kwargs={"sqlite_autoincrement": True},
     ) as batch:
         batch.alter_column("uuid", existing_type=sa.String(length=36), nullable=False)
@@ -61,7 +62,8 @@ def downgrade() -> None:
     op.drop_table("checkpoints")
     connection = op.get_bind()
     with op.batch_alter_table(
-        "runs", recreate="always" if connection.dialect.name == "sqlite" else "auto",
+        "runs",
+        recreate="always" if connection.dialect.name == "sqlite" else "auto",
         table_kwargs={"sqlite_autoincrement": False},
     ) as batch:
         batch.drop_constraint("uq_runs_uuid", type_="unique")

@@ -52,8 +52,9 @@ def upgrade() -> None:
         sa.Column("first_grad", sa.Float(), nullable=True),
         sa.Column("last_grad", sa.Float(), nullable=True),
         sa.Column("note", sa.Text(), server_default="", nullable=False),
-        sa.ForeignKeyConstraint(["sweep_id"], ["sweeps.id"], name=op.f("fk_sweep_points_sweep_id_sweeps"),
-                                ondelete="CASCADE"),  # fmt: skip
+        sa.ForeignKeyConstraint(
+            ["sweep_id"], ["sweeps.id"], name=op.f("fk_sweep_points_sweep_id_sweeps"), ondelete="CASCADE"
+        ),  # fmt: skip
         sa.PrimaryKeyConstraint("sweep_id", "cure", "depth", "seed", name=op.f("pk_sweep_points")),
     )
 
