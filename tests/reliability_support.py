@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rq import Callback
@@ -28,6 +28,9 @@ from sqlalchemy import update
 from vgp_models.config import RunConfig
 from worker import cancellation, connection, db, frames, liveness, queue, runner, store
 from worker.schema import Run, RunStatus, utcnow
+
+if TYPE_CHECKING:
+    from vgp_models.train import EpochMetrics
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -245,6 +248,33 @@ class WorkerProcess:
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+
+# ---- an interruptible run and its uninterrupted reference (the crash and partition scenarios) ----------
+
+CRASH_EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
+CRASH_CONFIG = tiny(CRASH_EPOCHS, seed=3)
+CRASH_METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # all but wall time
+
+
+@pytest.fixture(scope="module")
+def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
+    """The same config trained without interruption, in this process, on one thread."""
+    seen, result = train_on_one_thread(CRASH_CONFIG, cifar_dir)
+    assert result.status == "completed" and len(seen) == CRASH_EPOCHS
+    return seen, result
+
+
+def assert_same_as_baseline(run_id: int, baseline: tuple[list[EpochMetrics], object]) -> None:
+    seen, result = baseline
+    run = run_row(run_id)
+    assert run.status is RunStatus.COMPLETED, run.reason
+    frame = epochs_of(run_id)
+    assert frame["epoch"].tolist() == list(range(1, CRASH_EPOCHS + 1))  # none lost, none twice (primary key)
+    expected = [[getattr(m, c) for c in CRASH_METRICS] for m in seen]
+    assert frame[CRASH_METRICS].values.tolist() == expected  # exactly: per-epoch seeded RNG, one thread
+    assert (run.test_loss, run.test_acc) == (result.test_loss, result.test_acc)
+    assert (run.best_epoch, run.best_val_acc) == (result.best_epoch, result.best_val_acc)
 
 
 def process_alive(pid: int) -> bool:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.test_train import colour_classes
+from tests.train_support import colour_classes
 from vgp_models.amplify import Amplifier, candidates, chosen_layers
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.cures import CURES

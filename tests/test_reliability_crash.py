@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `baseline` comes from tests.reliability_support
 """A worker PROCESS SIGKILLed mid-run (not just its work horse), with real processes, Redis and the test database.
 
 The run never stays `running`: its horse dies with the worker (PR_SET_PDEATHSIG), the sweep finds the stale
@@ -18,32 +19,20 @@ from pathlib import Path
 import pytest
 
 from tests.reliability_support import (
+    CRASH_CONFIG,
     REPO,
     WorkerProcess,
+    assert_same_as_baseline,
+    baseline,
     epochs_of,
     fast_worker_env,
     process_alive,
     run_row,
-    tiny,
-    train_on_one_thread,
     wait_for,
 )
-from vgp_models.train import EpochMetrics
 from worker import reconcile, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
-
-EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
-CONFIG = tiny(EPOCHS, seed=3)
-METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # all but wall time
-
-
-@pytest.fixture(scope="module")
-def baseline(cifar_dir: Path) -> tuple[list[EpochMetrics], object]:
-    """The same config trained without interruption, in this process, on one thread."""
-    seen, result = train_on_one_thread(CONFIG, cifar_dir)
-    assert result.status == "completed" and len(seen) == EPOCHS
-    return seen, result
 
 
 @pytest.fixture
@@ -53,8 +42,8 @@ def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.
 
 
 def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
-    """Submit CONFIG, let `worker` train a few epochs, SIGKILL the worker process; return (run id, horse pid)."""
-    run_id = submission.submit_run(CONFIG, RunMeta(name="crash"))
+    """Submit CRASH_CONFIG, let `worker` train a few epochs, SIGKILL the worker process; return (run id, horse pid)."""
+    run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="crash"))
     wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
     (horse,) = worker.horses()
     assert run_row(run_id).status is RunStatus.RUNNING
@@ -62,18 +51,6 @@ def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
     wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
     assert run_row(run_id).status is RunStatus.RUNNING  # nothing marked it yet: the worker died without a word
     return run_id, horse
-
-
-def assert_same_as_baseline(run_id: int, baseline: tuple[list[EpochMetrics], object]) -> None:
-    seen, result = baseline
-    run = run_row(run_id)
-    assert run.status is RunStatus.COMPLETED, run.reason
-    frame = epochs_of(run_id)
-    assert frame["epoch"].tolist() == list(range(1, EPOCHS + 1))  # none lost, none twice (primary key)
-    expected = [[getattr(m, c) for c in METRICS] for m in seen]
-    assert frame[METRICS].values.tolist() == expected  # exactly: per-epoch seeded RNG, one thread
-    assert (run.test_loss, run.test_acc) == (result.test_loss, result.test_acc)
-    assert (run.best_epoch, run.best_val_acc) == (result.best_epoch, result.best_val_acc)
 
 
 def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
@@ -117,7 +94,7 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     second = None
     try:
         wait_for(lambda: first.name(), 60)
-        run_id = submission.submit_run(CONFIG, RunMeta(name="crash"))
+        run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="crash"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
         second = WorkerProcess(env, tmp_path / "second.log")  # idle: the run is busy on the first one
         second_name = second.name()
@@ -150,7 +127,7 @@ def test_any_host_resumes_any_run_with_no_shared_folder(env: dict, tmp_path: Pat
         hosts.append(WorkerProcess(host_env, tmp_path / f"{name}.log"))
     try:
         names = [host.name() for host in hosts]
-        run_id = submission.submit_run(CONFIG, RunMeta(name="any host"))
+        run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="any host"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 300, 0.02, "three epochs")  # job start: slow on a busy host
         first = next(host for host in hosts if host.horses())
         (horse,) = first.horses()

@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `baseline` comes from tests.reliability_support
 """A network partition: two worker "hosts" in network namespaces made by the test, each with one veth link to a
 Postgres and a redis-server that the test starts on the links' addresses (loopback and those addresses only).
 
@@ -17,23 +18,22 @@ from pathlib import Path
 import pytest
 
 from tests.reliability_support import (
+    CRASH_CONFIG,
     FAST,
     PrivatePostgres,
     PrivateRedis,
     WorkerProcess,
+    assert_same_as_baseline,
+    baseline,
     drop_queue,
     epochs_of,
     make_env,
     run_row,
     wait_for,
 )
-from tests.test_reliability_crash import CONFIG, assert_same_as_baseline
-from tests.test_reliability_crash import baseline as crash_baseline
 from worker import db, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
-
-baseline = crash_baseline  # the same fixture: CONFIG trained without interruption, in this process
 
 SUBNET = "10.213.0.0/16"
 HOSTS = {"a": "10.213.1", "b": "10.213.2"}  # host X's link: X.1 on the servers' side, X.2 in its namespace
@@ -94,7 +94,7 @@ def test_a_partitioned_host_is_written_off_and_fenced(
 
     try:
         start("a")
-        run_id = submission.submit_run(CONFIG, RunMeta(name="partition"))
+        run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="partition"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 240, 0.02, "three epochs on host A")
         b_name = start("b").name()
         ip("link", "set", outside_a, "down")  # the cut: A's packets go nowhere, nothing is refused

@@ -15,8 +15,8 @@ import pytest
 from dashboard import charts, downloads, seeds, table1
 from dashboard.display import plain
 from tests.browser_helpers import open_dashboard, services
+from tests.cli_support import assert_one_line_error, cli, cli_env
 from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
-from tests.test_worker_cli import assert_one_line_error, cli, cli_env
 from vgp_models.config import RunConfig
 from worker import db, store
 from worker.exports import to_csv

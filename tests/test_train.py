@@ -14,8 +14,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.train_support import colour_classes
 from vgp_models.config import RunConfig
-from vgp_models.data import Cifar100, DataError, Split, load_cifar100
+from vgp_models.data import Cifar100, DataError, load_cifar100
 from vgp_models.train import EpochMetrics, build_model, evaluate, model_input, train
 
 STEPS_PER_EPOCH = 9  # ceil(285 / 32)
@@ -33,15 +34,6 @@ def outcome(result) -> tuple:
 
 class Boom(Exception):
     pass
-
-
-def colour_classes(n: int, seed: int) -> Split:
-    """Ten classes, each a flat colour plus noise: learnable in a few dozen steps."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    colours = torch.tensor([[(c * 73 + k * 101) % 256 for k in range(3)] for c in range(10)])
-    images = colours[labels][:, :, None, None] + torch.randint(-30, 31, (n, 3, 32, 32), generator=g)
-    return Split(images.clamp(0, 255).to(torch.uint8), labels)
 
 
 def test_vgg08_learns() -> None:
