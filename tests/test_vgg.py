@@ -68,7 +68,7 @@ def test_the_closed_form_parameter_count_matches_the_model(
 ) -> None:
     config = RunConfig(depth=depth, width=width, batch_norm=bn, residual=rc, shortcut=shortcut)
     with torch.device("meta"):  # shapes only, no memory
-        assert config.parameter_count == count_parameters(VGG(config))
+        assert config.vgg_parameters == count_parameters(VGG(config))
 
 
 def test_vgg08_labels_are_the_reference_nine() -> None:

@@ -6,7 +6,7 @@ A checkpoint store has two methods. `train()` calls `save(metrics, last, best)` 
 metrics and the state together (the worker's database store) records each epoch exactly once; the file store
 here (`last.pt`, `best.pt` in a folder, for the CLI and `VGP_CHECKPOINT_STORE=files`) ignores the metrics.
 
-Every state carries `git_commit`, the commit of the code that wrote it (`run_folder.git_commit`); states written before
+Every state carries `git_commit`, the commit of the code that wrote it (`provenance.git_commit`); states written before
 that field existed load all the same. States are plain dicts of tensors, numbers and strings, serialised with
 `torch.save` and read back with `weights_only=True`, so a checkpoint can never run code when it is loaded.
 """

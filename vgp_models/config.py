@@ -281,7 +281,7 @@ class RunConfig:
         return True
 
     @property
-    def parameter_count(self) -> int:
+    def vgg_parameters(self) -> int:
         """The trainable parameters of `VGG(self)`, in closed form (no torch: the queue checks it at submit).
 
         A DenseNet of the same depth and width is budgeted at this count too (DenseNet38: 328,055 against 336,196).

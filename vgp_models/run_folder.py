@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import math
 import os
-import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vgp_models.config import RunConfig, same_config
+from vgp_models.provenance import git_commit, now_iso, parameter_count
 
 if TYPE_CHECKING:
     from vgp_models.train import EpochMetrics, TrainResult
@@ -49,28 +49,6 @@ TEST_SUMMARY_HEADER = ["test_acc", "test_loss"]
 
 class RunFolderError(ValueError):
     """A run folder that cannot be used as asked; the message is one line that names the file."""
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def git_commit() -> str | None:
-    """The commit of the code that runs, when it lives in a git checkout; None elsewhere (a bare GPU box).
-    run.json, every checkpoint and the worker's run row record it."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = proc.stdout.strip()
-    return commit if proc.returncode == 0 and len(commit) == 40 else None
 
 
 def read_config_json(folder: Path) -> dict[str, Any] | None:
@@ -396,15 +374,3 @@ def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | Non
               "best_val_acc": best["val_acc"], "test_acc": test[0], "test_loss": test[1],
               "message": "imported from the course framework's files"}  # fmt: skip
     return FolderContents(folder, str(uuid.uuid5(COURSE_NAMESPACE, digest)), config, record, epochs, [], test)
-
-
-def parameter_count(config: RunConfig) -> int:
-    """The model's parameter count; built on the meta device: shapes only, no memory, no draw from the RNG.
-    The one count of a config's parameters before training (run.json, the importer, the worker's run row)."""
-    import torch
-
-    from vgp_models.nets import network
-    from vgp_models.vgg import count_parameters
-
-    with torch.device("meta"):
-        return count_parameters(network(config))

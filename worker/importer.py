@@ -21,12 +21,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vgp_models.provenance import parameter_count
 from vgp_models.run_folder import (
     CONFIG_JSON,
     SUMMARY_CSV,
     FolderContents,
     RunFolderError,
-    parameter_count,
     read_run_folder,
 )
 from worker.db import REPO_ROOT, session_scope
