@@ -394,6 +394,11 @@ def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None
     return job_id
 
 
+def planted_callback(job: Any, connection: Any, *exc_info: Any) -> None:
+    """Stands for a callback someone with write access to Redis names in a job: records that it was called."""
+    Path(os.environ["VGP_TEST_PLANTED_MARKER"]).write_text(job.id)
+
+
 def stubborn_job(run_id: int) -> None:
     """Claims its run like train_run, records one epoch, then hangs without ever reading its cancel flag."""
     from vgp_models.train import EpochMetrics, LayerGrad

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tests.reliability_support import in_process_env, run_row, tiny, work_in_process
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
-from worker import cancellation, connection, db, frames, queue, runner, store, submission
+from worker import cancellation, connection, db, frames, queue, rq_jobs, runner, store, submission
 from worker.schema import CheckpointRow, RunStatus
 from worker.store import RunMeta
 
@@ -73,7 +73,7 @@ def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.Mon
 
 
 def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
-    job = queue.get_queue().enqueue(queue.JOB_FUNCTION, 987654)
+    job = queue.get_queue().enqueue(rq_jobs.JOB_FUNCTION, 987654)
     after = submission.submit_run(TINY)  # the worker goes on to the next job
     work_in_process()
     job.refresh()

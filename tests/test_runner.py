@@ -29,7 +29,7 @@ from tests.reliability_support import (
     wait_for,
     work_in_process,
 )
-from worker import cancellation, connection, db, queue, runner, store, submission
+from worker import cancellation, connection, db, queue, rq_jobs, runner, store, submission
 from worker.schema import RunStatus
 
 TINY = tiny()
@@ -97,10 +97,10 @@ def foreign_jobs(marker: Path) -> dict[str, tuple[str, tuple, dict]]:
     return {
         "os.system": ("os.system", (touch,), {}),
         "subprocess": ("subprocess.getoutput", (touch,), {}),
-        "str_run_id": (queue.JOB_FUNCTION, ("1",), {}),
-        "two_args": (queue.JOB_FUNCTION, (1, 2), {}),
-        "bool_run_id": (queue.JOB_FUNCTION, (True,), {}),
-        "foreign_callback": (queue.JOB_FUNCTION, (987654,), {"on_failure": Callback("os.system")}),
+        "str_run_id": (rq_jobs.JOB_FUNCTION, ("1",), {}),
+        "two_args": (rq_jobs.JOB_FUNCTION, (1, 2), {}),
+        "bool_run_id": (rq_jobs.JOB_FUNCTION, (True,), {}),
+        "foreign_callback": (rq_jobs.JOB_FUNCTION, (987654,), {"on_failure": Callback("os.system")}),
     }
 
 
@@ -109,7 +109,7 @@ def test_the_worker_refuses_every_job_but_ours(env: dict, tmp_path: Path) -> Non
     q = queue.get_queue()
     jobs = foreign_jobs(marker).items()
     refused = {name: q.enqueue(func, *args, **options).id for name, (func, args, options) in jobs}
-    ours = q.enqueue(queue.JOB_FUNCTION, 987654).id  # a run that does not exist: the job runs and says "missing"
+    ours = q.enqueue(rq_jobs.JOB_FUNCTION, 987654).id  # a run that does not exist: the job runs and says "missing"
     worker = WorkerProcess(env, tmp_path / "worker.log", burst=True)
     assert worker.proc.wait(timeout=120) == 0, worker.log()[-3000:]
     worker.stop()

@@ -10,7 +10,7 @@ Words: "worker" names three things, kept apart so:
 - its work horse, the process the RQ worker forks per job, where `worker.jobs.train_run` runs.
 
 Rooms, in import order: `settings`, `schema`, `db`, `store` (writes) and `frames` (reads), `sweeps`;
-`connection` (Redis), `liveness` (RQ jobs seen from outside), `cancellation` (flags, cancel_run), `queue` (enqueue,
-callbacks), `submission` (submit, seeds, sweeps, resume), `reconcile` (the sweep), `runner` (the worker process);
-`jobs` and `sweep_job` (what runs in a work horse).
+`connection` (Redis), `rq_jobs` (our jobs, our callbacks only), `liveness` (RQ jobs seen from outside),
+`cancellation` (flags, cancel_run), `queue` (enqueue, callbacks), `submission` (submit, seeds, sweeps, resume),
+`reconcile` (the sweep), `runner` (the worker process); `jobs` and `sweep_job` (what runs in a work horse).
 """

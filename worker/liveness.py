@@ -16,6 +16,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from worker.connection import QueueError, get_redis, redis_error_line
+from worker.rq_jobs import OurCallbacksJob
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def current_job_id() -> str | None:
 def fetch_job(job_id: str, connection: Redis | None = None) -> Job | None:
     """The RQ job with this id (JSON serializer), or None when Redis no longer has it."""
     try:
-        return Job.fetch(job_id, connection=connection or get_redis(), serializer=JSONSerializer)
+        return OurCallbacksJob.fetch(job_id, connection=connection or get_redis(), serializer=JSONSerializer)
     except NoSuchJobError:
         return None
 

@@ -28,17 +28,12 @@ from worker import sweeps
 from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, get_redis, queue_name, redis_error_line
 from worker.db import session_scope
+from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run, require_run, transition_run
 
 log = logging.getLogger(__name__)
-
-JOB_FUNCTION = "worker.jobs.train_run"
-"""The job, by import path, so that enqueueing and the worker's parent never import torch."""
-
-SWEEP_FUNCTION = "worker.sweep_job.measure_sweep"
-"""The depth-sweep job, by import path; its only argument is the sweep id."""
 
 JOB_STARTUP_S = 900
 """Job timeout allowance beyond the epochs: imports, loading CIFAR-100, the final test pass."""
@@ -51,8 +46,11 @@ FAILURE_TTL_S = 30 * 24 * 3600
 
 
 def get_queue(name: str | None = None, connection: Redis | None = None) -> Queue:
-    """The run queue (VGP_QUEUE, default "vgp") with RQ's JSON serializer: jobs carry plain ints, no pickles."""
-    return Queue(queue_name(name), connection=connection or get_redis(), serializer=JSONSerializer)
+    """The run queue (VGP_QUEUE, default "vgp") with RQ's JSON serializer (jobs carry plain ints, no pickles) and
+    `OurCallbacksJob` (jobs fetched through it call no callback but ours)."""
+    return Queue(
+        queue_name(name), connection=connection or get_redis(), serializer=JSONSerializer, job_class=OurCallbacksJob
+    )
 
 
 def job_timeout_s(epochs: int) -> int:
@@ -81,8 +79,8 @@ def enqueue_run(run_id: int, queue: Queue | None = None) -> str:
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             description=f"train run {run_id}",
-            on_failure=Callback(f"{__name__}.on_job_failure"),
-            on_stopped=Callback(f"{__name__}.on_job_stopped"),
+            on_failure=Callback(JOB_CALLBACKS[JOB_FUNCTION]["failure"]),
+            on_stopped=Callback(JOB_CALLBACKS[JOB_FUNCTION]["stopped"]),
         )
     except Exception as e:
         _forget_job(queue.connection, job_id)
@@ -98,7 +96,7 @@ def enqueue_sweep(sweep_id: int, job_id: str) -> None:
         queue.enqueue(
             SWEEP_FUNCTION, sweep_id, job_id=job_id, job_timeout=SWEEP_TIMEOUT_S, result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S, description=f"depth sweep {sweep_id}",
-            on_failure=Callback(f"{__name__}.on_sweep_failure"),
+            on_failure=Callback(JOB_CALLBACKS[SWEEP_FUNCTION]["failure"]),
         )  # fmt: skip
     except Exception as e:
         _forget_job(queue.connection, job_id)

@@ -29,8 +29,9 @@ from rq.serializers import JSONSerializer
 
 from worker.connection import new_redis, queue_name, redis_error_line, require_redis, safe_redis_url
 from worker.db import safe_database_url, session_scope
-from worker.queue import JOB_FUNCTION, SWEEP_FUNCTION, get_queue, job_run_id
+from worker.queue import get_queue, job_run_id
 from worker.reconcile import reconcile_quietly
+from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run
@@ -92,12 +93,6 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 JOB_FUNCTIONS = frozenset({JOB_FUNCTION, SWEEP_FUNCTION})
 """The only functions a worker runs. RQ imports and calls whatever a job names, so anyone who can write to
 Redis could otherwise run code on every worker; jobs are checked before anything they name is imported."""
-
-JOB_CALLBACKS = {
-    JOB_FUNCTION: {"failure": "worker.queue.on_job_failure", "stopped": "worker.queue.on_job_stopped"},
-    SWEEP_FUNCTION: {"failure": "worker.queue.on_sweep_failure"},
-}
-"""The callbacks `enqueue_run` and `submit_sweep` attach, by job function; RQ imports these by name too."""
 
 
 def job_refusal(job: Job) -> str | None:
@@ -184,6 +179,7 @@ def make_worker(burst_in_process: bool = False, name: str | None = None) -> Work
         name=name or default_worker_name(),
         connection=queue.connection,
         serializer=JSONSerializer,
+        job_class=OurCallbacksJob,
         work_horse_killed_handler=on_work_horse_killed,
         job_monitoring_interval=Settings.from_env().worker_heartbeat_s,
     )
