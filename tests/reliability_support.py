@@ -77,10 +77,8 @@ def fast_worker_env(
     db.dispose_engines()
 
 
-@contextmanager
-def in_process_env(
-    tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+@pytest.fixture
+def in_process(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """This process pointed at a migrated database, Redis database 15 and a unique queue, for jobs run here
     (`work_in_process`); yields tmp_path. The queue, its jobs and its cancel flags are removed afterwards.
     Skips without Redis."""
@@ -95,15 +93,7 @@ def in_process_env(
     monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     db.upgrade_database(url)
     yield tmp_path
-    redis = connection.get_redis(REDIS_URL)  # explicit: a test may have pointed REDIS_URL elsewhere
-    q = queue.get_queue(name, connection=redis)
-    for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry):
-        for job_id in registry.get_job_ids():
-            registry.remove(job_id, delete_job=True)
-    q.delete(delete_jobs=True)
-    flags = cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")
-    for key in redis.scan_iter(match=flags):
-        redis.delete(key)
+    drop_queue(name)  # explicit REDIS_URL inside: a test may have pointed the variable elsewhere
     db.dispose_engines()
 
 
@@ -117,9 +107,9 @@ def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
             for job_id in registry.get_job_ids():
                 registry.remove(job_id, delete_job=True)
         q.delete(delete_jobs=True)
-        flags = list(redis.scan_iter(match=f"vgp:cancel:{name}:*"))  # cancellation.CANCEL_KEY's form
-        if flags:
-            redis.delete(*flags)
+        for key in redis.scan_iter(match=cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*",
+                                                                        run_uuid="*")):  # fmt: skip
+            redis.delete(key)
     except Exception:  # noqa: BLE001 (a private Redis may already be gone)
         pass
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.cancellation: cancelling a queued run (its job leaves the queue) and a running one (through its flag, which
 the job reads and clears), in this process on real Redis and the test database; and the cancel flag on a shared
 Redis: two installs (other queue, other database) never cancel each other's runs, and a flag left behind never stops
@@ -13,18 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_support import REDIS_URL, drop_queue, in_process_env, make_env, run_row, tiny, work_in_process
+from tests.reliability_support import REDIS_URL, drop_queue, in_process, make_env, run_row, tiny, work_in_process
 from vgp_models.config import RunConfig
 from worker import cancellation, connection, db, queue, store, submission
 from worker.schema import RunStatus
 
 TINY = tiny()
-
-
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
-        yield folder
 
 
 def install(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch, database: str, queue_name: str) -> None:
@@ -87,7 +82,7 @@ def test_a_stale_flag_does_not_stop_a_later_run_of_the_same_id(tmp_path, cifar_d
     assert not cancellation.cancel_requested(new)
 
 
-def test_cancel_a_queued_run(env: Path) -> None:
+def test_cancel_a_queued_run(in_process: Path) -> None:
     run_id = submission.submit_run(TINY)
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED
     assert run_row(run_id).job_id not in queue.get_queue().job_ids
@@ -97,7 +92,7 @@ def test_cancel_a_queued_run(env: Path) -> None:
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
 
 
-def test_cancel_a_running_run_through_the_flag(env: Path) -> None:
+def test_cancel_a_running_run_through_the_flag(in_process: Path) -> None:
     run_id = submission.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
     with db.session_scope() as s:  # as if a worker had just started it
         assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)

@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.jobs: the job a worker runs for a run, in this process on real Redis (database 15, a unique queue) and the
 test database (a SQLite file, or Postgres with VGP_TEST_DATABASE=postgres): a tiny run trained to completion with its
 metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled cancel-flag poll,
@@ -9,7 +10,6 @@ Runs are tiny (depth 8, width 8, subset 64, batch 32) so that a test trains in a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from tests.reliability_support import in_process_env, run_row, tiny, work_in_process
+from tests.reliability_support import in_process, run_row, tiny, work_in_process
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import cancellation, connection, db, frames, queue, rq_jobs, runner, store, submission
@@ -27,18 +27,12 @@ from worker.store import RunMeta
 TINY = tiny()
 
 
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
-        yield folder
-
-
 def stored_frames(run_id: int) -> tuple:
     with db.session_scope() as s:
         return frames.epochs_frame(s, [run_id]), frames.gradients_frame(s, [run_id])
 
 
-def test_submit_then_work_completes(env: Path) -> None:
+def test_submit_then_work_completes(in_process: Path) -> None:
     run_id = submission.submit_run(TINY, RunMeta(name="e2e", group="tests", tags=["tiny"]))
     assert run_row(run_id).status is RunStatus.QUEUED
     work_in_process()
@@ -57,11 +51,11 @@ def test_submit_then_work_completes(env: Path) -> None:
     with db.session_scope() as s:  # checkpoints live in the database; a completed run keeps only `best`
         kept = [(c.kind, c.epoch) for c in s.scalars(select(CheckpointRow).where(CheckpointRow.run_id == run_id))]
     assert kept == [("best", run.best_epoch)]
-    assert not (env / "checkpoints").exists()  # nothing on the worker's disk
+    assert not (in_process / "checkpoints").exists()  # nothing on the worker's disk
 
 
-def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = env / "nowhere"
+def test_missing_data_fails_with_the_location(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = in_process / "nowhere"
     monkeypatch.setenv("VGP_DATA_DIR", str(missing))
     run_id = submission.submit_run(TINY)
     work_in_process()
@@ -72,7 +66,7 @@ def test_missing_data_fails_with_the_location(env: Path, monkeypatch: pytest.Mon
     assert stored_frames(run_id)[0].empty
 
 
-def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
+def test_unknown_run_id_does_not_crash_the_worker(in_process: Path) -> None:
     job = queue.get_queue().enqueue(rq_jobs.JOB_FUNCTION, 987654)
     after = submission.submit_run(TINY)  # the worker goes on to the next job
     work_in_process()
@@ -81,7 +75,7 @@ def test_unknown_run_id_does_not_crash_the_worker(env: Path) -> None:
     assert run_row(after).status is RunStatus.COMPLETED
 
 
-def test_bad_stored_config_fails_cleanly(env: Path) -> None:
+def test_bad_stored_config_fails_cleanly(in_process: Path) -> None:
     with db.session_scope() as s:
         run = store.create_run(s, TINY)
         run.config = {**TINY.to_dict(), "depth": 9}
@@ -93,7 +87,7 @@ def test_bad_stored_config_fails_cleanly(env: Path) -> None:
     assert run.reason is not None and run.reason.startswith("invalid stored config: ConfigError: depth must be")
 
 
-def test_stop_poller_reads_the_flag_at_most_every_interval(env: Path) -> None:
+def test_stop_poller_reads_the_flag_at_most_every_interval(in_process: Path) -> None:
     from worker.jobs import StopPoller
 
     run_id = submission.submit_run(TINY)
@@ -104,7 +98,7 @@ def test_stop_poller_reads_the_flag_at_most_every_interval(env: Path) -> None:
     assert poller() and poller()  # read once, then remembered
 
 
-def test_a_written_off_job_cannot_touch_its_run_again(env: dict) -> None:
+def test_a_written_off_job_cannot_touch_its_run_again(in_process: Path) -> None:
     """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
     from rq.exceptions import AbandonedJobError
 

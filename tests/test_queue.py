@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.queue: the RQ queue on real Redis (database 15, a unique queue) and the test database: a run's job carries
 only the run id (RQ's JSON serializer) with a timeout for its epochs, the queue's counts, and callbacks: only
 ours are ever imported, even for a job planted in Redis that a worker cleans up as abandoned."""
@@ -6,7 +7,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +15,13 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from tests.reliability_support import in_process_env, run_row, tiny
+from tests.reliability_support import in_process, run_row, tiny
 from worker import connection, queue, rq_jobs, runner, submission
 
 TINY = tiny()
 
 
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
-        yield folder
-
-
-def test_job_payload_is_only_the_run_id(env: Path) -> None:
+def test_job_payload_is_only_the_run_id(in_process: Path) -> None:
     run_id = submission.submit_run(TINY)
     job_id = run_row(run_id).job_id
     assert job_id is not None
@@ -39,14 +33,14 @@ def test_job_payload_is_only_the_run_id(env: Path) -> None:
     assert job.timeout == queue.job_timeout_s(TINY.epochs)
 
 
-def test_queue_stats(env: Path) -> None:
+def test_queue_stats(in_process: Path) -> None:
     submission.submit_run(TINY)
     stats = queue.queue_stats()
     assert stats["queued"] == 1 and stats["started"] == 0
 
 
 def test_a_callback_planted_in_redis_is_never_called(
-    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    in_process: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job in the started registry whose worker is gone is "abandoned": every worker's registry cleaning (and any
     count of that registry) calls its failure callback, importing it by the name stored in Redis."""

@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.runner: the worker process and its callbacks. Against a real forking worker process (`python -m worker
 worker`): only VGP Lab's job runs (anyone who can write to Redis can enqueue a job naming any function, and RQ
 imports and calls it, so every other job is left failed, unrun, with the reason); a job deaf to its cancel flag is
@@ -21,7 +22,7 @@ from tests.reliability_support import (
     enqueue_stub,
     epochs_of,
     fast_worker_env,
-    in_process_env,
+    in_process,
     raising_job,
     run_row,
     stubborn_job,
@@ -39,13 +40,6 @@ TINY = tiny()
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
     with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
         yield variables
-
-
-@pytest.fixture
-def local_env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """For jobs run in this process (`work_in_process`) rather than by a worker process."""
-    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
-        yield folder
 
 
 def job(job_id: str) -> Job:
@@ -124,7 +118,7 @@ def test_the_worker_refuses_every_job_but_ours(env: dict, tmp_path: Path) -> Non
     assert done.get_status() == "finished" and done.return_value() == "missing"
 
 
-def test_dead_work_horse_marks_interrupted_then_resume_finishes(local_env: Path) -> None:
+def test_dead_work_horse_marks_interrupted_then_resume_finishes(in_process: Path) -> None:
     run_id = submission.submit_run(TINY)
     job = Job.fetch(run_row(run_id).job_id, connection=connection.get_redis(), serializer=JSONSerializer)
     with db.session_scope() as s:

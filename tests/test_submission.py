@@ -1,3 +1,4 @@
+# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.submission: submitting a run writes its row only when Redis answers, and a run whose job Redis refuses
 stays marked failed with the reason (real Redis, database 15, a unique queue; the test database).
 
@@ -6,25 +7,18 @@ Seeds, sweeps and resume are submitted in test_seeds.py, test_sweep.py, test_int
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.reliability_support import in_process_env, run_row, tiny
+from tests.reliability_support import in_process, run_row, tiny
 from worker import connection, db, queue, store, submission
 from worker.schema import RunStatus
 
 TINY = tiny()
 
 
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with in_process_env(tmp_path, cifar_dir, database_url, monkeypatch) as folder:
-        yield folder
-
-
-def test_submit_without_redis_writes_nothing(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_without_redis_writes_nothing(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
     assert not connection.redis_available()
     with pytest.raises(connection.QueueError, match="not reachable"):
@@ -33,7 +27,7 @@ def test_submit_without_redis_writes_nothing(env: Path, monkeypatch: pytest.Monk
         assert store.list_runs(s) == []
 
 
-def test_enqueue_refused_keeps_the_run_marked_failed(env: Path) -> None:
+def test_enqueue_refused_keeps_the_run_marked_failed(in_process: Path) -> None:
     redis = connection.get_redis()
     key = queue.get_queue().key
     redis.set(key, "not a list")  # the queue's key has the wrong type, so Redis refuses the job
