@@ -30,7 +30,7 @@ from vgp_models.run_folder import (
     read_run_folder,
 )
 from worker.db import REPO_ROOT, session_scope
-from worker.schema import EpochRow, GradientRow, Run, RunStatus
+from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
 
 __all__ = [
     "ZIP_MAX_BYTES", "Imported", "extract_zip", "find_run_folders", "import_folders", "import_reference", "import_zip",
@@ -118,6 +118,7 @@ def _new_run(contents: FolderContents, group: str | None) -> Run:
         name=record.get("label") or config.label,
         group_name=group or None,
         tags=[IMPORTED_TAG],
+        origin=RunOrigin.IMPORTED,
         note=f"imported from {contents.path.name}",
         config=config.to_dict(),
         status=status,

@@ -1,4 +1,5 @@
-"""The schema: SQLAlchemy models of runs, epochs and gradients, and the run status.
+"""The schema: SQLAlchemy models of runs, their per-epoch, per-step and per-layer rows, depth sweeps, loss
+landscapes, and the run status.
 
 Alembic revisions (migrations/) create these tables; `alembic check` keeps the two in step.
 """
@@ -79,6 +80,20 @@ def new_uuid() -> str:
     return str(uuid_module.uuid4())
 
 
+class RunOrigin(str, Enum):
+    """Where a run's rows come from: a queued job, a user's own loop (vgp_models.track), or an imported folder."""
+
+    QUEUED = "queued"  # trained by a worker; resumable from its checkpoint
+    TRACKED = "tracked"  # the user's own training loop writes it; nothing to re-queue
+    IMPORTED = "imported"  # read from a run folder; no checkpoint, nothing to resume
+
+
+def _origin_type() -> SAEnum:
+    return SAEnum(
+        RunOrigin, native_enum=False, create_constraint=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+
+
 class Run(Base):
     __tablename__ = "runs"
     # AUTOINCREMENT: SQLite never hands a deleted run's id to a new run (Postgres sequences never do).
@@ -115,6 +130,9 @@ class Run(Base):
     epoch_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     epoch_steps: Mapped[int | None] = mapped_column(Integer)
     epoch_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    origin: Mapped[RunOrigin] = mapped_column(_origin_type(), default=RunOrigin.QUEUED, server_default="queued")
+    # Cancel for a run with no RQ job (a tracked run): its own loop polls this and stops at its next step.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     epochs: Mapped[list[EpochRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="EpochRow.epoch"
@@ -153,6 +171,35 @@ class GradientRow(Base):
     abs_mean_last: Mapped[float | None] = mapped_column(Float)
     abs_mean_epoch: Mapped[float | None] = mapped_column(Float)
     l2: Mapped[float | None] = mapped_column(Float)
+    weight_norm: Mapped[float | None] = mapped_column(Float)  # ||w|| at the epoch's end
+    update_ratio: Mapped[float | None] = mapped_column(Float)  # ||w_end - w_start|| / ||w_start|| over the epoch
+
+
+class StepRow(Base):
+    """The training loss (and lr) every k steps: per-step curves that move while an epoch trains."""
+
+    __tablename__ = "steps"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)  # global, 1-based
+    epoch: Mapped[int] = mapped_column(Integer)  # 1-based, the epoch the step belongs to
+    loss: Mapped[float | None] = mapped_column(Float)  # None where the loss was not finite
+    lr: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float | None] = mapped_column(Float)  # wall time since the run started training
+
+
+class SignalRow(Base):
+    """The forward signal of one layer output for one epoch (vgp_models.signals): mean, std, negative share."""
+
+    __tablename__ = "signals"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer_index: Mapped[int] = mapped_column(Integer, primary_key=True)  # forward order
+    layer: Mapped[str] = mapped_column(String(120))
+    mean: Mapped[float | None] = mapped_column(Float)
+    std: Mapped[float | None] = mapped_column(Float)
+    negative_share: Mapped[float | None] = mapped_column(Float)  # share of values < 0, in [0, 1]
 
 
 class CheckpointRow(Base):
@@ -205,3 +252,43 @@ class SweepPointRow(Base):
     first_grad: Mapped[float | None] = mapped_column(Float)
     last_grad: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class Landscape(Base):
+    """A loss landscape (vgp_models.landscape) around a run's checkpoint or a fresh net: queued like a sweep."""
+
+    __tablename__ = "landscapes"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The run whose weights it probes; None for a fresh net at initialisation (the config says which).
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # LandscapeConfig.to_dict()
+    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    points_total: Mapped[int] = mapped_column(Integer)
+    points_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    device: Mapped[str | None] = mapped_column(String(32))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(100))
+
+    points: Mapped[list[LandscapePointRow]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class LandscapePointRow(Base):
+    """One point of a landscape: (i, j) on the grid at (alpha, beta) along the two directions; a 1D slice has
+    j = 0 and beta None."""
+
+    __tablename__ = "landscape_points"
+
+    landscape_id: Mapped[int] = mapped_column(ForeignKey("landscapes.id", ondelete="CASCADE"), primary_key=True)
+    i: Mapped[int] = mapped_column(Integer, primary_key=True)
+    j: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alpha: Mapped[float] = mapped_column(Float)
+    beta: Mapped[float | None] = mapped_column(Float)
+    loss: Mapped[float | None] = mapped_column(Float)  # None where not finite
+    acc: Mapped[float | None] = mapped_column(Float)
