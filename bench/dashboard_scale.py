@@ -41,7 +41,7 @@ from dashboard import charts
 from dashboard.reads import fetch_compare
 from vgp_models.config import RunConfig
 from vgp_models.gradstats import weight_labels
-from vgp_models.train import EpochMetrics, LayerGrad
+from vgp_models.metrics import EpochMetrics, LayerGrad
 from vgp_models.vgg import VGG
 from worker import db, frames, store
 

@@ -37,7 +37,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from vgp_models.checkpoints import FileCheckpoints, to_bytes  # noqa: E402
 from vgp_models.config import RunConfig  # noqa: E402
 from vgp_models.gradstats import weight_labels  # noqa: E402
-from vgp_models.train import EpochMetrics, LayerGrad, build_model, make_optimizer, model_input, train_step  # noqa: E402
+from vgp_models.metrics import EpochMetrics, LayerGrad
+from vgp_models.train import build_model, make_optimizer, model_input, train_step  # noqa: E402
 from worker import db, frames, store  # noqa: E402
 from worker.checkpoints import DbCheckpoints  # noqa: E402
 from worker.schema import RunStatus  # noqa: E402

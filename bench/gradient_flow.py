@@ -30,7 +30,8 @@ from common import machine
 from vgp_models.config import RunConfig
 from vgp_models.data import Cifar100, load_cifar100
 from vgp_models.gradstats import GradientStats
-from vgp_models.train import EpochMetrics, build_model, evaluate, model_input, resolve_device, train
+from vgp_models.metrics import EpochMetrics
+from vgp_models.train import build_model, evaluate, model_input, resolve_device, train
 
 CHANCE = math.log(100)
 MID_LAYER = "reduction_block_1_conv_1"  # the report: VGG38 reads 0 up to reduction_block_1

@@ -18,7 +18,7 @@ from rq.serializers import JSONSerializer
 from streamlit.testing.v1 import AppTest
 
 from vgp_models.config import RunConfig
-from vgp_models.train import EpochMetrics, LayerGrad
+from vgp_models.metrics import EpochMetrics, LayerGrad
 from worker import connection, db, schema, store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ from worker import cancellation, connection, db, frames, liveness, queue, runner
 from worker.schema import Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
-    from vgp_models.train import EpochMetrics
+    from vgp_models.metrics import EpochMetrics
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -391,7 +391,7 @@ def planted_callback(job: Any, connection: Any, *exc_info: Any) -> None:
 
 def stubborn_job(run_id: int) -> None:
     """Claims its run like train_run, records one epoch, then hangs without ever reading its cancel flag."""
-    from vgp_models.train import EpochMetrics, LayerGrad
+    from vgp_models.metrics import EpochMetrics, LayerGrad
 
     with db.session_scope() as s:
         claimed = store.transition_run(

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import postgres_database
 from vgp_models.config import RunConfig
-from vgp_models.train import EpochMetrics, LayerGrad
+from vgp_models.metrics import EpochMetrics, LayerGrad
 from worker import db, store
 
 CONFIG = RunConfig(depth=8, width=8, epochs=3, subset=64, batch_size=32, device="cpu")

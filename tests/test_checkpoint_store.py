@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from tests.reliability_support import train_on_one_thread
 from vgp_models.config import RunConfig
-from vgp_models.train import CheckpointMismatch, EpochMetrics, LayerGrad, train
+from vgp_models.metrics import CheckpointMismatch, EpochMetrics, LayerGrad
+from vgp_models.train import train
 from worker import checkpoints, db, frames, jobs, settings, store
 from worker.schema import CheckpointRow, RunStatus
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from vgp_models.__main__ import main
+from vgp_models.metrics import EpochMetrics, LayerGrad
 from vgp_models.run_folder import RunFolder
-from vgp_models.train import EpochMetrics, LayerGrad
 
 ROOT = Path(__file__).resolve().parents[1]
 

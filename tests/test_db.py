@@ -32,7 +32,7 @@ def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
 
 def test_read_scope_sees_one_snapshot(database_url: str) -> None:
     """On either backend (VGP_TEST_DATABASE): a commit made during a read_scope is not seen inside it."""
-    from vgp_models.train import EpochMetrics, LayerGrad
+    from vgp_models.metrics import EpochMetrics, LayerGrad
 
     def epoch(n: int) -> EpochMetrics:
         return EpochMetrics(n, 2, 4.0, 0.1, 4.1, 0.1, 1e-3, 0.01, [LayerGrad(0, "layer_0", 1e-3, 1e-3, 0.1)])

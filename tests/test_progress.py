@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from vgp_models.config import RunConfig
-from vgp_models.train import EpochMetrics
+from vgp_models.metrics import EpochMetrics
 from worker import db, store
 from worker.progress import StepWriter
 from worker.schema import Run, RunStatus

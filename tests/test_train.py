@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from tests.train_support import colour_classes
 from vgp_models.config import RunConfig
 from vgp_models.data import Cifar100, DataError, load_cifar100
-from vgp_models.train import EpochMetrics, build_model, evaluate, model_input, train
+from vgp_models.metrics import EpochMetrics
+from vgp_models.train import build_model, evaluate, model_input, train
 
 STEPS_PER_EPOCH = 9  # ceil(285 / 32)
 SMALL = {"depth": 14, "width": 8, "batch_norm": True, "residual": True, "batch_size": 32, "device": "cpu"}

@@ -22,7 +22,8 @@ from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, con
 from vgp_models.config import RunConfig
 from vgp_models.data import Cifar100, augment
 from vgp_models.gradstats import GradientStats
-from vgp_models.train import EpochMetrics, build_model, make_optimizer, model_input, train
+from vgp_models.metrics import EpochMetrics
+from vgp_models.train import build_model, make_optimizer, model_input, train
 
 TINY = {"depth": 8, "width": 8, "batch_size": 32, "epochs": 2, "device": "cpu"}
 

@@ -27,12 +27,13 @@ from vgp_models.config import DEVICES, ConfigError, RunConfig
 from vgp_models.cures import CURES
 from vgp_models.data import DEFAULT_DATA_DIR, DataError, data_dir_from_env, load_cifar100
 from vgp_models.gradstats import weight_labels
+from vgp_models.metrics import CheckpointMismatch, EpochMetrics
 from vgp_models.nets import network
 from vgp_models.run_folder import RunFolderError, train_into
 from vgp_models.sweep import POINT_COLUMNS, Cell, point_rows, run_sweep, summary_table
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.table1 import run_table1
-from vgp_models.train import CheckpointMismatch, EpochMetrics, resolve_device
+from vgp_models.train import resolve_device
 from vgp_models.vgg import count_parameters
 
 

@@ -17,12 +17,11 @@ import io
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from vgp_models.train import EpochMetrics
+from vgp_models.metrics import EpochMetrics
 
 KINDS = ("last", "best")
 """`last`: everything a resume needs (model, optimiser, schedule, best model). `best`: the best-val model alone."""

@@ -23,13 +23,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vgp_models.config import RunConfig, same_config
+from vgp_models.metrics import EpochMetrics, TrainResult
 from vgp_models.provenance import git_commit, now_iso, parameter_count
-
-if TYPE_CHECKING:
-    from vgp_models.train import EpochMetrics, TrainResult
 
 # torch is imported inside the functions that train or build a model: the strict reader below serves the
 # dashboard's imports, and the dashboard never loads torch (docs/architecture.md).

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from vgp_models.config import TABLE1, RunConfig, Table1Row, same_config
+from vgp_models.metrics import EpochMetrics
 from vgp_models.run_folder import (
     CONFIG_JSON,
     SUMMARY_CSV,
@@ -30,7 +31,7 @@ from vgp_models.run_folder import (
     read_run_folder,
     train_into,
 )
-from vgp_models.train import EpochMetrics, probe_step_seconds
+from vgp_models.train import probe_step_seconds
 
 PRINT_EVERY_S = 15.0  # a progress line at most this often (and at every epoch's end)
 

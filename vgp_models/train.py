@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import RunConfig, same_config
 from vgp_models.data import DEFAULT_DATA_DIR, Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
+from vgp_models.metrics import CheckpointMismatch, EpochMetrics, LayerGrad, TrainResult
 from vgp_models.nets import init_weights, network
 from vgp_models.vgg import count_parameters
 
@@ -41,47 +42,6 @@ log = logging.getLogger(__name__)
 
 DIVERGENCE_CHECK_EVERY = 50  # steps between reads of the on-device non-finite-loss flag (one sync each)
 EVAL_BATCH = 1000  # eval has no gradients, so larger batches; per-sample results do not depend on it
-
-
-@dataclass
-class LayerGrad:
-    layer_index: int
-    layer: str
-    abs_mean_last: float  # mean |grad| of the epoch's last batch: the report's gradient-flow value
-    abs_mean_epoch: float  # mean |grad| averaged over the epoch's batches
-    l2: float  # L2 norm of the last batch's gradient
-
-
-@dataclass
-class EpochMetrics:
-    epoch: int  # 1-based
-    epochs: int
-    train_loss: float
-    train_acc: float  # fraction 0..1
-    val_loss: float
-    val_acc: float
-    lr: float  # the rate at the epoch's first step
-    seconds: float
-    grads: list[LayerGrad] = field(default_factory=list)
-
-
-@dataclass
-class TrainResult:
-    status: str  # completed | diverged | cancelled
-    epochs_run: int
-    best_epoch: int | None
-    best_val_acc: float | None
-    test_loss: float | None
-    test_acc: float | None
-    diverged_step: int | None
-    params: int
-    device: str
-    message: str
-    amplified_layers: list[str] = field(default_factory=list)  # gradient amplification's seeded draw
-
-
-class CheckpointMismatch(RuntimeError):
-    """A checkpoint that belongs to another run (uuid or config differ); it is never resumed. One line."""
 
 
 def resolve_device(config: RunConfig) -> torch.device:

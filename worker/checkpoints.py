@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from vgp_models.checkpoints import KINDS, from_bytes, to_bytes
-from vgp_models.train import CheckpointMismatch, EpochMetrics
+from vgp_models.metrics import CheckpointMismatch, EpochMetrics
 from worker.db import session_scope
 from worker.outage import retrying
 from worker.settings import keep_setting

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError, data_dir_from_env
+from vgp_models.metrics import CheckpointMismatch, EpochMetrics, TrainResult
 from vgp_models.provenance import git_commit, parameter_count
-from vgp_models.train import CheckpointMismatch, EpochMetrics, TrainResult, resolve_device, train
+from vgp_models.train import resolve_device, train
 from worker.cancellation import cancel_requested, clear_cancel_flag, poll_connection
 from worker.checkpoints import DbCheckpoints, prune_completed
 from worker.db import session_scope

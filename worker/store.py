@@ -15,16 +15,14 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
+from vgp_models.metrics import EpochMetrics
 from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunStatus, utcnow
-
-if TYPE_CHECKING:
-    from vgp_models.train import EpochMetrics
 
 __all__ = [
     "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunMeta", "RunNotFound", "RunSuperseded", "checkpoint_dir",
