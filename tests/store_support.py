@@ -45,18 +45,13 @@ def new_run(url: str, **kwargs: object) -> int:
 
 def seed_two_runs(url: str) -> tuple[int, int]:
     """`url` migrated, with two runs: 3 epochs of 4 layers, and 2 epochs of 6 layers."""
-    from types import SimpleNamespace
-
     db.upgrade_database(url)
     ids = []
     for epochs, layers in ((3, 4), (2, 6)):
         with db.session_scope(url) as s:
             run_id = store.create_run(s, RunConfig.from_preset("vgg08", epochs=epochs), store.RunMeta(note="n")).id
             for e in range(1, epochs + 1):
-                grads = [SimpleNamespace(layer_index=i, layer=f"l{i}", abs_mean_last=10.0**-i / e, abs_mean_epoch=1.0,
-                                         l2=2.0) for i in range(layers)]  # fmt: skip
-                metrics = SimpleNamespace(epoch=e, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, lr=1e-3,
-                                          seconds=1.0, grads=grads)  # fmt: skip
-                store.record_epoch(s, run_id, metrics)
+                grads = [LayerGrad(i, f"l{i}", 10.0**-i / e, 1.0, 2.0) for i in range(layers)]
+                store.record_epoch(s, run_id, EpochMetrics(e, epochs, 1.0, 0.5, 1.0, 0.5, 1e-3, 1.0, grads))
         ids.append(run_id)
     return ids[0], ids[1]

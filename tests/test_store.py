@@ -156,3 +156,24 @@ def test_heartbeat_is_fenced_by_the_job(store_url: str) -> None:
         assert not store.touch_heartbeat(s, run_id, "job-b")
         assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
         assert not store.touch_heartbeat(s, run_id, "job-a")
+
+
+def test_record_epoch_writes_signals_updates_and_steps_idempotently(db_url: str) -> None:
+    from vgp_models.metrics import LayerSignal, StepPoint
+    from worker.schema import GradientRow, SignalRow, StepRow
+
+    run_id = new_run(db_url)
+    m = metrics(1)
+    m.grads[0].weight_norm, m.grads[0].update_ratio = 2.5, 0.125
+    m.signals = [LayerSignal(0, "input_conv_conv_0", 0.1, 2.0, 0.25), LayerSignal(1, "logit", -1.0, float("inf"), 1.0)]
+    m.steps = [StepPoint(5, 1, 4.5, 1e-3, 0.5), StepPoint(10, 1, float("nan"), 1e-3, 1.0)]
+    for _ in range(2):  # the second write replaces the first
+        with db.session_scope(db_url) as s:
+            store.record_epoch(s, run_id, m)
+    with db.session_scope(db_url) as s:
+        grads = s.query(GradientRow).filter_by(run_id=run_id).order_by(GradientRow.layer_index).all()
+        signals = s.query(SignalRow).filter_by(run_id=run_id).order_by(SignalRow.layer_index).all()
+        steps = s.query(StepRow).filter_by(run_id=run_id).order_by(StepRow.step).all()
+        assert (grads[0].weight_norm, grads[0].update_ratio, grads[1].weight_norm) == (2.5, 0.125, None)
+        assert [(r.mean, r.std, r.negative_share) for r in signals] == [(0.1, 2.0, 0.25), (-1.0, None, 1.0)]
+        assert [(r.step, r.epoch, r.loss) for r in steps] == [(5, 1, 4.5), (10, 1, None)]

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from vgp_models.metrics import EpochMetrics
-from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunStatus, utcnow
+from vgp_models.metrics import EpochMetrics, StepPoint
+from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunStatus, SignalRow, StepRow, utcnow
 
 __all__ = [
     "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunMeta", "RunNotFound", "RunSuperseded", "checkpoint_dir",
     "claim_auto_resume", "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs",
-    "prune_checkpoints", "put_checkpoint", "record_epoch", "remove_checkpoints", "require_run", "resumed_after",
+    "prune_checkpoints", "put_checkpoint", "record_epoch", "record_steps", "remove_checkpoints", "require_run",
+    "resumed_after",
     "set_status", "squash", "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
@@ -292,7 +293,8 @@ def remove_checkpoints(run_uuid: str) -> None:
 
 
 def record_epoch(session: Session, run_id: int, metrics: EpochMetrics, job_id: str | None = None) -> None:
-    """Write one epoch's metrics and gradient rows, replacing any earlier copy of that epoch (idempotent).
+    """Write one epoch's metrics, gradient, forward-signal and per-step rows, replacing any earlier copy of that
+    epoch (idempotent).
 
     Also advances runs.epochs_done, the running best (best_epoch, best_val_acc) and the heartbeat.
     With `job_id`, the run must still be running under that job, or RunSuperseded is raised and the caller's
@@ -303,6 +305,7 @@ def record_epoch(session: Session, run_id: int, metrics: EpochMetrics, job_id: s
     if job_id is not None and not touch_heartbeat(session, run_id, job_id):
         raise RunSuperseded(f"run {run_id} is no longer running under job {job_id}; epoch {epoch} not recorded")
     session.execute(delete(GradientRow).where(GradientRow.run_id == run_id, GradientRow.epoch == epoch))
+    session.execute(delete(SignalRow).where(SignalRow.run_id == run_id, SignalRow.epoch == epoch))
     session.execute(delete(EpochRow).where(EpochRow.run_id == run_id, EpochRow.epoch == epoch))
     session.add(
         EpochRow(
@@ -325,9 +328,24 @@ def record_epoch(session: Session, run_id: int, metrics: EpochMetrics, job_id: s
             abs_mean_last=_finite(g.abs_mean_last),
             abs_mean_epoch=_finite(g.abs_mean_epoch),
             l2=_finite(g.l2),
+            weight_norm=_finite(g.weight_norm),
+            update_ratio=_finite(g.update_ratio),
         )
         for g in metrics.grads
     )
+    session.add_all(
+        SignalRow(
+            run_id=run_id,
+            epoch=epoch,
+            layer_index=int(s.layer_index),
+            layer=str(s.layer),
+            mean=_finite(s.mean),
+            std=_finite(s.std),
+            negative_share=_finite(s.negative_share),
+        )
+        for s in metrics.signals
+    )
+    record_steps(session, run_id, metrics.steps)
     session.flush()
     run = require_run(session, run_id)
     run.epochs_done = max(run.epochs_done or 0, epoch)
@@ -337,6 +355,29 @@ def record_epoch(session: Session, run_id: int, metrics: EpochMetrics, job_id: s
     if val_acc is not None and (run.best_val_acc is None or val_acc > run.best_val_acc):
         run.best_epoch, run.best_val_acc = epoch, val_acc
     session.flush()
+
+
+def record_steps(session: Session, run_id: int, points: Iterable[StepPoint]) -> None:
+    """Write per-step points, replacing any earlier copy of the same steps (idempotent: a repeated epoch or a
+    live write followed by the epoch's own write). Non-finite losses are stored as NULL."""
+    rows = [
+        {
+            "run_id": run_id,
+            "step": int(p.step),
+            "epoch": int(p.epoch),
+            "loss": _finite(p.loss),
+            "lr": _finite(p.lr),
+            "seconds": _finite(p.seconds),
+        }
+        for p in points
+    ]
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    session.execute(
+        delete(StepRow).where(StepRow.run_id == run_id, StepRow.step >= min(steps), StepRow.step <= max(steps))
+    )
+    session.execute(insert(StepRow), rows)
 
 
 # ---- checkpoints in the database ----------------------------------------------------------------------
