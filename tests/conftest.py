@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,56 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "db: uses the `database_url` fixture; VGP_TEST_DATABASE=postgres runs it on Postgres"
     )
+
+
+# Every process a test starts inherits this mark (os.environ), so the session can find any left running at the
+# end, however it was started and whoever its parent was (an orphan is reparented to init).
+SESSION_MARK = "VGP_TEST_SESSION"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ[SESSION_MARK] = uuid.uuid4().hex
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Pids of live processes, other than this one, whose environment holds SESSION_MARK=mark."""
+    needle = f"{SESSION_MARK}={mark}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone, or not ours to read
+        if needle in environ.split(b"\0") and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a process a test started outlived it (after a short grace); kill what is left."""
+    mark = os.environ.get(SESSION_MARK)
+    if not mark:
+        return
+    deadline = time.monotonic() + 10
+    while (left := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not left:
+        return
+    names = []
+    for pid in left:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            names.append(f"{pid} {command[:80]}")
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    session.config.get_terminal_writer().line(
+        f"tests left {len(left)} process(es) running (now killed): " + "; ".join(names), red=True
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
