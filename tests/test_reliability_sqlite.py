@@ -22,7 +22,7 @@ LAYERS = 40
 COMMON = textwrap.dedent(
     """
     import json, pathlib, sys, time
-    from types import SimpleNamespace as EpochMetrics, SimpleNamespace as LayerGrad  # record_epoch reads attributes
+    from vgp_models.metrics import EpochMetrics, LayerGrad  # torch-free
     from sqlalchemy.exc import OperationalError
     from worker import db, frames, store
     from worker.schema import RunStatus
@@ -41,7 +41,7 @@ WRITER = COMMON + textwrap.dedent(
         count += 1
         grads = [LayerGrad(layer_index=i, layer=f"layer_{i}", abs_mean_last=1e-3 * i, abs_mean_epoch=1e-3, l2=0.1)
                  for i in range(layers)]
-        metrics = EpochMetrics(epoch=count, train_loss=4.0, train_acc=0.1, val_loss=4.1, val_acc=0.1, lr=1e-3,
+        metrics = EpochMetrics(epoch=count, epochs=count, train_loss=4.0, train_acc=0.1, val_loss=4.1, val_acc=0.1, lr=1e-3,
                                seconds=0.01, grads=grads)
         try:
             with db.session_scope() as s:
