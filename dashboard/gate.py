@@ -10,6 +10,7 @@ import time
 
 import streamlit as st
 
+from dashboard.display import plain
 from worker import store
 from worker.settings import check_environment
 
@@ -19,7 +20,7 @@ def settings_ok() -> bool:
     try:
         check_environment()
     except ValueError as error:
-        st.error(f"VGP Lab cannot start: {store.squash(error, 300)}", icon=":material/error:")
+        st.error(plain(f"VGP Lab cannot start: {store.squash(error, 300)}"), icon=":material/error:")
         return False
     return True
 

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from dashboard import imports
+from dashboard import display, imports
 from dashboard.charts.gradients import HEATMAP_EPOCHS, pick_epochs
 from dashboard.errors import guard
 from worker import db, frames, store, sweeps
@@ -57,7 +57,7 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
         runs = load_runs()
     if runs.empty:
         if title:
-            st.title(title)
+            st.title(display.plain(title))
         st.info("No runs yet.", icon=":material/info:")
         imports.reference_offer()
         st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
