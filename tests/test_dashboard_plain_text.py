@@ -57,8 +57,8 @@ def test_query_parameter_is_parsed_strictly_and_shown_as_typed() -> None:
 
 
 def test_parse_run_id_takes_ascii_digits_only() -> None:
-    assert parse_run_id("42") == 42 and parse_run_id("007") == 7
-    for bad in (None, "", "²", "٣", "4²", "-1", "+1", " 1", "1 ", "1.0", "1" * 19):
+    assert parse_run_id("42") == 42 and parse_run_id("007") == 7 and parse_run_id(str(2**31 - 1)) == 2**31 - 1
+    for bad in (None, "", "²", "٣", "4²", "-1", "+1", " 1", "1 ", "1.0", "1" * 19, "0", str(2**31)):
         assert parse_run_id(bad) is None, bad
 
 
