@@ -8,6 +8,7 @@ process with one line naming the variable, before it writes anything.
     VGP_AUTO_RESUMES           1   automatic re-enqueues an interrupted run gets before it waits for a person
     VGP_EPOCH_TIMEOUT_S     3600   RQ's wall-time limit per epoch of a job (plus JOB_STARTUP_S)
     VGP_MAX_PARAMS_X_BATCH   4e9   a run's parameters times its batch size may not exceed this (memory budget)
+    VGP_MAX_ACTIVATION_GB     16   nor the activations one training step keeps, in GB (vgp_models.memory)
     VGP_DOWNLOAD               1   a job may try torchvision's CIFAR-100 download (0: never)
     VGP_OUTAGE_S             300   a job retries database and Redis writes that fail on the connection this long
     VGP_CHECKPOINT_STORE      db   db | files: where a job keeps its checkpoints (worker.checkpoints)
@@ -36,6 +37,8 @@ from typing import Any
 from redis.connection import parse_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from vgp_models.memory import DEFAULT_MAX_ACTIVATION_GB, DEFAULT_MAX_PARAMS_X_BATCH
 
 __all__ = ["CHECKPOINT_STORES", "KEPT_CHECKPOINTS", "Settings", "check_environment", "keep_setting", "store_setting"]
 
@@ -87,8 +90,8 @@ class Settings:
     cancel_grace_s: float = _bounded(10.0, 0.0, 3600.0)
     auto_resumes: int = _bounded(1, 0, 100)
     epoch_timeout_s: int = _bounded(3600, 1, 7 * DAY_S)  # a full VGG38 epoch on a CPU fits
-    max_params_x_batch: float = _bounded(4e9, 1.0, 1e15)  # VGG38 (3.4e5 parameters) up to batch ~11,000
-    max_activation_gb: float = _bounded(32.0, 0.01, 1e5)  # see vgp_models.memory
+    max_params_x_batch: float = _bounded(DEFAULT_MAX_PARAMS_X_BATCH, 1.0, 1e15)  # see vgp_models.memory
+    max_activation_gb: float = _bounded(DEFAULT_MAX_ACTIVATION_GB, 0.01, 1e5)
     download: bool = True
     outage_s: float = _bounded(300.0, 0.0, DAY_S)  # see worker.outage
 

@@ -176,7 +176,9 @@ st.selectbox("Start from", list(PRESETS), key="start_from", on_change=start_from
              placeholder="a preset's architecture (optional)")  # fmt: skip
 fields = dataclasses.fields(RunConfig)
 try:  # validated from session_state before drawing, so that an error shows under its own field
-    config, error = RunConfig.from_dict({f.name: st.session_state[f.name] for f in fields}), None
+    config = RunConfig.from_dict({f.name: st.session_state[f.name] for f in fields})
+    run_actions.check_budget(config)  # this installation's memory budgets: one line, before Queue
+    error = None
 except ConfigError as e:
     config, error = None, str(e)
 bad = next((w for w in (error or "").split()[:1] if w in {f.name for f in fields}), None)  # "lr must be ..."
