@@ -34,6 +34,7 @@ def blocks_per_stage(depth: int) -> int:
 
 def parameters(config: RunConfig) -> int:
     """The trainable parameters of `network(config)`, exactly (tests compare it with the built model)."""
+    _known(config)
     f = config.width
     entry = 27 * f + 2 * f  # conv 3->F without bias, and its BN (in every variant)
     if config.arch == "densenet":
@@ -59,6 +60,7 @@ def _densenet_body_parameters(config: RunConfig) -> int:
 def activation_elements(config: RunConfig) -> int:
     """The numbers one image's forward pass keeps for backward: every conv, BN, activation, pooling, sum and
     concatenation output, and the input."""
+    _known(config)
     f, unit = config.width, _unit(config)
     total = 3 * 32 * 32 + (unit + (0 if config.batch_norm else 1)) * f * 32 * 32  # the input; the stem has BN
     if config.arch == "densenet":
@@ -70,6 +72,12 @@ def activation_elements(config: RunConfig) -> int:
         total += unit * area + half * unit  # reduction: conv_0 unit at r; pool, conv_1, [bn_1], act_1 at r/2
         total += {"none": 0, "avgpool": 2, "conv1x1": unit}[config.shortcut] * half  # the shortcut and its sum
     return total + f + NUM_CLASSES  # the pooled features and the logits
+
+
+def _known(config: RunConfig) -> None:
+    # The closed forms follow vgg.py and densenet.py; an architecture added elsewhere needs its own, never VGG's.
+    if config.arch not in ("vgg", "densenet"):
+        raise ConfigError(f"no closed-form size for arch {config.arch!r}")
 
 
 def _unit(config: RunConfig) -> int:
