@@ -53,6 +53,7 @@ redis: install
 	@$(BIN)/python scripts/ensure_redis.py
 
 run: migrate redis
+	@VGP_WORKERS=$(VGP_WORKERS) $(BIN)/python -m worker.settings  # every setting in range, or one line and stop
 	REDIS_URL="$$($(BIN)/python scripts/ensure_redis.py --url)" $(BIN)/honcho start -c worker=$(VGP_WORKERS) web worker
 
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here).

@@ -1,1 +1,2 @@
-"""The Streamlit app: `streamlit run dashboard/app.py`. Pages in views/, chart builders in charts.py."""
+"""The Streamlit app: `streamlit run dashboard/server.py` (app.py behind a same-origin check). Pages in views/,
+chart builders in charts/."""

@@ -1,4 +1,5 @@
-"""VGP Lab's entrypoint: `streamlit run dashboard/app.py`. It routes to the pages in views/ and frames them."""
+"""VGP Lab's pages: it routes to the pages in views/ and frames them. `streamlit run dashboard/server.py` serves
+it behind a same-origin check on the WebSocket (dashboard/origin.py)."""
 
 import sys
 from pathlib import Path

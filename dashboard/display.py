@@ -1,8 +1,15 @@
-"""How values are written on a page: user text made safe for Markdown, durations and percentages."""
+"""How values are written on a page: user text made safe for Markdown, durations and percentages.
+
+Every text a page hands to an element that renders Markdown (st.markdown, caption, write, info, warning, error,
+success, toast, title, header, subheader, expander, metric; their help=) is a literal or constant of ours,
+`plain(x)`, `md(TEMPLATE, **values)`, or an f-string whose placeholders are plain(...) or numeric ({n:d}, {x:.2f}).
+tests/test_dashboard_markdown_scan.py checks the whole of dashboard/ for it.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 import pandas as pd
@@ -22,6 +29,12 @@ def plain(text: object) -> str:
     text itself, so an invisible word joiner goes before each of those.
     """
     return MARKDOWN_SPECIALS.sub(r"\\\1", AUTOLINK_STARTS.sub(WORD_JOINER, str(text)))
+
+
+def md(template: str, **values: object) -> str:
+    """Our Markdown `template` (a literal or a constant) with `values` filled in, each made `plain` first; numbers
+    go in as numbers, so `{ratio:.1e}` works. The one way to put a stored string inside Markdown of ours."""
+    return template.format(**{k: v if isinstance(v, numbers.Number) else plain(v) for k, v in values.items()})
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -22,10 +22,8 @@ def first_line(error: BaseException | str) -> str:
 
 def show_error(error: BaseException | str, prefix: str = "") -> None:
     """One `st.error` line for a failure the user can act on, instead of a traceback."""
-    text = plain(first_line(error)) + db.migration_hint(
-        error
-    )  # the hint (ours, Markdown): "" unless a table is missing
-    st.error(f"{prefix}{text}", icon=":material/error:")
+    hinted = bool(db.migration_hint(error))  # a table is missing: append our hint (Markdown, ours)
+    st.error(plain(prefix + first_line(error)) + (db.MIGRATE_HINT if hinted else ""), icon=":material/error:")
 
 
 def is_expected(error: BaseException) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.display import plain
 from dashboard.errors import first_line, is_expected
 from vgp_models.run_folder import RunFolderError
 from worker import importer
@@ -54,5 +55,5 @@ def upload_panel() -> None:
             st.rerun()
     if notice := st.session_state.pop(FLASH, None):
         ok, headline, detail = notice
-        (st.success if ok else st.error)(headline, icon=":material/upload_file:")
+        (st.success if ok else st.error)(plain(headline), icon=":material/upload_file:")
         st.text(detail)  # folder names and messages come from the upload: plain text

@@ -12,10 +12,10 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from dashboard import imports
+from dashboard import display, imports
 from dashboard.charts.gradients import HEATMAP_EPOCHS, pick_epochs
 from dashboard.errors import guard
-from worker import db, frames, store, sweeps
+from worker import db, frames, rq_jobs, store, sweeps
 
 
 @contextmanager
@@ -31,8 +31,9 @@ RUN_ID = re.compile(r"[0-9]{1,18}")
 
 def parse_run_id(text: str | None) -> int | None:
     """A run id from a query parameter, or None: ASCII digits only (`isdigit()` also passes '²', which int()
-    refuses) and short enough for the database's integer."""
-    return int(text) if text is not None and RUN_ID.fullmatch(text) else None
+    refuses), in the database's id range (1..2**31-1)."""
+    run_id = int(text) if text is not None and RUN_ID.fullmatch(text) else None
+    return run_id if rq_jobs.is_id(run_id) else None
 
 
 def load_run(run_id: int) -> dict[str, Any] | None:
@@ -57,7 +58,7 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
         runs = load_runs()
     if runs.empty:
         if title:
-            st.title(title)
+            st.title(display.plain(title))
         st.info("No runs yet.", icon=":material/info:")
         imports.reference_offer()
         st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")

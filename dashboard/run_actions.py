@@ -15,6 +15,7 @@ from vgp_models.config import RunConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import cancellation, connection, db, store, submission
 from worker.schema import RunStatus
+from worker.settings import Settings
 
 MAX_SEEDS = submission.MAX_SEEDS
 
@@ -22,6 +23,11 @@ MAX_SEEDS = submission.MAX_SEEDS
 def seeds_group(config: RunConfig, seeds: int) -> str:
     """The group name for `seeds` repeats of `config`, stamped now."""
     return submission.seeds_group(config, seeds, datetime.now())
+
+
+def check_budget(config: RunConfig) -> None:
+    """ConfigError (one line) when `config` is over this installation's memory budgets (submit checks it too)."""
+    submission.check_budget(config, Settings.from_env())
 
 
 def submit_seeds(config: RunConfig, seeds: int, meta: store.RunMeta | None = None) -> list[int]:

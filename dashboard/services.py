@@ -9,6 +9,7 @@ import time
 
 import streamlit as st
 
+from dashboard import display
 from dashboard.errors import is_expected
 from worker import connection, db, reconcile
 from worker.settings import Settings
@@ -19,8 +20,10 @@ def database_banner() -> None:
     line for what it could not read, never a traceback)."""
     if not db.database_available():
         st.warning(
-            f"The database ({db.safe_database_url()}) is not answering. Running jobs keep training and write "
-            "their epochs once it is back (they wait up to VGP_OUTAGE_S, 300 s by default); reload to retry.",
+            display.plain(
+                f"The database ({db.safe_database_url()}) is not answering. Running jobs keep training and write "
+                "their epochs once it is back (they wait up to VGP_OUTAGE_S, 300 s by default); reload to retry."
+            ),
             icon=":material/cloud_off:",
         )
 

@@ -5,8 +5,6 @@ Input: `worker.frames.gradient_ends_frame` (run_id, epoch, first, last); nothing
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pandas as pd
 
 VANISHING_RATIO = 1e-3
@@ -35,11 +33,13 @@ def vanishing_gradients(ends: pd.DataFrame, threshold: float = VANISHING_RATIO) 
     return (latest_ratios(ends) < threshold).astype(bool).rename("vanishing")
 
 
-def vanishing_warnings(ends: pd.DataFrame, names: Mapping[int, str]) -> list[str]:
-    """The flag's line for each flagged run, as the Run and Compare pages show it; `names` are Markdown-safe."""
-    ratios = latest_ratios(ends)
-    return [
-        f"**Vanishing gradients** in {names[run_id]}: its input layer gets {ratio:.1e} of its last layer's mean "
-        f"|gradient| (latest epoch; flagged below {VANISHING_RATIO:g})."
-        for run_id, ratio in ratios[vanishing_gradients(ends)].items()
-    ]
+WARNING = (
+    "**Vanishing gradients** in {name}: its input layer gets {ratio:.1e} of its last layer's mean "
+    f"|gradient| (latest epoch; flagged below {VANISHING_RATIO:g})."
+)
+"""The flag's line, as the Run and Compare pages show it: `display.md(WARNING, name=..., ratio=...)`."""
+
+
+def flagged(ends: pd.DataFrame) -> pd.Series:
+    """The latest input/last-layer ratio of each flagged run, by run id."""
+    return latest_ratios(ends)[vanishing_gradients(ends)]

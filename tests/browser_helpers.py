@@ -1,7 +1,8 @@
 """Shared by the browser tests: a Streamlit server and a worker on a temp store, driven by Debian's Chromium.
 
-`services` starts `streamlit run dashboard/app.py` and `python -m worker worker` on a migrated temp SQLite
-store, the tiny CIFAR fixture and a unique queue; it skips only when /usr/bin/chromium or Redis is missing.
+`services` starts `streamlit run dashboard/server.py` (as the Procfile does) and `python -m worker worker` on a
+migrated temp SQLite store, the tiny CIFAR fixture and a unique queue; it skips only when /usr/bin/chromium or
+Redis is missing.
 Import it into a test module (`from tests.browser_helpers import services`) for pytest to see it.
 """
 
@@ -90,7 +91,7 @@ def services(tmp_path, cifar_dir, database_url, monkeypatch):
             [sys.executable, "-m", "worker", "worker"], cwd=ROOT, env=env, stdout=wk_log, stderr=subprocess.STDOUT
         )
         procs["streamlit"] = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],
             cwd=ROOT, env=env, stdout=st_log, stderr=subprocess.STDOUT,

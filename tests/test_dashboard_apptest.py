@@ -127,7 +127,7 @@ def test_unmigrated_database_is_one_error_line(tmp_path, monkeypatch, page):
     at.switch_page(page).run()
     assert not at.exception
     (error,) = at.error
-    assert error.value.startswith("Cannot read the runs: ") and "runs" in error.value
+    assert error.value.startswith(plain("Cannot read the runs: ")) and "runs" in error.value
     assert "python -m worker migrate" in error.value
     db.dispose_engines()
 

@@ -3,6 +3,7 @@ page, and each wrong password waits longer in every session."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -90,3 +91,45 @@ def test_each_wrong_password_waits_longer_in_every_session(env: None, monkeypatc
     at = app()
     at.text_input(key="_vgp_password").input(SECRET).run()
     assert page_shown(at)
+
+
+def test_wrong_guessers_never_delay_the_right_password() -> None:
+    """Issue 17.14: one global counter, its lock held while a wrong guess slept, kept the right user waiting."""
+    from dashboard.gate import PasswordGate
+
+    gate = PasswordGate()
+    answers: list[str | None] = []
+    guessers = [
+        threading.Thread(target=lambda c=c: answers.extend(gate.check(c, "guess", SECRET) for _ in range(2)))
+        for c in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4")
+    ]
+    for t in guessers:
+        t.start()
+    time.sleep(0.3)  # all four are in their first delay
+    for user in ("10.0.0.9", "10.0.0.1"):  # another client, and a guesser's own address typing it right
+        start = time.monotonic()
+        assert gate.check(user, SECRET, SECRET) is None
+        assert time.monotonic() - start < 0.3
+    for t in guessers:
+        t.join()
+    assert answers == ["Wrong password."] * 8
+
+
+def test_the_delay_doubles_per_client_and_a_cap_bounds_all_checks() -> None:
+    from dashboard.gate import BUSY, WRONG, PasswordGate
+
+    gate = PasswordGate()
+    gate.FIRST_DELAY_S, gate.ATTEMPTS_PER_MINUTE, gate.WINDOW_S = 0.1, 5, 1.5
+
+    def timed(client: str, entered: str) -> tuple[str | None, float]:
+        start = time.monotonic()
+        return gate.check(client, entered, SECRET), time.monotonic() - start
+
+    (a1, wa1), (a2, wa2), (b1, wb1) = timed("a", "x"), timed("a", "y"), timed("b", "z")
+    assert a1 == a2 == b1 == WRONG
+    assert 0.1 <= wa1 < 0.2 and 0.2 <= wa2 < 0.3 and 0.1 <= wb1 < 0.2  # b's first guess is not a's third
+    assert timed("c", "w")[0] == WRONG and timed("d", SECRET)[0] is None  # 5 checks: the cap is reached
+    refused, waited = timed("e", SECRET)
+    assert refused == BUSY and waited < 0.05  # refused unchecked, at once: parallel guessing gains nothing
+    time.sleep(1.5)  # the window frees its slots
+    assert timed("e", SECRET)[0] is None

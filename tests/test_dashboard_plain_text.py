@@ -57,6 +57,23 @@ def test_query_parameter_is_parsed_strictly_and_shown_as_typed() -> None:
 
 
 def test_parse_run_id_takes_ascii_digits_only() -> None:
-    assert parse_run_id("42") == 42 and parse_run_id("007") == 7
-    for bad in (None, "", "²", "٣", "4²", "-1", "+1", " 1", "1 ", "1.0", "1" * 19):
+    assert parse_run_id("42") == 42 and parse_run_id("007") == 7 and parse_run_id(str(2**31 - 1)) == 2**31 - 1
+    for bad in (None, "", "²", "٣", "4²", "-1", "+1", " 1", "1 ", "1.0", "1" * 19, "0", str(2**31)):
         assert parse_run_id(bad) is None, bad
+
+
+@pytest.mark.usefixtures("env")
+def test_sweep_page_shows_a_failure_reason_and_a_skip_note_as_typed() -> None:
+    """A sweep's reason can quote a name from a hostile CIFAR pickle (issue 17.8): it was an unescaped st.caption."""
+    from vgp_models.sweep import SweepPoint
+    from vgp_models.sweep_config import SweepConfig
+    from worker import db, sweeps
+    from worker.schema import RunStatus
+
+    with db.session_scope() as s:
+        sweep_id = sweeps.create_sweep(s, SweepConfig(depths=(8,), cures=("none",), seeds=1)).id
+        sweeps.record_cell(s, sweep_id, [SweepPoint("none", 8, 0, note=PAYLOAD)], 1)
+        sweeps.transition_sweep(s, sweep_id, (RunStatus.QUEUED,), RunStatus.FAILED, f"DataError: {PAYLOAD}")
+    at = open_page("views/sweep.py")
+    assert_plain(at, f"DataError: {PAYLOAD}")
+    assert any(f"Skipped: {plain(PAYLOAD)}" in c.value for c in at.caption)

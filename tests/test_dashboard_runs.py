@@ -89,7 +89,7 @@ def test_delete_asks_first_then_removes_the_run_and_its_metrics(env):
     at = select(runs_page(), doomed)
     at.button(key="runs_delete").click().run()
     (warning,) = at.warning
-    assert f"Delete 1 run(s) (#{doomed})" in warning.value
+    assert plain(f"Delete 1 run(s) (#{doomed})") in warning.value
     assert len(all_runs()) == 2  # nothing deleted yet
     at.button(key="runs_delete_no").click().run()
     assert not at.warning and len(all_runs()) == 2

@@ -18,6 +18,7 @@ import torch
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
+from dashboard.display import plain
 from tests.reliability_support import (
     REPO,
     WorkerProcess,
@@ -194,8 +195,30 @@ def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_agai
         ("VGP_EPOCH_TIMEOUT_S", "1h", "VGP_EPOCH_TIMEOUT_S must be a whole number, got '1h'"),
         ("VGP_AUTO_RESUMES", "1.5", "VGP_AUTO_RESUMES must be a whole number"),
         ("VGP_HEARTBEAT_S", "nan", "VGP_HEARTBEAT_S must be a finite number"),
-        ("VGP_CANCEL_GRACE_S", "-1", "VGP_CANCEL_GRACE_S must not be negative"),
-        ("VGP_SWEEP_INTERVAL_S", "0", "VGP_SWEEP_INTERVAL_S must be positive"),
+        ("VGP_CANCEL_GRACE_S", "-1", "VGP_CANCEL_GRACE_S must be from 0 to 3600, got -1"),
+        ("VGP_SWEEP_INTERVAL_S", "0", "VGP_SWEEP_INTERVAL_S must be from 0.5 to 86400, got 0"),
+        # issue 17.13: every setting has a type and a sane range, checked at start
+        ("VGP_SWEEP_INTERVAL_S", "1e-9", "VGP_SWEEP_INTERVAL_S must be from 0.5 to 86400, got 1e-09"),  # spun a core
+        ("VGP_EPOCH_TIMEOUT_S", "1e20", "VGP_EPOCH_TIMEOUT_S must be a whole number, got '1e20'"),
+        ("VGP_EPOCH_TIMEOUT_S", str(10**20), "VGP_EPOCH_TIMEOUT_S must be from 1 to 604800, got 1e+20"),  # overflowed
+        ("VGP_EPOCH_TIMEOUT_S", "0", "VGP_EPOCH_TIMEOUT_S must be from 1 to 604800, got 0"),
+        ("VGP_HEARTBEAT_S", "1e6", "VGP_HEARTBEAT_S must be from 0.1 to 3600, got 1e+06"),
+        ("VGP_STALE_AFTER_S", "1e9", "VGP_STALE_AFTER_S must be from 0.2 to 86400"),
+        ("VGP_AUTO_RESUMES", "1000000", "VGP_AUTO_RESUMES must be from 0 to 100"),
+        ("VGP_OUTAGE_S", "inf", "VGP_OUTAGE_S must be a finite number"),
+        ("VGP_MAX_PARAMS_X_BATCH", "1e300", "VGP_MAX_PARAMS_X_BATCH must be from 1 to 1e+15"),
+        ("VGP_MAX_ACTIVATION_GB", "0", "VGP_MAX_ACTIVATION_GB must be from 0.01 to 100000"),
+        ("VGP_IMPORT_MAX_MB", "abc", "VGP_IMPORT_MAX_MB must be a number, got 'abc'"),  # a traceback on Runs
+        ("VGP_IMPORT_MAX_MB", "0", "VGP_IMPORT_MAX_MB must be from 1 to 2048, got 0"),
+        ("VGP_IMPORT_MAX_MB", "1e9", "VGP_IMPORT_MAX_MB must be from 1 to 2048"),
+        ("VGP_WEB_PORT", "http", "VGP_WEB_PORT must be a whole number, got 'http'"),
+        ("VGP_WEB_PORT", "70000", "VGP_WEB_PORT must be from 1 to 65535, got 70000"),
+        ("VGP_WORKERS", "0", "VGP_WORKERS must be from 1 to 64, got 0"),
+        ("VGP_WORKERS", "two", "VGP_WORKERS must be a whole number"),
+        ("VGP_QUEUE", "a:b", "VGP_QUEUE must be 1 to 64 letters, digits, '.', '_' or '-', got 'a:b'"),
+        ("VGP_QUEUE", "q" * 65, "VGP_QUEUE must be 1 to 64 letters"),
+        ("VGP_QUEUE", "vgp queue", "VGP_QUEUE must be 1 to 64 letters"),
+        ("VGP_ALLOWED_HOSTS", "vgp.example,$(reboot)", "VGP_ALLOWED_HOSTS must list host names"),
         ("VGP_MAX_PARAMS_X_BATCH", "lots", "VGP_MAX_PARAMS_X_BATCH must be a number"),
         ("VGP_DOWNLOAD", "yes", "VGP_DOWNLOAD must be 0 or 1"),
         ("REDIS_URL", "http://127.0.0.1:6379/0", "REDIS_URL is not a Redis URL"),
@@ -232,4 +255,15 @@ def test_the_worker_and_the_dashboard_refuse_to_start_on_a_bad_setting(
         assert done.stderr.strip() == "python -m worker: error: VGP_HEARTBEAT_S must be a number, got 'soon'"
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["VGP Lab cannot start: VGP_HEARTBEAT_S must be a number, got 'soon'"]
+    assert [e.value for e in at.error] == [plain("VGP Lab cannot start: VGP_HEARTBEAT_S must be a number, got 'soon'")]
+
+
+@pytest.mark.parametrize(("name", "value"), [("VGP_WEB_PORT", "70000"), ("VGP_SWEEP_INTERVAL_S", "1e-9")])
+def test_the_procfile_web_line_stops_on_a_bad_setting_before_streamlit(tmp_path: Path, name: str, value: str) -> None:
+    """The web line checks every setting first (`python -m worker.settings`): one line, nothing started."""
+    (line,) = [x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")]
+    env = {**os.environ, name: value, "DATABASE_URL": f"sqlite:///{tmp_path / 'vgp.db'}"}
+    done = subprocess.run(["sh", "-c", line.removeprefix("web:")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"VGP Lab: {name} must be from ") and done.stderr.count("\n") == 1

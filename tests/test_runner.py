@@ -94,6 +94,11 @@ def foreign_jobs(marker: Path) -> dict[str, tuple[str, tuple, dict]]:
         "str_run_id": (rq_jobs.JOB_FUNCTION, ("1",), {}),
         "two_args": (rq_jobs.JOB_FUNCTION, (1, 2), {}),
         "bool_run_id": (rq_jobs.JOB_FUNCTION, (True,), {}),
+        "huge_run_id": (rq_jobs.JOB_FUNCTION, (10**30,), {}),  # issue 17.15: an OverflowError traceback
+        "int64_run_id": (rq_jobs.JOB_FUNCTION, (2**63,), {}),
+        "int4_run_id": (rq_jobs.JOB_FUNCTION, (2**31,), {}),  # one past Postgres's Integer
+        "zero_run_id": (rq_jobs.JOB_FUNCTION, (0,), {}),
+        "huge_sweep_id": (rq_jobs.SWEEP_FUNCTION, (-(2**63),), {}),
         "foreign_callback": (rq_jobs.JOB_FUNCTION, (987654,), {"on_failure": Callback("os.system")}),
     }
 
@@ -134,3 +139,16 @@ def test_dead_work_horse_marks_interrupted_then_resume_finishes(in_process: Path
     assert run_row(run_id).status is RunStatus.COMPLETED
     with pytest.raises(ValueError, match="only interrupted, failed or cancelled"):
         submission.resume_run(run_id)
+
+
+@pytest.mark.parametrize("run_id", [0, -1, 2**31, 2**63, 10**30, True, "1"])
+def test_callbacks_never_act_on_an_id_outside_the_database_range(run_id: object) -> None:
+    """The failure and stopped callbacks (and a dying horse's hook) read the run id with job_run_id: None here."""
+    fake = Job.create(
+        rq_jobs.JOB_FUNCTION, args=(run_id,), connection=connection.get_redis(), serializer=JSONSerializer
+    )
+    assert queue.job_run_id(fake) is None
+    ok = Job.create(
+        rq_jobs.JOB_FUNCTION, args=(2**31 - 1,), connection=connection.get_redis(), serializer=JSONSerializer
+    )
+    assert queue.job_run_id(ok) == 2**31 - 1

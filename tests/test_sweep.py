@@ -213,4 +213,4 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision
     assert done.returncode == 0, done.stderr[-2000:]
     errors, modules = done.stdout.strip().splitlines()[-2:]
     assert modules == "[]"
-    assert "Cannot read the sweeps: " in errors and "python -m worker migrate" in errors
+    assert "Cannot read the sweeps" in errors and "python -m worker migrate" in errors

@@ -59,6 +59,8 @@ def test_bad_input_is_one_line_and_exit_2(cli_env: dict[str, str]) -> None:
     assert_one_line_error(cli(cli_env, "show", "424242"), 2, "no run with id 424242")
     assert_one_line_error(cli(cli_env, "export", "424242", "--out", "x"), 2, "no run with id 424242")
     assert_one_line_error(cli(cli_env, "nonsense"), 2, "invalid choice")
+    for huge in (str(10**30), str(2**63), str(2**31), "0"):  # issue 17.15: an OverflowError traceback
+        assert_one_line_error(cli(cli_env, "show", huge), 2, "a run id is a whole number from 1 to 2147483647")
 
 
 def test_unreachable_services_are_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:

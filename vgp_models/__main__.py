@@ -27,6 +27,7 @@ from vgp_models.config import DEVICES, ConfigError, RunConfig
 from vgp_models.cures import CURES
 from vgp_models.data import DEFAULT_DATA_DIR, DataError, data_dir_from_env, load_cifar100
 from vgp_models.gradstats import weight_labels
+from vgp_models.memory import activation_bytes, budgets_from_env, check_memory
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics
 from vgp_models.nets import network
 from vgp_models.run_folder import RunFolderError, train_into
@@ -38,10 +39,14 @@ from vgp_models.vgg import count_parameters
 
 
 def info(config: RunConfig) -> dict:
-    model = network(config)
+    """The net's size and labels; built on the meta device (shapes only), so depth 500 x width 1024 (4.7e9
+    parameters) allocates nothing."""
+    with torch.device("meta"):
+        model = network(config)
     return {
         "label": config.label,
         "params": count_parameters(model),
+        "activation_gb": round(activation_bytes(config) / 1e9, 3),
         "layers": weight_labels(model),
         "amplified_layers": chosen_layers(model, config),
         "config": config.to_dict(),
@@ -79,6 +84,7 @@ class Progress:
 
 
 def run_train(config: RunConfig, data_dir: str, out: Path, resume: bool, download: bool) -> int:
+    check_memory(config, *budgets_from_env())  # before anything is built or loaded
     progress = Progress(config.epochs)
     if resume and (out / "last.pt").exists():
         progress.epoch = torch.load(out / "last.pt", map_location="cpu", weights_only=True)["epoch"] + 1

@@ -281,21 +281,6 @@ class RunConfig:
         return True
 
     @property
-    def vgg_parameters(self) -> int:
-        """The trainable parameters of `VGG(self)`, in closed form (no torch: the queue checks it at submit).
-
-        A DenseNet of the same depth and width is budgeted at this count too (DenseNet38: 328,055 against 336,196).
-        """
-        f, bn = self.width, 2 * self.width if self.batch_norm else 0  # a BatchNorm2d has weight and bias
-        entry = 27 * f + 2 * f  # conv 3->F without bias, and its BN (present in every variant)
-        processing = 2 * 9 * f * f + 2 * bn  # two 3x3 convs without bias
-        reduction = 2 * (9 * f * f + f) + 2 * bn  # two 3x3 convs with bias
-        if self.shortcut == "conv1x1":
-            reduction += f * f + bn
-        head = f * NUM_CLASSES + NUM_CLASSES
-        return entry + 3 * ((self.depth - 8) // 6 * processing + reduction) + head
-
-    @property
     def label(self) -> str:
         """A short human name in the report's style: 'VGG38 BN+RC', 'VGG68 BN+RC avgpool', 'VGG38 x64', then
         each cure that is not the reference's: 'VGG38 Kaiming ReLU SGD', 'DenseNet38', 'VGG38 GradAmp x2'."""

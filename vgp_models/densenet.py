@@ -20,10 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vgp_models.config import RunConfig
+from vgp_models.memory import COMPRESSION, GROWTH_RATE  # k, and the share of its input's maps a transition keeps
 from vgp_models.vgg import NUM_CLASSES, EntryBlock, activation, blocks_per_stage, head
-
-GROWTH_RATE = 9  # k: the feature maps each dense layer adds
-COMPRESSION = 0.5  # a transition keeps this share of its input's maps
 
 
 class ConvBnAct(nn.Module):

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from vgp_models.config import RunConfig
+from vgp_models.memory import parameters
 
 
 def now_iso() -> str:
@@ -33,12 +34,6 @@ def git_commit() -> str | None:
 
 
 def parameter_count(config: RunConfig) -> int:
-    """The model's parameter count; built on the meta device: shapes only, no memory, no draw from the RNG.
+    """The model's parameter count, in closed form (vgp_models.memory): nothing built, torch never imported.
     The one count of a config's parameters before training (run.json, the importer, the worker's run row)."""
-    import torch
-
-    from vgp_models.nets import network
-    from vgp_models.vgg import count_parameters
-
-    with torch.device("meta"):
-        return count_parameters(network(config))
+    return parameters(config)

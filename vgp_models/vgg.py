@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vgp_models.config import NUM_CLASSES, RunConfig
+from vgp_models.memory import blocks_per_stage
 
 LEAKY_SLOPE = 0.01
 ACTIVATIONS = {
@@ -31,11 +32,6 @@ ACTIVATIONS = {
 
 def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
-
-
-def blocks_per_stage(depth: int) -> int:
-    """N in depth = 8 + 6N: 0 for VGG08, 5 for VGG38."""
-    return (depth - 8) // 6
 
 
 class ConvUnit(nn.Module):

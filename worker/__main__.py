@@ -30,11 +30,31 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import PRESETS, ConfigError
-from worker import cancellation, connection, db, frames, importer, reconcile, runner, schema, store, submission
+from worker import (
+    cancellation,
+    connection,
+    db,
+    frames,
+    importer,
+    reconcile,
+    rq_jobs,
+    runner,
+    schema,
+    store,
+    submission,
+)
 from worker.exports import to_csv
 from worker.settings import check_environment
 
 PROG = "python -m worker"
+
+
+def run_id(text: str) -> int:
+    """argparse type of a run id: an int the database's ids can hold (1..2**31-1), else one usage line."""
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else 0
+    if not rq_jobs.is_id(value):
+        raise argparse.ArgumentTypeError(f"a run id is a whole number from 1 to {rq_jobs.MAX_ID}, got {text[:40]!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,14 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="all runs, newest first")
 
     show = commands.add_parser("show", help="a run's status and latest metrics")
-    show.add_argument("run_id", type=int)
+    show.add_argument("run_id", type=run_id)
     show.add_argument("--json", action="store_true", help="machine-readable output")
 
     for name, text in (("cancel", "cancel a queued or running run"), ("resume", "queue a stopped run again")):
-        commands.add_parser(name, help=text).add_argument("run_id", type=int)
+        commands.add_parser(name, help=text).add_argument("run_id", type=run_id)
 
     export = commands.add_parser("export", help="write epochs.csv, gradients.csv and run.json")
-    export.add_argument("run_id", type=int)
+    export.add_argument("run_id", type=run_id)
     export.add_argument("--out", required=True, type=Path, help="folder to write into (created if needed)")
 
     work = commands.add_parser("worker", help="work the run queue (forking: one process per run)")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError, data_dir_from_env
+from vgp_models.memory import check_memory
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics, TrainResult
 from vgp_models.provenance import git_commit, parameter_count
 from vgp_models.train import resolve_device, train
@@ -167,7 +168,9 @@ def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:
         return _mark_failed(run_id, invalid, job_id, from_status=RunStatus.QUEUED)
     try:
         store_kind = store_setting()
-    except ValueError as e:
+        settings = Settings.from_env()  # the budget, checked before anything is built (the queue checked it too)
+        check_memory(config, settings.max_params_x_batch, settings.max_activation_gb)
+    except ValueError as e:  # ConfigError included
         return _mark_failed(run_id, str(e), job_id, from_status=RunStatus.QUEUED)
     return _QueuedRun(config, run_uuid, kept_reason, store_kind)
 

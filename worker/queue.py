@@ -28,7 +28,7 @@ from worker import sweeps
 from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, get_redis, queue_name, redis_error_line
 from worker.db import session_scope
-from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob
+from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob, is_id
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run, require_run, transition_run
@@ -133,9 +133,10 @@ def job_run_id(job: Job) -> int | None:
     A sweep's job carries a sweep id instead; the callbacks' `only_job` fence keeps it from touching a run.
     """
     try:
-        return int(job.args[0])
-    except (IndexError, TypeError, ValueError):
+        run_id = job.args[0]
+    except (IndexError, TypeError):
         return None
+    return run_id if is_id(run_id) else None
 
 
 def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:

@@ -25,6 +25,16 @@ JOB_CALLBACKS = {
 """The callbacks each job function is enqueued with, by import path (they live in worker.queue, which every job
 already in Redis names); RQ imports them by name."""
 
+MAX_ID = 2**31 - 1
+"""The largest run or sweep id: the database's Integer primary keys (int4 on Postgres)."""
+
+
+def is_id(value: object) -> bool:
+    """Whether `value` can be a run or sweep id: an int (not a bool) in 1..MAX_ID. A job's argument is checked
+    with this before anything else, so 10**30 or 2**63 is refused, not an OverflowError deep in the database."""
+    return type(value) is int and 1 <= value <= MAX_ID
+
+
 OUR_CALLBACKS = frozenset(name for named in JOB_CALLBACKS.values() for name in named.values())
 
 

@@ -31,7 +31,7 @@ from worker.connection import new_redis, queue_name, redis_error_line, require_r
 from worker.db import safe_database_url, session_scope
 from worker.queue import get_queue, job_run_id
 from worker.reconcile import reconcile_quietly
-from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob
+from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, MAX_ID, SWEEP_FUNCTION, OurCallbacksJob, is_id
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run
@@ -97,7 +97,8 @@ Redis could otherwise run code on every worker; jobs are checked before anything
 
 def job_refusal(job: Job) -> str | None:
     """Why the worker must not run `job`, or None: its function must be in JOB_FUNCTIONS, its arguments exactly
-    one int (a run or sweep id), and its callbacks ours. Reads only the job's JSON, so nothing it names is imported."""
+    one run or sweep id (`rq_jobs.is_id`), and its callbacks ours. Reads only the job's JSON, so nothing it
+    names is imported."""
     try:
         func, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
         callbacks = {
@@ -109,8 +110,8 @@ def job_refusal(job: Job) -> str | None:
         return f"its data does not decode ({type(e).__name__})"
     if func not in JOB_FUNCTIONS or instance is not None:
         return f"it names the function {str(func)[:100]!r}; this worker runs only {', '.join(sorted(JOB_FUNCTIONS))}"
-    if kwargs or not isinstance(args, (list, tuple)) or len(args) != 1 or type(args[0]) is not int:
-        return "its arguments must be exactly one run id (an int)"
+    if kwargs or not isinstance(args, (list, tuple)) or len(args) != 1 or not is_id(args[0]):
+        return f"its arguments must be exactly one run id (an int from 1 to {MAX_ID})"
     for kind, name in callbacks.items():
         if name and name != JOB_CALLBACKS.get(func, JOB_CALLBACKS[JOB_FUNCTION]).get(kind):
             return f"its {kind} callback {name[:100]!r} is not VGP Lab's"

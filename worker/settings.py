@@ -8,10 +8,19 @@ process with one line naming the variable, before it writes anything.
     VGP_AUTO_RESUMES           1   automatic re-enqueues an interrupted run gets before it waits for a person
     VGP_EPOCH_TIMEOUT_S     3600   RQ's wall-time limit per epoch of a job (plus JOB_STARTUP_S)
     VGP_MAX_PARAMS_X_BATCH   4e9   a run's parameters times its batch size may not exceed this (memory budget)
+    VGP_MAX_ACTIVATION_GB     16   nor the activations one training step keeps, in GB (vgp_models.memory)
     VGP_DOWNLOAD               1   a job may try torchvision's CIFAR-100 download (0: never)
     VGP_OUTAGE_S             300   a job retries database and Redis writes that fail on the connection this long
     VGP_CHECKPOINT_STORE      db   db | files: where a job keeps its checkpoints (worker.checkpoints)
     VGP_KEEP_CHECKPOINTS    best   best | none: what a completed run keeps
+    VGP_QUEUE                vgp   the queue's name in Redis: letters, digits, . _ - (at most 64)
+    VGP_IMPORT_MAX_MB        200   the largest zip the Runs page takes, in MB (1 to 2048)
+    VGP_WEB_PORT            8501   the dashboard's port (1 to 65535; the Procfile's web line)
+    VGP_WORKERS                1   workers `make run` starts on this machine (1 to 64)
+    VGP_ALLOWED_HOSTS              host names, comma-separated, that may open the dashboard (Procfile)
+
+Each number has a type and a range (RANGES; `Settings` fields carry theirs); `python -m worker.settings` checks
+them all, as the Procfile and `make run` do before they start anything.
 
 With the defaults a run whose worker died (SIGKILL, power loss) shows interrupted within about 50 s.
 """
@@ -20,11 +29,16 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from redis.connection import parse_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from vgp_models.memory import DEFAULT_MAX_ACTIVATION_GB, DEFAULT_MAX_PARAMS_X_BATCH
 
 __all__ = ["CHECKPOINT_STORES", "KEPT_CHECKPOINTS", "Settings", "check_environment", "keep_setting", "store_setting"]
 
@@ -36,8 +50,8 @@ def _variable(field_name: str) -> str:
     return f"VGP_{field_name.upper()}"
 
 
-def _parse(name: str, kind: str, raw: str) -> float | int | bool:
-    """One variable's text as `kind` (int, float, bool as 0/1); ValueError naming the variable."""
+def _parse(name: str, kind: str, raw: str, bounds: tuple[float, float] | None = None) -> float | int | bool:
+    """One variable's text as `kind` (int, float, bool as 0/1), within `bounds`; ValueError naming the variable."""
     try:
         if kind == "bool":
             if raw not in ("0", "1"):
@@ -49,28 +63,41 @@ def _parse(name: str, kind: str, raw: str) -> float | int | bool:
         raise ValueError(f"{name} must be {want}, got {raw!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {raw!r}")
+    _check_range(name, value, bounds)
     return value
+
+
+def _check_range(name: str, value: float, bounds: tuple[float, float] | None) -> None:
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        shown = f"{value:g}" if abs(value) < 1e18 else f"{value:.3g}"
+        raise ValueError(f"{name} must be from {bounds[0]:g} to {bounds[1]:g}, got {shown}")
+
+
+def _bounded(default: float, low: float, high: float) -> Any:
+    """A Settings field with its sane range: a value outside it is a mistake (1e20 s overflows RQ's timer, 1e-9 s
+    makes the sweep spin a core), refused at start."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
+DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
 class Settings:
-    heartbeat_s: float = 10.0
-    stale_after_s: float = 40.0  # > 2 heartbeats, so one slow heartbeat write never looks like a death
-    sweep_interval_s: float = 10.0
-    cancel_grace_s: float = 10.0
-    auto_resumes: int = 1
-    epoch_timeout_s: int = 3600  # a full VGG38 epoch on a CPU fits
-    max_params_x_batch: float = 4e9  # VGG38 (3.4e5 parameters) up to batch ~11,000; depth 500 x width 1024 never
+    heartbeat_s: float = _bounded(10.0, 0.1, 3600.0)
+    stale_after_s: float = _bounded(40.0, 0.2, DAY_S)  # > 2 heartbeats: one slow heartbeat write is no death
+    sweep_interval_s: float = _bounded(10.0, 0.5, DAY_S)
+    cancel_grace_s: float = _bounded(10.0, 0.0, 3600.0)
+    auto_resumes: int = _bounded(1, 0, 100)
+    epoch_timeout_s: int = _bounded(3600, 1, 7 * DAY_S)  # a full VGG38 epoch on a CPU fits
+    max_params_x_batch: float = _bounded(DEFAULT_MAX_PARAMS_X_BATCH, 1.0, 1e15)  # see vgp_models.memory
+    max_activation_gb: float = _bounded(DEFAULT_MAX_ACTIVATION_GB, 0.01, 1e5)
     download: bool = True
-    outage_s: float = 300.0  # see worker.outage
+    outage_s: float = _bounded(300.0, 0.0, DAY_S)  # see worker.outage
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if getattr(self, f.name) < 0:
-                raise ValueError(f"{_variable(f.name)} must not be negative, got {getattr(self, f.name)}")
-        for name in ("heartbeat_s", "sweep_interval_s", "epoch_timeout_s", "max_params_x_batch"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{_variable(name)} must be positive, got {getattr(self, name)}")
+            _check_range(_variable(f.name), getattr(self, f.name), f.metadata.get("range"))
         if self.stale_after_s < 2 * self.heartbeat_s:
             raise ValueError(
                 f"VGP_STALE_AFTER_S ({self.stale_after_s:g}) must be at least twice "
@@ -84,7 +111,7 @@ class Settings:
         for f in fields(cls):
             raw = os.environ.get(_variable(f.name), "").strip()
             if raw:
-                values[f.name] = _parse(_variable(f.name), str(f.type), raw)
+                values[f.name] = _parse(_variable(f.name), str(f.type), raw, f.metadata.get("range"))
         return cls(**values)
 
     @property
@@ -128,6 +155,26 @@ def _check_database_url(url: str) -> None:
         raise ValueError(f"DATABASE_URL is not a database URL ({type(e).__name__})") from None
 
 
+RANGES: dict[str, tuple[str, float, float]] = {
+    "VGP_IMPORT_MAX_MB": ("float", 1, 2048),
+    "VGP_WEB_PORT": ("int", 1, 65535),
+    "VGP_WORKERS": ("int", 1, 64),
+}
+"""The settings read outside `Settings` (the importer, the Procfile, the Makefile): type and range."""
+
+QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # ':' separates the parts of the cancel keys
+HOST_NAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
+
+
+def _check_names() -> None:
+    queue = os.environ.get("VGP_QUEUE", "")
+    if queue and not QUEUE_NAME.fullmatch(queue):
+        raise ValueError(f"VGP_QUEUE must be 1 to 64 letters, digits, '.', '_' or '-', got {queue[:70]!r}")
+    for host in filter(None, (h.strip() for h in os.environ.get("VGP_ALLOWED_HOSTS", "").split(","))):
+        if not HOST_NAME.fullmatch(host):
+            raise ValueError(f"VGP_ALLOWED_HOSTS must list host names (a.example, *.example), got {host[:70]!r}")
+
+
 def check_environment() -> Settings:
     """Parse every setting a worker or the dashboard reads; ValueError, one line naming the variable."""
     if os.environ.get("REDIS_URL"):
@@ -136,4 +183,22 @@ def check_environment() -> Settings:
         _check_database_url(os.environ["DATABASE_URL"])
     store_setting()
     keep_setting()
+    for name, (kind, low, high) in RANGES.items():
+        if raw := os.environ.get(name, "").strip():
+            _parse(name, kind, raw, (low, high))
+    _check_names()
     return Settings.from_env()
+
+
+def main() -> int:
+    """`python -m worker.settings`: check every setting; one line and exit status 2 on a bad one."""
+    try:
+        check_environment()
+    except ValueError as e:
+        print(f"VGP Lab: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

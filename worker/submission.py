@@ -13,7 +13,8 @@ from datetime import datetime
 
 from redis.exceptions import RedisError
 
-from vgp_models.config import ConfigError, RunConfig
+from vgp_models.config import RunConfig
+from vgp_models.memory import check_memory
 from vgp_models.sweep_config import SweepConfig
 from worker import sweeps
 from worker.cancellation import clear_cancel_flag
@@ -31,15 +32,9 @@ RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 def check_budget(config: RunConfig, settings: Settings) -> None:
-    """ConfigError (one line) when a run would need more than VGP_MAX_PARAMS_X_BATCH: parameters x batch size
-    stands for its memory (weights, gradients and Adam's state grow with the first, activations with both)."""
-    need = config.vgg_parameters * config.batch_size
-    if need > settings.max_params_x_batch:
-        raise ConfigError(
-            f"{config.label} has {config.vgg_parameters:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
-            f"over this installation's budget of {settings.max_params_x_batch:.3g} (VGP_MAX_PARAMS_X_BATCH): "
-            "lower the width, depth or batch size"
-        )
+    """ConfigError (one line) when a run is over this installation's memory budgets: parameters x batch size
+    (VGP_MAX_PARAMS_X_BATCH) or a training step's activations (VGP_MAX_ACTIVATION_GB); see vgp_models.memory."""
+    check_memory(config, settings.max_params_x_batch, settings.max_activation_gb)
 
 
 def submit_run(config: RunConfig, meta: RunMeta | None = None) -> int:

@@ -30,8 +30,8 @@ LATEST = "latest"
 
 
 def flags(ends: pd.DataFrame, names: dict[int, str]) -> None:
-    for text in vanishing.vanishing_warnings(ends, {i: display.plain(name) for i, name in names.items()}):
-        st.warning(text, icon=":material/warning:")
+    for run_id, ratio in vanishing.flagged(ends).items():
+        st.warning(display.md(vanishing.WARNING, name=names[run_id], ratio=ratio), icon=":material/warning:")
 
 
 def pick_epoch(epochs: pd.DataFrame) -> int | str:
@@ -105,7 +105,7 @@ def compare() -> None:
         downloads.chart_with_buttons(shown["ratio"], f"{stem}-ratio", "cmp-ratio")
         st.subheader("Layer x epoch", anchor=False)
         pairs([k for k in shown if k.startswith("heatmap-")], shown, stem)
-        st.caption(f"Heatmaps show at most {charts.HEATMAP_EPOCHS} epochs, evenly spaced; the CSVs hold every one.")
+        st.caption(f"Heatmaps show at most {charts.HEATMAP_EPOCHS:d} epochs, evenly spaced; the CSVs hold every one.")
         over_seeds(sel, epochs, grads, stem)
     st.subheader("Export", anchor=False)
     downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")

@@ -137,7 +137,7 @@ def cost_text(rows: list) -> str:
 
 rates, device = measured_rates()
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
-st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost_text(list(TABLE1))}, "
+st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']:d} epochs: {display.plain(cost_text(list(TABLE1)))}, "
            "from the measured epoch times of each architecture on that device.")  # fmt: skip
 st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", disabled=blocked, key="table1",
           on_click=reproduce_table1)  # fmt: skip
@@ -176,7 +176,9 @@ st.selectbox("Start from", list(PRESETS), key="start_from", on_change=start_from
              placeholder="a preset's architecture (optional)")  # fmt: skip
 fields = dataclasses.fields(RunConfig)
 try:  # validated from session_state before drawing, so that an error shows under its own field
-    config, error = RunConfig.from_dict({f.name: st.session_state[f.name] for f in fields}), None
+    config = RunConfig.from_dict({f.name: st.session_state[f.name] for f in fields})
+    run_actions.check_budget(config)  # this installation's memory budgets: one line, before Queue
+    error = None
 except ConfigError as e:
     config, error = None, str(e)
 bad = next((w for w in (error or "").split()[:1] if w in {f.name for f in fields}), None)  # "lr must be ..."
@@ -199,7 +201,7 @@ def field_input(col, field) -> None:
 
 
 for section in SECTIONS:
-    st.markdown(f"**{section.capitalize()}**")
+    st.markdown(f"**{display.plain(section.capitalize())}**")
     in_section = [f for f in fields if f.metadata["section"] == section]
     for start in range(0, len(in_section), 4):
         for col, field in zip(st.columns(4, vertical_alignment="bottom"), in_section[start : start + 4]):

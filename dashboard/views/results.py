@@ -4,7 +4,7 @@ Live while a run is queued or running."""
 
 import streamlit as st
 
-from dashboard import charts, downloads, errors, reads, seeds, statuses, table1
+from dashboard import charts, display, downloads, errors, reads, seeds, statuses, table1
 
 st.title("Results: Table 1")
 st.caption(
@@ -61,7 +61,7 @@ def results() -> None:
                       placeholder="–", key=f"results_table_{name.split()[0].lower()}")  # fmt: skip
     if len(missing):
         rows = ", ".join(table1.table1_name(m, lr) for m, lr in missing.itertuples(index=False))
-        st.info(f"No completed run yet for {len(missing)} of 7 rows: {rows}.", icon=":material/info:")
+        st.info(f"No completed run yet for {len(missing):d} of 7 rows: {display.plain(rows)}.", icon=":material/info:")
         st.page_link("views/launch.py", label="Reproduce Table 1 on Launch", icon=":material/rocket_launch:")
     downloads.csv_button("Results CSV", downloads.table1_results, "table1-results.csv", key="results_csv")
     if table["run_id"].notna().any():

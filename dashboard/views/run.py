@@ -78,8 +78,8 @@ def gradient_flow(run_id: int, grads: pd.DataFrame, ends: pd.DataFrame) -> None:
     if grads.empty:
         st.caption("Mean |gradient| per layer appears after the first epoch.")
         return
-    for text in vanishing.vanishing_warnings(ends, {run_id: f"run #{run_id}"}):
-        st.warning(text, icon=":material/warning:")
+    for flagged_id, ratio in vanishing.flagged(ends).items():
+        st.warning(display.md(vanishing.WARNING, name=f"run #{flagged_id}", ratio=ratio), icon=":material/warning:")
     epochs = sorted(grads["epoch"].unique().tolist())
     epoch = None
     if len(epochs) > 1 and st.toggle("One epoch", key=f"one-epoch-{run_id}"):
@@ -89,7 +89,9 @@ def gradient_flow(run_id: int, grads: pd.DataFrame, ends: pd.DataFrame) -> None:
     shown = f" {charts.MAX_GRAD_LINES} of {len(epochs)} epochs shown, evenly spaced." if thinned else ""
     zeros = charts.zero_gradients(grads, epoch)
     hidden = f" {zeros} exact zero(s) cannot sit on the log axis and are not drawn." if zeros else ""
-    st.caption(f"Mean |gradient| of each weight in the epoch's last batch, in forward order.{shown}{hidden}")
+    st.caption(
+        f"Mean |gradient| of each weight in the epoch's last batch, in forward order.{display.plain(shown + hidden)}"
+    )
 
 
 def show(run_id: int) -> str | None:
@@ -97,7 +99,7 @@ def show(run_id: int) -> str | None:
     with errors.guard("Cannot read the run: "):
         run = reads.load_run(run_id)
         if run is None:
-            st.warning(f"Run #{run_id} no longer exists.")
+            st.warning(f"Run #{run_id:d} no longer exists.")
             return None
         epochs = reads.load_epochs([run_id])
         grads = reads.load_gradients([run_id])

@@ -72,7 +72,7 @@ def live_table() -> None:
     table = runs_table.runs_table(current, etas, flags, display.fmt_duration)
     st.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=list(COLUMNS), placeholder="–",
                  key="runs_table")  # fmt: skip
-    st.caption(f"{len(current)} of {len(runs)} runs" + (" · refreshing while runs are active" if live else ""))
+    st.caption(f"{len(current):d} of {len(runs):d} runs" + (" · refreshing while runs are active" if live else ""))
 
 
 live_table()
@@ -123,8 +123,9 @@ if len(selected) == 1:
 
 if doomed := st.session_state.get("runs_confirm"):
     with st.container(border=True):
-        st.warning(f"Delete {len(doomed)} run(s) ({', '.join(f'#{i}' for i in doomed)}) with their metrics and "
-                   "checkpoints? This cannot be undone.", icon=":material/warning:")  # fmt: skip
+        ids = ", ".join(f"#{i}" for i in doomed)
+        st.warning(display.plain(f"Delete {len(doomed)} run(s) ({ids}) with their metrics and checkpoints? "
+                                 "This cannot be undone."), icon=":material/warning:")  # fmt: skip
         yes, no = st.columns(2)
         yes.button("Delete for good", type="primary", key="runs_delete_yes", on_click=act, args=(run_actions.delete,),
                    kwargs={"ids": doomed})  # fmt: skip

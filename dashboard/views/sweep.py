@@ -36,13 +36,13 @@ with st.expander("New sweep", expanded=True):
         config = SweepConfig(tuple(depths), tuple(cures), int(seeds), int(batches), int(batch_size), device)
     except ConfigError as e:
         config = None
-        st.error(str(e), icon=":material/error:")
+        st.error(display.plain(e), icon=":material/error:")
     if st.button("Queue sweep", type="primary", icon=":material/play_arrow:", key="sweep_submit",
                  disabled=not queue_up or config is None) and config is not None:  # fmt: skip
         with errors.guard("Could not queue the sweep: "):
             st.session_state["sweep_chosen"] = run_actions.submit_sweep(config)
-        st.success(f"Queued sweep #{st.session_state['sweep_chosen']}: {len(config.cells())} (cure, depth) cells "
-                   f"x {config.seeds} seeds.", icon=":material/check_circle:")  # fmt: skip
+        st.success(f"Queued sweep #{st.session_state['sweep_chosen']:d}: {len(config.cells()):d} (cure, depth) "
+                   f"cells x {config.seeds:d} seeds.", icon=":material/check_circle:")  # fmt: skip
 
 with errors.guard("Cannot read the sweeps: "):
     sweeps = reads.load_sweeps()
@@ -69,7 +69,7 @@ def show(sweep_id: int) -> None:
         st.progress(row["cells_done"] / max(row["cells_total"], 1),
                     text=f"{row['cells_done']} of {row['cells_total']} (cure, depth) cells")  # fmt: skip
     if row["reason"]:
-        st.caption(row["reason"])
+        st.caption(display.plain(row["reason"]))  # a failure reason may quote a hostile pickle's names
     if row["status"] in statuses.ACTIVE and st.button("Cancel sweep", key="sweep_cancel", icon=":material/cancel:"):
         with errors.guard("Could not cancel: "):
             run_actions.cancel_sweep(sweep_id)
@@ -79,7 +79,7 @@ def show(sweep_id: int) -> None:
                                     key="sweep_band")  # fmt: skip
         downloads.chart_with_buttons(charts.sweep_chart(points, kind), f"sweep-{sweep_id}", "sweep-chart")
     for note in points.loc[points["note"] != "", "note"].drop_duplicates():
-        st.caption(f"Skipped: {note}")
+        st.caption(f"Skipped: {display.plain(note)}")
     downloads.csv_button("Sweep CSV", lambda: points, f"sweep-{sweep_id}.csv", key="sweep_csv",
                          disabled=points.empty)  # fmt: skip
     if live and row["status"] not in statuses.ACTIVE:
