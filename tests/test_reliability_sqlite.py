@@ -41,8 +41,8 @@ WRITER = COMMON + textwrap.dedent(
         count += 1
         grads = [LayerGrad(layer_index=i, layer=f"layer_{i}", abs_mean_last=1e-3 * i, abs_mean_epoch=1e-3, l2=0.1)
                  for i in range(layers)]
-        metrics = EpochMetrics(epoch=count, epochs=count, train_loss=4.0, train_acc=0.1, val_loss=4.1, val_acc=0.1, lr=1e-3,
-                               seconds=0.01, grads=grads)
+        metrics = EpochMetrics(epoch=count, epochs=count, train_loss=4.0, train_acc=0.1, val_loss=4.1, val_acc=0.1,
+                               lr=1e-3, seconds=0.01, grads=grads)
         try:
             with db.session_scope() as s:
                 store.record_epoch(s, run_id, metrics)
