@@ -194,6 +194,7 @@ def _train(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | No
     failed ("failed", the run marked so) or the run was taken over by another job ("superseded")."""
     checkpoints, on_epoch = _checkpoint_store(queued.store_kind, run_id, queued.uuid, job_id)
     poller = StopPoller(run_id, job_id=job_id, run_uuid=queued.uuid)
+    progress = StepWriter(run_id, job_id)
     try:
         params, device = parameter_count(queued.config), str(resolve_device(queued.config))  # no weights allocated
         with session_scope() as session:
@@ -209,7 +210,8 @@ def _train(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | No
             git_commit=commit,
             on_epoch=on_epoch,
             should_stop=poller,
-            on_step=StepWriter(run_id, job_id),
+            on_step=progress,
+            on_points=progress.on_points,
         )
     except RunSuperseded as e:
         log.warning("%s; this job stops", e)
