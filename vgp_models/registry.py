@@ -82,13 +82,14 @@ def builder(name: str) -> Callable[[Any], Any]:
 
 
 def check_setting() -> None:
-    """Import every builder VGP_ARCHITECTURES names: a bad module or function stops a process at start, in one line
-    naming the setting (plugins installed as packages are imported when first built)."""
-    for name in parse_setting(os.environ.get(SETTING, "")):
-        try:
-            builder(name)
-        except RegistryError as e:
-            raise RegistryError(f"{SETTING}: {e}") from None
+    """Check VGP_ARCHITECTURES at a process's start: its form, then every builder it names is imported and built on
+    the meta device in a child process (torch stays out of this one); RegistryError, one line naming the setting."""
+    if not parse_setting(os.environ.get(SETTING, "")):
+        return
+    try:
+        parameter_counts()
+    except RegistryError as e:
+        raise RegistryError(f"{SETTING}: {e}") from None
 
 
 @functools.cache
@@ -96,8 +97,9 @@ def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str,
     command = [sys.executable, "-m", "vgp_models", "architectures", "--json", "--config", config_json]
     env = {**os.environ, SETTING: setting}
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
-    if done.returncode != 0:
-        raise RegistryError(f"cannot count the registered architectures' parameters: {done.stderr.strip()[-200:]}")
+    if done.returncode != 0:  # the CLI's one line: "error: architecture 'x': cannot load ..."
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise RegistryError(lines[-1].removeprefix("error: ")[:300])
     return {row["arch"]: int(row["params"]) for row in json.loads(done.stdout) if row["arch"] in names}
 
 

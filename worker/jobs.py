@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vgp_models import registry
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError, data_dir_from_env
@@ -147,6 +148,15 @@ class _QueuedRun:
     store_kind: str  # VGP_CHECKPOINT_STORE
 
 
+def _unregistered(stored: object) -> str | None:
+    """The reason for a run whose architecture this worker does not have (another host registered it), or None."""
+    arch = stored.get("arch") if isinstance(stored, dict) else None
+    if not isinstance(arch, str) or arch in registry.names():
+        return None
+    return (f"architecture {arch[:40]!r} is not registered on this worker ({registry.SETTING} or an installed "
+            "plugin, docs/architectures.md); nothing was trained")  # fmt: skip
+
+
 def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:
     """The queued run, or the job's outcome when there is nothing to train: "missing", "skipped" (not queued),
     or "failed" (its stored config or the checkpoint-store setting is invalid; the run is marked so)."""
@@ -162,7 +172,7 @@ def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:
         try:
             config = run.run_config()
         except (ConfigError, TypeError, ValueError, OverflowError) as e:
-            config, invalid = None, f"invalid stored config: {_describe(e)}"
+            config, invalid = None, _unregistered(run.config) or f"invalid stored config: {_describe(e)}"
     if config is None:
         return _mark_failed(run_id, invalid, job_id, from_status=RunStatus.QUEUED)
     try:

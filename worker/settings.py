@@ -12,6 +12,7 @@ process with one line naming the variable, before it writes anything.
     VGP_OUTAGE_S             300   a job retries database and Redis writes that fail on the connection this long
     VGP_CHECKPOINT_STORE      db   db | files: where a job keeps its checkpoints (worker.checkpoints)
     VGP_KEEP_CHECKPOINTS    best   best | none: what a completed run keeps
+    VGP_ARCHITECTURES      unset   name=module:function,...: registered architectures (vgp_models.registry)
 
 With the defaults a run whose worker died (SIGKILL, power loss) shows interrupted within about 50 s.
 """
@@ -25,6 +26,8 @@ from dataclasses import dataclass, fields
 from redis.connection import parse_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from vgp_models import registry
 
 __all__ = ["CHECKPOINT_STORES", "KEPT_CHECKPOINTS", "Settings", "check_environment", "keep_setting", "store_setting"]
 
@@ -136,4 +139,5 @@ def check_environment() -> Settings:
         _check_database_url(os.environ["DATABASE_URL"])
     store_setting()
     keep_setting()
+    registry.check_setting()  # each builder loads and builds (in a child process, once per setting)
     return Settings.from_env()

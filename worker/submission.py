@@ -13,6 +13,7 @@ from datetime import datetime
 
 from redis.exceptions import RedisError
 
+from vgp_models import registry
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import sweeps
@@ -33,10 +34,15 @@ RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED)
 def check_budget(config: RunConfig, settings: Settings) -> None:
     """ConfigError (one line) when a run would need more than VGP_MAX_PARAMS_X_BATCH: parameters x batch size
     stands for its memory (weights, gradients and Adam's state grow with the first, activations with both)."""
-    need = config.vgg_parameters * config.batch_size
+    params = (
+        config.vgg_parameters
+        if config.arch in registry.BUILTIN
+        else registry.parameter_counts(config.to_dict())[config.arch]
+    )
+    need = params * config.batch_size
     if need > settings.max_params_x_batch:
         raise ConfigError(
-            f"{config.label} has {config.vgg_parameters:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
+            f"{config.label} has {params:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
             f"over this installation's budget of {settings.max_params_x_batch:.3g} (VGP_MAX_PARAMS_X_BATCH): "
             "lower the width, depth or batch size"
         )
