@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.dashboard_support import all_runs, env, open_page, redis_env
 from tests.reliability_support import in_process, run_row, tiny, work_in_process
 from vgp_models import registry
 from vgp_models.config import ConfigError, RunConfig
@@ -110,6 +111,20 @@ def test_a_registered_arch_trains_on_the_queue_and_a_worker_without_it_refuses(
     run = run_row(refused)
     assert run.status is RunStatus.FAILED and run.reason.startswith("architecture 'tinynet' is not registered on this")
     assert "\n" not in run.reason and run.started_at is None and run.epochs_done == 0
+
+
+def test_launch_lists_a_registered_arch_with_its_parameters_and_queues_it(redis_env, tiny_registered) -> None:
+    at = open_page()
+    button = at.button(key="arch-tinynet")
+    assert button.label == f"tinynet · {TINY_PARAMS:,} parameters"
+    assert f"tinynet · {TINY_PARAMS:,} parameters" in at.selectbox(key="arch").options
+    for key, value in {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32}.items():
+        at.number_input(key=key).set_value(value)
+    at.run().button(key="arch-tinynet").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (run,) = all_runs()
+    assert RunConfig.from_dict(run.config) == RunConfig(arch="tinynet", epochs=1, batch_size=32, subset=32)
+    assert run.name == "tinynet"
 
 
 @needs_plugin
