@@ -23,7 +23,7 @@ from vgp_models.nets import network
 from vgp_models.provenance import parameter_count
 from worker import db, frames, queue, store, submission
 from worker.schema import RunStatus
-from worker.settings import check_environment
+from worker.settings import Settings, check_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_NET = "tinynet=tests.arch_support:tiny_net"
@@ -50,6 +50,13 @@ def test_a_setting_registers_a_builder(tiny_registered) -> None:
     assert parameter_count(config) == TINY_PARAMS
     assert registry.parameter_counts()["tinynet"] == TINY_PARAMS  # the torch-free count, from a child process
     check_environment()
+
+
+def test_the_memory_budget_counts_a_registered_arch(tiny_registered) -> None:
+    config = RunConfig(arch="tinynet", batch_size=100, depth=74)  # depth is VGG's: this builder ignores it
+    submission.check_budget(config, Settings(max_params_x_batch=TINY_PARAMS * 100))
+    with pytest.raises(ConfigError, match=f"tinynet has {TINY_PARAMS} parameters; x batch 100 = "):
+        submission.check_budget(config, Settings(max_params_x_batch=TINY_PARAMS * 100 - 1))
 
 
 def test_an_unknown_name_is_refused_in_one_line() -> None:

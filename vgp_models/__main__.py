@@ -53,11 +53,15 @@ def info(config: RunConfig) -> dict:
 
 def architectures(base: dict) -> list[dict]:
     """Every architecture `--arch` takes, with its parameter count for `base` (a config dict; RunConfig's defaults
-    when empty) on the meta device, and where it comes from: built in, or its registered module:function."""
+    when empty) on the meta device, and where it comes from: built in, or its registered module:function. An
+    architecture that `base` does not validate for is left out."""
     registered = registry.registered()
     rows = []
     for arch in registry.names():
-        config = RunConfig.from_dict({**base, "arch": arch})
+        try:
+            config = RunConfig.from_dict({**base, "arch": arch})
+        except ConfigError:  # `base` does not fit this one (densenet with residual on): left out
+            continue
         rows.append({"arch": arch, "params": parameter_count(config), "from": registered.get(arch, "built in")})
     return rows
 

@@ -93,21 +93,26 @@ def check_setting() -> None:
 
 
 @functools.cache
-def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str, int]:
+def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str, int] | str:
+    """The counts, or the child's one-line error (cached too: a broken plugin is not retried on every page)."""
     command = [sys.executable, "-m", "vgp_models", "architectures", "--json", "--config", config_json]
     env = {**os.environ, SETTING: setting}
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
     if done.returncode != 0:  # the CLI's one line: "error: architecture 'x': cannot load ..."
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise RegistryError(lines[-1].removeprefix("error: ")[:300])
+        return lines[-1].removeprefix("error: ")[:300]
     return {row["arch"]: int(row["params"]) for row in json.loads(done.stdout) if row["arch"] in names}
 
 
 def parameter_counts(config: dict[str, Any] | None = None) -> dict[str, int]:
     """Each registered architecture's parameter count for `config` (RunConfig's defaults when None) with its `arch`
     swapped in, counted on the meta device in a child process, so that a torch-free process (the dashboard, the
-    submit check) never loads torch; cached per registry and config."""
+    submit check) never loads torch; cached per registry and config (its seed aside: seeds share a count)."""
     extra = tuple(sorted(registered()))
     if not extra:
         return {}
-    return _counts(extra, os.environ.get(SETTING, ""), json.dumps(config or {}, sort_keys=True))
+    key = json.dumps({k: v for k, v in (config or {}).items() if k != "seed"}, sort_keys=True)
+    counts = _counts(extra, os.environ.get(SETTING, ""), key)
+    if isinstance(counts, str):
+        raise RegistryError(counts)
+    return counts
