@@ -31,14 +31,21 @@ MAX_SEEDS = 100
 RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
+def _parameters(config: RunConfig) -> int:
+    """The run's parameter count without torch: VGG's closed form, or a registered architecture's meta-device count
+    from a child process (vgp_models.registry); ConfigError (one line) when its builder fails there."""
+    if config.arch in registry.BUILTIN:
+        return config.vgg_parameters
+    try:
+        return registry.parameter_counts(config.to_dict())[config.arch]
+    except registry.RegistryError as e:
+        raise ConfigError(str(e)) from None
+
+
 def check_budget(config: RunConfig, settings: Settings) -> None:
     """ConfigError (one line) when a run would need more than VGP_MAX_PARAMS_X_BATCH: parameters x batch size
     stands for its memory (weights, gradients and Adam's state grow with the first, activations with both)."""
-    params = (
-        config.vgg_parameters
-        if config.arch in registry.BUILTIN
-        else registry.parameter_counts(config.to_dict())[config.arch]
-    )
+    params = _parameters(config)
     need = params * config.batch_size
     if need > settings.max_params_x_batch:
         raise ConfigError(
