@@ -143,6 +143,7 @@ def test_resume_after_a_crash_equals_uninterrupted(cifar_dir: Path, tmp_path: Pa
     assert comparable(seen) == metrics[:2]
     assert comparable(resumed) == metrics[1:]
     assert outcome(result) == final
+    assert resumed[0].steps[0].seconds > seen[0].steps[-1].seconds  # the wall-time axis goes on after a resume
 
 
 def test_checkpoints_carry_the_git_commit_and_older_ones_without_it_resume(

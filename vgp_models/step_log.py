@@ -27,9 +27,17 @@ def step_interval(step_every: int, steps_per_epoch: int) -> int:
 class StepLog:
     def __init__(self, every: int, on_points: Callable[[list[StepPoint]], None] | None = None) -> None:
         self.every, self.on_points = every, on_points
-        self.t0 = time.perf_counter()  # seconds count from the start of training in this process
+        self.t0 = time.perf_counter()  # seconds count from the start of training (resume_at: of the run)
         self.points: list[StepPoint] = []  # the current epoch's, read
         self._pending: list[tuple[int, int, torch.Tensor, float, float]] = []
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, this process's and those of the runs it resumed."""
+        return time.perf_counter() - self.t0
+
+    def resume_at(self, seconds: float) -> None:
+        """Count on from `seconds` of earlier training (a resumed run), so that its wall-time axis never goes back."""
+        self.t0 = time.perf_counter() - seconds
 
     def start_epoch(self) -> None:
         self.points, self._pending = [], []

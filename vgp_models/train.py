@@ -221,6 +221,7 @@ def _resume(run: _Setup, store: CheckpointStore, run_uuid: str | None) -> _Best:
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    run.step_log.resume_at(state.get("train_seconds", 0.0))  # absent in checkpoints older than per-step curves
     log.info("resumed from %s at epoch %d", store, state["epoch"] + 1)
     return _Best(state["epoch"] + 1, state["best_epoch"], state["best_val_acc"], state["best_model"],
                  state["epochs_since_gain"])  # fmt: skip
@@ -307,6 +308,7 @@ def _save_checkpoints(store: CheckpointStore, run: _Setup, best: _Best, metrics:
         "best_val_acc": best.val_acc,
         "best_model": best.state,
         "epochs_since_gain": best.epochs_since_gain,
+        "train_seconds": run.step_log.elapsed(),  # so that a resumed run's step times go on from here
         **common,
     }
     new_best = {"model": best.state, "epoch": metrics.epoch, **common} if best.epoch == metrics.epoch else None
