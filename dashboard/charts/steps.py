@@ -18,6 +18,7 @@ from dashboard.charts.style import LINE_LEGEND, RUNS, legend_names
 X_AXES = {"step": "Step", "epoch": "Epoch", "time": "Wall time (s)"}
 Y_VALUES = {"loss": "Training loss", "lr": "Learning rate"}
 MAX_SMOOTHING = 0.99
+MAX_POINTS = 5_000  # rows drawn at most: Altair's default limit; a run's 100 epochs x 50 points fit whole
 
 
 def smooth(values: pd.Series, weight: float) -> pd.Series:
@@ -41,14 +42,29 @@ def epoch_position(steps: pd.DataFrame) -> pd.Series:
     return out
 
 
-def step_chart(steps: pd.DataFrame, x: str = "step", smoothing: float = 0.6, y: str = "loss") -> alt.LayerChart:
-    """The training loss (or `y` "lr") per recorded step: colour = run, smoothed line over the faint raw one."""
+def thin(data: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    """Every k-th point of each run and its last, k the smallest that keeps at most `max_points` in all."""
+    if len(data) <= max_points:
+        return data
+    runs = data["run"].nunique()
+    stride = -(-len(data) // max(max_points - 2 * runs, 1))  # room for each run's last point and a partial stride
+    position = data.groupby("run", sort=False).cumcount()
+    last = position == data.groupby("run", sort=False)["step"].transform("size") - 1
+    return data[(position % stride == 0) | last]
+
+
+def step_chart(
+    steps: pd.DataFrame, x: str = "step", smoothing: float = 0.6, y: str = "loss", max_points: int = MAX_POINTS
+) -> alt.LayerChart:
+    """The training loss (or `y` "lr") per recorded step: colour = run, smoothed line over the faint raw one;
+    at most `max_points` drawn, evenly thinned per run after smoothing (the CSV export holds every one)."""
     if x not in X_AXES or y not in Y_VALUES:
         raise ValueError(f"x must be one of {', '.join(X_AXES)} and y one of {', '.join(Y_VALUES)}")
     data = pd.DataFrame({"run": legend_names(steps), "step": steps["step"].astype(int), "epoch": steps["epoch"]})
     data["x"] = {"step": data["step"], "epoch": epoch_position(steps), "time": steps["seconds"]}[x].astype(float)
     data["raw"] = steps[y].astype(float)
     data["smoothed"] = data.groupby("run", sort=False)["raw"].transform(lambda v: smooth(v, smoothing))
+    data = thin(data, max_points)
     title = Y_VALUES[y] + (f" (smoothed {smoothing:g})" if smoothing else "")
     base = alt.Chart(data).encode(
         x=alt.X("x:Q", title=X_AXES[x]),
