@@ -24,8 +24,10 @@ $(VENV)/.installed: requirements.lock | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-dev: requirements.lock requirements-dev.lock | $(BIN)/python
+$(VENV)/.installed-dev: requirements.lock requirements-dev.lock examples/resnet_cifar/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	# The example architecture plugin that tests/test_architectures.py trains (its entry points register it).
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e examples/resnet_cifar
 	touch $@ $(VENV)/.installed
 
 # Refresh the locks from requirements.in / requirements-dev.in: new packages get pinned, pins stay;

@@ -71,6 +71,12 @@ def load_epochs(run_ids: list[int]) -> pd.DataFrame:
         return frames.epochs_frame(s, run_ids)
 
 
+def load_steps(run_ids: list[int]) -> pd.DataFrame:
+    """The runs' per-step points (frames.steps_frame): read on every redraw, so a live curve moves within an epoch."""
+    with session() as s:
+        return frames.steps_frame(s, run_ids)
+
+
 def load_gradients(run_ids: list[int]) -> pd.DataFrame:
     with session() as s:
         return frames.gradients_frame(s, run_ids)

@@ -110,9 +110,10 @@ def test_reproduce_table1_then_compare_and_results(services):
         page.get_by_role("link", name="Compare", exact=True).click()
         expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Vanishing gradients")).to_be_visible(timeout=30_000)  # VGG38, beside VGG08
-        expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(6, timeout=30_000)
+        expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(7, timeout=30_000)  # per-step first
         epochs_csv = download(page, "Epochs CSV")
         gradients_csv = download(page, "Gradients CSV")
+        steps_csv = download(page, "Steps CSV")
         shoot(page, "compare.png")
 
         page.get_by_role("link", name="Results", exact=True).click()
@@ -130,6 +131,8 @@ def test_reproduce_table1_then_compare_and_results(services):
     grads = pd.read_csv(io.StringIO(gradients_csv))
     assert grads.groupby("run_id").size().to_dict() == {1: 9, 2: 39}  # every weight of both nets
     assert grads["layer"].iloc[0] == "input_conv_conv_0" and grads["layer"].iloc[8] == "logit_linear_layer"
+    steps = pd.read_csv(io.StringIO(steps_csv))  # 32 images at batch 32: one step an epoch, recorded by the job
+    assert steps[["run_id", "step", "epoch"]].values.tolist() == [[1, 1, 1], [2, 1, 1]] and steps["loss"].notna().all()
     results = pd.read_csv(io.StringIO(results_csv))
     assert results["model"].tolist() == [row.model for row in TABLE1]
     assert results["run_id"].tolist() == [1, 2, 3, 4, 5, 6, 7] and (results["epochs_run"] == 1).all()

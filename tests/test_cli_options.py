@@ -9,7 +9,7 @@ import pytest
 
 from vgp_models.__main__ import main
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args, option_name
-from vgp_models.config import RunConfig
+from vgp_models.config import RunConfig, choices_of
 from worker.__main__ import build_parser
 
 FIELDS = dataclasses.fields(RunConfig)
@@ -34,7 +34,7 @@ def test_every_field_is_an_option_with_its_metadata_on_both_clis(field: dataclas
         action = actions[field.name]
         assert action.option_strings[0] == f"--{option_name(field)}"
         assert field.metadata["help"] in action.help % {}  # argparse %-formats help; a % is doubled
-        assert tuple(action.choices or ()) == field.metadata["choices"]
+        assert tuple(action.choices or ()) == choices_of(field)  # arch: the built-in and registered ones
 
 
 def test_a_low_learning_rate_can_lower_eta_min_on_both_clis(capsys: pytest.CaptureFixture) -> None:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tests.train_support import colour_classes
+from vgp_models import registry
 from vgp_models.amplify import Amplifier, candidates, chosen_layers
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.cures import CURES
@@ -261,7 +262,8 @@ def test_densenet_layers_see_every_earlier_map() -> None:
         ({"grad_amp_ratio": 0.0}, "grad_amp_ratio must be a finite number in (0, 1], got 0.0"),
         ({"grad_amp_epochs": "first:0"}, "grad_amp_epochs must be all, alternate or first:N (N from 1), got 'first:0'"),
         ({"grad_amp_layers": "bn"}, "grad_amp_layers must be one of activations, convs, got 'bn'"),
-        ({"arch": "resnet"}, "arch must be one of vgg, densenet, got 'resnet'"),
+        ({"arch": "resnet"}, f"arch must be one of {', '.join(registry.names())} (architectures register on the host: "
+                             "VGP_ARCHITECTURES or a plugin), got 'resnet'"),
         ({"arch": "densenet", "residual": True}, "densenet has dense connections: residual and shortcut apply to "
                                                  "arch vgg only"),
         ({"grad_amp_factor": 2.0, "compile": True}, "gradient amplification's backward hooks need compile off"),

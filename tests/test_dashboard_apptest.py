@@ -37,7 +37,7 @@ def test_run_page_of_finished_run(env):
     assert "Epoch 3 of 3" in bar.proto.text
     assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy, gradient flow
     downloads = at.get("download_button")  # epochs and gradients CSV, and PNG + SVG of each chart
-    assert [d.proto.label for d in downloads] == ["PNG", "SVG"] * 3 + ["Epochs CSV", "Gradients CSV"]
+    assert [d.proto.label for d in downloads] == ["PNG", "SVG"] * 3 + ["Epochs CSV", "Gradients CSV", "Steps CSV"]
     assert not any(d.proto.disabled for d in downloads)
     assert not at.warning  # a healthy run: no vanishing-gradient flag
     assert at.metric[0].value == "6.00%"  # best val acc, epoch 3

@@ -35,7 +35,7 @@ def test_compare_opens_on_the_newest_vgg08_and_vgg38_and_flags_vgg38(env):
     (warning,) = at.warning
     assert "Vanishing gradients" in warning.value and f"#{vgg38}" in warning.value
     assert charts_of(at) == 6  # loss, accuracy, gradient flow, ratio, a heatmap per run
-    assert labels(at) == ["PNG", "SVG"] * 6 + ["Epochs CSV", "Gradients CSV"]
+    assert labels(at) == ["PNG", "SVG"] * 6 + ["Epochs CSV", "Gradients CSV", "Steps CSV"]
 
 
 def test_compare_all_epochs_gives_one_flow_chart_per_run(env):

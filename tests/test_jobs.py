@@ -48,6 +48,10 @@ def test_submit_then_work_completes(in_process: Path) -> None:
     assert len(epochs) == TINY.epochs
     assert len(grads) == TINY.epochs * layers
     assert ((epochs["train_acc"] >= 0) & (epochs["train_acc"] <= 1)).all()
+    with db.session_scope() as s:  # per-step rows: 2 steps an epoch (64 images, batch 32), every one recorded
+        steps = frames.steps_frame(s, [run_id])
+    assert steps["step"].tolist() == [1, 2, 3, 4] and steps["epoch"].tolist() == [1, 1, 2, 2]
+    assert steps["loss"].notna().all() and (steps["seconds"] > 0).all()
     with db.session_scope() as s:  # checkpoints live in the database; a completed run keeps only `best`
         kept = [(c.kind, c.epoch) for c in s.scalars(select(CheckpointRow).where(CheckpointRow.run_id == run_id))]
     assert kept == [("best", run.best_epoch)]

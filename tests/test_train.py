@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tests.train_support import colour_classes
 from vgp_models.config import RunConfig
 from vgp_models.data import Cifar100, DataError, load_cifar100
-from vgp_models.metrics import EpochMetrics
+from vgp_models.metrics import EpochMetrics, StepPoint
 from vgp_models.train import build_model, evaluate, model_input, train
 
 STEPS_PER_EPOCH = 9  # ceil(285 / 32)
@@ -25,8 +25,11 @@ SMALL = {"depth": 14, "width": 8, "batch_norm": True, "residual": True, "batch_s
 
 
 def comparable(metrics: list[EpochMetrics]) -> list[EpochMetrics]:
-    """Everything but the wall-clock time."""
-    return [dataclasses.replace(m, seconds=0.0) for m in metrics]
+    """Everything but the wall-clock times."""
+    return [
+        dataclasses.replace(m, seconds=0.0, steps=[dataclasses.replace(p, seconds=0.0) for p in m.steps])
+        for m in metrics
+    ]
 
 
 def outcome(result) -> tuple:
@@ -140,6 +143,7 @@ def test_resume_after_a_crash_equals_uninterrupted(cifar_dir: Path, tmp_path: Pa
     assert comparable(seen) == metrics[:2]
     assert comparable(resumed) == metrics[1:]
     assert outcome(result) == final
+    assert resumed[0].steps[0].seconds > seen[0].steps[-1].seconds  # the wall-time axis goes on after a resume
 
 
 def test_checkpoints_carry_the_git_commit_and_older_ones_without_it_resume(
@@ -205,6 +209,39 @@ def test_on_step_reports_progress(cifar_dir: Path) -> None:
         on_step=lambda s, n: steps.append((s, n)),
     )
     assert steps == [(s, STEPS_PER_EPOCH) for s in range(1, STEPS_PER_EPOCH + 1)]
+
+
+def test_step_points_every_k_steps_live_and_per_epoch(cifar_dir: Path) -> None:
+    config = RunConfig(**SMALL, epochs=2, step_every=2)
+    metrics: list[EpochMetrics] = []
+    live: list[StepPoint] = []
+    train(config, data_dir=cifar_dir, on_epoch=metrics.append, on_points=live.extend)
+    # Steps 2, 4, 6, 8 of each 9-step epoch, numbered globally; the epoch's lr (stepped per epoch) on each.
+    assert [p.step for m in metrics for p in m.steps] == [2, 4, 6, 8, 11, 13, 15, 17]
+    assert [p.epoch for p in metrics[1].steps] == [2] * 4
+    assert all(p.lr == m.lr for m in metrics for p in m.steps)
+    assert live == [p for m in metrics for p in m.steps]  # the same points, delivered while the epoch ran
+    assert all(math.isfinite(p.loss) and p.seconds > 0 for p in live)
+    seconds = [p.seconds for p in live]
+    assert seconds == sorted(seconds)
+
+
+def test_every_step_recorded_is_the_epoch_loss_and_changes_nothing(cifar_dir: Path) -> None:
+    """step_every 1 records every step's batch loss: their batch-weighted mean is the epoch's train loss. The
+    default (about 50 points an epoch: every step of these 9-step epochs) and a sparse interval train the same."""
+    runs = []
+    for every in (1, 0, 1000):
+        metrics: list[EpochMetrics] = []
+        result = train(RunConfig(**SMALL, epochs=1, step_every=every), data_dir=cifar_dir, on_epoch=metrics.append)
+        runs.append((metrics, outcome(result)))
+    (every_step, result), (default, _), (none, sparse_result) = runs
+    points = every_step[0].steps
+    assert [p.step for p in points] == list(range(1, STEPS_PER_EPOCH + 1)) == [p.step for p in default[0].steps]
+    sizes = [32] * 8 + [285 - 8 * 32]
+    assert sum(p.loss * n for p, n in zip(points, sizes)) / 285 == pytest.approx(every_step[0].train_loss, rel=1e-6)
+    assert none[0].steps == [] and result == sparse_result
+    strip = [dataclasses.replace(m, steps=[]) for m in comparable(every_step + none)]
+    assert strip[0] == strip[1]  # bit for bit: recording read nothing the training depends on
 
 
 def test_huge_learning_rate_diverges(cifar_dir: Path, tmp_path: Path) -> None:

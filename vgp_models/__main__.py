@@ -1,6 +1,7 @@
 """Headless CLI for a bare GPU box.
 
   python -m vgp_models info  --preset vgg38-bn-rc [--depth D] [--width W] [--bn] [--rc] [--arch densenet] ...
+  python -m vgp_models architectures [--json]
   python -m vgp_models train --preset vgg38-bn-rc --lr 1e-2 --epochs 100 --data ../shared/data --out runs/x
   python -m vgp_models sweep [--depths 8 14 ...] [--cures none BN ...] [--seeds 3] --data ../shared/data [--out f.csv]
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from vgp_models import registry
 from vgp_models.amplify import chosen_layers
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import DEVICES, ConfigError, RunConfig
@@ -30,6 +32,7 @@ from vgp_models.gradstats import weight_labels
 from vgp_models.memory import activation_bytes, budgets_from_env, check_memory
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics
 from vgp_models.nets import network
+from vgp_models.provenance import parameter_count
 from vgp_models.run_folder import RunFolderError, train_into
 from vgp_models.sweep import POINT_COLUMNS, Cell, point_rows, run_sweep, summary_table
 from vgp_models.sweep_config import SweepConfig
@@ -51,6 +54,21 @@ def info(config: RunConfig) -> dict:
         "amplified_layers": chosen_layers(model, config),
         "config": config.to_dict(),
     }
+
+
+def architectures(base: dict) -> list[dict]:
+    """Every architecture `--arch` takes, with its parameter count for `base` (a config dict; RunConfig's defaults
+    when empty) on the meta device, and where it comes from: built in, or its registered module:function. An
+    architecture that `base` does not validate for is left out."""
+    registered = registry.registered()
+    rows = []
+    for arch in registry.names():
+        try:
+            config = RunConfig.from_dict({**base, "arch": arch})
+        except ConfigError:  # `base` does not fit this one (densenet with residual on): left out
+            continue
+        rows.append({"arch": arch, "params": parameter_count(config), "from": registered.get(arch, "built in")})
+    return rows
 
 
 class Progress:
@@ -142,10 +160,27 @@ def run_sweep_cli(sweep: SweepConfig, data_dir: str, out: Path | None, download:
     return 0
 
 
+def print_architectures(config_json: str, as_json: bool) -> int:
+    try:
+        base = json.loads(config_json)
+    except ValueError as e:
+        raise ConfigError(f"--config is not JSON ({e})") from None
+    rows = architectures(base)
+    if as_json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        print(f"{row['arch']:<16} {row['params']:>12,}  {row['from']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m vgp_models", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
     add_run_arguments(sub.add_parser("info", help="parameter count and gradient-flow labels, as JSON"))
+    p_archs = sub.add_parser("architectures", help="the built-in and registered architectures, with parameter counts")
+    p_archs.add_argument("--json", action="store_true", help="one JSON list instead of a table")
+    p_archs.add_argument("--config", default="{}", help="a config as JSON to count at (default: RunConfig's defaults)")
     p_train = sub.add_parser("train", help="train one run headless")
     add_run_arguments(p_train)
     p_train.add_argument("--out", type=Path, required=True, help="folder for CSVs and checkpoints")
@@ -177,12 +212,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "sweep":
             return run_sweep_cli(sweep_config_from_args(args), args.data, args.out, args.download)
+        if args.command == "architectures":
+            return print_architectures(args.config, args.json)
         config = config_from_args(args)
         if args.command == "info":
             print(json.dumps(info(config), indent=2))
             return 0
         return run_train(config, args.data, args.out, args.resume, args.download)
-    except (ConfigError, DataError, RunFolderError, CheckpointMismatch) as e:
+    except (ConfigError, DataError, RunFolderError, CheckpointMismatch, registry.RegistryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

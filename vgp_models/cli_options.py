@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from typing import NoReturn
 
-from vgp_models.config import PRESETS, RunConfig
+from vgp_models.config import PRESETS, RunConfig, choices_of
 
 TYPES = {"int": int, "float": float, "str": str}
 
@@ -46,7 +46,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         if f.type == "bool":
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            g.add_argument(flag, dest=f.name, type=TYPES[f.type], choices=meta["choices"] or None, help=text)
+            g.add_argument(flag, dest=f.name, type=TYPES[f.type], choices=choices_of(f) or None, help=text)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ARCHS = ("vgg", "densenet")
+from vgp_models import registry
+
 SHORTCUTS = ("none", "avgpool", "conv1x1")
 INITS = ("default", "kaiming", "xavier", "orthogonal")
 ACTIVATIONS = ("leaky_relu", "relu", "tanh", "gelu", "selu")
@@ -74,15 +76,28 @@ SECTIONS = ("model", "cures", "optimiser", "gradient amplification", "run")
 
 
 def setting(
-    default: Any, section: str, help: str, *, label: str = "", choices: tuple[str, ...] = (), option: str = ""
+    default: Any,
+    section: str,
+    help: str,
+    *,
+    label: str = "",
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = (),
+    option: str = "",
 ) -> Any:
     """A RunConfig field with its one description. Both CLIs (cli_options) and the Launch form build their
     inputs from this metadata: `help` (one line), `label` (the form's; default: the name, capitalised),
-    `choices` (checked by RunConfig, a select box in the form), `option` (the CLI's name when it is not
-    the field's), `section` (the form groups fields by it)."""
+    `choices` (checked by RunConfig, a select box in the form; a function when they depend on the host, as
+    registered architectures do: read them with `choices_of`), `option` (the CLI's name when it is not the
+    field's), `section` (the form groups fields by it)."""
     assert section in SECTIONS, section
     meta = {"section": section, "help": help, "label": label, "choices": choices, "option": option}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def choices_of(field: dataclasses.Field) -> tuple[str, ...]:
+    """A field's allowed values: its `choices`, or what its choices function returns on this host."""
+    choices = field.metadata["choices"]
+    return choices() if callable(choices) else choices
 
 
 @dataclass(frozen=True)
@@ -92,9 +107,9 @@ class RunConfig:
         "vgg",
         "model",
         "vgg: the report's stack of convs; densenet: every layer of a stage sees "
-        "all earlier ones (VGG38's size at depth 38)",
+        "all earlier ones (VGG38's size at depth 38); or one registered on this host (docs/architectures.md)",
         label="Architecture",
-        choices=ARCHS,
+        choices=registry.names,
     )
     depth: int = setting(8, "model", "8 + 6N: 8 (VGG08), 38 (VGG38), 68, 74, ... (a DenseNet has as many layers)")
     width: int = setting(32, "model", "Filters of every conv (F; the report: 32); a DenseNet's stem width")
@@ -171,6 +186,9 @@ class RunConfig:
     seed: int = setting(0, "run", "Seed of the init, the shuffle and the augmentation")
     subset: int = setting(0, "run", "Keep at most this many images of each split (smoke runs); 0 = all")
     device: str = setting("auto", "run", "auto = cuda when available", choices=DEVICES)
+    step_every: int = setting(
+        0, "run", "Record the training loss every k steps (the per-step curve); 0 = about 50 points an epoch, 1 = all"
+    )
     channels_last: bool = setting(
         True, "run", "NHWC memory layout: same maths, ~1.1-1.3x faster VGG38 steps on CPU (benchmarks.md)"
     )
@@ -203,14 +221,18 @@ class RunConfig:
                 object.__setattr__(self, f.name, value)
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise ConfigError(f"{f.name} must be {f.type}, got {value!r}")
-            choices = f.metadata["choices"]
+            choices = choices_of(f)
             if choices and value not in choices:
-                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, got {value!r}")
+                known = (
+                    f" (architectures register on the host: {registry.SETTING} or a plugin)" if f.name == "arch" else ""
+                )
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}{known}, got {value!r}")
         self._check_model()
         self._check_optimiser()
         self._check_amplification()
         _bounded("seed", self.seed, 0, 2**32 - 1)
         _bounded("subset", self.subset, 0, 60_000)
+        _bounded("step_every", self.step_every, 0, 1_000_000)
 
     def _check_model(self) -> None:
         if self.depth < 8 or (self.depth - 8) % 6:
@@ -284,6 +306,8 @@ class RunConfig:
     def label(self) -> str:
         """A short human name in the report's style: 'VGG38 BN+RC', 'VGG68 BN+RC avgpool', 'VGG38 x64', then
         each cure that is not the reference's: 'VGG38 Kaiming ReLU SGD', 'DenseNet38', 'VGG38 GradAmp x2'."""
+        if self.arch not in registry.BUILTIN:  # a registered net is named by its registration; cures still apply
+            return " ".join([self.arch, *self.cure_labels()])
         parts = [f"{'DenseNet' if self.arch == 'densenet' else 'VGG'}{self.depth:02d}"]
         extras = [name for name, on in (("BN", self.batch_norm), ("RC", self.residual)) if on]
         if extras:

@@ -7,7 +7,9 @@ grow with the square of its layers per stage. `activation_bytes` counts those te
 vgg.py and densenet.py build them; tests/test_memory.py holds it to what autograd really saves.
 
 `check_memory` refuses a config over either budget in one line: parameters x batch (VGP_MAX_PARAMS_X_BATCH, for
-weights, gradients and the optimiser's state) and activations (VGP_MAX_ACTIVATION_GB).
+weights, gradients and the optimiser's state) and activations (VGP_MAX_ACTIVATION_GB). A registered architecture
+(vgp_models.registry) has no closed form: its parameters are counted on the meta device in a child process, and
+its activations are not budgeted (nothing here knows its layers).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 
+from vgp_models import registry
 from vgp_models.config import NUM_CLASSES, ConfigError, RunConfig
 
 GROWTH_RATE = 9  # k: the feature maps each DenseNet layer adds (vgp_models.densenet builds with these two)
@@ -122,18 +125,28 @@ def budgets_from_env() -> tuple[float, float]:
 
 def check_memory(config: RunConfig, max_params_x_batch: float, max_activation_gb: float) -> None:
     """ConfigError, one line, when `config` is over either budget; nothing is built to find out."""
-    params = parameters(config)
-    need = params * config.batch_size
-    if need > max_params_x_batch:
-        raise ConfigError(
-            f"{config.label} has {params:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
-            f"over this installation's budget of {max_params_x_batch:.3g} (VGP_MAX_PARAMS_X_BATCH): "
-            "lower the width, depth or batch size"
-        )
+    if config.arch not in registry.BUILTIN:
+        try:
+            params = registry.parameter_counts(config.to_dict())[config.arch]
+        except registry.RegistryError as e:
+            raise ConfigError(str(e)) from None
+        _check_parameters(config, params, max_params_x_batch)
+        return
+    _check_parameters(config, parameters(config), max_params_x_batch)
     gb = activation_bytes(config) / 1e9
     if gb > max_activation_gb:
         raise ConfigError(
             f"{config.label} at batch {config.batch_size} keeps about {gb:.3g} GB of activations per step, over "
             f"this installation's budget of {max_activation_gb:g} GB (VGP_MAX_ACTIVATION_GB): "
             "lower the batch size, depth or width"
+        )
+
+
+def _check_parameters(config: RunConfig, params: int, max_params_x_batch: float) -> None:
+    need = params * config.batch_size
+    if need > max_params_x_batch:
+        raise ConfigError(
+            f"{config.label} has {params:.3g} parameters; x batch {config.batch_size} = {need:.3g}, "
+            f"over this installation's budget of {max_params_x_batch:.3g} (VGP_MAX_PARAMS_X_BATCH): "
+            "lower the width, depth or batch size"
         )

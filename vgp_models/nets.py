@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vgp_models import registry
 from vgp_models.config import RunConfig
 from vgp_models.densenet import DenseNet
 from vgp_models.vgg import LEAKY_SLOPE, VGG
@@ -23,8 +24,16 @@ KAIMING_GAIN = {"leaky_relu": ("leaky_relu", LEAKY_SLOPE), "relu": ("relu", None
 
 
 def network(config: RunConfig) -> nn.Module:
-    """The architecture alone, with PyTorch's default init (draws from torch's global RNG)."""
-    return DenseNet(config) if config.arch == "densenet" else VGG(config)
+    """The architecture alone, with PyTorch's default init (draws from torch's global RNG): VGG, DenseNet, or the
+    builder registered under `config.arch` (vgp_models.registry)."""
+    if config.arch in registry.BUILTIN:
+        return DenseNet(config) if config.arch == "densenet" else VGG(config)
+    model = registry.builder(config.arch)(config)
+    if not isinstance(model, nn.Module):
+        raise registry.RegistryError(
+            f"architecture {config.arch!r}: its builder returned {type(model).__name__}, not an nn.Module"
+        )
+    return model
 
 
 def init_weights(model: nn.Module, config: RunConfig) -> None:

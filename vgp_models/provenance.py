@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
+from vgp_models import registry
 from vgp_models.config import RunConfig
 from vgp_models.memory import parameters
 
@@ -34,6 +35,9 @@ def git_commit() -> str | None:
 
 
 def parameter_count(config: RunConfig) -> int:
-    """The model's parameter count, in closed form (vgp_models.memory): nothing built, torch never imported.
+    """The model's parameter count, in closed form (vgp_models.memory): nothing built, torch never imported; a
+    registered architecture's is counted on the meta device in a child process (vgp_models.registry, cached).
     The one count of a config's parameters before training (run.json, the importer, the worker's run row)."""
-    return parameters(config)
+    if config.arch in registry.BUILTIN:
+        return parameters(config)
+    return registry.parameter_counts(config.to_dict())[config.arch]

@@ -5,6 +5,7 @@
   summary.csv        the course framework's per-epoch file: train_acc, train_loss, val_acc, val_loss
   epochs.csv         per epoch: epoch, lr (at the epoch's first step), seconds (wall time), finished_at
   gradients.csv      long format: epoch, layer_index, layer, abs_mean_last, abs_mean_epoch, l2
+  steps.csv          the per-step curve: step (global), epoch, loss (nan/inf where not finite), lr, seconds
   test_summary.csv   the course framework's test file: test_acc, test_loss (once the run completed)
   last.pt, best.pt   checkpoints (resume state; never committed or imported)
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vgp_models.config import RunConfig, same_config
-from vgp_models.metrics import EpochMetrics, TrainResult
+from vgp_models.metrics import EpochMetrics, StepPoint, TrainResult
 from vgp_models.provenance import git_commit, now_iso, parameter_count
 
 # torch is imported inside the functions that train or build a model: the strict reader below serves the
@@ -38,11 +39,13 @@ SUMMARY_CSV = "summary.csv"
 EPOCHS_CSV = "epochs.csv"
 GRADIENTS_CSV = "gradients.csv"
 TEST_SUMMARY_CSV = "test_summary.csv"
+STEPS_CSV = "steps.csv"
 
 SUMMARY_HEADER = ["train_acc", "train_loss", "val_acc", "val_loss"]
 EPOCHS_HEADER = ["epoch", "lr", "seconds", "finished_at"]
 GRADIENTS_HEADER = ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
 TEST_SUMMARY_HEADER = ["test_acc", "test_loss"]
+STEPS_HEADER = ["step", "epoch", "loss", "lr", "seconds"]
 
 
 class RunFolderError(ValueError):
@@ -132,6 +135,8 @@ class RunFolder:
             m.epoch,
             0,
         )
+        steps = [[p.step, p.epoch, p.loss, p.lr, round(p.seconds, 3)] for p in m.steps]
+        _rewrite_epoch_rows(self.path / STEPS_CSV, STEPS_HEADER, steps, m.epoch, 1)
 
     def finish(self, result: TrainResult) -> None:
         if result.status == "completed" and result.test_acc is not None:
@@ -315,6 +320,28 @@ def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
             f"({SUMMARY_CSV} has {n_epochs} epochs)"
         )
     return out
+
+
+def read_steps(folder: Path, n_epochs: int) -> list[StepPoint]:
+    """steps.csv's points (none when the folder has no steps.csv: older folders, the course framework's), strictly:
+    steps increasing from 1, epochs in 1..n_epochs and never going back, lr and seconds finite; a loss may be nan or
+    inf (a diverging run's signal). RunFolderError (one line, file and line) on anything else."""
+    path = Path(folder) / STEPS_CSV
+    if not path.exists():
+        return []
+    points: list[StepPoint] = []
+    for n, r in _rows(path, STEPS_HEADER):
+        step, epoch = _whole(path, n, r, "step"), _whole(path, n, r, "epoch")
+        last = points[-1] if points else StepPoint(0, 1, 0.0, 0.0, 0.0)
+        if step <= last.step or not last.epoch <= epoch <= n_epochs:
+            raise RunFolderError(f"{path} line {n}: step {step} of epoch {epoch} after step {last.step} of epoch "
+                                 f"{last.epoch} ({SUMMARY_CSV} has {n_epochs} epochs)")  # fmt: skip
+        try:
+            loss = float(r["loss"])
+        except ValueError:
+            raise RunFolderError(f"{path} line {n}: loss is {r['loss']!r}, not a number") from None
+        points.append(StepPoint(step, epoch, loss, _number(path, n, r, "lr"), _number(path, n, r, "seconds")))
+    return points
 
 
 def _check_record(path: Path, record: dict[str, Any]) -> RunConfig:

@@ -34,8 +34,9 @@ from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import RunConfig, same_config
 from vgp_models.data import DEFAULT_DATA_DIR, Cifar100, Split, augment, load_cifar100, normalise
 from vgp_models.gradstats import GradientStats
-from vgp_models.metrics import CheckpointMismatch, EpochMetrics, LayerGrad, TrainResult
+from vgp_models.metrics import CheckpointMismatch, EpochMetrics, LayerGrad, StepPoint, TrainResult
 from vgp_models.nets import init_weights, network
+from vgp_models.step_log import StepLog, step_interval
 from vgp_models.vgg import count_parameters
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class _Setup:
     amplifier: Amplifier
     steps_per_epoch: int
     params: int
+    step_log: StepLog
 
 
 @dataclass
@@ -187,7 +189,8 @@ class _Stop:
     diverged_step: int | None = None
 
 
-def _set_up(config: RunConfig, data: Cifar100 | None, data_dir: str | Path | None, download: bool) -> _Setup:
+def _set_up(config: RunConfig, data: Cifar100 | None, data_dir: str | Path | None, download: bool,
+            on_points: Callable[[list[StepPoint]], None] | None) -> _Setup:  # fmt: skip
     device = resolve_device(config)
     if data is None:
         data = load_cifar100(data_dir or DEFAULT_DATA_DIR, device, config.subset, download)
@@ -196,10 +199,11 @@ def _set_up(config: RunConfig, data: Cifar100 | None, data_dir: str | Path | Non
     # Training steps go through step_model; it shares its parameters with `model`, so state-dict keys never gain
     # torch.compile's `_orig_mod.` prefix.
     step_model = torch.compile(model) if config.compile else model
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     return _Setup(
         config, device, data, model, step_model, optimizer, scheduler, GradientStats(model),
         Amplifier(model, config),  # no hooks unless config.grad_amp_factor != 1
-        math.ceil(len(data.train) / config.batch_size), count_parameters(model),
+        steps_per_epoch, count_parameters(model), StepLog(step_interval(config.step_every, steps_per_epoch), on_points),
     )  # fmt: skip
 
 
@@ -217,6 +221,7 @@ def _resume(run: _Setup, store: CheckpointStore, run_uuid: str | None) -> _Best:
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
+    run.step_log.resume_at(state.get("train_seconds", 0.0))  # absent in checkpoints older than per-step curves
     log.info("resumed from %s at epoch %d", store, state["epoch"] + 1)
     return _Best(state["epoch"] + 1, state["best_epoch"], state["best_val_acc"], state["best_model"],
                  state["epochs_since_gain"])  # fmt: skip
@@ -233,6 +238,7 @@ def _train_epoch(
     config, device, train_split = run.config, run.device, run.data.train
     run.model.train()
     run.stats.reset()
+    run.step_log.start_epoch()
     run.amplifier.active = config.amplifies(epoch)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed * 1_000_003 + epoch)
@@ -246,6 +252,7 @@ def _train_epoch(
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
         labels = train_split.labels[idx]
         x = model_input(augment(train_split.images[idx], generator), config)  # (B, 3, 32, 32) float32
+        lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (a host float: no sync)
         loss, logits = train_step(run.step_model, run.optimizer, x, labels, config, device)
         if config.schedule == "iteration":
             run.scheduler.step()
@@ -255,8 +262,10 @@ def _train_epoch(
         global_step = (epoch - 1) * run.steps_per_epoch + step + 1
         bad_now = (~torch.isfinite(loss.detach())) & (first_bad_step < 0)
         first_bad_step = torch.where(bad_now, global_step, first_bad_step)
+        run.step_log.record(step + 1, global_step, epoch, loss, lr)
         if (step + 1) % DIVERGENCE_CHECK_EVERY == 0 or step + 1 == run.steps_per_epoch:
             bad = int(first_bad_step.item())  # sync point, every DIVERGENCE_CHECK_EVERY steps
+            run.step_log.flush()  # right after that sync: reads what is already computed
             if bad >= 0:
                 return _Stop("diverged", f"loss became non-finite at step {bad}", bad)
         if on_step is not None:
@@ -280,6 +289,7 @@ def _epoch_metrics(
             LayerGrad(i, label, grads["abs_mean_last"][i], grads["abs_mean_epoch"][i], grads["l2"][i])
             for i, label in enumerate(run.stats.labels)
         ],
+        steps=list(run.step_log.points),
     )  # fmt: skip
 
 
@@ -298,6 +308,7 @@ def _save_checkpoints(store: CheckpointStore, run: _Setup, best: _Best, metrics:
         "best_val_acc": best.val_acc,
         "best_model": best.state,
         "epochs_since_gain": best.epochs_since_gain,
+        "train_seconds": run.step_log.elapsed(),  # so that a resumed run's step times go on from here
         **common,
     }
     new_best = {"model": best.state, "epoch": metrics.epoch, **common} if best.epoch == metrics.epoch else None
@@ -329,6 +340,7 @@ def train(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    on_points: Callable[[list[StepPoint]], None] | None = None,
     run_uuid: str | None = None,
     git_commit: str | None = None,
 ) -> TrainResult:
@@ -338,12 +350,13 @@ def train(
     FileCheckpoints(checkpoint_dir). `on_epoch` is called before the store's save: a crash between the two
     repeats that epoch on resume (the caller's writes are idempotent) but never loses it. Checkpoints carry
     `run_uuid`, the config and `git_commit` (the code's, as the caller found it); resuming from one whose uuid
-    or config differs raises CheckpointMismatch.
+    or config differs raises CheckpointMismatch. `on_points` gets the per-step points (vgp_models.step_log) as they
+    are read during an epoch; the epoch's points also come in its EpochMetrics.steps.
     """
     if checkpoint_dir is not None and checkpoints is not None:
         raise ValueError("give train() checkpoint_dir or checkpoints, not both")
     store = FileCheckpoints(checkpoint_dir) if checkpoint_dir is not None else checkpoints
-    run = _set_up(config, data, data_dir, download)
+    run = _set_up(config, data, data_dir, download, on_points)
     best = _resume(run, store, run_uuid) if resume and store is not None else _Best()
     for epoch in range(best.start_epoch, config.epochs + 1):
         t0 = time.perf_counter()

@@ -17,14 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from worker.schema import EpochRow, GradientRow, Run
+from worker.schema import EpochRow, GradientRow, Run, StepRow
 
 __all__ = [
     "EPOCH_COLUMNS", "GRADIENT_COLUMNS", "INVALID_CONFIG", "RUN_COLUMNS", "config_label", "epochs_frame",
-    "gradient_ends_frame", "gradients_frame", "run_record", "run_summary", "run_title", "runs_frame",
+    "gradient_ends_frame", "gradients_frame", "run_record", "run_summary", "run_title", "runs_frame", "STEP_COLUMNS",
+    "steps_frame",
 ]  # fmt: skip
 
 EPOCH_COLUMNS = ("run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+STEP_COLUMNS = ("run_id", "step", "epoch", "loss", "lr", "seconds")
 GRADIENT_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2")
 RUN_COLUMNS = (
     "id", "name", "group_name", "tags", "status", "reason", "created_at", "started_at", "finished_at",
@@ -72,6 +74,14 @@ def epochs_frame(session: Session, run_ids: Iterable[int]) -> pd.DataFrame:
         .order_by(EpochRow.run_id, EpochRow.epoch)
     )
     return _frame(session, query, EPOCH_COLUMNS, ints=("run_id", "epoch"))
+
+
+def steps_frame(session: Session, run_ids: Iterable[int]) -> pd.DataFrame:
+    """One row per (run, recorded step): run_id, step (global, 1-based), epoch, loss (NaN where it was not finite),
+    lr, seconds (since the run started training)."""
+    ids = [int(i) for i in run_ids]
+    query = select(*(getattr(StepRow, c) for c in STEP_COLUMNS)).where(StepRow.run_id.in_(ids))
+    return _frame(session, query.order_by(StepRow.run_id, StepRow.step), STEP_COLUMNS, ints=("run_id", "step", "epoch"))
 
 
 def gradients_frame(

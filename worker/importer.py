@@ -28,9 +28,11 @@ from vgp_models.run_folder import (
     FolderContents,
     RunFolderError,
     read_run_folder,
+    read_steps,
 )
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
+from worker.store import record_steps
 
 __all__ = [
     "ZIP_MAX_BYTES", "Imported", "extract_zip", "find_run_folders", "import_folders", "import_reference", "import_zip",
@@ -150,6 +152,7 @@ def import_contents(session: Session, contents: FolderContents, group: str | Non
     session.execute(insert(EpochRow), [{"run_id": run.id, **e} for e in contents.epochs])
     if contents.gradients:
         session.execute(insert(GradientRow), [{"run_id": run.id, **g} for g in contents.gradients])
+    record_steps(session, run.id, read_steps(contents.path, len(contents.epochs)))
     return Imported(contents.path, int(run.id), True)
 
 
@@ -162,6 +165,8 @@ def import_folders(
     """
     folders = [f for p in paths for f in find_run_folders(Path(p))]
     checked = [read_run_folder(f, preset, lr) for f in folders]
+    for contents in checked:  # steps.csv too, before anything is written
+        read_steps(contents.path, len(contents.epochs))
     done = []
     for contents in checked:
         try:

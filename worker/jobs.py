@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vgp_models import registry
 from vgp_models.checkpoints import CheckpointStore, FileCheckpoints
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import DataError, data_dir_from_env
@@ -148,6 +149,15 @@ class _QueuedRun:
     store_kind: str  # VGP_CHECKPOINT_STORE
 
 
+def _unregistered(stored: object) -> str | None:
+    """The reason for a run whose architecture this worker does not have (another host registered it), or None."""
+    arch = stored.get("arch") if isinstance(stored, dict) else None
+    if not isinstance(arch, str) or arch in registry.names():
+        return None
+    return (f"architecture {arch[:40]!r} is not registered on this worker ({registry.SETTING} or an installed "
+            "plugin, docs/architectures.md); nothing was trained")  # fmt: skip
+
+
 def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:
     """The queued run, or the job's outcome when there is nothing to train: "missing", "skipped" (not queued),
     or "failed" (its stored config or the checkpoint-store setting is invalid; the run is marked so)."""
@@ -163,7 +173,7 @@ def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:
         try:
             config = run.run_config()
         except (ConfigError, TypeError, ValueError, OverflowError) as e:
-            config, invalid = None, f"invalid stored config: {_describe(e)}"
+            config, invalid = None, _unregistered(run.config) or f"invalid stored config: {_describe(e)}"
     if config is None:
         return _mark_failed(run_id, invalid, job_id, from_status=RunStatus.QUEUED)
     try:
@@ -197,6 +207,7 @@ def _train(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | No
     failed ("failed", the run marked so) or the run was taken over by another job ("superseded")."""
     checkpoints, on_epoch = _checkpoint_store(queued.store_kind, run_id, queued.uuid, job_id)
     poller = StopPoller(run_id, job_id=job_id, run_uuid=queued.uuid)
+    progress = StepWriter(run_id, job_id)
     try:
         params, device = parameter_count(queued.config), str(resolve_device(queued.config))  # no weights allocated
         with session_scope() as session:
@@ -212,7 +223,8 @@ def _train(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | No
             git_commit=commit,
             on_epoch=on_epoch,
             should_stop=poller,
-            on_step=StepWriter(run_id, job_id),
+            on_step=progress,
+            on_points=progress.on_points,
         )
     except RunSuperseded as e:
         log.warning("%s; this job stops", e)

@@ -1,7 +1,9 @@
-"""Progress inside an epoch: the job's `on_step` callback writes step k of N to the run, at most every few seconds.
+"""Progress inside an epoch: the job's `on_step` callback writes step k of N to the run, at most every few seconds,
+with the per-step loss points read since the last write (`on_points`, vgp_models.step_log).
 
-A VGG38 epoch on a CPU takes minutes, so the dashboard's progress and ETA follow the steps, not only the epochs.
-Throttled: one small UPDATE at an epoch's first and last step and at most every STEP_WRITE_S between.
+A VGG38 epoch on a CPU takes minutes, so the dashboard's progress, ETA and per-step curve follow the steps, not
+only the epochs. Throttled: one small UPDATE (and the new step rows) at an epoch's first and last step and at most
+every STEP_WRITE_S between. The epoch's own write (store.record_epoch) writes its points again, idempotently.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import time
 
 from sqlalchemy import update
 
+from vgp_models.metrics import StepPoint
 from worker.db import session_scope
 from worker.schema import Run, RunStatus, utcnow
+from worker.store import record_steps
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +25,16 @@ STEP_WRITE_S = 2.0
 
 
 class StepWriter:
-    """The `on_step(step, steps)` callback of one run's job; a database error is logged, never raised."""
+    """The `on_step(step, steps)` and `on_points(points)` callbacks of one run's job; a database error is logged,
+    never raised (points not written then come with the next write, or with the epoch's)."""
 
     def __init__(self, run_id: int, job_id: str | None = None, every_s: float = STEP_WRITE_S) -> None:
         self.run_id, self.job_id, self.every_s = run_id, job_id, every_s
         self._last = -float("inf")
+        self._points: list[StepPoint] = []
+
+    def on_points(self, points: list[StepPoint]) -> None:
+        self._points.extend(points)
 
     def __call__(self, step: int, steps: int) -> None:
         now = time.monotonic()
@@ -40,6 +49,9 @@ class StepWriter:
             query = query.where(Run.job_id == self.job_id)
         try:
             with session_scope() as session:
-                session.execute(query.values(**values).execution_options(synchronize_session=False))
+                owned = session.execute(query.values(**values).execution_options(synchronize_session=False)).rowcount
+                if owned and self._points:  # only while the run is this job's, as the progress
+                    record_steps(session, self.run_id, self._points)
+            self._points = []
         except Exception as e:  # noqa: BLE001 (a busy database must not stop training)
             log.warning("run %d: progress not written (%s: %s)", self.run_id, type(e).__name__, e)

@@ -18,6 +18,7 @@ process with one line naming the variable, before it writes anything.
     VGP_WEB_PORT            8501   the dashboard's port (1 to 65535; the Procfile's web line)
     VGP_WORKERS                1   workers `make run` starts on this machine (1 to 64)
     VGP_ALLOWED_HOSTS              host names, comma-separated, that may open the dashboard (Procfile)
+    VGP_ARCHITECTURES      unset   name=module:function,...: registered architectures (vgp_models.registry)
 
 Each number has a type and a range (RANGES; `Settings` fields carry theirs); `python -m worker.settings` checks
 them all, as the Procfile and `make run` do before they start anything.
@@ -38,6 +39,7 @@ from redis.connection import parse_url
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from vgp_models import registry
 from vgp_models.memory import DEFAULT_MAX_ACTIVATION_GB, DEFAULT_MAX_PARAMS_X_BATCH
 
 __all__ = ["CHECKPOINT_STORES", "KEPT_CHECKPOINTS", "Settings", "check_environment", "keep_setting", "store_setting"]
@@ -187,6 +189,7 @@ def check_environment() -> Settings:
         if raw := os.environ.get(name, "").strip():
             _parse(name, kind, raw, (low, high))
     _check_names()
+    registry.check_setting()  # each builder loads and builds (in a child process, once per setting)
     return Settings.from_env()
 
 

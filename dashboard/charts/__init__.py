@@ -19,10 +19,11 @@ from dashboard.charts.gradients import (
     pick_epochs,
     zero_gradients,
 )
+from dashboard.charts.steps import MAX_SMOOTHING, X_AXES, smooth, step_chart
 
 __all__ = [
-    "EXPORT_WIDTH", "HEATMAP_EPOCHS", "MAX_GRAD_LINES", "accuracy_chart", "chart_image", "chart_spec",
+    "EXPORT_WIDTH", "HEATMAP_EPOCHS", "MAX_SMOOTHING", "MAX_GRAD_LINES", "accuracy_chart", "chart_image", "chart_spec",
     "compare_charts", "gradient_flow_chart", "gradient_heatmap", "gradient_ratio_chart", "layer_order",
-    "loss_chart", "pick_epochs", "results_chart", "seed_curve_chart", "seed_flow_chart", "sweep_chart",
-    "zero_gradients",
+    "loss_chart", "pick_epochs", "results_chart", "seed_curve_chart", "seed_flow_chart", "smooth", "step_chart",
+    "sweep_chart", "X_AXES", "zero_gradients",
 ]  # fmt: skip

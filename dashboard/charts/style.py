@@ -19,4 +19,4 @@ def legend_names(df: pd.DataFrame) -> pd.Series:
     the bare run_title of its id ('#12')."""
     if "run" in df.columns:
         return df["run"].astype(str)
-    return df["run_id"].map(run_title)
+    return df["run_id"].map({run_id: run_title(run_id) for run_id in df["run_id"].unique()})  # once per run

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, display, downloads, errors, reads, reference, seeds, statuses, vanishing
+from dashboard.step_curves import per_step
 
 st.title("Compare runs")
 
@@ -85,8 +86,10 @@ def compare() -> None:
     with errors.guard("Cannot read the runs: "):
         sel = reads.load_runs(chosen)
         epochs, grads, ends = reads.load_compare(tuple(chosen), reads.versions(sel))
+        steps = reads.load_steps(chosen)
     names = dict(zip(sel["id"].astype(int), sel["title"]))
     flags(ends, names)
+    per_step("cmp", steps.assign(run=steps["run_id"].map(names)))
     if epochs.empty:
         st.info("No epoch has finished yet in these runs.", icon=":material/hourglass_top:")
     else:

@@ -9,7 +9,8 @@ from datetime import datetime
 import streamlit as st
 
 from dashboard import cost, display, errors, reads, run_actions, services, table1
-from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig
+from vgp_models import registry
+from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig, choices_of
 from vgp_models.cures import CURES
 from worker import connection
 from worker.store import RunMeta
@@ -163,6 +164,27 @@ for i, cure in enumerate(CURES):
                        help=RunConfig.from_preset("vgg38", **CURES[cure]).label, on_click=queue_presets,
                        args=([cure_row(cure)],))  # fmt: skip
 
+
+def registered_counts() -> dict[str, int]:
+    """Each registered architecture's parameter count (vgp_models.registry, counted in a child process: no torch
+    here), or none with one line saying why."""
+    try:
+        return registry.parameter_counts()
+    except registry.RegistryError as error:
+        st.error(display.plain(f"Registered architectures unavailable: {error}"), icon=":material/error:")
+        return {}
+
+
+COUNTS = registered_counts()
+ARCH_NAMES = {arch: f"{arch} · {COUNTS[arch]:,} parameters" if arch in COUNTS else arch for arch in registry.names()}
+if COUNTS:
+    st.markdown("**Registered architectures**: networks this installation's workers registered "
+                "(docs/architectures.md), one click each with the settings above")  # fmt: skip
+    grid = st.columns(4)
+    for i, arch in enumerate(COUNTS):  # vgg08's preset is RunConfig's defaults: only `arch` differs
+        grid[i % 4].button(ARCH_NAMES[arch], key=f"arch-{arch}", disabled=blocked, width="stretch",
+                           on_click=queue_presets, args=([("vgg08", {"arch": arch}, arch)],))  # fmt: skip
+
 st.subheader("Custom run", anchor=False)
 
 
@@ -188,8 +210,8 @@ def field_input(col, field) -> None:
     """The widget for one RunConfig field, keyed by its name, labelled and explained by its metadata."""
     meta, name = field.metadata, field.name
     label, tip = meta["label"] or name.replace("_", " ").capitalize(), meta["help"]
-    if meta["choices"]:
-        col.selectbox(label, meta["choices"], key=name, help=tip)
+    if choices := choices_of(field):
+        col.selectbox(label, choices, key=name, help=tip, format_func=ARCH_NAMES.get if name == "arch" else str)
     elif field.type == "bool":
         col.checkbox(label, key=name, help=tip)
     elif field.type == "str":

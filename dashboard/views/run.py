@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, display, downloads, errors, progress, reads, run_actions, statuses, vanishing
+from dashboard.step_curves import per_step
 
 runs = reads.runs_or_stop(title="Run")
 
@@ -104,9 +105,11 @@ def show(run_id: int) -> str | None:
         epochs = reads.load_epochs([run_id])
         grads = reads.load_gradients([run_id])
         ends = reads.load_gradient_ends([run_id])
+        steps = reads.load_steps([run_id])
     header(run)
     summary(run, epochs)
     metric_charts(run_id, epochs)
+    per_step(f"run-{run_id}", steps)
     gradient_flow(run_id, grads, ends)
     downloads.run_csv_buttons([run_id], f"run-{run_id}", f"dl-{run_id}")
     with st.expander("Config"):
