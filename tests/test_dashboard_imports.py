@@ -39,12 +39,16 @@ def test_launch_estimates_table1_from_measured_epochs_or_says_unknown(env):
         add_run(preset, device="cpu")
     at = open_page()
     caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
-    assert caption.startswith("Reproduce Table 1, 100 epochs: unknown on this cpu (no epoch of this architecture")
+    assert caption.startswith("Reproduce Table 1, 100 epochs: about ")  # BN+RC: from another net's, scaled
+    assert "scaled by parameters to VGG38 BN+RC" in caption
+    per_image = 1.5 / (64 + 64 / 3)  # a validation image counts as a third of a training image
     vgg08 = at.button(key="t1-0").proto.help
-    assert vgg08 == f"about {display.fmt_duration(1.5 / 64 * 47_500 * 100)} on this cpu"
+    assert vgg08 == (f"about {display.fmt_duration(per_image * (47_500 + 2_500 / 3) * 100)} on this cpu (from 1 run "
+                     "of VGG08 in fp32 on cpu, scaled to 47,500 training images an epoch)")  # fmt: skip
     add_run("vgg38-bn-rc", device="cpu")
     at = open_page()
     at.number_input(key="p_epochs").set_value(8).run()
     caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
-    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {display.fmt_duration(7 * 1.5 / 64 * 47_500 * 8)}"
-                              " on this cpu")  # fmt: skip
+    seven = display.fmt_duration(7 * per_image * (47_500 + 2_500 / 3) * 8)
+    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {seven} on this cpu")
+    assert "scaled by parameters" not in caption

@@ -6,7 +6,7 @@ exports. Live while a chosen run is queued or running."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, reads, reference, seeds, statuses, vanishing
+from dashboard import charts, display, downloads, errors, reads, seeds, statuses, table1, vanishing
 
 st.title("Compare runs")
 
@@ -14,8 +14,8 @@ runs = reads.runs_or_stop()
 
 ids = runs["id"].astype(int).tolist()
 titles = dict(zip(ids, [f"{title} ({status})" for title, status in zip(runs["title"], runs["status"])]))
-if "compare_runs" not in st.session_state:  # the newest VGG08 and VGG38: healthy vs broken
-    st.session_state["compare_runs"] = reference.default_compare(runs)
+if "compare_runs" not in st.session_state:  # Table 1's VGG08 and VGG38 as Results chooses them: healthy vs broken
+    st.session_state["compare_runs"] = table1.default_compare(runs, st.session_state.get(table1.PICKS))
 st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in titles]
 chosen = st.multiselect("Runs", ids, format_func=titles.get, key="compare_runs", persist_state="session",
                         placeholder="Choose runs to compare")  # fmt: skip

@@ -111,8 +111,8 @@ except ConfigError as error:
 blocked = not queue_up or quick_error is not None
 
 
-def measured_rates() -> tuple[dict[tuple, float], str | None]:
-    """Seconds per training image by (device, architecture) from the stored epochs, and the workers' device."""
+def measured() -> tuple[dict[tuple, cost.Measured], str | None]:
+    """The epoch times measured so far by (device, architecture, precision), and the workers' device."""
     try:
         runs = reads.load_runs()
         epochs = reads.load_epochs(runs["id"].astype(int).tolist())
@@ -120,25 +120,24 @@ def measured_rates() -> tuple[dict[tuple, float], str | None]:
         if not errors.is_expected(error):
             raise
         return {}, None
-    return cost.image_seconds(runs, epochs), cost.workers_device(runs)
+    return cost.measurements(runs, epochs), cost.workers_device(runs)
 
 
 def cost_text(rows: list) -> str:
-    """'about 31 h 10 min on this cpu' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
+    """'about 31 h 10 min on this cpu (from ...)' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
     where = f"on this {device}" if device else "on the workers' device"
     if quick_error is not None:
         return f"unknown {where}"
     configs = [RunConfig.from_preset(row.preset, lr=row.lr, **quick()).to_dict() for row in rows]
-    seconds = cost.estimate_seconds(configs, rates, device)
-    if seconds is None:
-        return f"unknown {where} (no epoch of this architecture measured there yet)"
-    return f"about {display.fmt_duration(seconds)} {where}"
+    found = cost.estimate(configs, times, device)
+    if found is None:
+        return f"unknown {where} (no epoch measured there yet)"
+    return f"about {display.fmt_duration(found.seconds)} {where} ({found.basis})"
 
 
-rates, device = measured_rates()
+times, device = measured()
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
-st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost_text(list(TABLE1))}, "
-           "from the measured epoch times of each architecture on that device.")  # fmt: skip
+st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost_text(list(TABLE1))}.")
 st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", disabled=blocked, key="table1",
           on_click=reproduce_table1)  # fmt: skip
 grid = st.columns(4)
