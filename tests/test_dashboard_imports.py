@@ -21,7 +21,28 @@ def test_empty_database_offers_the_reference_results(env, reference_results, mon
         ("VGG38 x8", "completed", "reference · demo", ["imported"]),
     ]
     assert [r.epochs_done for r in runs] == [1, 1]
+    # then Compare, on their VGG08 against their VGG38, the outcome above by run name (no server path)
+    assert at.title[0].value == "Compare runs" and at.multiselect(key="compare_runs").value == [1, 2]
+    assert at.success[0].value == "Imported 2 of 2 run(s)."
+    assert at.text[0].value.splitlines() == [
+        f"{title}: imported"
+        for title in (
+            "#1 VGG08 x8 lr 1e-3 · 1 epoch · 64 images · batch 32",
+            "#2 VGG38 x8 lr 1e-3 · 1 epoch · 64 images · batch 32",
+        )
+    ]
     at = open_page("views/runs.py")  # with runs, no offer
+    assert "load_reference" not in [b.key for b in at.button]
+
+
+def test_the_first_page_offers_the_reference_results_on_an_empty_database(env, reference_results, monkeypatch):
+    monkeypatch.setenv("VGP_REFERENCE_DIR", str(reference_results))
+    at = open_page()  # Launch, the default page
+    assert at.title[0].value == "Launch a run" and "No runs yet" in at.markdown[0].value
+    at.button(key="load_reference").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Compare runs" and at.multiselect(key="compare_runs").value == [1, 2]
+    at = open_page()  # with runs, Launch offers nothing more
     assert "load_reference" not in [b.key for b in at.button]
 
 

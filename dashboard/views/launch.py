@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cost, display, errors, reads, run_actions, services, table1
+from dashboard import cost, display, errors, imports, reads, run_actions, services, table1
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig
 from vgp_models.cures import CURES
 from worker import connection
@@ -18,8 +18,26 @@ FUTURE = ("vgg38-bn-rc-avgpool", "vgg38-bn-rc-conv1x1", "vgg68-bn-rc", "vgg74-bn
 QUICK = {"epochs": "p_epochs", "batch_size": "p_batch_size", "subset": "p_subset"}
 DEFAULTS = RunConfig()
 
+
+def measured() -> tuple[dict[tuple, cost.Measured], str | None, bool]:
+    """The epoch times measured so far by (device, architecture, precision), the workers' device, and whether
+    the database holds no run (False when it cannot be read)."""
+    try:
+        runs = reads.load_runs()
+        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
+    except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
+        if not errors.is_expected(error):
+            raise
+        return {}, None, False
+    return cost.measurements(runs, epochs), cost.workers_device(runs), runs.empty
+
+
 st.title("Launch a run")
 st.caption("VGG networks on CIFAR-100: watch gradients vanish with depth, and come back with BN and residuals.")
+
+times, device, empty = measured()
+if empty:  # a newcomer's first page: the shipped results before anything else
+    imports.welcome()
 
 queue_up = services.queue_available()
 if not queue_up:
@@ -111,18 +129,6 @@ except ConfigError as error:
 blocked = not queue_up or quick_error is not None
 
 
-def measured() -> tuple[dict[tuple, cost.Measured], str | None]:
-    """The epoch times measured so far by (device, architecture, precision), and the workers' device."""
-    try:
-        runs = reads.load_runs()
-        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
-    except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
-        if not errors.is_expected(error):
-            raise
-        return {}, None
-    return cost.measurements(runs, epochs), cost.workers_device(runs)
-
-
 def cost_text(rows: list) -> str:
     """'about 31 h 10 min on this cpu (from ...)' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
     where = f"on this {device}" if device else "on the workers' device"
@@ -135,7 +141,6 @@ def cost_text(rows: list) -> str:
     return f"about {display.fmt_duration(found.seconds)} {where} ({found.basis})"
 
 
-times, device = measured()
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
 st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']} epochs: {cost_text(list(TABLE1))}.")
 st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", disabled=blocked, key="table1",
