@@ -15,8 +15,9 @@ from worker import db, frames, importer
 FLASH = "import_flash"
 
 
-def _run(action, *args) -> None:
-    """Import, keep the outcome for the next run of the page (one line per folder, or the one error)."""
+def _run(action, *args, by_name: bool = False) -> None:
+    """Import, keep the outcome for the next run of the page (one line per folder, or the one error); with
+    `by_name`, each line names the run rather than the folder (whose path is the server's)."""
     try:
         imported = action(*args)
     except Exception as error:  # noqa: BLE001 - expected ones become one line
@@ -25,7 +26,8 @@ def _run(action, *args) -> None:
         st.session_state[FLASH] = (False, "Nothing imported.", first_line(error))
         return
     added = sum(item.created for item in imported)
-    st.session_state[FLASH] = (True, f"Imported {added} of {len(imported)} run(s).", outcome_lines(imported))
+    detail = outcome_lines(imported) if by_name else "\n".join(item.message() for item in imported)
+    st.session_state[FLASH] = (True, f"Imported {added} of {len(imported)} run(s).", detail)
 
 
 def outcome_lines(imported: list[importer.Imported]) -> str:
@@ -49,7 +51,7 @@ def reference_offer() -> None:
     if st.button("Load the reference results", type="primary", icon=":material/download:", key="load_reference",
                  help=f"Import the runs shipped with VGP Lab ({names}) into this database"):  # fmt: skip
         with st.spinner("Importing the reference results…"):
-            _run(importer.import_reference)
+            _run(importer.import_reference, by_name=True)
         st.session_state.pop("compare_runs", None)  # Compare picks its default pair from the new runs
         st.switch_page("views/compare.py")
 

@@ -121,11 +121,15 @@ def gradient_flow_chart(
     if several:
         encodings["color"] = alt.Color("run:N", title="Run", scale=RUNS)
     else:
-        # Ordinal, with the drawn epochs as the domain: the legend lists every one of them (at most max_lines),
-        # none skipped, none in between, in viridis order from the first to the last.
+        # Ordinal, with the drawn epochs as the domain: the legend lists every one of them (at most
+        # MAX_GRAD_LINES), none skipped, none in between, in viridis order from the first to the last.
         drawn = sorted(int(e) for e in data["epoch"].unique())
-        encodings["color"] = alt.Color("epoch:O", title="Epoch", scale=alt.Scale(scheme="viridis", domain=drawn),
-                                       legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2))  # fmt: skip
+        if len(drawn) <= MAX_GRAD_LINES:
+            encodings["color"] = alt.Color("epoch:O", title="Epoch", scale=alt.Scale(scheme="viridis", domain=drawn),
+                                           legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2))  # fmt: skip
+        else:  # the report's figures draw every epoch: a 100-entry legend would be taller than the chart
+            legend = alt.Legend(values=pick_epochs(drawn, 6), format="d")
+            encodings["color"] = alt.Color("epoch:Q", title="Epoch", scale=alt.Scale(scheme="viridis"), legend=legend)
     encodings["detail"] = alt.Detail("epoch:O")  # one line per (run, epoch)
     title = title or "Mean |gradient| per layer" + (f", epoch {epoch}" if epoch is not None else "")
     chart = alt.Chart(data.drop(columns=["run_id"]), title=title).mark_line(point=POINTS).encode(**encodings)
