@@ -92,6 +92,7 @@ def test_reference_results_first_then_a_smoke_run_leaves_table1_alone(services):
         page.locator(".st-key-results_pick_0").click()
         page.get_by_role("option", name=SMOKE).click()
         expect(page.locator(".st-key-results_pick_0 input")).to_have_value(SMOKE, timeout=30_000)
+        expect(page.get_by_text(f"Your choice, not the rule's: VGG08 lr 1e-3: {SMOKE}.")).to_be_visible(timeout=30_000)
         assert pd.read_csv(io.StringIO(download(page, "Results CSV")))["run_id"].iloc[0] == 8
 
         # A depth sweep's picker tells its true status once it finished (19.6).
@@ -100,7 +101,8 @@ def test_reference_results_first_then_a_smoke_run_leaves_table1_alone(services):
         keep_only(page, "sweep_depths", "8")
         keep_only(page, "sweep_cures", "none")
         page.get_by_role("button", name="Queue sweep").click()
-        expect(page.locator(".st-key-sweep_chosen")).to_contain_text("#1 · completed", timeout=RUN_TIMEOUT_MS)
+        picker = page.locator(".st-key-sweep_chosen input")
+        expect(picker).to_have_value(re.compile(r"^#1 · completed · "), timeout=RUN_TIMEOUT_MS)
         assert page.locator("[data-testid='stException']").count() == 0
 
     # A new session: Compare's default pair follows the rule too (the reference VGG08 and VGG38).

@@ -26,21 +26,11 @@ if not chosen:
 mode = st.segmented_control("Gradient flow", ["One epoch", "All epochs"], default="One epoch", key="compare_mode",
                             required=True, help="One epoch: every run on one chart. All epochs: one chart per run, "
                             "its epochs overlaid as in the report's figures")  # fmt: skip
-layers = st.segmented_control(
-    "Layers",
-    list(charts.LAYER_KINDS),
-    format_func=charts.LAYER_KINDS.get,
-    default="all",
-    required=True,
-    key="compare_layers",
-    help="Gradient flow: with batch norm, conv "
-    "kernels and BN weights alternate and their gradients differ by orders of magnitude",
-)
-own_scales = st.toggle(
-    "Per-run heatmap colour scales",
-    key="compare_own_scales",
-    help="Off: every heatmap shares one log colour scale, so that vanishing gradients look darker than healthy ones",
-)
+layers = st.segmented_control("Layers", list(charts.LAYER_KINDS), format_func=charts.LAYER_KINDS.get, default="all",
+                              required=True, key="compare_layers", help="Gradient flow: with batch norm, conv kernels "
+                              "and BN weights alternate, their gradients orders of magnitude apart")  # fmt: skip
+own_scales = st.toggle("Per-run heatmap colour scales", key="compare_own_scales", help="Off: every heatmap shares "
+                       "one log colour scale, so that vanishing gradients look darker than healthy ones")  # fmt: skip
 live = bool(runs.loc[runs["id"].isin(chosen), "status"].isin(statuses.ACTIVE).any())
 LATEST = "latest"
 

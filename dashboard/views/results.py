@@ -4,7 +4,7 @@ the same rows over seeds (mean, sd, N, seed noise); CSV exports. Live while a ru
 
 import streamlit as st
 
-from dashboard import charts, downloads, errors, reads, seeds, statuses, table1
+from dashboard import charts, display, downloads, errors, reads, seeds, statuses, table1
 from vgp_models.config import TABLE1
 
 st.title("Results: Table 1")
@@ -90,6 +90,11 @@ def results() -> None:
     with errors.guard("Cannot read the runs: "):
         table = downloads.table1_results(picks)
     missing = table.loc[table["run_id"].isna(), ["model", "lr"]]
+    by_rule = table1.table1_runs(all_runs)
+    yours = [f"{table1.table1_name(TABLE1[i].model, TABLE1[i].lr)}: {run}" for i, (run_id, run)
+             in enumerate(zip(table["run_id"], table["run"])) if picks.get(i) == run_id != by_rule.get(i)]  # fmt: skip
+    if yours:  # say which rows do not follow the rule
+        st.caption(display.plain("Your choice, not the rule's: " + "; ".join(yours) + "."))
     for tab, (name, columns) in zip(st.tabs(list(GROUPS)), GROUPS.items()):
         tab.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=["model", "lr", *columns],
                       placeholder="–", key=f"results_table_{name.split()[0].lower()}", width="stretch")  # fmt: skip
