@@ -51,5 +51,11 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
+ACC_FORMAT = "%.2f%%"
+"""Every accuracy on a page: a percentage with two decimals ('2.00%' beside '23.68%'), in tables (a column of
+values already in %) as pct writes a fraction."""
+
+
 def pct(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{100 * value:.2f}%"
+    """A fraction as ACC_FORMAT writes it; '–' when unknown."""
+    return "–" if value is None or pd.isna(value) else ACC_FORMAT % (100 * value)

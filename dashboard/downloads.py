@@ -45,12 +45,13 @@ def export_frames(run_ids: Iterable[int]) -> dict[str, pd.DataFrame]:
             "steps": with_run_names(steps, names)}  # fmt: skip
 
 
-def table1_results() -> pd.DataFrame:
-    """table1_frame from the store: every run, then the epochs of the matched ones."""
+def table1_results(picks: Mapping[int, int] | None = None) -> pd.DataFrame:
+    """table1_frame from the store: every run, then the epochs of the runs standing for the rows (`picks`: the
+    user's choice per row, else table1.CHOICE_RULE)."""
     with db.session_scope() as s:
         runs = frames.runs_frame(s, extra=("config",))
-        matched = sorted(set(table1_runs(runs).values()))
-        return table1_frame(runs, frames.epochs_frame(s, matched))
+        matched = sorted(set(table1_runs(runs, picks).values()))
+        return table1_frame(runs, frames.epochs_frame(s, matched), picks)
 
 
 def table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:

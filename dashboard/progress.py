@@ -64,26 +64,27 @@ def eta_seconds(runs: pd.DataFrame, epochs: pd.DataFrame, now: datetime | None =
 
 
 def epochs_text(run: Mapping[str, Any]) -> str:
-    """'3 / 10', or '3 / 10 · step 120/475' while the fourth epoch is in flight."""
+    """Where a run is, the same words on every page: 'Epoch 3 of 10' (epochs done), or 'Epoch 4 of 10 · step 120
+    of 475' while the fourth epoch is in flight."""
     steps = in_epoch(run)
-    text = f"{_int(run.get('epochs_done'))} / {_int(run.get('epochs_total'))}"
-    return text + (f" · step {steps[0]}/{steps[1]}" if steps else "")
+    done, total = _int(run.get("epochs_done")), _int(run.get("epochs_total"))
+    if steps:
+        return f"Epoch {done + 1} of {total} · step {steps[0]} of {steps[1]}"
+    return f"Epoch {done} of {total}"
 
 
 def bar(run: Mapping[str, Any], epoch_seconds: list[float], now: datetime | None = None) -> tuple[float, str]:
-    """The progress bar's fraction and text: 'Epoch k of N · step s of S in epoch k+1 · ETA ...' (the ETA from
-    the epoch in flight's step rate and the mean epoch time, run_eta)."""
+    """The progress bar's fraction and text: epochs_text, then the ETA ('Epoch 4 of 10 · step 3 of 20 · ETA ...',
+    from the epoch in flight's step rate and the mean epoch time, run_eta) or how it ended."""
     done = _int(run.get("epochs_done"))
     total = _int(run.get("epochs_total")) or 1
     fraction = run_fraction({**run, "epochs_total": total})
     status = run["status"]
     if status == "queued":
         return fraction, f"Queued: waiting for a worker (epoch {done} of {total} done)"
-    text = f"Epoch {done} of {total}"
+    text = epochs_text({**run, "epochs_total": total})
     mean = sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None
     if status == "running":
-        if steps := in_epoch(run):
-            text += f" · step {steps[0]} of {steps[1]} in epoch {done + 1}"
         eta = run_eta(run, mean, now or datetime.now(UTC))
         text += f" · ETA {fmt_duration(eta)}" if eta is not None else " · ETA after the first epoch"
     elif epoch_seconds:

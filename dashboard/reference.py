@@ -1,13 +1,11 @@
 """The report's reference networks among the stored runs: which config is the report's VGG08 or VGG38 (for
-Table 1's rows), and so the pair the Compare page opens with."""
+Table 1's rows, and so the pair the Compare page opens with)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from typing import Any
-
-import pandas as pd
 
 from vgp_models.config import PRESETS
 
@@ -27,17 +25,3 @@ def config_is(config: Mapping[str, Any] | None, preset: str, lr: float | None = 
     if any(config.get(k) != v for k, v in {"batch_norm": False, "residual": False, **PRESETS[preset]}.items()):
         return False
     return lr is None or math.isclose(float(config.get("lr", math.nan)), lr, rel_tol=1e-9)
-
-
-def default_compare(runs: pd.DataFrame) -> list[int]:
-    """The runs Compare opens with: the newest VGG08 and VGG38 with an epoch (healthy vs broken), else the
-    newest two runs with an epoch. `runs` needs id, epochs_done and config, newest first."""
-    started = runs[runs["epochs_done"].fillna(0) > 0]
-    pair = []
-    for preset in ("vgg08", "vgg38"):
-        match = started[started["config"].map(lambda c, p=preset: config_is(c, p))]
-        if not match.empty:
-            pair.append(int(match["id"].max()))
-    if len(pair) == 2:
-        return pair
-    return sorted(int(i) for i in started["id"].head(2))

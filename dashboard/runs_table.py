@@ -9,6 +9,7 @@ import pandas as pd
 
 from dashboard.progress import epochs_text, run_fraction
 from vgp_models.config import ConfigError, RunConfig
+from worker.frames import run_title
 
 
 def amplified_now(config: Mapping[str, Any] | None, epochs_done: int) -> bool:
@@ -30,18 +31,19 @@ def gradients_text(flagged: bool, amplified: bool) -> str:
 def runs_table(
     runs: pd.DataFrame, etas: Mapping[int, float], vanishing: pd.Series, fmt_eta: Callable[[float], str]
 ) -> pd.DataFrame:
-    """The Runs page's table: one display row per run, in `runs`' order (with `config`, amplified epochs show)."""
+    """The Runs page's table: one display row per run, in `runs`' order, named by run_title (with `config`, its
+    settings, lr and amplified epochs show); best val acc in %."""
     records = runs.to_dict("records")
     done = runs["epochs_done"].fillna(0).astype(int)
     ids = runs["id"].astype(int)
     flagged = ids.map(lambda i: bool(vanishing.get(i, False)))
-    configs = runs["config"] if "config" in runs else [None] * len(runs)
+    configs = runs["config"] if "config" in runs else pd.Series([None] * len(runs), index=runs.index)
     amplified = [amplified_now(c, d) for c, d in zip(configs, done)]
     return pd.DataFrame(
         {
             "id": ids,
-            "name": runs["name"].fillna(""),
-            "model": runs["label"],
+            "run": [run_title(i, n, c) for i, n, c in zip(ids, runs["name"], configs)],
+            "lr": [float(c["lr"]) if isinstance(c, Mapping) and "lr" in c else None for c in configs],
             "group": runs["group_name"].fillna(""),
             "tags": runs["tags"].map(lambda t: list(t or [])),
             "status": runs["status"],
@@ -51,7 +53,7 @@ def runs_table(
                 fmt_eta(etas[i]) if i in etas else "after epoch 1" if s == "running" else ""
                 for i, s in zip(ids, runs["status"])
             ],  # fmt: skip
-            "best val acc": runs["best_val_acc"],
+            "best val acc": 100 * runs["best_val_acc"].astype("float64"),  # in %, ACC_FORMAT
             "gradients": [gradients_text(f, a) for f, a in zip(flagged, amplified)],
             "params": runs["params"],
             "device": runs["device"].fillna(""),

@@ -133,12 +133,13 @@ def seed_export(rows: pd.DataFrame, agg: pd.DataFrame, keys: list[str]) -> pd.Da
 
 
 def table1_seed_rows(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """Per Table 1 row (model, lr first): `seed_rows` of every completed run that shares the config of the row's
-    latest completed run except the seed. `epochs` must hold those runs' epochs (`table1_seed_run_ids`)."""
+    """Per Table 1 row (model, lr first): `seed_rows` of every completed run that shares the config of the
+    completed run standing for the row (table1_runs) except the seed. `epochs` must hold those runs' epochs
+    (`table1_seed_run_ids`)."""
     parts = []
     done = runs[runs["status"] == "completed"]
     keys = done["config"].map(seedless_key)
-    for i, run_id in table1_runs(runs).items():
+    for i, run_id in table1_runs(done).items():
         key = seedless_key(done.loc[done["id"] == run_id, "config"].iloc[0])
         rows = seed_rows(done[keys == key], epochs).sort_values("seed", kind="stable")
         rows.insert(0, "lr", TABLE1[i].lr)
@@ -150,8 +151,8 @@ def table1_seed_rows(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def table1_seed_run_ids(runs: pd.DataFrame) -> list[int]:
-    """The runs `table1_seed_rows` reads: each Table 1 row's latest completed run and its other seeds."""
+    """The runs `table1_seed_rows` reads: the completed run that stands for each Table 1 row, and its other seeds."""
     done = runs[runs["status"] == "completed"]
     keys = done["config"].map(seedless_key)
-    wanted = {seedless_key(done.loc[done["id"] == i, "config"].iloc[0]) for i in table1_runs(runs).values()}
+    wanted = {seedless_key(done.loc[done["id"] == i, "config"].iloc[0]) for i in table1_runs(done).values()}
     return sorted(int(i) for i in done.loc[keys.isin(wanted), "id"])

@@ -74,6 +74,8 @@ def test_empty_database_loads_the_reference_results_then_zips_import_safely(ship
         assert run_names() == []  # offered, not done unasked
         page.get_by_role("button", name="Load the reference results").click()
         expect(page.get_by_text("Imported 2 of 2 run(s).")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=30_000)  # VGG08 vs VGG38
+        page.get_by_role("link", name="Runs", exact=True).click()
         expect(page.locator("[data-testid='stDataFrame']")).to_be_visible(timeout=30_000)
         assert run_names() == ["VGG08 x8", "VGG38 x8"]
         expect(page.get_by_role("button", name="Load the reference results")).to_have_count(0)

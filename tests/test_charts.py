@@ -107,7 +107,22 @@ def test_gradient_flow_log_y_forward_order_x():
     assert enc["x"]["scale"]["domain"] == LAYERS
     assert enc["color"]["field"] == "epoch"
     assert enc["detail"]["field"] == "epoch"  # one line per epoch
-    assert enc["color"]["legend"]["values"] == [1, 2, 3]  # whole epochs only
+
+
+def test_gradient_flow_legend_lists_every_drawn_epoch():
+    enc = charts.gradient_flow_chart(grads_frame(epochs=8)).to_dict()["encoding"]
+    assert enc["color"]["type"] == "ordinal" and enc["color"]["scale"]["domain"] == list(range(1, 9))  # 3, 6 too
+    thinned = charts.gradient_flow_chart(grads_frame(epochs=30)).to_dict()["encoding"]
+    assert thinned["color"]["scale"]["domain"] == charts.pick_epochs(list(range(1, 31)))  # the drawn ones, all
+
+
+def test_gradient_flow_filters_conv_and_linear_or_bn_weights():
+    grads = pd.DataFrame(dict(run_id=1, epoch=1, layer_index=range(4), abs_mean_last=1e-3,
+                              layer=["input_conv_conv_0", "input_conv_bn_0", "block_0_0_conv_0",
+                                     "logit_linear_layer"]))  # fmt: skip
+    assert charts.layers_of_kind(grads, "all")["layer_index"].tolist() == [0, 1, 2, 3]
+    assert charts.layers_of_kind(grads, "weights")["layer_index"].tolist() == [0, 2, 3]
+    assert charts.layers_of_kind(grads, "bn")["layer"].tolist() == ["input_conv_bn_0"]
 
 
 def test_gradient_flow_all_epochs_or_one():
@@ -216,11 +231,14 @@ def test_ratio_chart_first_over_last_with_the_flag_rule():
                              last=[1e-1, 1e-1, 1e-4, 1e-4]))  # fmt: skip
     ends["run"] = ends["run_id"].map({1: "#1 VGG08", 2: "#2 VGG38"})
     spec = charts.gradient_ratio_chart(ends).to_dict()
-    line, rule, _label = spec["layer"]
+    line, rule, label = spec["layer"]
     assert line["encoding"]["y"]["field"] == "ratio" and line["encoding"]["y"]["scale"]["type"] == "log"
     assert line["encoding"]["color"]["field"] == "run" and line["encoding"]["x"]["field"] == "epoch"
     assert rule["mark"]["type"] == "rule" and rule["encoding"]["y"]["datum"] == 1e-3
-    (values,) = spec["datasets"].values()
+    # the rule and its label each have one datum of their own: drawn once, not once per row, and say 1e-3
+    assert len(spec["datasets"][rule["data"]["name"]]) == 1 == len(spec["datasets"][label["data"]["name"]])
+    assert label["encoding"]["text"]["value"] == "vanishing below 0.001"
+    values = spec["datasets"][spec["data"]["name"]]
     data = pd.DataFrame(values).sort_values(["run", "epoch"])
     assert data["ratio"].tolist() == pytest.approx([0.1, 0.2, 1e-14])  # the zero cannot sit on a log axis
 
@@ -267,3 +285,27 @@ def test_results_chart_ours_beside_the_report():
     assert sorted(zip(data["row"], data["source"], data["val_acc"])) == [
         ("VGG08 · 1e-3", "Report", 46.84), ("VGG08 · 1e-3", "This lab", 45.0), ("VGG38 · 1e-3", "Report", 0.01),
     ]  # fmt: skip
+
+
+def test_compare_heatmaps_share_one_log_colour_scale_unless_asked_not_to():
+    e, g = epochs_frame(run_ids=(1, 2)), grads_frame(run_ids=(1, 2))
+    g.loc[g["run_id"] == 2, "abs_mean_last"] *= 1e-9  # a run whose gradients vanish
+    ends = pd.DataFrame(dict(run_id=[1, 2], epoch=[3, 3], first=[1e-2, 1e-9], last=[1.0, 1.0]))
+    shared = charts.compare_charts(e, g, ends, {1: "a", 2: "b"})
+    domains = [shared[f"heatmap-{i}"].to_dict()["encoding"]["color"]["scale"]["domain"] for i in (1, 2)]
+    assert domains[0] == domains[1] == pytest.approx([1e-13, 3e-1])
+    assert shared["heatmap-1"].to_dict()["encoding"]["color"]["scale"]["type"] == "log"
+    own = charts.compare_charts(e, g, ends, {1: "a", 2: "b"}, shared_scale=False)
+    assert "domain" not in own["heatmap-1"].to_dict()["encoding"]["color"]["scale"]
+
+
+def test_sweep_chart_tells_nine_cures_apart_and_draws_the_threshold():
+    cures = ["none", "BN", "RC", "BN+RC", "Kaiming init", "ReLU", "SGD", "Gradient amplification", "DenseNet"]
+    points = pd.DataFrame([dict(cure=c, depth=d, seed=s, ratio=10.0 ** -(d / (i + 3)), note="")
+                           for i, c in enumerate(cures) for d in (8, 14) for s in (0, 1)])  # fmt: skip
+    spec = charts.sweep_chart(points).to_dict()
+    area, line, rule, label = spec["layer"]
+    assert area["encoding"]["color"]["legend"] is None  # no pale swatches: the legend is the lines'
+    assert line["encoding"]["color"]["field"] == line["encoding"]["strokeDash"]["field"]  # colour and dash per cure
+    assert len({tuple(d) for d in line["encoding"]["strokeDash"]["scale"]["range"]}) == len(cures)
+    assert rule["encoding"]["y"]["datum"] == 1e-3 and label["encoding"]["text"]["value"] == "vanishing below 0.001"

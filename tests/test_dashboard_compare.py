@@ -90,12 +90,15 @@ def test_results_rebuilds_table1_from_the_latest_completed_runs(env):
     add_run("vgg08", epochs=2, status="failed")  # newer but failed
     best = add_run("vgg38-bn-rc", layers=75, lr=1e-2, epochs=2)
     at = open_page("views/results.py")
-    accuracy, loss, runs = at.dataframe  # three narrow tables (tabs) that fit the page, not one wide one
-    orders = [list(t.proto.column_order) for t in (accuracy, loss, runs)]
-    assert orders[0] == ["model", "lr", "val_acc_pct", "report_val_acc_pct", "diff_val_acc_pct", "train_acc_pct",
-                         "report_train_acc_pct", "diff_train_acc_pct", "test_acc_pct"]  # fmt: skip
-    assert orders[1][2:5] == ["val_loss", "report_val_loss", "diff_val_loss"] and max(map(len, orders)) <= 9
-    assert orders[2] == ["model", "lr", "run_id", "params", "report_params", "best_epoch", "epochs_run", "wall_s"]
+    accuracy, train, loss, runs = at.dataframe  # narrow tables (tabs) that fit the page, not one wide one
+    orders = [list(t.proto.column_order) for t in (accuracy, train, loss, runs)]
+    assert orders[0] == ["model", "lr", "run_id", "epochs_run", "subset", "precision", "val_acc_pct",
+                         "report_val_acc_pct", "indep_val_acc_pct", "diff_val_acc_pct", "test_acc_pct",
+                         "indep_test_acc_pct"]  # fmt: skip
+    assert orders[2][2:6] == ["val_loss", "report_val_loss", "indep_val_loss", "diff_val_loss"]
+    assert max(map(len, orders)) <= 12
+    assert orders[3] == ["model", "lr", "run", "params", "report_params", "best_epoch", "epochs_run", "wall_s",
+                         "indep_runs"]  # fmt: skip
     table = accuracy.value
     assert table["model"].tolist() == [row.model for row in TABLE1]
     assert table["run_id"].iloc[0] == vgg08 and table["run_id"].iloc[6] == best
@@ -104,6 +107,7 @@ def test_results_rebuilds_table1_from_the_latest_completed_runs(env):
     assert (row["best_epoch"], row["epochs_run"], row["wall_s"]) == (3, 3, pytest.approx(4.5))
     assert row["val_acc_pct"] == pytest.approx(6.0) and row["diff_val_acc_pct"] == pytest.approx(6.0 - 46.84)
     assert row["test_acc_pct"] == pytest.approx(50.0) and row["params"] == 59_716
+    assert (row["subset"], row["precision"], row["indep_val_acc_pct"]) == ("64 images", "fp32", "47.8–49.1")
     (info,) = at.info
     assert "5 of 7 rows" in info.value
     assert labels(at) == ["Results CSV", "PNG", "SVG"]  # the table's CSV, the val-acc chart's images

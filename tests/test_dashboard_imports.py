@@ -21,7 +21,28 @@ def test_empty_database_offers_the_reference_results(env, reference_results, mon
         ("VGG38 x8", "completed", "reference · demo", ["imported"]),
     ]
     assert [r.epochs_done for r in runs] == [1, 1]
+    # then Compare, on their VGG08 against their VGG38, the outcome above by run name (no server path)
+    assert at.title[0].value == "Compare runs" and at.multiselect(key="compare_runs").value == [1, 2]
+    assert at.success[0].value == "Imported 2 of 2 run(s)."
+    assert at.text[0].value.splitlines() == [
+        f"{title}: imported"
+        for title in (
+            "#1 VGG08 x8 lr 1e-3 · 1 epoch · 64 images · batch 32",
+            "#2 VGG38 x8 lr 1e-3 · 1 epoch · 64 images · batch 32",
+        )
+    ]
     at = open_page("views/runs.py")  # with runs, no offer
+    assert "load_reference" not in [b.key for b in at.button]
+
+
+def test_the_first_page_offers_the_reference_results_on_an_empty_database(env, reference_results, monkeypatch):
+    monkeypatch.setenv("VGP_REFERENCE_DIR", str(reference_results))
+    at = open_page()  # Launch, the default page
+    assert at.title[0].value == "Launch a run" and "No runs yet" in at.markdown[0].value
+    at.button(key="load_reference").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Compare runs" and at.multiselect(key="compare_runs").value == [1, 2]
+    at = open_page()  # with runs, Launch offers nothing more
     assert "load_reference" not in [b.key for b in at.button]
 
 
@@ -39,14 +60,16 @@ def test_launch_estimates_table1_from_measured_epochs_or_says_unknown(env):
         add_run(preset, device="cpu")
     at = open_page()
     caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
-    assert caption.startswith(
-        "Reproduce Table 1, 100 epochs: " + display.plain("unknown on this cpu (no epoch of this architecture")
-    )
+    assert caption.startswith("Reproduce Table 1, 100 epochs: about ")  # BN+RC: from another net's, scaled
+    assert display.plain("scaled by parameters to VGG38 BN+RC") in caption
+    per_image = 1.5 / (64 + 64 / 3)  # a validation image counts as a third of a training image
     vgg08 = at.button(key="t1-0").proto.help
-    assert vgg08 == f"about {display.fmt_duration(1.5 / 64 * 47_500 * 100)} on this cpu"
+    assert vgg08 == (f"about {display.fmt_duration(per_image * (47_500 + 2_500 / 3) * 100)} on this cpu (from 1 run "
+                     "of VGG08 in fp32 on cpu, scaled to 47,500 training images an epoch)")  # fmt: skip
     add_run("vgg38-bn-rc", device="cpu")
     at = open_page()
     at.number_input(key="p_epochs").set_value(8).run()
     caption = next(c.value for c in at.caption if c.value.startswith("Reproduce Table 1"))
-    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {display.fmt_duration(7 * 1.5 / 64 * 47_500 * 8)}"
-                              " on this cpu")  # fmt: skip
+    seven = display.fmt_duration(7 * per_image * (47_500 + 2_500 / 3) * 8)
+    assert caption.startswith(f"Reproduce Table 1, 8 epochs: about {seven} on this cpu")
+    assert "scaled by parameters" not in caption

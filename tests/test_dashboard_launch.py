@@ -226,3 +226,9 @@ def test_redis_down_shows_banner_and_disables_every_queue_button(env, monkeypatc
     (banner,) = at.error
     assert "Redis" in banner.value and "not reachable" in banner.value
     assert [k for k in QUEUE_BUTTONS if not at.button(key=k).disabled] == []
+
+
+def test_the_form_spells_optimiser_as_its_heading_does(env):
+    at = open_page()
+    assert at.selectbox(key="optimizer").label == "Optimiser"
+    assert "**Optimiser**" in [m.value for m in at.markdown]

@@ -47,18 +47,18 @@ def test_progress_inside_the_epoch_before_any_epoch_finished() -> None:
     # 11 steps done after the first, in 22 s: 2 s a step; 89 steps left of this epoch, then 9 epochs of 100 steps.
     fraction, text = progress.bar(run(done=0, step=12, steps=100, since_s=22), [], now=NOW)
     assert fraction == pytest.approx(0.012)
-    assert text == f"Epoch 0 of 10 · step 12 of 100 in epoch 1 · ETA {display.fmt_duration(2 * 88 + 9 * 200)}"
+    assert text == f"Epoch 1 of 10 · step 12 of 100 · ETA {display.fmt_duration(2 * 88 + 9 * 200)}"
 
 
 def test_progress_inside_a_later_epoch_uses_the_mean_epoch_time_after_it() -> None:
     fraction, text = progress.bar(run(done=2, step=51, steps=100, since_s=100), [150.0, 250.0], now=NOW)
     assert fraction == pytest.approx(0.251)
-    assert text.endswith(f"step 51 of 100 in epoch 3 · ETA {display.fmt_duration(2 * 49 + 7 * 200)}")
+    assert text.endswith(f"Epoch 3 of 10 · step 51 of 100 · ETA {display.fmt_duration(2 * 49 + 7 * 200)}")
 
 
 def test_first_step_alone_gives_no_rate_yet() -> None:
     assert progress.bar(run(done=0, step=1, steps=100), [], now=NOW)[1] == (
-        "Epoch 0 of 10 · step 1 of 100 in epoch 1 · ETA after the first epoch")  # fmt: skip
+        "Epoch 1 of 10 · step 1 of 100 · ETA after the first epoch")  # fmt: skip
     assert progress.run_eta(run(done=2, step=1, steps=100), 30.0, NOW) == pytest.approx(240.0)
 
 
@@ -70,11 +70,11 @@ def test_runs_table_shows_the_step_and_its_eta() -> None:
     etas = progress.eta_seconds(runs, epochs, now=NOW)
     assert etas == {1: pytest.approx(2 * 49 + 7 * 200)}
     table = runs_table.runs_table(runs, etas, pd.Series(dtype=bool), display.fmt_duration)
-    assert table["epochs"].tolist() == ["2 / 10 · step 51/100"]
+    assert table["epochs"].tolist() == ["Epoch 3 of 10 · step 51 of 100"]
     assert table["progress"].tolist() == [pytest.approx(0.251)]
     assert table["eta"].tolist() == [display.fmt_duration(2 * 49 + 7 * 200)]
     finished = runs.assign(status="completed", epochs_done=10)
-    assert runs_table.runs_table(finished, {}, pd.Series(dtype=bool), str)["epochs"].tolist() == ["10 / 10"]
+    assert runs_table.runs_table(finished, {}, pd.Series(dtype=bool), str)["epochs"].tolist() == ["Epoch 10 of 10"]
 
 
 def test_eta_from_mean_epoch_time():

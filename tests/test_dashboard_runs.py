@@ -4,6 +4,7 @@ on selected runs: rename, tag, note, delete after a confirmation, cancel, rerun,
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.display import plain
@@ -39,7 +40,9 @@ def test_table_shows_every_run_with_progress_eta_and_flag(env):
     assert frame["progress"].tolist() == [0.5, 1.0, 1.0]
     assert frame["eta"].tolist() == ["3.0 s", "", ""]
     assert frame["group"].tolist() == ["g1", "g2", "g1"] and frame["tags"].iloc[2] == ["a"]
-    for column in ("name", "best val acc", "params", "device", "worker", "open"):
+    assert frame["run"].iloc[1] == f"#{broken} =not-a-formula · VGG38 lr 1e-3 · 3 epochs · 64 images"
+    assert frame["lr"].tolist() == [1e-3] * 3 and frame["best val acc"].iloc[1] == pytest.approx(6.0)  # in %
+    for column in ("best val acc", "params", "device", "worker", "open"):
         assert column in frame
 
 
@@ -74,7 +77,7 @@ def test_rename_tag_and_note(env):
     assert not at.exception and not at.error
     (run,) = all_runs()
     assert (run.name, run.tags, run.note) == ("baseline", ["new", "second"], "lr too high?")
-    assert table(at)["name"].tolist() == ["baseline"]
+    assert table(at)["run"].tolist() == [f"#{run.id} baseline · VGG08 lr 1e-3 · 3 epochs · 64 images"]
 
 
 def test_rename_needs_exactly_one_run(env):

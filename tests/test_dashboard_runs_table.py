@@ -30,7 +30,9 @@ def test_runs_table_has_every_column_and_the_flag():
     assert table["eta"].tolist() == ["90 s", ""]
     assert runs_table.runs_table(runs, {}, pd.Series(dtype=bool), str)["eta"].tolist() == ["after epoch 1", ""]
     assert table["progress"].tolist() == [0.25, 1.0]
-    for column in ("name", "group", "tags", "status", "best val acc", "params", "device", "worker"):
+    assert table["run"].tolist() == ["#2 VGG38 lr 1e-3", "#1 VGG08 lr 1e-3"] and table["lr"].tolist() == [1e-3] * 2
+    assert table["best val acc"].tolist() == [10.0, 10.0]  # in %, as every page writes accuracies
+    for column in ("group", "tags", "status", "params", "device", "worker"):
         assert column in table
 
 
@@ -43,4 +45,4 @@ def test_runs_table_says_when_the_latest_epoch_was_amplified():
     table = runs_table.runs_table(runs, {}, flags, str).set_index("id")
     assert table["gradients"].to_dict() == {1: "vanishing (amplified)", 2: "vanishing", 3: "amplified",
                                             4: "vanishing"}  # fmt: skip
-    assert "GradAmp x2" in table.loc[1, "model"] and table.loc[4, "model"] == "VGG38"
+    assert "GradAmp x2" in table.loc[1, "run"] and table.loc[4, "run"] == "#4 VGG38 lr 1e-3"

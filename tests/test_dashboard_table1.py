@@ -51,3 +51,34 @@ def test_table1_frame_takes_the_latest_completed_match_at_its_best_epoch():
 def test_table1_names_and_group():
     assert [table1.table1_name(row.model, row.lr) for row in TABLE1[-2:]] == ["VGG38 BN lr 1e-2", "VGG38 BN+RC lr 1e-2"]
     assert table1.table1_group(datetime(2026, 11, 27, 9, 5, 3)) == "Table 1 · 2026-11-27 09:05:03"
+
+
+def test_the_run_that_stands_for_a_row_full_data_then_epochs_then_completed_then_fp32():
+    full8 = dict(epochs=8, amp=True)
+    runs = runs_frame(
+        [
+            dict(preset="vgg08", config=full8, epochs_done=8),  # 1: the reference results' VGG08 (bf16)
+            dict(preset="vgg08", config=dict(subset=2000, epochs=2), epochs_done=2),  # 2: a smoke run, newer
+            dict(preset="vgg08", config=dict(epochs=8), epochs_done=8, status="interrupted"),  # 3: fp32, stopped
+            dict(preset="vgg38", config=dict(subset=2000), epochs_done=20),  # 4: many epochs on a subset
+            dict(preset="vgg38", config=full8, epochs_done=3, status="running"),  # 5: full data, 3 epochs so far
+            dict(preset="vgg38", status="queued", epochs_done=0),  # 6: nothing to show yet
+        ]
+    )
+    assert table1.table1_candidates(runs) == {0: [1, 3, 2], 1: [5, 4]}  # completed before an interrupted tie
+    assert table1.table1_runs(runs) == {0: 1, 1: 5}
+    assert table1.default_compare(runs) == [1, 5]
+    more = runs_frame([dict(preset="vgg08", config=full8, epochs_done=8),
+                       dict(preset="vgg08", config=dict(epochs=8), epochs_done=8)])  # fmt: skip
+    assert table1.table1_runs(more) == {0: 2}  # otherwise equal: fp32 before bf16
+    picks = {0: 2, 1: 6}  # the user's choice holds where it is a candidate; 6 has no result
+    assert table1.table1_runs(runs, picks) == {0: 2, 1: 5}
+    assert table1.default_compare(runs, picks) == [2, 5]
+    table = table1.table1_frame(runs.assign(title=lambda r: "#" + r["id"].astype(str)), pd.DataFrame(
+        columns=["run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]), picks)  # fmt: skip
+    assert table.loc[0, ["run", "subset", "precision"]].tolist() == ["#2", "2,000 images", "fp32"]
+    assert table.loc[1, ["run", "subset", "precision"]].tolist() == ["#5", "full", "bf16"]
+    reproduced = ["indep_runs", "indep_val_acc_pct", "indep_test_acc_pct"]
+    assert table.loc[0, reproduced].tolist() == ["7", "47.8–49.1", "48.2–50.0"]
+    assert table.loc[3, "indep_val_acc_pct"] == "52.7"  # VGG38 RC: one reproduction, a single number
+    assert table["run"].iloc[2:].eq("").all()

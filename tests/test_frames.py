@@ -10,11 +10,14 @@ from tests.store_support import CONFIG, LAYERS, db_url, metrics, new_run, seed_t
 from worker import db, frames, store
 
 
-def test_run_title_hides_default_name():
-    label = frames.config_label({"depth": 38, "batch_norm": True, "residual": True})
-    assert frames.run_title(3, "VGG38 BN+RC", label) == "#3 VGG38 BN+RC"
-    assert frames.run_title(3, "sweep-a", label) == "#3 sweep-a · VGG38 BN+RC"
-    assert frames.run_title(4, None, frames.config_label({"depth": 9})) == "#4 invalid config"
+def test_run_title_names_a_run_by_its_settings_once():
+    bn_rc = {"depth": 38, "batch_norm": True, "residual": True}
+    assert frames.run_title(3, "VGG38 BN+RC", bn_rc) == "#3 VGG38 BN+RC lr 1e-3"  # the default name, not twice
+    assert frames.run_title(3, "sweep-a", {**bn_rc, "lr": 1e-2}) == "#3 sweep-a · VGG38 BN+RC lr 1e-2"
+    smoke = {"depth": 8, "epochs": 2, "subset": 2000, "amp": True}
+    assert frames.run_title(8, "VGG08 lr 1e-3", smoke) == "#8 VGG08 lr 1e-3 · 2 epochs · 2,000 images · bf16"
+    assert frames.run_title(9, "VGG38 + Kaiming init", {"depth": 38, "init": "kaiming"}) == "#9 VGG38 Kaiming lr 1e-3"
+    assert frames.run_title(4, None, {"depth": 9}) == "#4 invalid config"
     assert frames.run_title(5) == "#5"
 
 

@@ -141,6 +141,7 @@ class RunConfig:
         "adam",
         "optimiser",
         "adam (the reference, betas 0.9/0.999), adamw, or sgd with momentum 0.9",
+        label="Optimiser",  # British, as every heading and text of the dashboard
         choices=OPTIMIZERS,
     )
     nesterov: bool = setting(False, "optimiser", "Nesterov momentum (sgd only)")

@@ -27,6 +27,7 @@ from typing import Any
 BUILTIN = ("vgg", "densenet")
 GROUP = "vgp_lab.architectures"
 SETTING = "VGP_ARCHITECTURES"
+COUNT_TIMEOUT_S = 300  # the child imports torch: seconds on an idle machine, minutes on a loaded one
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")  # an arch name: short, lower case, safe in a label and a CLI
 TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # module:function
 
@@ -97,7 +98,10 @@ def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str,
     """The counts, or the child's one-line error (cached too: a broken plugin is not retried on every page)."""
     command = [sys.executable, "-m", "vgp_models", "architectures", "--json", "--config", config_json]
     env = {**os.environ, SETTING: setting}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=COUNT_TIMEOUT_S, env=env, check=False)
+    except subprocess.TimeoutExpired:  # raised, not returned: a slow moment is not cached as a broken plugin
+        raise RegistryError(f"counting the registered architectures took over {COUNT_TIMEOUT_S} s") from None
     if done.returncode != 0:  # the CLI's one line: "error: architecture 'x': cannot load ..."
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
         return lines[-1].removeprefix("error: ")[:300]

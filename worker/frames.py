@@ -20,9 +20,9 @@ from vgp_models.config import RunConfig
 from worker.schema import EpochRow, GradientRow, Run, StepRow
 
 __all__ = [
-    "EPOCH_COLUMNS", "GRADIENT_COLUMNS", "INVALID_CONFIG", "RUN_COLUMNS", "config_label", "epochs_frame",
-    "gradient_ends_frame", "gradients_frame", "run_record", "run_summary", "run_title", "runs_frame", "STEP_COLUMNS",
-    "steps_frame",
+    "config_label", "config_name", "EPOCH_COLUMNS", "epochs_frame", "GRADIENT_COLUMNS", "gradient_ends_frame",
+    "gradients_frame", "INVALID_CONFIG", "lr_text", "RUN_COLUMNS", "run_record", "run_summary", "run_title",
+    "runs_frame", "STEP_COLUMNS", "steps_frame",
 ]  # fmt: skip
 
 EPOCH_COLUMNS = ("run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -45,13 +45,53 @@ def config_label(config: Mapping[str, Any] | None) -> str:
         return INVALID_CONFIG
 
 
-def run_title(run_id: int, name: str | None = None, label: str = "") -> str:
-    """A run's display name: '#12 my-name · VGG38 BN+RC', or '#12 VGG38 BN+RC' when the name is the label (the
-    default name); '#12' alone with neither."""
-    own = name if name and name != label else ""
-    if own and label:
-        return f"#{int(run_id)} {own} · {label}"
-    return " ".join(part for part in (f"#{int(run_id)}", own or label) if part)
+def lr_text(lr: float) -> str:
+    """1e-3, as the report writes a learning rate."""
+    return f"{lr:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+DEFAULTS = RunConfig()
+# The settings beyond the architecture (RunConfig.label) and lr that name a run when they differ from the
+# reference's (RunConfig's defaults): how long, on how much data, at what precision. Device, memory layout and
+# torch.compile do not change what a run measures and are left out.
+NAMED_SETTINGS = (
+    ("epochs", lambda v: f"{v} epoch{'s' if v != 1 else ''}"),
+    ("subset", lambda v: f"{v:,} images"),
+    ("batch_size", lambda v: f"batch {v}"),
+    ("amp", lambda v: "bf16"),
+    ("schedule", lambda v: f"cosine per {v}"),
+    ("weight_decay", lambda v: f"wd {v:g}"),
+    ("eta_min", lambda v: f"floor {v:g}"),
+    ("patience", lambda v: f"patience {v}"),
+    ("seed", lambda v: f"seed {v}"),
+)
+
+
+def config_name(config: Mapping[str, Any] | None) -> str:
+    """What a run is, by the settings that tell it apart: its label and lr, then each NAMED_SETTINGS value
+    that differs from the reference's: 'VGG38 BN+RC lr 1e-2', 'VGG08 lr 1e-3 · 2 epochs · 2,000 images · bf16';
+    INVALID_CONFIG for a stored config that no longer validates."""
+    try:
+        cfg = RunConfig.from_dict(dict(config or {}))
+    except (ValueError, TypeError):  # ConfigError is a ValueError; TypeError: not a mapping at all
+        return INVALID_CONFIG
+    differs = [show(getattr(cfg, key)) for key, show in NAMED_SETTINGS if getattr(cfg, key) != getattr(DEFAULTS, key)]
+    return " · ".join([f"{cfg.label} lr {lr_text(cfg.lr)}", *differs])
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in text.lower().replace("·", " ").split() if w not in {"+", "init", "lr"}}
+
+
+def run_title(run_id: int, name: str | None = None, config: Mapping[str, Any] | None = None) -> str:
+    """A run's display name everywhere (titles, pickers, legends, tables, CSVs): '#12 VGG38 BN+RC lr 1e-2 ·
+    8 epochs', with the user's own name first ('#12 my-name · VGG38 ...'). A name that only repeats what the
+    config says (the names Launch and imports give: 'VGG08 lr 1e-3', 'VGG38 + Kaiming init') is not shown
+    twice. '#12' alone without a config."""
+    described = config_name(config) if config is not None else ""
+    own = name if name and not (described and _words(name) <= _words(described)) else ""
+    rest = " · ".join(part for part in (own, described) if part)
+    return f"#{int(run_id)} {rest}".strip()
 
 
 def _frame(session: Session, query: Any, columns: tuple[str, ...], ints: tuple[str, ...]) -> pd.DataFrame:
@@ -140,7 +180,7 @@ def run_record(run: Run) -> dict[str, Any]:
     """A run's columns (status as text) plus `label` (config_label) and `title` (run_title): what a page shows."""
     record = _columns(run)
     record["label"] = config_label(run.config)
-    record["title"] = run_title(run.id, run.name, record["label"])
+    record["title"] = run_title(run.id, run.name, run.config)
     return record
 
 

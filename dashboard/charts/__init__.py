@@ -11,19 +11,22 @@ from dashboard.charts.curves import accuracy_chart, loss_chart, results_chart
 from dashboard.charts.export import EXPORT_WIDTH, chart_image, chart_spec
 from dashboard.charts.gradients import (
     HEATMAP_EPOCHS,
+    LAYER_KINDS,
     MAX_GRAD_LINES,
+    colour_domain,
     gradient_flow_chart,
     gradient_heatmap,
     gradient_ratio_chart,
     layer_order,
+    layers_of_kind,
     pick_epochs,
     zero_gradients,
 )
 from dashboard.charts.steps import MAX_SMOOTHING, X_AXES, smooth, step_chart
 
 __all__ = [
-    "EXPORT_WIDTH", "HEATMAP_EPOCHS", "MAX_SMOOTHING", "MAX_GRAD_LINES", "accuracy_chart", "chart_image", "chart_spec",
-    "compare_charts", "gradient_flow_chart", "gradient_heatmap", "gradient_ratio_chart", "layer_order",
-    "loss_chart", "pick_epochs", "results_chart", "seed_curve_chart", "seed_flow_chart", "smooth", "step_chart",
-    "sweep_chart", "X_AXES", "zero_gradients",
+    "accuracy_chart", "chart_image", "chart_spec", "colour_domain", "compare_charts", "EXPORT_WIDTH",
+    "gradient_flow_chart", "gradient_heatmap", "gradient_ratio_chart", "HEATMAP_EPOCHS", "LAYER_KINDS",
+    "layer_order", "layers_of_kind", "loss_chart", "MAX_GRAD_LINES", "MAX_SMOOTHING", "pick_epochs", "results_chart",
+    "seed_curve_chart", "seed_flow_chart", "smooth", "step_chart", "sweep_chart", "X_AXES", "zero_gradients",
 ]  # fmt: skip

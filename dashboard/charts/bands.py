@@ -5,9 +5,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from dashboard.charts.gradients import layer_order
+from dashboard.charts.gradients import layer_order, threshold
 from dashboard.charts.style import EPOCH_AXIS, LINE_LEGEND, POINTS, RUNS, SPLITS
 from dashboard.seeds import BAND_LABELS, seed_band
+
+DASHES = alt.Scale(range=[[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [12, 4], [3, 5], [8, 2, 2, 2, 2, 2], [1, 3],
+                          [14, 3, 4, 3]])  # fmt: skip
+"""Nine distinct dash patterns (solid first): with colour, nine overlapping lines stay apart."""
 
 
 def band_chart(
@@ -31,10 +35,13 @@ def band_chart(
                alt.Tooltip("mean:Q", title="Mean", format=".4g"), alt.Tooltip("lo:Q", title="Band low", format=".4g"),
                alt.Tooltip("hi:Q", title="Band high", format=".4g"), alt.Tooltip("n:Q", title="Seeds")]  # fmt: skip
     detail = [alt.Detail(f"{dash}:N")] if dash else []
-    area = alt.Chart().mark_area(opacity=0.2).encode(x=x, y=alt.Y("lo:Q"), y2="hi:Q", color=colour, detail=detail)
+    # The band's colour has no legend: merged into the line's, its 0.2 opacity made every swatch too pale to tell.
+    band_colour = alt.Color("series:N", scale=RUNS, legend=None)
+    area = alt.Chart().mark_area(opacity=0.2).encode(x=x, y=alt.Y("lo:Q"), y2="hi:Q", color=band_colour,
+                                                     detail=detail)  # fmt: skip
     line = alt.Chart().mark_line(point=POINTS).encode(
         x=x, y=alt.Y("mean:Q", title=y_title, scale=y_scale, axis=y_axis), color=colour, tooltip=tooltip,
-        **({"strokeDash": alt.StrokeDash(f"{dash}:N", title=None, legend=LINE_LEGEND)} if dash else {}),
+        **({"strokeDash": alt.StrokeDash(f"{dash}:N", title=None, legend=LINE_LEGEND, scale=DASHES)} if dash else {}),
     )  # fmt: skip
     return alt.layer(area, line, data=data, title=f"{title} ({BAND_LABELS[kind]})")
 
@@ -68,4 +75,6 @@ def sweep_chart(points: pd.DataFrame, kind: str = "minmax") -> alt.LayerChart:
     (the mean over seeds) with its band. `points`: worker.sweeps.points_frame; skipped points have no ratio."""
     data = seed_band(points[points["ratio"] > 0], ["cure", "depth"], "ratio", kind).rename(columns={"cure": "series"})
     x = alt.X("depth:Q", title="Depth (weight layers)", scale=alt.Scale(zero=False), axis=alt.Axis(format="d"))
-    return band_chart(data, x, "Input / last layer mean |grad|", "Gradient ratio at initialisation", kind, log=True)
+    chart = band_chart(data, x, "Input / last layer mean |grad|", "Gradient ratio at initialisation", kind, log=True,
+                       dash="series")  # each cure its own colour and dash pattern, in one legend  # fmt: skip
+    return alt.layer(*chart.layer, *threshold(), data=chart.data, title=chart.title)

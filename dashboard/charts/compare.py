@@ -8,7 +8,13 @@ import altair as alt
 import pandas as pd
 
 from dashboard.charts.curves import accuracy_chart, loss_chart
-from dashboard.charts.gradients import gradient_flow_chart, gradient_heatmap, gradient_ratio_chart
+from dashboard.charts.gradients import (
+    colour_domain,
+    gradient_flow_chart,
+    gradient_heatmap,
+    gradient_ratio_chart,
+    layers_of_kind,
+)
 
 
 def compare_charts(
@@ -18,17 +24,22 @@ def compare_charts(
     names: Mapping[int, str],
     epoch: int | None = None,
     per_run_flow: bool = False,
+    layers: str = "all",
+    shared_scale: bool = True,
 ) -> dict[str, alt.TopLevelMixin]:
     """Every chart the Compare page shows, by key: loss, accuracy, ratio, heatmap-<id> per run, and either
     flow (all runs at `epoch`, or each at its latest when None) or, with `per_run_flow`, flow-<id> per run
     (its epochs overlaid, as in the report's figures). Only what is shown is built.
 
-    `grads_df` may hold only some epochs (the page loads those it draws); `ends_df` holds every epoch.
+    `layers` (a LAYER_KINDS key) filters the flow charts; `shared_scale` gives every heatmap one log colour
+    scale (else each its own). `grads_df` may hold only some epochs (the page loads those it draws); `ends_df`
+    holds every epoch.
     """
     label = {int(k): v for k, v in names.items()}
     epochs_df = epochs_df.assign(run=epochs_df["run_id"].map(label))
     grads_df = grads_df.assign(run=grads_df["run_id"].map(label))
     out: dict[str, alt.TopLevelMixin] = {"loss": loss_chart(epochs_df), "accuracy": accuracy_chart(epochs_df)}
+    all_layers, grads_df = grads_df, layers_of_kind(grads_df, layers)
     if per_run_flow:
         for run_id, rows in grads_df.groupby("run_id", sort=False):
             out[f"flow-{run_id}"] = gradient_flow_chart(rows, title=f"{label.get(int(run_id), run_id)}: every epoch")
@@ -39,6 +50,7 @@ def compare_charts(
     else:
         out["flow"] = gradient_flow_chart(grads_df, epoch)
     out["ratio"] = gradient_ratio_chart(ends_df.assign(run=ends_df["run_id"].map(label)))
-    for run_id, rows in grads_df.groupby("run_id", sort=False):
-        out[f"heatmap-{run_id}"] = gradient_heatmap(rows, title=str(label.get(int(run_id), run_id)))
+    domain = colour_domain(all_layers) if shared_scale else None
+    for run_id, rows in all_layers.groupby("run_id", sort=False):
+        out[f"heatmap-{run_id}"] = gradient_heatmap(rows, title=str(label.get(int(run_id), run_id)), domain=domain)
     return out

@@ -20,6 +20,19 @@ HEATMAP_EPOCHS = 50
 REPORT_LABELS = {"logit_linear_layer": "weight_logit_linear_layer"}  # how the report's figures write it
 
 
+LAYER_KINDS = {"all": "All weights", "weights": "Conv and linear", "bn": "BN only"}
+"""The gradient-flow filter: with batch norm, conv kernels and BN weights alternate along the net and their
+gradients differ by orders of magnitude, so a line through both zig-zags."""
+
+
+def layers_of_kind(grads_df: pd.DataFrame, kind: str = "all") -> pd.DataFrame:
+    """The rows of one LAYER_KINDS kind: BN weights are those labelled `..._bn_<k>`, the rest conv or linear."""
+    if kind == "all":
+        return grads_df
+    bn = grads_df["layer"].str.contains(r"_bn_\d+$", regex=True)
+    return grads_df[bn] if kind == "bn" else grads_df[~bn]
+
+
 def pick_epochs(epochs: list[int], limit: int = MAX_GRAD_LINES) -> list[int]:
     """At most `limit` of the sorted distinct epochs, evenly spaced, always keeping the first and the last."""
     epochs = sorted(set(int(e) for e in epochs))
@@ -108,10 +121,15 @@ def gradient_flow_chart(
     if several:
         encodings["color"] = alt.Color("run:N", title="Run", scale=RUNS)
     else:
-        # A continuous legend stays one gradient bar however many epochs are drawn.
-        # Legend entries at drawn epochs only (a quantitative legend would offer epoch 1.2).
-        legend = alt.Legend(values=pick_epochs(data["epoch"].tolist(), 6), format="d")
-        encodings["color"] = alt.Color("epoch:Q", title="Epoch", scale=alt.Scale(scheme="viridis"), legend=legend)
+        # Ordinal, with the drawn epochs as the domain: the legend lists every one of them (at most
+        # MAX_GRAD_LINES), none skipped, none in between, in viridis order from the first to the last.
+        drawn = sorted(int(e) for e in data["epoch"].unique())
+        if len(drawn) <= MAX_GRAD_LINES:
+            encodings["color"] = alt.Color("epoch:O", title="Epoch", scale=alt.Scale(scheme="viridis", domain=drawn),
+                                           legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2))  # fmt: skip
+        else:  # the report's figures draw every epoch: a 100-entry legend would be taller than the chart
+            legend = alt.Legend(values=pick_epochs(drawn, 6), format="d")
+            encodings["color"] = alt.Color("epoch:Q", title="Epoch", scale=alt.Scale(scheme="viridis"), legend=legend)
     encodings["detail"] = alt.Detail("epoch:O")  # one line per (run, epoch)
     title = title or "Mean |gradient| per layer" + (f", epoch {epoch}" if epoch is not None else "")
     chart = alt.Chart(data.drop(columns=["run_id"]), title=title).mark_line(point=POINTS).encode(**encodings)
@@ -132,8 +150,18 @@ def _shown(grads_df: pd.DataFrame, epoch: int | None, max_lines: int = MAX_GRAD_
     return data[data["epoch"].isin(pick_epochs(data["epoch"].tolist(), max_lines))]
 
 
-def gradient_heatmap(grads_df: pd.DataFrame, title: str = "", max_epochs: int = HEATMAP_EPOCHS) -> alt.Chart:
-    """One run's mean |grad| (last batch) as a layer x epoch heatmap on a log colour scale.
+def colour_domain(grads_df: pd.DataFrame) -> list[float] | None:
+    """[smallest, largest] positive mean |grad| of the rows: one log colour scale shared by several heatmaps,
+    so that a run whose gradients vanish looks darker than a healthy one; None without a positive value."""
+    positive = grads_df.loc[grads_df["abs_mean_last"] > 0, "abs_mean_last"]
+    return [float(positive.min()), float(positive.max())] if len(positive) else None
+
+
+def gradient_heatmap(
+    grads_df: pd.DataFrame, title: str = "", max_epochs: int = HEATMAP_EPOCHS, domain: list[float] | None = None
+) -> alt.Chart:
+    """One run's mean |grad| (last batch) as a layer x epoch heatmap on a log colour scale: its own, or `domain`
+    (`colour_domain` of several runs) to share one scale between heatmaps.
 
     y = layer in forward order (input at the top), x = epoch (at most `max_epochs`, evenly spaced).
     Exact zeros have no place on a log scale and are left blank.
@@ -150,7 +178,8 @@ def gradient_heatmap(grads_df: pd.DataFrame, title: str = "", max_epochs: int = 
             axis=alt.Axis(labelLimit=220, labelFontSize=10, labelOverlap=False),
         ),
         color=alt.Color(
-            "abs_mean_last:Q", title="Mean |grad|", scale=alt.Scale(type="log", scheme="viridis"),
+            "abs_mean_last:Q", title="Mean |grad|",
+            scale=alt.Scale(type="log", scheme="viridis", **({"domain": domain} if domain else {})),
             legend=alt.Legend(format=".0e"),
         ),
         tooltip=[
@@ -161,6 +190,20 @@ def gradient_heatmap(grads_df: pd.DataFrame, title: str = "", max_epochs: int = 
     )  # fmt: skip
     # 13 px a layer, every label readable; Streamlit fits title, axes and legend inside this height too.
     return chart.properties(height=13 * len(order) + 130)
+
+
+def threshold() -> tuple[alt.Chart, alt.Chart]:
+    """The dashed rule at VANISHING_RATIO and its label, each with one datum of its own: a mark encoded only
+    with constants but given the chart's data is drawn once per row (16 labels over each other)."""
+    one = pd.DataFrame({"ratio": [VANISHING_RATIO]})
+    at = alt.datum(VANISHING_RATIO)  # a datum, not a field: no axis title of its own in a layered chart
+    rule = alt.Chart(one).mark_rule(strokeDash=[4, 4], color="firebrick").encode(y=at)
+    label = (
+        alt.Chart(one)
+        .mark_text(align="left", dx=4, dy=-6, color="firebrick", fontSize=11)
+        .encode(x=alt.value(0), y=at, text=alt.value(f"vanishing below {VANISHING_RATIO:g}"))
+    )
+    return rule, label
 
 
 def gradient_ratio_chart(ends_df: pd.DataFrame) -> alt.LayerChart:
@@ -189,11 +232,6 @@ def gradient_ratio_chart(ends_df: pd.DataFrame) -> alt.LayerChart:
             ],
         )
     )
-    rule = alt.Chart().mark_rule(strokeDash=[4, 4], color="firebrick").encode(y=alt.datum(VANISHING_RATIO))
-    label = (
-        alt.Chart()
-        .mark_text(align="left", dx=4, dy=-6, color="firebrick", fontSize=11)
-        .encode(x=alt.value(0), y=alt.datum(VANISHING_RATIO), text=alt.datum("vanishing below"))
-    )
-    chart = alt.layer(line, rule, label, data=data.drop(columns=["run_id"]), title="Gradient ratio, input / last layer")
+    title = "Gradient ratio, input / last layer"
+    chart = alt.layer(line, *threshold(), data=data.drop(columns=["run_id"]), title=title)
     return chart.interactive(bind_y=False)

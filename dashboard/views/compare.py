@@ -6,17 +6,18 @@ exports. Live while a chosen run is queued or running."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, reads, reference, seeds, statuses, vanishing
+from dashboard import charts, display, downloads, errors, imports, reads, seeds, statuses, table1, vanishing
 from dashboard.step_curves import per_step
 
 st.title("Compare runs")
+imports.show_outcome()  # after "Load the reference results", which opens this page
 
 runs = reads.runs_or_stop()
 
 ids = runs["id"].astype(int).tolist()
 titles = dict(zip(ids, [f"{title} ({status})" for title, status in zip(runs["title"], runs["status"])]))
-if "compare_runs" not in st.session_state:  # the newest VGG08 and VGG38: healthy vs broken
-    st.session_state["compare_runs"] = reference.default_compare(runs)
+if "compare_runs" not in st.session_state:  # Table 1's VGG08 and VGG38 as Results chooses them: healthy vs broken
+    st.session_state["compare_runs"] = table1.default_compare(runs, st.session_state.get(table1.PICKS))
 st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in titles]
 chosen = st.multiselect("Runs", ids, format_func=titles.get, key="compare_runs", persist_state="session",
                         placeholder="Choose runs to compare")  # fmt: skip
@@ -26,6 +27,11 @@ if not chosen:
 mode = st.segmented_control("Gradient flow", ["One epoch", "All epochs"], default="One epoch", key="compare_mode",
                             required=True, help="One epoch: every run on one chart. All epochs: one chart per run, "
                             "its epochs overlaid as in the report's figures")  # fmt: skip
+layers = st.segmented_control("Layers", list(charts.LAYER_KINDS), format_func=charts.LAYER_KINDS.get, default="all",
+                              required=True, key="compare_layers", help="Gradient flow: with batch norm, conv kernels "
+                              "and BN weights alternate, their gradients orders of magnitude apart")  # fmt: skip
+own_scales = st.toggle("Per-run heatmap colour scales", key="compare_own_scales", help="Off: every heatmap shares "
+                       "one log colour scale, so that vanishing gradients look darker than healthy ones")  # fmt: skip
 live = bool(runs.loc[runs["id"].isin(chosen), "status"].isin(statuses.ACTIVE).any())
 LATEST = "latest"
 
@@ -98,7 +104,8 @@ def compare() -> None:
             extra = reads.load_epoch_gradients(tuple(chosen), int(epoch), reads.versions(sel))
             grads = pd.concat([grads, extra], ignore_index=True)
         per_run = mode == "All epochs"
-        shown = charts.compare_charts(epochs, grads, ends, names, None if epoch == LATEST else int(epoch), per_run)
+        shown = charts.compare_charts(epochs, grads, ends, names, None if epoch == LATEST else int(epoch), per_run,
+                                      layers, shared_scale=not own_scales)  # fmt: skip
         stem = "compare-" + "-".join(str(i) for i in sorted(chosen))
         pairs(["loss", "accuracy"], shown, stem)
         st.subheader("Gradient flow", anchor=False)
@@ -108,7 +115,9 @@ def compare() -> None:
         downloads.chart_with_buttons(shown["ratio"], f"{stem}-ratio", "cmp-ratio")
         st.subheader("Layer x epoch", anchor=False)
         pairs([k for k in shown if k.startswith("heatmap-")], shown, stem)
-        st.caption(f"Heatmaps show at most {charts.HEATMAP_EPOCHS:d} epochs, evenly spaced; the CSVs hold every one.")
+        scale = "each its own log colour scale" if own_scales else "one log colour scale shared by every run"
+        st.caption(f"Heatmaps: {display.plain(scale)}; at most {charts.HEATMAP_EPOCHS:d} epochs, evenly spaced; the "
+                   "CSVs hold every one.")  # fmt: skip
         over_seeds(sel, epochs, grads, stem)
     st.subheader("Export", anchor=False)
     downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cost, display, errors, reads, run_actions, services, table1
+from dashboard import cost, display, errors, imports, reads, run_actions, services, table1
 from vgp_models import registry
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig, choices_of
 from vgp_models.cures import CURES
@@ -19,8 +19,26 @@ FUTURE = ("vgg38-bn-rc-avgpool", "vgg38-bn-rc-conv1x1", "vgg68-bn-rc", "vgg74-bn
 QUICK = {"epochs": "p_epochs", "batch_size": "p_batch_size", "subset": "p_subset"}
 DEFAULTS = RunConfig()
 
+
+def measured() -> tuple[dict[tuple, cost.Measured], str | None, bool]:
+    """The epoch times measured so far by (device, architecture, precision), the workers' device, and whether
+    the database holds no run (False when it cannot be read)."""
+    try:
+        runs = reads.load_runs()
+        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
+    except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
+        if not errors.is_expected(error):
+            raise
+        return {}, None, False
+    return cost.measurements(runs, epochs), cost.workers_device(runs), runs.empty
+
+
 st.title("Launch a run")
 st.caption("VGG networks on CIFAR-100: watch gradients vanish with depth, and come back with BN and residuals.")
+
+times, device, empty = measured()
+if empty:  # a newcomer's first page: the shipped results before anything else
+    imports.welcome()
 
 queue_up = services.queue_available()
 if not queue_up:
@@ -112,34 +130,20 @@ except ConfigError as error:
 blocked = not queue_up or quick_error is not None
 
 
-def measured_rates() -> tuple[dict[tuple, float], str | None]:
-    """Seconds per training image by (device, architecture) from the stored epochs, and the workers' device."""
-    try:
-        runs = reads.load_runs()
-        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
-    except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
-        if not errors.is_expected(error):
-            raise
-        return {}, None
-    return cost.image_seconds(runs, epochs), cost.workers_device(runs)
-
-
 def cost_text(rows: list) -> str:
-    """'about 31 h 10 min on this cpu' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
+    """'about 31 h 10 min on this cpu (from ...)' for Table 1 rows queued with the quick settings, or 'unknown ...'."""
     where = f"on this {device}" if device else "on the workers' device"
     if quick_error is not None:
         return f"unknown {where}"
     configs = [RunConfig.from_preset(row.preset, lr=row.lr, **quick()).to_dict() for row in rows]
-    seconds = cost.estimate_seconds(configs, rates, device)
-    if seconds is None:
-        return f"unknown {where} (no epoch of this architecture measured there yet)"
-    return f"about {display.fmt_duration(seconds)} {where}"
+    found = cost.estimate(configs, times, device)
+    if found is None:
+        return f"unknown {where} (no epoch measured there yet)"
+    return f"about {display.fmt_duration(found.seconds)} {where} ({found.basis})"
 
 
-rates, device = measured_rates()
 st.markdown("**Table 1 of the report**: one click a row, or all seven as one group with the settings above")
-st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']:d} epochs: {display.plain(cost_text(list(TABLE1)))}, "
-           "from the measured epoch times of each architecture on that device.")  # fmt: skip
+st.caption(f"Reproduce Table 1, {st.session_state['p_epochs']:d} epochs: {display.plain(cost_text(list(TABLE1)))}.")
 st.button("Reproduce Table 1", type="primary", icon=":material/playlist_play:", disabled=blocked, key="table1",
           on_click=reproduce_table1)  # fmt: skip
 grid = st.columns(4)

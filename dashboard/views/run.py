@@ -83,6 +83,10 @@ def gradient_flow(run_id: int, grads: pd.DataFrame, ends: pd.DataFrame) -> None:
         st.warning(display.md(vanishing.WARNING, name=f"run #{flagged_id}", ratio=ratio), icon=":material/warning:")
     epochs = sorted(grads["epoch"].unique().tolist())
     epoch = None
+    if grads["layer"].str.contains("_bn_").any():  # conv and BN weights alternate: let the user split them
+        kind = st.segmented_control("Layers", list(charts.LAYER_KINDS), format_func=charts.LAYER_KINDS.get,
+                                    default="all", required=True, key=f"layers-{run_id}")  # fmt: skip
+        grads = charts.layers_of_kind(grads, kind)
     if len(epochs) > 1 and st.toggle("One epoch", key=f"one-epoch-{run_id}"):
         epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"epoch-{run_id}")
     downloads.chart_with_buttons(charts.gradient_flow_chart(grads, epoch), f"run-{run_id}-flow", f"run-flow-{run_id}")

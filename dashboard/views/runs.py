@@ -30,26 +30,32 @@ chosen_groups = f2.multiselect("Group", groups, key="runs_group", persist_state=
 chosen_tags = f3.multiselect("Tag", tags, key="runs_tag", persist_state="session")
 shown = runs_table.filter_runs(runs, chosen_statuses, chosen_groups, chosen_tags)
 
-COLUMNS = {  # in display order: the most telling first
-    "id": st.column_config.NumberColumn("Run", format="#%d", width="small"),
-    "name": st.column_config.TextColumn("Name", width="medium"),
-    "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
+COLUMNS = {  # in display order, the most telling first; widths so that the table fits a page without scrolling
+    "run": st.column_config.TextColumn(
+        "Run",
+        width="large",
+        help="Its own name, if any, then its architecture, "
+        "learning rate and every setting that differs from the reference's",
+    ),
+    "open": st.column_config.LinkColumn("", display_text="Open", width=50),
+    "lr": st.column_config.NumberColumn("LR", format="%.0e", width=60),
     "status": st.column_config.TextColumn("Status", width=90),
-    "progress": st.column_config.ProgressColumn("Progress", min_value=0.0, max_value=1.0, format="percent"),
-    "epochs": st.column_config.TextColumn("Epochs"),
-    "eta": st.column_config.TextColumn("ETA"),
-    "best val acc": st.column_config.NumberColumn("Best val acc", format="percent"),
+    "progress": st.column_config.ProgressColumn(
+        "Progress", min_value=0.0, max_value=1.0, format="percent", width="small"
+    ),
+    "epochs": st.column_config.TextColumn("Epoch", width="medium"),
+    "eta": st.column_config.TextColumn("ETA", width="small"),
+    "best val acc": st.column_config.NumberColumn("Best val acc", format=display.ACC_FORMAT, width="small"),
     "gradients": st.column_config.TextColumn(
         "Gradients",
         help="'vanishing': input layer < 1e-3 of the last layer's; "
         "'amplified': the latest epoch's gradients carry gradient amplification",
     ),
-    "model": st.column_config.TextColumn("Model", help="Architecture, then every cure that is not the reference's"),
-    "group": st.column_config.TextColumn("Group"),
-    "tags": st.column_config.ListColumn("Tags"),
-    "params": st.column_config.NumberColumn("Params", format="localized"),
-    "device": st.column_config.TextColumn("Device"),
-    "worker": st.column_config.TextColumn("Worker"),
+    "group": st.column_config.TextColumn("Group", width="small"),
+    "tags": st.column_config.ListColumn("Tags", width="small"),
+    "params": st.column_config.NumberColumn("Params", format="localized", width="small"),
+    "device": st.column_config.TextColumn("Device", width="small"),
+    "worker": st.column_config.TextColumn("Worker", width="small"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
 }
 live = bool(runs["status"].isin(statuses.ACTIVE).any())
@@ -71,7 +77,7 @@ def live_table() -> None:
     current = current[current["id"].isin(shown["id"])]
     table = runs_table.runs_table(current, etas, flags, display.fmt_duration)
     st.dataframe(table, hide_index=True, column_config=COLUMNS, column_order=list(COLUMNS), placeholder="–",
-                 key="runs_table")  # fmt: skip
+                 key="runs_table", width="stretch")  # fmt: skip
     st.caption(f"{len(current):d} of {len(runs):d} runs" + (" · refreshing while runs are active" if live else ""))
 
 

@@ -49,20 +49,12 @@ with errors.guard("Cannot read the sweeps: "):
 if sweeps.empty:
     st.info("No sweep yet: queue one above.", icon=":material/info:")
     st.stop()
-ids = sweeps["id"].astype(int).tolist()
-if st.session_state.get("sweep_chosen") not in ids:
-    st.session_state["sweep_chosen"] = ids[0]
-by_id = sweeps.set_index("id")
-chosen = st.selectbox("Sweep", ids, key="sweep_chosen", format_func=lambda i: f"#{i} · {by_id.loc[i, 'status']} · "
-                      f"{by_id.loc[i, 'created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
-live = by_id.loc[chosen, "status"] in statuses.ACTIVE
+live = bool(sweeps["status"].isin(statuses.ACTIVE).any())
 
 
-@st.fragment(run_every=statuses.LIVE_S if live else None)
-def show(sweep_id: int) -> None:
-    with errors.guard("Cannot read the sweep: "):
-        row = reads.load_sweeps().set_index("id").loc[sweep_id]
-        points = reads.load_sweep_points(sweep_id)
+def show(row: dict, points) -> None:
+    """One sweep: its status and progress, cancel while active, the chart, skipped cells and the CSV."""
+    sweep_id = int(row["id"])
     top = st.container(horizontal=True, vertical_alignment="center")
     with top:
         statuses.status_badge(row["status"])
@@ -78,12 +70,30 @@ def show(sweep_id: int) -> None:
         kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
                                     key="sweep_band")  # fmt: skip
         downloads.chart_with_buttons(charts.sweep_chart(points, kind), f"sweep-{sweep_id}", "sweep-chart")
+        st.caption(f"The dashed line: {vanishing.VANISHING_RATIO:g}, below which the input layer is as good as "
+                   "frozen. Each cure has its own colour and dash pattern.")  # fmt: skip
     for note in points.loc[points["note"] != "", "note"].drop_duplicates():
         st.caption(f"Skipped: {display.plain(note)}")
     downloads.csv_button("Sweep CSV", lambda: points, f"sweep-{sweep_id}.csv", key="sweep_csv",
                          disabled=points.empty)  # fmt: skip
-    if live and row["status"] not in statuses.ACTIVE:
-        st.rerun()  # the sweep finished: stop refreshing
 
 
-show(int(chosen))
+# The picker and the sweep it shows are read in the same (fragment) run, so that the picker's status is never
+# older than the badge: while any sweep is queued or running, both refresh every LIVE_S.
+@st.fragment(run_every=statuses.LIVE_S if live else None)
+def sweeps_view() -> None:
+    with errors.guard("Cannot read the sweeps: "):
+        fresh = reads.load_sweeps().set_index("id", drop=False)
+    ids = fresh["id"].astype(int).tolist()
+    if st.session_state.get("sweep_chosen") not in ids:
+        st.session_state["sweep_chosen"] = ids[0]
+    chosen = st.selectbox("Sweep", ids, key="sweep_chosen", format_func=lambda i: f"#{i} · {fresh.loc[i, 'status']} "
+                          f"· {fresh.loc[i, 'created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
+    with errors.guard("Cannot read the sweep: "):
+        points = reads.load_sweep_points(int(chosen))
+    show(fresh.loc[chosen].to_dict(), points)
+    if live and not fresh["status"].isin(statuses.ACTIVE).any():
+        st.rerun()  # every sweep finished: stop refreshing
+
+
+sweeps_view()
