@@ -92,9 +92,9 @@ def test_results_rebuilds_table1_from_the_latest_completed_runs(env):
     at = open_page("views/results.py")
     accuracy, loss, runs = at.dataframe  # three narrow tables (tabs) that fit the page, not one wide one
     orders = [list(t.proto.column_order) for t in (accuracy, loss, runs)]
-    assert orders[0] == ["model", "lr", "val_acc_pct", "report_val_acc_pct", "diff_val_acc_pct", "train_acc_pct",
-                         "report_train_acc_pct", "diff_train_acc_pct", "test_acc_pct"]  # fmt: skip
-    assert orders[1][2:5] == ["val_loss", "report_val_loss", "diff_val_loss"] and max(map(len, orders)) <= 9
+    assert orders[0] == ["model", "lr", "val_acc_pct", "report_val_acc_pct", "diff_val_acc_pct", "repro_val_acc",
+                         "train_acc_pct", "report_train_acc_pct", "diff_train_acc_pct", "test_acc_pct"]  # fmt: skip
+    assert orders[1][2:5] == ["val_loss", "report_val_loss", "diff_val_loss"] and max(map(len, orders)) <= 10
     assert orders[2] == ["model", "lr", "run_id", "params", "report_params", "best_epoch", "epochs_run", "wall_s"]
     table = accuracy.value
     assert table["model"].tolist() == [row.model for row in TABLE1]
@@ -104,6 +104,16 @@ def test_results_rebuilds_table1_from_the_latest_completed_runs(env):
     assert (row["best_epoch"], row["epochs_run"], row["wall_s"]) == (3, 3, pytest.approx(4.5))
     assert row["val_acc_pct"] == pytest.approx(6.0) and row["diff_val_acc_pct"] == pytest.approx(6.0 - 46.84)
     assert row["test_acc_pct"] == pytest.approx(50.0) and row["params"] == 59_716
+    # beside the report's numbers, the range of independent 100-epoch reproductions (independent-runs.md)
+    assert table["repro_val_acc"].tolist() == [
+        "47.8–49.1 (7 runs)",
+        "1–1.2 (9 runs)",
+        "40.9–53.1 (8 runs)",
+        "52.7 (1 run)",
+        "58.7 (1 run)",
+        "44.5 (1 run)",
+        "60.6–62.2 (6 runs)",
+    ]
     (info,) = at.info
     assert "5 of 7 rows" in info.value
     assert labels(at) == ["Results CSV", "PNG", "SVG"]  # the table's CSV, the val-acc chart's images
