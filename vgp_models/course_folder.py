@@ -88,7 +88,7 @@ def true_epochs(path: Path, rows: list[dict[str, Any]], options: CourseOptions, 
 
 
 _DEPTH = re.compile(r"vgg[\W_]*(\d+)", re.IGNORECASE)
-_LR = re.compile(r"(?:^|[\W_])lr[\W_]*(\d+(?:\.\d+)?(?:e-?\d+)?|\d*p\d+)(?![\d.])", re.IGNORECASE)
+_LR = re.compile(r"(?:^|[\W_])lr[\W_]*(\d*p\d+|\d+(?:\.\d+)?(?:e-?\d+)?)(?![\d.])", re.IGNORECASE)
 
 
 def suggest(name: str) -> tuple[str | None, float | None]:
