@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import run_actions
 from tests.course_support import course_folder, row
+from tests.dashboard_support import add_run, env, open_page
 from tests.reliability_support import in_process
 from tests.run_folder_support import reference_results
 from vgp_models.course_folder import CourseOptions
@@ -96,3 +97,10 @@ def test_an_imported_run_is_never_resumed_and_reruns_as_a_new_run(in_process, re
     assert run_actions.rerun([1]) == (True, "Queued again #1.")
     first, _, new = runs()
     assert (new.config, new.status.value, new.origin.value) == (first.config, "queued", "queued")
+
+
+def test_the_run_page_offers_no_resume_for_an_imported_run(env, reference_results, tmp_path):
+    importer.import_folders([copy_run(reference_results, tmp_path / "cancelled", status="cancelled")])
+    queued = add_run("vgg08", status="cancelled")
+    assert "Resume" not in [b.label for b in open_page("views/run.py", run=1).button]
+    assert "Resume" in [b.label for b in open_page("views/run.py", run=queued).button]
