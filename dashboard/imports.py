@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboard.errors import first_line, is_expected
 from vgp_models.config import PRESETS
-from vgp_models.course_folder import CourseOptions, suggest
+from vgp_models.course_folder import MIN_LR, CourseOptions, suggest
 from vgp_models.run_folder import RunFolderError
 from worker import importer, unzip
 
@@ -80,7 +80,7 @@ def course_form(data: bytes) -> dict[str, CourseOptions] | None:
         left.text(name)  # the zip's name for it: plain text
         chosen = middle.selectbox("Preset", presets, index=presets.index(preset) if preset else None,
                                   placeholder="Choose what it ran", key=f"course_preset_{i}_{name}")  # fmt: skip
-        rate = right.number_input("Learning rate", min_value=1e-6, max_value=10.0, value=lr or 1e-3, step=1e-4,
+        rate = right.number_input("Learning rate", min_value=MIN_LR, max_value=10.0, value=lr or 1e-3, step=1e-4,
                                   format="%g", key=f"course_lr_{i}_{name}")  # fmt: skip
         unchosen |= chosen is None
         options[name] = CourseOptions(chosen, float(rate))

@@ -113,6 +113,7 @@ def test_the_cli_takes_epochs_continuations_and_the_schedule(store_url: str, tmp
         ("vgg_38_bn_lr_0p01_run2", ("vgg38-bn", 0.01)),
         ("VGG_50_experiment", (None, None)),  # no such preset
         ("experiment_1", (None, None)),
+        ("vgg08_lr_1e-9", ("vgg08", None)),  # below the form's floor: not a suggestion
     ],
 )
 def test_a_folder_name_suggests_its_preset_and_lr(name: str, expected: tuple) -> None:

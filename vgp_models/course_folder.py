@@ -87,6 +87,7 @@ def true_epochs(path: Path, rows: list[dict[str, Any]], options: CourseOptions, 
     return [{**row, "epoch": e} for e, row in enumerate(rows, start=1)], total
 
 
+MIN_LR = 1e-6  # the smallest learning rate a folder's name is taken to say (the upload form's floor)
 _DEPTH = re.compile(r"vgg[\W_]*(\d+)", re.IGNORECASE)
 _LR = re.compile(r"(?:^|[\W_])lr[\W_]*(\d*p\d+|\d+(?:\.\d+)?(?:e-?\d+)?)(?![\d.])", re.IGNORECASE)
 
@@ -106,4 +107,4 @@ def suggest(name: str) -> tuple[str | None, float | None]:
             lr = float(found.group(1).lower().replace("p", "."))
         except ValueError:
             lr = None
-    return preset, lr if lr is not None and 0 < lr <= 10 else None
+    return preset, lr if lr is not None and MIN_LR <= lr <= 10 else None

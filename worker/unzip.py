@@ -29,7 +29,7 @@ MAX_DEPTH = 16  # folders in a member's path: a folder of experiments of run fol
 
 _END_RECORD = b"PK\x05\x06"
 _END_RECORD_SIZE = 22
-_DIRECTORY_BYTES_PER_MEMBER = 46 + MAX_NAME * MAX_DEPTH // 4  # a central directory entry, with a generous name
+_DIRECTORY_BYTES_PER_MEMBER = 46 + 2 * MAX_NAME  # a central directory entry with a long name, on average
 
 
 def _directory_size(data: bytes) -> tuple[int, int]:
