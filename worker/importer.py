@@ -13,7 +13,6 @@ ones are written.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 import tempfile
 from collections.abc import Callable
@@ -189,28 +188,29 @@ def _import(folders: list[tuple[Path, str | None]], course: Callable[[Path], Cou
     """Read, check and write each (folder, group) in one transaction, one folder's rows in memory at a time.
 
     A malformed folder raises RunFolderError (nothing written), or with keep_going is listed and skipped. A
-    database error rolls back every folder and is raised. Another import of the same uuid committing first
-    (IntegrityError) makes the whole import run once more, where that run is then "already imported".
+    database error rolls back every folder and is raised.
     """
-    for attempt in itertools.count(1):
-        report = ImportReport()
-        try:
-            with session_scope() as session:
-                for folder, group in folders:
-                    try:
-                        contents = read_run_folder(folder, course(folder) if course else None)
-                    except RunFolderError as e:
-                        if not keep_going:
-                            raise
-                        report.refused.append(Refused(folder, str(e)))
-                        continue
-                    report.imported.append(import_contents(session, contents, group))
-                    del contents  # its rows are in the transaction now
-            return report
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _write(folders, course, keep_going)
+    except IntegrityError:  # another import of the same uuid committed first: once more, that run is "already there"
+        return _write(folders, course, keep_going)
+
+
+def _write(folders: list[tuple[Path, str | None]], course: Callable[[Path], CourseOptions] | None,
+           keep_going: bool) -> ImportReport:  # fmt: skip
+    report = ImportReport()
+    with session_scope() as session:
+        for folder, group in folders:
+            try:
+                contents = read_run_folder(folder, course(folder) if course else None)
+            except RunFolderError as e:
+                if not keep_going:
+                    raise
+                report.refused.append(Refused(folder, str(e)))
+                continue
+            report.imported.append(import_contents(session, contents, group))
+            del contents  # its rows are in the transaction now
+    return report
 
 
 def import_folders(paths: list[Path], course: CourseOptions | None = None, group: str | None = None,
