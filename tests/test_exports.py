@@ -18,7 +18,21 @@ from worker.exports import escape_cell, to_csv
         ("-2", "'-2"),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=x", "'\t=x"),
+        (" =1+1", "' =1+1"),  # spreadsheets trim what comes before the sign (OWASP)
+        ("\n=1+1", "'\n=1+1"),
+        ("\u00a0+cmd", "'\u00a0+cmd"),  # no-break space
+        ("\u200b@SUM(A1)", "'\u200b@SUM(A1)"),  # zero-width space
+        ("\ufeff-2", "'\ufeff-2"),  # byte-order mark
+        (" \u3000\t\r\x01=x", "' \u3000\t\r\x01=x"),
+        ("\uff1dSUM(A1)", "'\uff1dSUM(A1)"),  # full-width = + - @
+        ("\uff0bcmd", "'\uff0bcmd"),
+        ("\uff0d2", "'\uff0d2"),
+        ("\uff20SUM(A1)", "'\uff20SUM(A1)"),
+        ("  \uff1dx", "'  \uff1dx"),
+        ("\r", "'\r"),
         ("plain", "plain"),
+        (" plain", " plain"),
+        ("\u00a0a=b", "\u00a0a=b"),
         ("a=b", "a=b"),
         ("", ""),
         (-1.5, -1.5),

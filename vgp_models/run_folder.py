@@ -10,25 +10,28 @@
   last.pt, best.pt   checkpoints (resume state; never committed or imported)
 
 Every CSV row of an epoch is rewritten on a repeat of that epoch (a resume after a crash between the
-CSVs and last.pt), so the files hold each epoch once. `worker.importer` reads folders back into the database.
+CSVs and last.pt), so the files hold each epoch once. `read_run_folder` reads a folder back, strictly, and
+`worker.importer` writes what it read into the database.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import math
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vgp_models.config import RunConfig, same_config
+from vgp_models.course_folder import CourseOptions, true_epochs
+from vgp_models.folder_files import RunFolderError, csv_rows, load_json, read_capped
 from vgp_models.metrics import EpochMetrics, StepPoint, TrainResult
 from vgp_models.provenance import git_commit, now_iso, parameter_count
+from vgp_models.run_record import check_record
 
 # torch is imported inside the functions that train or build a model: the strict reader below serves the
 # dashboard's imports, and the dashboard never loads torch (docs/architecture.md).
@@ -48,18 +51,12 @@ TEST_SUMMARY_HEADER = ["test_acc", "test_loss"]
 STEPS_HEADER = ["step", "epoch", "loss", "lr", "seconds"]
 
 
-class RunFolderError(ValueError):
-    """A run folder that cannot be used as asked; the message is one line that names the file."""
-
-
 def read_config_json(folder: Path) -> dict[str, Any] | None:
+    """The folder's config.json (None when there is none), read within bounds (folder_files.load_json)."""
     path = folder / CONFIG_JSON
-    if not path.exists():
+    if not os.path.lexists(path):  # a link named config.json is refused below, not taken for "none"
         return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise RunFolderError(f"{path}: not readable as JSON ({e})") from None
+    record = load_json(path, CONFIG_BYTES)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise RunFolderError(f"{path}: not a VGP Lab run record (format {FORMAT!r} expected)")
     return record
@@ -207,9 +204,19 @@ def config_difference(old: Any, config: RunConfig) -> str:
 
 
 # ---- reading a folder back, strictly --------------------------------------------------------------
+# Every file is someone else's (vgp_models/folder_files.py): a regular file inside the folder or refused,
+# size-capped, CSVs streamed with a row cap, every config.json field checked (vgp_models/run_record.py).
 
-FINISHED = ("completed", "diverged", "cancelled")  # a record in another status is a run still going (or crashed)
 COURSE_NAMESPACE = uuid.UUID("6f1d3c52-3b7e-4c55-9a44-0d7c1f6a2b90")  # uuid5 of a course-framework folder's files
+MAX_EPOCHS = 10_000  # RunConfig's bound
+MAX_SUMMARY_ROWS = 3 * MAX_EPOCHS  # a continued course-framework run repeats epochs
+MAX_LAYERS = 2_048  # gradient rows an epoch may have
+MAX_GRADIENT_ROWS = 200_000  # ~76 MB once read; a 100-epoch VGG74 BN+RC has 15,000
+SMALL_FILE_BYTES = 4 * 2**20  # summary.csv, epochs.csv, test_summary.csv
+GRADIENTS_BYTES = 48 * 2**20
+MAX_STEP_ROWS = 500_000  # every step of 100 epochs at batch 10; the default keeps ~50 an epoch
+STEPS_BYTES = 32 * 2**20
+CONFIG_BYTES = 2**20
 
 
 @dataclass
@@ -217,32 +224,14 @@ class FolderContents:
     """One run folder, read and checked: everything `worker.importer` writes to the database."""
 
     path: Path
-    run_uuid: str
+    run_uuid: str  # canonical (run_record.canonical_uuid)
     config: RunConfig
-    record: dict[str, Any]  # config.json, or what a course-framework folder implies
+    record: dict[str, Any]  # config.json's checked fields, or what a course-framework folder implies
     epochs: list[dict[str, Any]]  # epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds
     gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields
     test: tuple[float, float] | None  # (test_acc, test_loss)
-
-
-def _rows(path: Path, header: list[str], any_order: bool = False) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) of a CSV with exactly `header`'s columns; RunFolderError names the file and line."""
-    if not path.is_file():
-        raise RunFolderError(f"{path}: missing")
-    try:
-        with open(path, newline="") as f:
-            lines = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise RunFolderError(f"{path}: not readable as CSV ({e})") from None
-    got = lines[0] if lines else []
-    if (sorted(got) != sorted(header)) if any_order else (got != header):
-        raise RunFolderError(f"{path} line 1: columns {','.join(header)} expected, got {','.join(got) or 'nothing'}")
-    rows = []
-    for number, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(got):
-            raise RunFolderError(f"{path} line {number}: {len(fields)} fields, {len(got)} expected")
-        rows.append((number, dict(zip(got, fields))))
-    return rows
+    notes: tuple[str, ...] = ()  # what an import should say of it in a word: "interrupted: ...", "no gradient data"
+    steps: list[StepPoint] = field(default_factory=list)  # steps.csv's per-step points; none in older folders
 
 
 def _number(path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf) -> float:
@@ -253,33 +242,34 @@ def _number(path: Path, line: int, row: dict[str, str], column: str, lo: float =
         value = math.nan
     if not (math.isfinite(value) and lo <= value <= hi):
         span = f"in {lo:g}..{hi:g}" if math.isfinite(hi) else f">= {lo:g}"
-        raise RunFolderError(f"{path} line {line}: {column} is {text!r}, not a finite number {span}")
+        raise RunFolderError(f"{path} line {line}: {column} is {text[:40]!r}, not a finite number {span}")
     return value
 
 
 def _whole(path: Path, line: int, row: dict[str, str], column: str) -> int:
-    value = _number(path, line, row, column)
+    value = _number(path, line, row, column, hi=2**31 - 1)
     if value != int(value):
         raise RunFolderError(f"{path} line {line}: {column} is {row[column]!r}, not a whole number")
     return int(value)
 
 
-def _read_summary(folder: Path) -> list[dict[str, Any]]:
+def _read_summary(folder: Path, max_rows: int) -> list[dict[str, Any]]:
     path = folder / SUMMARY_CSV
-    rows = _rows(path, SUMMARY_HEADER, any_order=True)  # the course framework writes a dict's keys
-    if not rows:
-        raise RunFolderError(f"{path}: no epochs")
-    return [
-        {"epoch": i, "train_loss": _number(path, n, r, "train_loss"),
-         "train_acc": _number(path, n, r, "train_acc", hi=1), "val_loss": _number(path, n, r, "val_loss"),
-         "val_acc": _number(path, n, r, "val_acc", hi=1), "lr": None, "seconds": None}
-        for i, (n, r) in enumerate(rows, start=1)
+    rows = csv_rows(path, SUMMARY_HEADER, max_rows, SMALL_FILE_BYTES, any_order=True)  # a dict's keys, any order
+    epochs = [
+        {"train_loss": _number(path, n, r, "train_loss"), "train_acc": _number(path, n, r, "train_acc", hi=1),
+         "val_loss": _number(path, n, r, "val_loss"), "val_acc": _number(path, n, r, "val_acc", hi=1),
+         "lr": None, "seconds": None}
+        for n, r in rows
     ]  # fmt: skip
+    if not epochs:
+        raise RunFolderError(f"{path}: no epochs")
+    return epochs
 
 
 def _read_test(folder: Path) -> tuple[float, float]:
     path = folder / TEST_SUMMARY_CSV
-    rows = _rows(path, TEST_SUMMARY_HEADER, any_order=True)
+    rows = list(csv_rows(path, TEST_SUMMARY_HEADER, 1, SMALL_FILE_BYTES, any_order=True))
     if len(rows) != 1:
         raise RunFolderError(f"{path}: one row expected, got {len(rows)}")
     n, r = rows[0]
@@ -288,35 +278,38 @@ def _read_test(folder: Path) -> tuple[float, float]:
 
 def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
     path = folder / EPOCHS_CSV
-    rows = _rows(path, EPOCHS_HEADER)
+    rows = list(csv_rows(path, EPOCHS_HEADER, MAX_EPOCHS, SMALL_FILE_BYTES))
     if len(rows) != len(epochs):
         raise RunFolderError(f"{path}: {len(rows)} epochs, but {SUMMARY_CSV} has {len(epochs)}")
     for (n, r), epoch in zip(rows, epochs):
         if _whole(path, n, r, "epoch") != epoch["epoch"]:
-            raise RunFolderError(f"{path} line {n}: epoch {r['epoch']}, {epoch['epoch']} expected")
+            raise RunFolderError(f"{path} line {n}: epoch {r['epoch'][:20]}, {epoch['epoch']} expected")
         epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr"), _number(path, n, r, "seconds")
 
 
 def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
     """Epochs 1..n_epochs in order, each with epoch 1's layers in order: anything else is a ragged file."""
     path = folder / GRADIENTS_CSV
-    rows = _rows(path, GRADIENTS_HEADER)
-    parsed = [(n, _whole(path, n, r, "epoch"), _whole(path, n, r, "layer_index"), r) for n, r in rows]
-    n_layers = next((i for i, (_, epoch, _, _) in enumerate(parsed) if epoch != 1), len(parsed))
-    layers = [r["layer"] for *_, r in parsed[:n_layers]]
+    rows = csv_rows(path, GRADIENTS_HEADER, min(n_epochs * MAX_LAYERS, MAX_GRADIENT_ROWS), GRADIENTS_BYTES)
+    layers: list[str] = []  # epoch 1's, in order; later epochs share these strings
     out = []
-    for i, (n, epoch, index, r) in enumerate(parsed):
-        want = (i // max(n_layers, 1) + 1, i % max(n_layers, 1))
-        if (epoch, index) != want or r["layer"] != layers[want[1]] or not r["layer"]:
+    for n, r in rows:
+        epoch, index = _whole(path, n, r, "epoch"), _whole(path, n, r, "layer_index")
+        if epoch == 1 and index == len(layers) and len(out) == index and 0 < len(r["layer"]) <= 120:
+            layers.append(r["layer"])
+        i = len(out)
+        want = (i // max(len(layers), 1) + 1, i % max(len(layers), 1))
+        if (epoch, index) != want or not layers or r["layer"] != layers[want[1]]:
+            expected = layers[want[1]] if layers else "a name of 1 to 120 characters"
             raise RunFolderError(
-                f"{path} line {n}: epoch {epoch} layer {index} ({r['layer']!r}), expected epoch "
-                f"{want[0]} layer {want[1]} ({layers[want[1]]!r})"
+                f"{path} line {n}: epoch {epoch} layer {index} ({r['layer'][:120]!r}), expected epoch "
+                f"{want[0]} layer {want[1]} ({expected!r})"
             )
-        out.append({"epoch": epoch, "layer_index": index, "layer": r["layer"],
+        out.append({"epoch": epoch, "layer_index": index, "layer": layers[index],
                     **{c: _number(path, n, r, c) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
-    if not n_layers or len(out) != n_epochs * n_layers:
+    if not layers or len(out) != n_epochs * len(layers):
         raise RunFolderError(
-            f"{path}: {len(out)} rows, {n_epochs} epochs of {n_layers} layers expected "
+            f"{path}: {len(out)} rows, {n_epochs} epochs of {len(layers)} layers expected "
             f"({SUMMARY_CSV} has {n_epochs} epochs)"
         )
     return out
@@ -327,10 +320,10 @@ def read_steps(folder: Path, n_epochs: int) -> list[StepPoint]:
     steps increasing from 1, epochs in 1..n_epochs and never going back, lr and seconds finite; a loss may be nan or
     inf (a diverging run's signal). RunFolderError (one line, file and line) on anything else."""
     path = Path(folder) / STEPS_CSV
-    if not path.exists():
+    if not os.path.lexists(path):  # a link named steps.csv is refused by csv_rows
         return []
     points: list[StepPoint] = []
-    for n, r in _rows(path, STEPS_HEADER):
+    for n, r in csv_rows(path, STEPS_HEADER, MAX_STEP_ROWS, STEPS_BYTES):
         step, epoch = _whole(path, n, r, "step"), _whole(path, n, r, "epoch")
         last = points[-1] if points else StepPoint(0, 1, 0.0, 0.0, 0.0)
         if step <= last.step or not last.epoch <= epoch <= n_epochs:
@@ -339,63 +332,63 @@ def read_steps(folder: Path, n_epochs: int) -> list[StepPoint]:
         try:
             loss = float(r["loss"])
         except ValueError:
-            raise RunFolderError(f"{path} line {n}: loss is {r['loss']!r}, not a number") from None
+            raise RunFolderError(f"{path} line {n}: loss is {r['loss'][:40]!r}, not a number") from None
         points.append(StepPoint(step, epoch, loss, _number(path, n, r, "lr"), _number(path, n, r, "seconds")))
     return points
 
 
-def _check_record(path: Path, record: dict[str, Any]) -> RunConfig:
-    try:
-        config = RunConfig.from_dict(record.get("config"))
-        uuid.UUID(str(record.get("run_uuid")))
-    except ValueError as e:  # ConfigError is one
-        raise RunFolderError(f"{path}: {e}") from None
-    if record.get("status") not in FINISHED:
-        raise RunFolderError(
-            f"{path}: status {record.get('status')!r}; only a finished run ({', '.join(FINISHED)}) "
-            "imports (resume it with `python -m vgp_models train --resume` first)"
-        )
-    for key in ("started_at", "finished_at"):
-        try:
-            dt.datetime.fromisoformat(str(record.get(key)))
-        except ValueError:
-            raise RunFolderError(f"{path}: {key} is {record.get(key)!r}, not an ISO time") from None
-    return config
-
-
-def read_run_folder(folder: Path, preset: str | None = None, lr: float | None = None) -> FolderContents:
+def read_run_folder(folder: Path, course: CourseOptions | None = None) -> FolderContents:
     """Read a run folder back, checking every file; RunFolderError (one line, file and line) on anything amiss.
 
-    A folder without config.json is the course framework's (summary.csv, test_summary.csv): `preset` and
-    `lr` say what it ran; it has no gradients, lr or wall times, and its uuid is derived from its files.
+    A folder without config.json is the course framework's (summary.csv, test_summary.csv): `course` says what
+    it ran (vgp_models/course_folder.py); it has no gradients, lr or wall times, and its uuid is derived from
+    its files.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise RunFolderError(f"{folder}: not a folder")
     record = read_config_json(folder)
-    epochs = _read_summary(folder)
     if record is None:
-        return _course_folder(folder, epochs, preset, lr)
-    if preset is not None or lr is not None:
-        raise RunFolderError(f"{folder}: --preset and --lr are for course-framework folders; it has {CONFIG_JSON}")
-    config = _check_record(folder / CONFIG_JSON, record)
+        return _course_folder(folder, course or CourseOptions())
+    if course is not None and course != CourseOptions():
+        raise RunFolderError(f"{folder}: --preset, --lr and the like are for course-framework folders; "
+                             f"it has {CONFIG_JSON}")  # fmt: skip
+    epochs = [{"epoch": i, **e} for i, e in enumerate(_read_summary(folder, MAX_EPOCHS), start=1)]
+    config, checked = check_record(folder / CONFIG_JSON, record, len(epochs))
     _add_epoch_times(folder, epochs)
-    test = _read_test(folder) if record["status"] == "completed" else None
-    return FolderContents(folder, str(record["run_uuid"]), config, record, epochs,
-                          _read_gradients(folder, len(epochs)), test)  # fmt: skip
+    test = _read_test(folder) if checked["status"] == "completed" else None
+    gradients = _read_gradients(folder, len(epochs))
+    steps = read_steps(folder, len(epochs))
+    return FolderContents(folder, checked["run_uuid"], config, checked, epochs, gradients, test, steps=steps)
 
 
-def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | None, lr: float | None) -> FolderContents:
-    if preset is None or lr is None:
+def _course_folder(folder: Path, options: CourseOptions) -> FolderContents:
+    if options.preset is None or options.lr is None:
         raise RunFolderError(f"{folder}: no {CONFIG_JSON}; a course-framework folder needs --preset and --lr")
+    summary = folder / SUMMARY_CSV
+    tested = os.path.lexists(folder / TEST_SUMMARY_CSV)
+    test = _read_test(folder) if tested else None
+    epochs, total = true_epochs(summary, _read_summary(folder, MAX_SUMMARY_ROWS), options, tested)
     try:
-        config = RunConfig.from_preset(preset, lr=lr, epochs=len(epochs))
+        config = RunConfig.from_preset(options.preset, lr=options.lr, epochs=total, schedule=options.schedule)
     except ValueError as e:
         raise RunFolderError(f"{folder}: {e}") from None
-    test = _read_test(folder)
-    digest = json.dumps([config.to_dict(), (folder / SUMMARY_CSV).read_text(), (folder / TEST_SUMMARY_CSV).read_text()])
     best = max(epochs, key=lambda e: (e["val_acc"], -e["epoch"]))  # the first epoch of the best val acc
-    record = {"label": config.label, "status": "completed", "best_epoch": best["epoch"],
-              "best_val_acc": best["val_acc"], "test_acc": test[0], "test_loss": test[1],
-              "message": "imported from the course framework's files"}  # fmt: skip
-    return FolderContents(folder, str(uuid.uuid5(COURSE_NAMESPACE, digest)), config, record, epochs, [], test)
+    notes = ["no gradient data: the course framework writes none"]
+    message = "imported from the course framework's files"
+    if test is None:
+        notes.insert(0, f"interrupted: no {TEST_SUMMARY_CSV}, {len(epochs)} of {total} epochs, no test result")
+        message = f"{message}; stopped before its test (no {TEST_SUMMARY_CSV}) after {len(epochs)} of {total} epochs"
+    texts = [_text(summary), _text(folder / TEST_SUMMARY_CSV) if tested else ""]
+    digest = json.dumps([config.to_dict(), *texts])
+    record = {"label": config.label, "status": "completed" if test else "interrupted", "best_epoch": best["epoch"],
+              "best_val_acc": best["val_acc"], "message": message}  # fmt: skip
+    run_uuid = str(uuid.uuid5(COURSE_NAMESPACE, digest))
+    return FolderContents(folder, run_uuid, config, record, epochs, [], test, tuple(notes))
+
+
+def _text(path: Path) -> str:
+    """A checked file's text as `Path.read_text` gives it (universal newlines): the uuid of a course folder
+    imported before this reader is the same."""
+    data = read_capped(path, SMALL_FILE_BYTES)
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")

@@ -10,7 +10,8 @@
     python -m worker reconcile                   (one sweep: dead runs interrupted, lost jobs queued again)
     python -m worker migrate                     (alembic upgrade head on DATABASE_URL)
     python -m worker import PATH... [--group G]  (run folders into finished runs; course-framework
-                                                  folders with --preset P --lr LR)
+                                                  folders with --preset P --lr LR [--epochs N
+                                                  --continued-from K[,K2...] --schedule iteration])
 
 Bad input exits 2 and an unreachable service exits 1, each with one line on stderr and no traceback.
 """
@@ -29,20 +30,9 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
-from vgp_models.config import PRESETS, ConfigError
-from worker import (
-    cancellation,
-    connection,
-    db,
-    frames,
-    importer,
-    reconcile,
-    rq_jobs,
-    runner,
-    schema,
-    store,
-    submission,
-)
+from vgp_models.config import PRESETS, SCHEDULES, ConfigError
+from vgp_models.course_folder import CourseOptions
+from worker import cancellation, connection, db, frames, importer, reconcile, rq_jobs, runner, schema, store, submission
 from worker.exports import to_csv
 from worker.settings import check_environment
 
@@ -99,7 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("--group", help="put the imported runs in this group")
     imports.add_argument("--preset", choices=sorted(PRESETS), help="what a course-framework folder ran")
     imports.add_argument("--lr", type=float, help="the learning rate of a course-framework folder")
+    imports.add_argument("--epochs", type=int, help="the epochs a course-framework run was given (--num_epochs)")
+    imports.add_argument(
+        "--continued-from",
+        type=epoch_list,
+        default=(),
+        metavar="K[,K2...]",
+        help="each --continue_from_epoch K the course-framework run was continued with, in order (needs --epochs)",
+    )
+    imports.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="epoch",
+        help="iteration: the 2023-25 framework's cosine, stepped every batch",
+    )
     return parser
+
+
+def epoch_list(text: str) -> tuple[int, ...]:
+    """'35,77' -> (35, 77): the --continued-from points."""
+    try:
+        return tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"epochs separated by commas expected, got {text[:40]!r}") from None
 
 
 # ---- commands -------------------------------------------------------------------------------------
@@ -205,8 +217,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    for item in importer.import_folders(args.paths, preset=args.preset, lr=args.lr, group=args.group):
-        print(item.message())
+    course = CourseOptions(args.preset, args.lr, args.epochs, args.continued_from, args.schedule)
+    report = importer.import_folders(args.paths, None if course == CourseOptions() else course, args.group)
+    for line in report.lines():
+        print(line)
     return 0
 
 

@@ -1,22 +1,32 @@
 """CSV exports that a spreadsheet opens safely.
 
 A text cell starting with =, +, -, @ (or a tab / carriage return) is a formula to Excel, LibreOffice
-and Google Sheets ("CSV injection"); such cells get a leading single quote. Numbers stay numbers,
-negative ones included: only string cells (and header names) are touched.
+and Google Sheets ("CSV injection", OWASP); such cells get a leading single quote. Spreadsheets trim
+leading spaces, line feeds, no-break and zero-width spaces before they look, and some read the full-width
+forms (＝ ＋ － ＠) as the ASCII ones, so a cell is judged after that trim and with those forms too.
+Numbers stay numbers, negative ones included: only string cells (and header names) are touched.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠", "﹦", "﹢", "﹣")
+"""OWASP's list, then the full-width (＝ ＋ － ＠) and small (﹦ ﹢ ﹣) forms of the signs."""
+
+LEADING_BLANKS = re.compile(r"^[\s\x00-\x1f\x7f-\x9f\u00a0\u180e\u200b-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff]+")
+"""What a spreadsheet may skip before a formula: whitespace, control characters, no-break, zero-width and
+direction marks, the ideographic space and the byte-order mark."""
 
 
 def escape_cell(value: Any) -> Any:
     """`value` with a leading quote when it is a string a spreadsheet would read as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_PREFIXES) or LEADING_BLANKS.sub("", value).startswith(FORMULA_PREFIXES)
+    ):
         return "'" + value
     return value
 

@@ -1,42 +1,39 @@
-"""Run folders into the database: `python -m worker import PATH...` and the Runs page's zip upload.
+"""Run folders into the database: `python -m worker import PATH...`, the shipped reference results and the
+Runs page's zip upload.
 
 A folder (`vgp_models/run_folder.py`'s format, or the course framework's summary.csv + test_summary.csv)
-becomes one finished run with every epoch and gradient row, in one transaction. The run keeps the folder's
-run uuid, so importing the same folder again adds nothing. Every folder is read and checked in full before
-anything is written: a malformed one is a one-line RunFolderError naming the file and line.
+becomes one run with every epoch and gradient row. The run keeps the folder's run uuid (canonical), so
+importing the same folder again adds nothing. Each folder is read and checked in full before its rows are
+written, and one transaction covers the whole import: a folder the database refuses rolls back every other.
+Strict (the CLI): the first malformed folder is a one-line RunFolderError naming the file and line, and
+nothing is written. keep_going (the Runs page): each malformed folder is listed with its reason, the good
+ones are written.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
-import shutil
 import tempfile
-import zipfile
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vgp_models.course_folder import CourseOptions
 from vgp_models.provenance import parameter_count
-from vgp_models.run_folder import (
-    CONFIG_JSON,
-    SUMMARY_CSV,
-    FolderContents,
-    RunFolderError,
-    read_run_folder,
-    read_steps,
-)
+from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV, FolderContents, RunFolderError, read_run_folder
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
 from worker.store import record_steps
+from worker.unzip import extract_zip
 
 __all__ = [
-    "ZIP_MAX_BYTES", "Imported", "extract_zip", "find_run_folders", "import_folders", "import_reference", "import_zip",
-    "max_zip_bytes", "reference_dir", "reference_sets",
+    "ZIP_MAX_BYTES", "ImportReport", "Imported", "Refused", "find_run_folders", "import_folders", "import_reference",
+    "import_zip", "max_zip_bytes", "reference_dir", "reference_sets",
 ]  # fmt: skip
 
 ZIP_MAX_BYTES = 200 * 1024 * 1024
@@ -45,16 +42,44 @@ ZIP_MAX_BYTES = 200 * 1024 * 1024
 IMPORTED_TAG = "imported"
 
 
+INSERT_CHUNK = 5_000  # rows per INSERT: a long run's gradients are never all copied at once
+
+
 @dataclass
 class Imported:
     folder: Path
     run_id: int
     created: bool  # False: a run with this uuid was there already, nothing was added
+    notes: tuple[str, ...] = ()  # FolderContents.notes
 
     def message(self) -> str:
         if not self.created:
             return f"{self.folder}: already imported as run #{self.run_id}; nothing added"
-        return f"{self.folder}: imported as run #{self.run_id}"
+        return f"{self.folder}: imported as run #{self.run_id}" + (f" ({'; '.join(self.notes)})" if self.notes else "")
+
+
+@dataclass
+class Refused:
+    folder: Path
+    reason: str  # one line that names the file
+
+    def message(self) -> str:
+        return self.reason
+
+
+@dataclass
+class ImportReport:
+    """What one import did: every run folder found, imported (or there already) or refused with its reason."""
+
+    imported: list[Imported] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def added(self) -> int:
+        return sum(item.created for item in self.imported)
+
+    def lines(self) -> list[str]:
+        return [item.message() for item in [*self.imported, *self.refused]]
 
 
 def reference_dir() -> Path:
@@ -71,9 +96,9 @@ def reference_sets() -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob(f"*/{CONFIG_JSON}")))
 
 
-def import_reference() -> list[Imported]:
-    """Import every reference experiment, each as a group `reference · <its folder name>`."""
-    return [item for s in reference_sets() for item in import_folders([s], group=f"reference · {s.name}")]
+def import_reference() -> ImportReport:
+    """Import every reference experiment, each as a group `reference · <its folder name>`, in one transaction."""
+    return _import([(f, f"reference · {s.name}") for s in reference_sets() for f in find_run_folders(s)])
 
 
 def max_zip_bytes() -> int:
@@ -141,6 +166,11 @@ def _new_run(contents: FolderContents, group: str | None) -> Run:
     )
 
 
+def _insert(session: Session, table: type, run_id: int, rows: list[dict]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(insert(table), [{"run_id": run_id, **r} for r in rows[start : start + INSERT_CHUNK]])
+
+
 def import_contents(session: Session, contents: FolderContents, group: str | None = None) -> Imported:
     """Write one checked folder as a run with its epochs and gradients (the caller's transaction)."""
     existing = session.scalar(select(Run.id).where(Run.uuid == contents.run_uuid))
@@ -149,79 +179,70 @@ def import_contents(session: Session, contents: FolderContents, group: str | Non
     run = _new_run(contents, group)
     session.add(run)
     session.flush()
-    session.execute(insert(EpochRow), [{"run_id": run.id, **e} for e in contents.epochs])
-    if contents.gradients:
-        session.execute(insert(GradientRow), [{"run_id": run.id, **g} for g in contents.gradients])
-    record_steps(session, run.id, read_steps(contents.path, len(contents.epochs)))
-    return Imported(contents.path, int(run.id), True)
+    _insert(session, EpochRow, run.id, contents.epochs)
+    _insert(session, GradientRow, run.id, contents.gradients)
+    record_steps(session, run.id, contents.steps)
+    return Imported(contents.path, int(run.id), True, contents.notes)
 
 
-def import_folders(
-    paths: list[Path], preset: str | None = None, lr: float | None = None, group: str | None = None
-) -> list[Imported]:
-    """Import every run folder in `paths` (each a run folder or a folder of them), one transaction each.
+def _import(folders: list[tuple[Path, str | None]], course: Callable[[Path], CourseOptions] | None = None,
+            keep_going: bool = False) -> ImportReport:  # fmt: skip
+    """Read, check and write each (folder, group) in one transaction, one folder's rows in memory at a time.
 
-    All folders are read and checked first: one bad folder raises RunFolderError and nothing is written.
+    A malformed folder raises RunFolderError (nothing written), or with keep_going is listed and skipped. A
+    database error rolls back every folder and is raised.
     """
+    try:
+        return _write(folders, course, keep_going)
+    except IntegrityError:  # another import of the same uuid committed first: once more, that run is "already there"
+        return _write(folders, course, keep_going)
+
+
+def _write(folders: list[tuple[Path, str | None]], course: Callable[[Path], CourseOptions] | None,
+           keep_going: bool) -> ImportReport:  # fmt: skip
+    report = ImportReport()
+    with session_scope() as session:
+        for folder, group in folders:
+            try:
+                contents = read_run_folder(folder, course(folder) if course else None)
+            except RunFolderError as e:
+                if not keep_going:
+                    raise
+                report.refused.append(Refused(folder, str(e)))
+                continue
+            report.imported.append(import_contents(session, contents, group))
+            del contents  # its rows are in the transaction now
+    return report
+
+
+def import_folders(paths: list[Path], course: CourseOptions | None = None, group: str | None = None,
+                   keep_going: bool = False) -> ImportReport:  # fmt: skip
+    """Import every run folder in `paths` (each a run folder or a folder of them) in one transaction;
+    `course` says what course-framework folders ran (vgp_models/course_folder.py)."""
     folders = [f for p in paths for f in find_run_folders(Path(p))]
-    checked = [read_run_folder(f, preset, lr) for f in folders]
-    for contents in checked:  # steps.csv too, before anything is written
-        read_steps(contents.path, len(contents.epochs))
-    done = []
-    for contents in checked:
-        try:
-            with session_scope() as session:
-                done.append(import_contents(session, contents, group))
-        except IntegrityError:  # another import of the same uuid won the race: the run is there once
-            with session_scope() as session:
-                run_id = session.scalar(select(Run.id).where(Run.uuid == contents.run_uuid))
-            if run_id is None:
-                raise
-            done.append(Imported(contents.path, int(run_id), False))
-    return done
+    return _import([(f, group) for f in folders], (lambda _: course) if course else None, keep_going)
 
 
-def extract_zip(data: bytes, dest: Path, max_bytes: int = ZIP_MAX_BYTES) -> None:
-    """Unpack an uploaded zip into `dest`, refusing (RunFolderError, one line) what could escape or explode:
-    more than `max_bytes` packed or unpacked, absolute paths, `..`, links, anything but files and folders."""
-    if len(data) > max_bytes:
-        raise RunFolderError(f"the zip is {len(data) / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError) as e:
-        raise RunFolderError(f"not a readable zip ({e})") from None
-    if sum(m.file_size for m in members) > max_bytes:
-        raise RunFolderError(f"the zip unpacks to more than {max_bytes / 2**20:.0f} MiB")
-    root = dest.resolve()
-    for member in members:  # every name checked before the first byte is written
-        name = PurePosixPath(member.filename.replace("\\", "/"))
-        if name.is_absolute() or ".." in name.parts or not (root / name).resolve().is_relative_to(root):
-            raise RunFolderError(f"the zip holds {member.filename!r}, a path outside its folder; nothing imported")
-        if (member.external_attr >> 16) & 0o170000 not in (0, 0o100000, 0o040000):  # a symlink or a device
-            raise RunFolderError(f"the zip holds {member.filename!r}, not a plain file; nothing imported")
-    try:
-        with archive:
-            for member in members:
-                target = root / member.filename.replace("\\", "/")
-                if member.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)  # never more than the header's size: zipfile stops there
-    except (zipfile.BadZipFile, NotImplementedError) as e:  # a bad CRC, an unknown compression
-        raise RunFolderError(f"not a readable zip ({e})") from None
-
-
-def import_zip(data: bytes, group: str | None = None, max_bytes: int | None = None) -> list[Imported]:
-    """The Runs page's upload: a zip of run folders, unpacked into a temporary folder, imported, removed."""
+def import_zip(data: bytes, group: str | None = None, max_bytes: int | None = None,
+               course: dict[str, CourseOptions] | None = None) -> ImportReport:  # fmt: skip
+    """The Runs page's upload: a zip of run folders, unpacked into a temporary folder, imported (each good
+    folder; each bad one listed with its reason), removed. `course` maps a course-framework folder, named as
+    the zip names it (unzip.course_folders), to what it ran. Every message names files as the zip does."""
+    course = course or {}
     with tempfile.TemporaryDirectory(prefix="vgp-import-") as tmp:
+        root = Path(tmp)
         try:
-            extract_zip(data, Path(tmp), max_zip_bytes() if max_bytes is None else max_bytes)
-            imported = import_folders([Path(tmp)], group=group)
+            extract_zip(data, root, max_zip_bytes() if max_bytes is None else max_bytes)
+            folders = [(f, group) for f in find_run_folders(root)]
+            report = _import(folders, lambda f: course.get(f.relative_to(root).as_posix(), CourseOptions()), True)
         except RunFolderError as e:  # name files as the zip does
-            raise RunFolderError(str(e).replace(f"{tmp}/", "").replace(tmp, "the zip")) from None
-    for item in imported:  # name them as the zip does, not by the temporary folder
+            raise RunFolderError(_unrooted(str(e), tmp)) from None
+    for item in [*report.imported, *report.refused]:  # name them as the zip does, not by the temporary folder
         item.folder = item.folder.relative_to(tmp)
-    return imported
+    for refused in report.refused:
+        refused.reason = _unrooted(refused.reason, tmp)
+    return report
+
+
+def _unrooted(text: str, tmp: str) -> str:
+    return text.replace(f"{tmp}/", "").replace(tmp, "the zip")

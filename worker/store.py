@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
 from vgp_models.metrics import EpochMetrics, StepPoint
-from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunStatus, SignalRow, StepRow, utcnow
+from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunOrigin, RunStatus, SignalRow, StepRow, utcnow
 
 __all__ = [
     "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunMeta", "RunNotFound", "RunSuperseded", "checkpoint_dir",
@@ -189,6 +189,7 @@ def claim_auto_resume(session: Session, run_id: int, limit: int) -> bool:
     result = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.INTERRUPTED, Run.auto_resumes < int(limit))
+        .where(Run.origin == RunOrigin.QUEUED)  # an imported run has no checkpoint to resume
         .values(
             status=RunStatus.QUEUED,
             finished_at=None,
