@@ -14,13 +14,14 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vgp_models.landscape_file import StoredLandscape, read_folder_landscapes
 from vgp_models.provenance import parameter_count
 from vgp_models.run_folder import (
     CONFIG_JSON,
@@ -29,6 +30,7 @@ from vgp_models.run_folder import (
     RunFolderError,
     read_run_folder,
 )
+from worker import landscapes
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
 
@@ -139,8 +141,11 @@ def _new_run(contents: FolderContents, group: str | None) -> Run:
     )
 
 
-def import_contents(session: Session, contents: FolderContents, group: str | None = None) -> Imported:
-    """Write one checked folder as a run with its epochs and gradients (the caller's transaction)."""
+def import_contents(
+    session: Session, contents: FolderContents, group: str | None = None, carried: list[StoredLandscape] = ()
+) -> Imported:
+    """Write one checked folder as a run with its epochs and gradients, and the landscapes it `carried`
+    (read_folder_landscapes), in the caller's transaction."""
     existing = session.scalar(select(Run.id).where(Run.uuid == contents.run_uuid))
     if existing is not None:
         return Imported(contents.path, int(existing), False)
@@ -150,7 +155,15 @@ def import_contents(session: Session, contents: FolderContents, group: str | Non
     session.execute(insert(EpochRow), [{"run_id": run.id, **e} for e in contents.epochs])
     if contents.gradients:
         session.execute(insert(GradientRow), [{"run_id": run.id, **g} for g in contents.gradients])
+    import_landscapes(session, int(run.id), carried)
     return Imported(contents.path, int(run.id), True)
+
+
+def import_landscapes(session: Session, run_id: int, carried: list[StoredLandscape]) -> None:
+    """A run folder's landscapes as completed ones: around this run's checkpoint, or a fresh preset's net."""
+    for stored in carried:
+        config = stored.config if stored.config.preset else replace(stored.config, run_id=run_id)
+        landscapes.add_finished(session, config, stored.points, device=str(stored.record.get("device") or "")[:32])
 
 
 def import_folders(
@@ -162,11 +175,12 @@ def import_folders(
     """
     folders = [f for p in paths for f in find_run_folders(Path(p))]
     checked = [read_run_folder(f, preset, lr) for f in folders]
+    carried = [read_folder_landscapes(f) for f in folders]  # landscape_1d/2d.csv, checked before any write too
     done = []
-    for contents in checked:
+    for contents, landscapes_of in zip(checked, carried):
         try:
             with session_scope() as session:
-                done.append(import_contents(session, contents, group))
+                done.append(import_contents(session, contents, group, landscapes_of))
         except IntegrityError:  # another import of the same uuid won the race: the run is there once
             with session_scope() as session:
                 run_id = session.scalar(select(Run.id).where(Run.uuid == contents.run_uuid))
