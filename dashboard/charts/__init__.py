@@ -19,10 +19,12 @@ from dashboard.charts.gradients import (
     pick_epochs,
     zero_gradients,
 )
+from dashboard.charts.landscape import contour_chart, contours_side_by_side, curve_chart, loss_levels
 
 __all__ = [
     "EXPORT_WIDTH", "HEATMAP_EPOCHS", "MAX_GRAD_LINES", "accuracy_chart", "chart_image", "chart_spec",
-    "compare_charts", "gradient_flow_chart", "gradient_heatmap", "gradient_ratio_chart", "layer_order",
-    "loss_chart", "pick_epochs", "results_chart", "seed_curve_chart", "seed_flow_chart", "sweep_chart",
+    "compare_charts", "contour_chart", "contours_side_by_side", "curve_chart", "gradient_flow_chart",
+    "gradient_heatmap", "gradient_ratio_chart", "layer_order",
+    "loss_chart", "loss_levels", "pick_epochs", "results_chart", "seed_curve_chart", "seed_flow_chart", "sweep_chart",
     "zero_gradients",
 ]  # fmt: skip
