@@ -1,0 +1,102 @@
+"""What a loss landscape costs: wall time and peak memory of a 21 x 21 grid of VGG38 on 1,000 real training images.
+
+Baseline, in the same run: one plain forward pass over the same images (vgp_models.train.evaluate, the pass each
+point makes), so the ratio points / forward says what the landscape adds to the forward passes (moving the weights
+along the directions). `--points-measured K` times K points of the grid with vgp_models.landscape.walk (the job's
+own loop) and extrapolates to the whole grid by the median point; `--full` measures every point instead. `--amp`
+times the same in bf16 autocast. Peak memory: the process's ru_maxrss after loading (data, net), after the
+baseline, and after the landscape; tracemalloc's peak of Python allocations during the landscape (directions and
+the copy of theta live in torch's allocator, which tracemalloc does not see: ru_maxrss does).
+
+  VGP_DATA_DIR=../shared/data .venv/bin/python bench/landscape_cost.py                 # 5 points, fp32
+  VGP_DATA_DIR=../shared/data .venv/bin/python bench/landscape_cost.py --amp --points-measured 2
+  VGP_DATA_DIR=../shared/data .venv/bin/python bench/landscape_cost.py --full          # all 441 points
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from common import header  # noqa: E402
+
+from vgp_models.config import RunConfig  # noqa: E402
+from vgp_models.data import load_cifar100  # noqa: E402
+from vgp_models.landscape import landscape_model, walk  # noqa: E402
+from vgp_models.landscape_config import LandscapeConfig  # noqa: E402
+from vgp_models.train import evaluate, resolve_device  # noqa: E402
+
+
+def rss_mib() -> float:
+    """The process's peak resident memory so far (ru_maxrss, KiB on Linux), in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="vgg38")
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--points", type=int, default=21, help="per axis (2D)")
+    parser.add_argument("--points-measured", type=int, default=5, help="grid points timed, then extrapolated")
+    parser.add_argument("--full", action="store_true", help="time every point of the grid")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data", default=os.environ.get("VGP_DATA_DIR") or str(ROOT.parent / "shared" / "data"))
+    args = parser.parse_args()
+    header("landscape_cost.py")
+    config = LandscapeConfig(preset=args.preset, points=args.points, images=args.images, amp=args.amp,
+                             device=args.device)  # fmt: skip
+    run_config = RunConfig.from_preset(args.preset, amp=args.amp)
+    device = resolve_device(RunConfig(device=args.device))
+    data = load_cifar100(args.data, device, subset=args.images)
+    model = landscape_model(run_config, None, data, device)  # a fresh net: the cost does not depend on the weights
+    loaded = rss_mib()
+    print(f"# {run_config.label}, {len(data.train)} images, {'bf16 autocast' if args.amp else 'fp32'}, "
+          f"{config.total} points; a fresh net (BN statistics from the images)", flush=True)  # fmt: skip
+
+    forward = []
+    for _ in range(2):  # the first pass warms the allocator and oneDNN's kernels up
+        t0 = time.perf_counter()
+        evaluate(model, data.train, run_config)
+        forward.append(time.perf_counter() - t0)
+    baseline = forward[-1]
+    after_forward = rss_mib()
+    print(f"plain forward over {len(data.train)} images: {baseline:.2f} s (warm-up {forward[0]:.2f} s)", flush=True)
+
+    measured = config.total if args.full else min(args.points_measured, config.total)
+    seconds: list[float] = []
+    tracemalloc.start()
+    t0 = time.perf_counter()
+
+    def on_point(point, done: int, total: int) -> None:
+        seconds.append(point.seconds)
+        print(f"  point {done}/{total} ({point.alpha:+.1f}, {point.beta:+.1f}): {point.seconds:.2f} s, "
+              f"loss {point.loss:.4g}", flush=True)  # fmt: skip
+
+    walk(config, model, lambda m: evaluate(m, data.train, run_config), on_point,
+         should_stop=lambda: len(seconds) >= measured)  # fmt: skip
+    wall = time.perf_counter() - t0
+    _, py_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_point = statistics.median(seconds)
+    total = wall if args.full else per_point * config.total
+    print(f"points: median {per_point:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}) over {len(seconds)}")
+    print(f"ratio point / plain forward: {per_point / baseline:.3f}")
+    how = "measured" if args.full else f"extrapolated from {len(seconds)} points"
+    print(f"{config.points}x{config.points} landscape: {total / 60:.1f} min ({how}); target 10 min: "
+          f"{'met' if total <= 600 else 'missed'} ({total / 600:.1f}x the target)")  # fmt: skip
+    print(f"peak RSS: {loaded:.0f} MiB loaded, {after_forward:.0f} MiB after the forward, {rss_mib():.0f} MiB after "
+          f"the landscape (+{rss_mib() - after_forward:.0f} MiB); Python allocations' peak during it "
+          f"{py_peak / 2**20:.1f} MiB", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
