@@ -1,9 +1,10 @@
 """What a loss landscape costs: wall time and peak memory of a 21 x 21 grid of VGG38 on 1,000 real training images.
 
-Baseline, in the same run: one plain forward pass over the same images (vgp_models.train.evaluate, the pass each
-point makes), so the ratio points / forward says what the landscape adds to the forward passes (moving the weights
-along the directions). `--points-measured K` times K points of the grid with vgp_models.landscape.walk (the job's
-own loop) and extrapolates to the whole grid by the median point; `--full` measures every point instead. `--amp`
+Baseline, in the same run: a plain forward pass over the same images (vgp_models.train.evaluate, the pass each
+point makes), timed after each point (paired, so that both see the same load on a shared machine): the ratio
+point / forward says what the landscape adds to the forward passes (moving the weights along the directions).
+`--points-measured K` times K points of the grid with vgp_models.landscape.walk (the job's own loop) and
+extrapolates to the whole grid by the median point; `--full` measures every point instead. `--amp`
 times the same in bf16 autocast. Peak memory: the process's ru_maxrss after loading (data, net), after the
 baseline, and after the landscape; tracemalloc's peak of Python allocations during the landscape (directions and
 the copy of theta live in torch's allocator, which tracemalloc does not see: ru_maxrss does).
@@ -16,6 +17,7 @@ the copy of theta live in torch's allocator, which tracemalloc does not see: ru_
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import statistics
@@ -62,34 +64,39 @@ def main() -> None:
     print(f"# {run_config.label}, {len(data.train)} images, {'bf16 autocast' if args.amp else 'fp32'}, "
           f"{config.total} points; a fresh net (BN statistics from the images)", flush=True)  # fmt: skip
 
-    forward = []
-    for _ in range(2):  # the first pass warms the allocator and oneDNN's kernels up
+    def plain_forward() -> float:
         t0 = time.perf_counter()
         evaluate(model, data.train, run_config)
-        forward.append(time.perf_counter() - t0)
-    baseline = forward[-1]
+        return time.perf_counter() - t0
+
+    warm_up = plain_forward()  # warms the allocator and oneDNN's kernels up
     after_forward = rss_mib()
-    print(f"plain forward over {len(data.train)} images: {baseline:.2f} s (warm-up {forward[0]:.2f} s)", flush=True)
+    print(f"plain forward over {len(data.train)} images (warm-up): {warm_up:.2f} s", flush=True)
 
     measured = config.total if args.full else min(args.points_measured, config.total)
     seconds: list[float] = []
+    forwards: list[float] = []
     tracemalloc.start()
     t0 = time.perf_counter()
 
     def on_point(point, done: int, total: int) -> None:
         seconds.append(point.seconds)
+        forwards.append(math.nan if args.full else plain_forward())
         print(f"  point {done}/{total} ({point.alpha:+.1f}, {point.beta:+.1f}): {point.seconds:.2f} s, "
-              f"loss {point.loss:.4g}", flush=True)  # fmt: skip
+              f"loss {point.loss:.4g}; plain forward after it {forwards[-1]:.2f} s", flush=True)  # fmt: skip
 
     walk(config, model, lambda m: evaluate(m, data.train, run_config), on_point,
          should_stop=lambda: len(seconds) >= measured)  # fmt: skip
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0  # with --full, the points alone (no paired forwards then)
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     per_point = statistics.median(seconds)
     total = wall if args.full else per_point * config.total
     print(f"points: median {per_point:.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}) over {len(seconds)}")
-    print(f"ratio point / plain forward: {per_point / baseline:.3f}")
+    if not args.full:
+        ratios = [s / f for s, f in zip(seconds, forwards)]
+        print(f"plain forwards: median {statistics.median(forwards):.2f} s; ratio point / plain forward, paired: "
+              f"median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip
     how = "measured" if args.full else f"extrapolated from {len(seconds)} points"
     print(f"{config.points}x{config.points} landscape: {total / 60:.1f} min ({how}); target 10 min: "
           f"{'met' if total <= 600 else 'missed'} ({total / 600:.1f}x the target)")  # fmt: skip

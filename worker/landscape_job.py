@@ -2,33 +2,32 @@
 
 `measure_landscape_job(landscape_id)` is all RQ sees (by import path). Like the depth sweep's job, it runs in the
 worker's forked work horse, fences every write by its job id, and ends every failure as a status with a one-line
-reason. Cancelling (worker.cancellation.cancel_landscape) moves the landscape out of running; the job sees that
-before the next point. A run's checkpoint comes from the database (VGP_CHECKPOINT_STORE=db) or its file
-(VGP_CHECKPOINT_DIR/<uuid>/<kind>.pt), checked against its sha256 and the run's uuid, loaded with weights_only.
+reason (worker.measurement_job). Cancelling (worker.cancellation.cancel_landscape) moves the landscape out of
+running; the job sees that before the next point. A run's checkpoint comes from the database (VGP_CHECKPOINT_STORE=db)
+or its file (VGP_CHECKPOINT_DIR/<uuid>/<kind>.pt), checked against its sha256 and the run's uuid, loaded with
+weights_only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
+from typing import Any
 
 import torch
 
 from vgp_models.checkpoints import from_bytes
 from vgp_models.config import ConfigError, RunConfig
-from vgp_models.data import DataError, data_dir_from_env, load_cifar100
+from vgp_models.data import data_dir_from_env, load_cifar100
 from vgp_models.landscape import LandscapePoint, checkpoint_config, load_checkpoint_file, measure_landscape
 from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.metrics import CheckpointMismatch
 from vgp_models.train import resolve_device
 from worker import landscapes
 from worker.db import session_scope
-from worker.liveness import current_job_id, current_worker_name
-from worker.schema import RunStatus
+from worker.measurement_job import MeasurementJob
 from worker.settings import Settings
-from worker.store import checkpoint_dir, get_checkpoint, require_run, squash
+from worker.store import checkpoint_dir, get_checkpoint, require_run
 
 log = logging.getLogger(__name__)
 
@@ -65,45 +64,20 @@ def centre(config: LandscapeConfig, device: torch.device) -> tuple[RunConfig, di
 
 def measure_landscape_job(landscape_id: int) -> str:
     """Measure the stored landscape `landscape_id`; return its final status ("skipped" when it was not queued)."""
-    landscape_id = int(landscape_id)
-    job_id = current_job_id()
-    worker_name = (current_worker_name() or f"{socket.gethostname()}:{os.getpid()}")[:200]
-    with session_scope() as session:
-        stored = dict(landscapes.require_landscape(session, landscape_id).config)
-        claimed = landscapes.transition_landscape(session, landscape_id, (RunStatus.QUEUED,), RunStatus.RUNNING,
-                                                  only_job=job_id, worker_name=worker_name)  # fmt: skip
-    if not claimed:
-        log.warning("landscape %d is not queued under this job; skipping it", landscape_id)
-        return "skipped"
-
-    def finish(status: RunStatus, reason: str | None = None) -> str:
-        with session_scope() as session:
-            done = landscapes.transition_landscape(session, landscape_id, (RunStatus.RUNNING,), status, reason,
-                                                   only_job=job_id)  # fmt: skip
-        return status.value if done else "superseded"
+    job = MeasurementJob("landscape", landscape_id, landscapes.require_landscape, landscapes.transition_landscape)
 
     def on_point(point: LandscapePoint, done: int, total: int) -> None:
         with session_scope() as session:
-            landscapes.record_points(session, landscape_id, [point], done)
-        log.info("landscape %d: %d/%d loss %.4g (%.1f s)", landscape_id, done, total, point.loss, point.seconds)
+            landscapes.record_points(session, job.item_id, [point], done)
+        log.info("landscape %d: %d/%d loss %.4g (%.1f s)", job.item_id, done, total, point.loss, point.seconds)
 
-    def should_stop() -> bool:  # once per point: a cancelled landscape is no longer running
-        with session_scope() as session:
-            return landscapes.require_landscape(session, landscape_id).status is not RunStatus.RUNNING
-
-    try:
+    def measure(stored: dict[str, Any]) -> None:
         config = LandscapeConfig.from_dict(stored)
         device = resolve_device(RunConfig(device=config.device))
-        with session_scope() as session:
-            landscapes.transition_landscape(session, landscape_id, (RunStatus.RUNNING,), RunStatus.RUNNING,
-                                            only_job=job_id, device=str(device))  # fmt: skip
+        job.set_device(device)
         run_config, state = centre(config, device)
         data = load_cifar100(data_dir_from_env(), device, subset=config.images,
                              download=Settings.from_env().download)  # fmt: skip
-        measure_landscape(config, run_config, state, data, device, on_point=on_point, should_stop=should_stop)
-    except (ConfigError, DataError, CheckpointMismatch, LookupError) as e:
-        return finish(RunStatus.FAILED, squash(e))
-    except Exception as e:  # includes RQ's JobTimeoutException
-        log.exception("landscape %d crashed", landscape_id)
-        return finish(RunStatus.FAILED, squash(f"{type(e).__name__}: {e}"))
-    return finish(RunStatus.COMPLETED)
+        measure_landscape(config, run_config, state, data, device, on_point=on_point, should_stop=job.should_stop)
+
+    return job.run(measure)
