@@ -210,3 +210,14 @@ def test_a_run_folders_landscape_is_imported_with_the_run(store_url, folder_with
     (broken / "landscape_1d.csv").write_text("i,j,alpha,beta,loss,acc\n")
     with pytest.raises(RunFolderError, match="landscape_1d.csv: 0 points, 3 expected"):
         importer.import_folders([tmp_path])  # read in full before anything is written
+
+
+def test_a_dead_workers_landscape_is_marked_failed_by_its_callback(redis_env):
+    landscape_id = submission.submit_landscape(FRESH)
+    with db.session_scope() as s:
+        job_id = landscapes.require_landscape(s, landscape_id).job_id
+        landscapes.transition_landscape(s, landscape_id, (RunStatus.QUEUED,), RunStatus.RUNNING, only_job=job_id)
+    job = Job.fetch(job_id, connection=connection.get_redis(), serializer=JSONSerializer)
+    queue.on_landscape_failure(job, job.connection, RuntimeError, RuntimeError(""), None)  # RQ: abandoned job
+    row = landscape_row(landscape_id)
+    assert row["status"] == "failed" and row["reason"] == "RuntimeError (the worker stopped mid-job)"
