@@ -16,8 +16,8 @@ st.title("Loss landscape")
 st.caption("Train loss and accuracy at θ + α·d₁ + β·d₂ around a net's weights θ: d₁, d₂ are seeded Gaussian "
            "directions, each filter scaled to the norm of θ's filter; biases and BN parameters stay put (Li, Xu, "
            "Taylor, Studer and Goldstein, NeurIPS 2018). Measured on the first N training images, un-augmented, BN "
-           "in eval mode. Each point is one forward pass over the images: about 10 s per 1,000 images for VGG38 on "
-           "one busy CPU core, so a 21×21 grid takes over an hour there (docs/benchmarks.md).")  # fmt: skip
+           "in eval mode. Each point is one forward pass over the images: about 6 s of a CPU core per 1,000 images "
+           "for VGG38, so a 21×21 grid takes about 45 min of a core (docs/benchmarks.md).")  # fmt: skip
 
 queue_up = services.queue_available()
 if not queue_up:
