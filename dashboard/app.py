@@ -28,6 +28,7 @@ page = st.navigation(
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("views/results.py", title="Results", icon=":material/table_chart:"),
         st.Page("views/sweep.py", title="Depth sweep", icon=":material/stacked_line_chart:"),
+        st.Page("views/landscape.py", title="Loss landscape", icon=":material/landscape:"),
     ]
 )
 st.set_page_config(page_title="VGP Lab", page_icon=":material/ssid_chart:", layout="wide")

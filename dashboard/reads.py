@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dashboard import display, imports
 from dashboard.charts.gradients import HEATMAP_EPOCHS, pick_epochs
 from dashboard.errors import guard
-from worker import db, frames, rq_jobs, store, sweeps
+from worker import db, frames, landscapes, rq_jobs, store, sweeps
 
 
 @contextmanager
@@ -132,3 +132,15 @@ def load_sweep_points(sweep_id: int) -> pd.DataFrame:
     """A sweep's points with their ratio (worker.sweeps.points_frame)."""
     with session() as s:
         return sweeps.points_frame(s, sweep_id)
+
+
+def load_landscapes() -> pd.DataFrame:
+    """Every loss landscape, newest first (worker.landscapes.LANDSCAPE_COLUMNS)."""
+    with session() as s:
+        return landscapes.landscapes_frame(s)
+
+
+def load_landscape_points(landscape_ids: Iterable[int]) -> pd.DataFrame:
+    """The landscapes' points in grid order (worker.landscapes.points_frame)."""
+    with session() as s:
+        return landscapes.points_frame(s, landscape_ids)

@@ -1,5 +1,5 @@
-"""What the pages do to runs and sweeps through worker.submission, worker.cancellation and worker.store: queue
-new ones (Launch, Depth sweep), and act on chosen runs (Runs, Run).
+"""What the pages do to runs, sweeps and landscapes through worker.submission, worker.cancellation and worker.store:
+queue new ones (Launch, Depth sweep, Loss landscape), and act on chosen runs (Runs, Run).
 
 An action on chosen runs takes their ids and returns one line to show: expected failures (Redis down, a run
 that cannot take the action) are collected per run into that line, never raised, so one bad run does not stop
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from vgp_models.config import RunConfig
+from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import cancellation, connection, db, store, submission
 from worker.schema import RunStatus
@@ -43,6 +44,16 @@ def submit_sweep(config: SweepConfig) -> int:
 def cancel_sweep(sweep_id: int) -> str:
     """Cancel a queued or running sweep; returns its status afterwards."""
     return str(cancellation.cancel_sweep(sweep_id).value)
+
+
+def submit_landscape(config: LandscapeConfig) -> int:
+    """Queue a loss landscape; returns its id."""
+    return int(submission.submit_landscape(config))
+
+
+def cancel_landscape(landscape_id: int) -> str:
+    """Cancel a queued or running landscape; returns its status afterwards."""
+    return str(cancellation.cancel_landscape(landscape_id).value)
 
 
 def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:

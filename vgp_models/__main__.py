@@ -4,11 +4,15 @@
   python -m vgp_models architectures [--json]
   python -m vgp_models train --preset vgg38-bn-rc --lr 1e-2 --epochs 100 --data ../shared/data --out runs/x
   python -m vgp_models sweep [--depths 8 14 ...] [--cures none BN ...] [--seeds 3] --data ../shared/data [--out f.csv]
+  python -m vgp_models landscape (--checkpoint runs/x/best.pt | --fresh vgg38) [--dims 2] [--points 21]
+      [--images 1000] [--amp] --data ../shared/data --out runs/x/landscape_2d.csv
 
 `train` writes the coursework's summary.csv and test_summary.csv, gradients.csv in long format, and the
 checkpoints (last.pt, best.pt) into --out, with a progress bar and ETA on stderr. --resume continues from
 --out/last.pt. `sweep` measures each cure's input/last-layer gradient ratio at initialisation against depth
-(vgp_models.sweep), prints it as a table and writes every point to --out as CSV.
+(vgp_models.sweep), prints it as a table and writes every point to --out as CSV. `landscape` measures the train
+loss and accuracy around a checkpoint's weights (or a fresh net's) along filter-normalised random directions
+(vgp_models.landscape) and writes --out (CSV) and its record beside it (.json; vgp_models.landscape_file).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from pathlib import Path
 
 import torch
 
-from vgp_models import registry
+from vgp_models import landscape, registry
 from vgp_models.amplify import chosen_layers
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import DEVICES, ConfigError, RunConfig
 from vgp_models.cures import CURES
 from vgp_models.data import DEFAULT_DATA_DIR, DataError, data_dir_from_env, load_cifar100
 from vgp_models.gradstats import weight_labels
+from vgp_models.landscape_config import KINDS, LandscapeConfig
+from vgp_models.landscape_file import write_landscape
 from vgp_models.memory import activation_bytes, budgets_from_env, check_memory
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics
 from vgp_models.nets import network
@@ -174,6 +180,52 @@ def print_architectures(config_json: str, as_json: bool) -> int:
     return 0
 
 
+def add_landscape_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = LandscapeConfig()
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a VGP Lab checkpoint (best.pt or last.pt)")
+    source.add_argument("--fresh", metavar="PRESET", help="a fresh net of this preset at its seed-0 init")
+    parser.add_argument("--kind", choices=KINDS, default=defaults.kind, help="what --checkpoint is, for the record")
+    parser.add_argument("--dims", type=int, default=defaults.dims, help="1 (a curve) or 2 (a grid)")
+    parser.add_argument("--points", type=int, default=defaults.points, help="per axis, odd (default %(default)s)")
+    parser.add_argument("--span", type=float, default=defaults.span, help="alpha in [-span, span] (default 1)")
+    parser.add_argument("--images", type=int, default=defaults.images, help="first N training images")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="of the directions (default 0)")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (slower than fp32 on most CPUs)")
+    parser.add_argument("--device", choices=DEVICES, default=defaults.device)
+    parser.add_argument("--out", type=Path, required=True, help="CSV of the points; the record goes to .json")
+
+
+def run_landscape_cli(args: argparse.Namespace) -> int:
+    config = LandscapeConfig(preset=args.fresh, kind=args.kind, dims=args.dims, points=args.points, span=args.span,
+                             images=args.images, seed=args.seed, amp=args.amp, device=args.device)  # fmt: skip
+    device = resolve_device(RunConfig(device=config.device))
+    state = None if args.checkpoint is None else landscape.load_checkpoint_file(args.checkpoint, device)
+    run_config = (
+        RunConfig.from_preset(args.fresh) if state is None else landscape.checkpoint_config(state, str(args.checkpoint))
+    )
+    data = load_cifar100(args.data, device, subset=config.images, download=args.download)
+    t0 = time.perf_counter()
+
+    def progress(point: landscape.LandscapePoint, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - t0
+        print(f"\r{done}/{total} loss {point.loss:.4g} acc {point.acc:.2%}  {elapsed:5.0f}s  "
+              f"ETA {elapsed / done * (total - done):5.0f}s", end="", file=sys.stderr, flush=True)  # fmt: skip
+
+    points = landscape.measure_landscape(config, run_config, state, data, device, on_point=progress)
+    print(file=sys.stderr)
+    seconds = round(time.perf_counter() - t0, 1)
+    origin = {k: state.get(k) for k in ("run_uuid", "epoch")} if state else {}
+    write_landscape(args.out, config, landscape.point_rows(points), label=run_config.label, device=str(device),
+                    torch=torch.__version__, seconds=seconds, checkpoint=args.checkpoint and str(args.checkpoint),
+                    **origin)  # fmt: skip
+    centre = next(p for p in points if p.alpha == 0 and not p.beta)
+    summary = {"out": str(args.out), "points": len(points), "centre_loss": centre.loss, "centre_acc": centre.acc,
+               "max_loss": max(p.loss for p in points), "seconds": seconds}  # fmt: skip
+    print(json.dumps(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m vgp_models", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
@@ -195,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     p_sweep = sub.add_parser("sweep", help="input/last-layer gradient ratio at initialisation, per cure and depth")
     add_sweep_arguments(p_sweep)
     p_sweep.add_argument("--out", type=Path, help="CSV file for every point (cure, depth, seed, first, last, ratio)")
-    for p in (p_train, p_table, p_sweep):
+    p_landscape = sub.add_parser("landscape", help="the loss landscape around a checkpoint or a fresh net")
+    add_landscape_arguments(p_landscape)
+    for p in (p_train, p_table, p_sweep, p_landscape):
         p.add_argument(
             "--data",
             default=data_dir_from_env(),
@@ -214,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_sweep_cli(sweep_config_from_args(args), args.data, args.out, args.download)
         if args.command == "architectures":
             return print_architectures(args.config, args.json)
+        if args.command == "landscape":
+            return run_landscape_cli(args)
         config = config_from_args(args)
         if args.command == "info":
             print(json.dumps(info(config), indent=2))

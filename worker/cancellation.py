@@ -1,17 +1,18 @@
 """Cancelling: a run's cancel flag in Redis (set here, polled by its job, aged by `worker.reconcile`), and
-`cancel_run` / `cancel_sweep`, which cancel in the database at once what has not started yet.
+`cancel_run`, `cancel_sweep` and `cancel_landscape`, which cancel in the database at once what has not started yet.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 
-from worker import sweeps
+from worker import landscapes, sweeps
 from worker.connection import QueueError, get_redis, queue_name, redis_error_line, redis_url
 from worker.db import database_url, session_scope
 from worker.liveness import drop_job
@@ -122,11 +123,20 @@ def cancel_run(run_id: int) -> RunStatus:
 
 def cancel_sweep(sweep_id: int) -> RunStatus:
     """Cancel a queued or running sweep (a running one stops after the (cure, depth) in hand); its status after."""
+    return _cancel_measurement(sweeps.require_sweep, sweeps.transition_sweep, sweep_id)
+
+
+def cancel_landscape(landscape_id: int) -> RunStatus:
+    """Cancel a queued or running landscape (a running one stops after the point in hand); its status after."""
+    return _cancel_measurement(landscapes.require_landscape, landscapes.transition_landscape, landscape_id)
+
+
+def _cancel_measurement(require: Callable, transition: Callable[..., bool], item_id: int) -> RunStatus:
     with session_scope() as session:
-        job_id = sweeps.require_sweep(session, sweep_id).job_id
+        job_id = require(session, item_id).job_id
         active = (RunStatus.QUEUED, RunStatus.RUNNING)
-        cancelled = sweeps.transition_sweep(session, sweep_id, active, RunStatus.CANCELLED, "cancelled by user")
-        status = sweeps.require_sweep(session, sweep_id).status
+        cancelled = transition(session, item_id, active, RunStatus.CANCELLED, "cancelled by user")
+        status = require(session, item_id).status
     if cancelled:
         drop_job(job_id)
     return status

@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -24,8 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vgp_models.course_folder import CourseOptions
+from vgp_models.landscape_file import StoredLandscape, read_folder_landscapes
 from vgp_models.provenance import parameter_count
 from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV, FolderContents, RunFolderError, read_run_folder
+from worker import landscapes
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
 from worker.store import record_steps
@@ -171,8 +173,11 @@ def _insert(session: Session, table: type, run_id: int, rows: list[dict]) -> Non
         session.execute(insert(table), [{"run_id": run_id, **r} for r in rows[start : start + INSERT_CHUNK]])
 
 
-def import_contents(session: Session, contents: FolderContents, group: str | None = None) -> Imported:
-    """Write one checked folder as a run with its epochs and gradients (the caller's transaction)."""
+def import_contents(
+    session: Session, contents: FolderContents, group: str | None = None, carried: list[StoredLandscape] = ()
+) -> Imported:
+    """Write one checked folder as a run with its epochs, gradients and steps, and the landscapes it `carried`
+    (read_folder_landscapes), in the caller's transaction."""
     existing = session.scalar(select(Run.id).where(Run.uuid == contents.run_uuid))
     if existing is not None:
         return Imported(contents.path, int(existing), False)
@@ -182,7 +187,15 @@ def import_contents(session: Session, contents: FolderContents, group: str | Non
     _insert(session, EpochRow, run.id, contents.epochs)
     _insert(session, GradientRow, run.id, contents.gradients)
     record_steps(session, run.id, contents.steps)
+    import_landscapes(session, int(run.id), carried)
     return Imported(contents.path, int(run.id), True, contents.notes)
+
+
+def import_landscapes(session: Session, run_id: int, carried: list[StoredLandscape]) -> None:
+    """A run folder's landscapes as completed ones: around this run's checkpoint, or a fresh preset's net."""
+    for stored in carried:
+        config = stored.config if stored.config.preset else replace(stored.config, run_id=run_id)
+        landscapes.add_finished(session, config, stored.points, device=str(stored.record.get("device") or "")[:32])
 
 
 def _import(folders: list[tuple[Path, str | None]], course: Callable[[Path], CourseOptions] | None = None,
@@ -205,12 +218,13 @@ def _write(folders: list[tuple[Path, str | None]], course: Callable[[Path], Cour
         for folder, group in folders:
             try:
                 contents = read_run_folder(folder, course(folder) if course else None)
+                carried = read_folder_landscapes(folder)  # landscape_1d/2d.csv, checked before this folder's write
             except RunFolderError as e:
                 if not keep_going:
                     raise
                 report.refused.append(Refused(folder, str(e)))
                 continue
-            report.imported.append(import_contents(session, contents, group))
+            report.imported.append(import_contents(session, contents, group, carried))
             del contents  # its rows are in the transaction now
     return report
 

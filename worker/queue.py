@@ -1,4 +1,5 @@
-"""The queue: RQ on Redis, carrying nothing but run (or sweep) ids. Enqueueing a job, and the callbacks it names.
+"""The queue: RQ on Redis, carrying nothing but run (or sweep, or landscape) ids. Enqueueing a job, and the
+callbacks it names.
 
 A run's life: `worker.submit.submit_run` adds the row (queued) and `enqueue_run` puts `worker.jobs.train_run(run_id)`
 on the queue with RQ's JSON serializer; a worker (`python -m worker worker`, i.e. `worker.runner.run_worker`)
@@ -8,8 +9,8 @@ from its checkpoint. If the whole worker dies, `worker.reconcile` (run by every 
 the run by its stale heartbeat and dead job, marks it interrupted and queues it again once by itself.
 
 Enqueueing never imports torch: the job function and its callbacks are named by string. The callbacks
-(`on_job_failure`, `on_job_stopped`, `on_sweep_failure`) live here because every job already in Redis names them
-by this path.
+(`on_job_failure`, `on_job_stopped`, `on_sweep_failure`, `on_landscape_failure`)
+live here because every job already in Redis names them by this path.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from rq import Callback, Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from worker import sweeps
+from worker import landscapes, sweeps
 from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, get_redis, queue_name, redis_error_line
 from worker.db import session_scope
-from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob, is_id
+from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, LANDSCAPE_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob, is_id
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run, require_run, transition_run
@@ -40,6 +41,10 @@ JOB_STARTUP_S = 900
 
 SWEEP_TIMEOUT_S = 3600
 """RQ's wall-time limit for a depth sweep (the default one takes about a minute on a CPU)."""
+
+LANDSCAPE_POINT_S = 120
+"""RQ's allowance per landscape point per 1,000 images: a VGG38 forward pass over 1,000 images takes 6 s of a CPU
+core, 30 s of wall time on a tenfold oversubscribed 2-core CPU (docs/benchmarks.md)."""
 
 RESULT_TTL_S = 7 * 24 * 3600
 FAILURE_TTL_S = 30 * 24 * 3600
@@ -91,16 +96,27 @@ def enqueue_run(run_id: int, queue: Queue | None = None) -> str:
 
 def enqueue_sweep(sweep_id: int, job_id: str) -> None:
     """Put a stored sweep's job on the queue under `job_id` (already on its row). Raises QueueError."""
+    _enqueue_measurement(SWEEP_FUNCTION, sweep_id, job_id, SWEEP_TIMEOUT_S, f"depth sweep {sweep_id}")
+
+
+def enqueue_landscape(landscape_id: int, job_id: str, points: int, images: int) -> None:
+    """Put a stored landscape's job on the queue under `job_id` (already on its row). Raises QueueError."""
+    timeout = JOB_STARTUP_S + points * max(images, 1000) // 1000 * LANDSCAPE_POINT_S
+    _enqueue_measurement(LANDSCAPE_FUNCTION, landscape_id, job_id, timeout, f"loss landscape {landscape_id}")
+
+
+def _enqueue_measurement(function: str, item_id: int, job_id: str, timeout: int, description: str) -> None:
+    """Enqueue a job that measures a stored item (a sweep, a landscape) with its failure callback."""
     queue = get_queue()
     try:
         queue.enqueue(
-            SWEEP_FUNCTION, sweep_id, job_id=job_id, job_timeout=SWEEP_TIMEOUT_S, result_ttl=RESULT_TTL_S,
-            failure_ttl=FAILURE_TTL_S, description=f"depth sweep {sweep_id}",
-            on_failure=Callback(JOB_CALLBACKS[SWEEP_FUNCTION]["failure"]),
+            function, item_id, job_id=job_id, job_timeout=timeout, result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S, description=description,
+            on_failure=Callback(JOB_CALLBACKS[function]["failure"]),
         )  # fmt: skip
     except Exception as e:
         _forget_job(queue.connection, job_id)
-        raise QueueError(redis_error_line(e), sweep_id) from e
+        raise QueueError(redis_error_line(e), item_id) from e
 
 
 def _forget_job(connection: Redis, job_id: str) -> None:
@@ -176,8 +192,17 @@ def on_job_stopped(job: Job, connection: Redis) -> None:
 
 def on_sweep_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
     """RQ failure callback of a sweep's job: an exception escaped it, or its worker died; the sweep failed."""
+    _measurement_failed(sweeps.transition_sweep, job, exc_type, exc_value)
+
+
+def on_landscape_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+    """RQ failure callback of a landscape's job: an exception escaped it, or its worker died; it failed."""
+    _measurement_failed(landscapes.transition_landscape, job, exc_type, exc_value)
+
+
+def _measurement_failed(transition: Any, job: Job, exc_type: Any, exc_value: Any) -> None:
     name = getattr(exc_type, "__name__", "error")
-    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-sweep)"
+    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-job)"
     with session_scope() as session:
         active = (RunStatus.QUEUED, RunStatus.RUNNING)
-        sweeps.transition_sweep(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)
+        transition(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)

@@ -1,4 +1,4 @@
-"""What our RQ jobs are: the two job functions and their callbacks, by import path, and the Job class that calls no
+"""What our RQ jobs are: the job functions and their callbacks, by import path, and the Job class that calls no
 callback but these. Every Queue and worker of VGP Lab uses it (worker.queue.get_queue, worker.runner.make_worker,
 worker.liveness.fetch_job); it imports neither torch nor the store.
 """
@@ -18,9 +18,13 @@ JOB_FUNCTION = "worker.jobs.train_run"
 SWEEP_FUNCTION = "worker.sweep_job.measure_sweep"
 """The depth-sweep job, by import path; its only argument is the sweep id."""
 
+LANDSCAPE_FUNCTION = "worker.landscape_job.measure_landscape_job"
+"""The loss-landscape job, by import path; its only argument is the landscape id."""
+
 JOB_CALLBACKS = {
     JOB_FUNCTION: {"failure": "worker.queue.on_job_failure", "stopped": "worker.queue.on_job_stopped"},
     SWEEP_FUNCTION: {"failure": "worker.queue.on_sweep_failure"},
+    LANDSCAPE_FUNCTION: {"failure": "worker.queue.on_landscape_failure"},
 }
 """The callbacks each job function is enqueued with, by import path (they live in worker.queue, which every job
 already in Redis names); RQ imports them by name."""

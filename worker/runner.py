@@ -31,7 +31,15 @@ from worker.connection import new_redis, queue_name, redis_error_line, require_r
 from worker.db import safe_database_url, session_scope
 from worker.queue import get_queue, job_run_id
 from worker.reconcile import reconcile_quietly
-from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, MAX_ID, SWEEP_FUNCTION, OurCallbacksJob, is_id
+from worker.rq_jobs import (
+    JOB_CALLBACKS,
+    JOB_FUNCTION,
+    LANDSCAPE_FUNCTION,
+    MAX_ID,
+    SWEEP_FUNCTION,
+    OurCallbacksJob,
+    is_id,
+)
 from worker.schema import RunStatus
 from worker.settings import Settings
 from worker.store import interrupt_run
@@ -90,15 +98,15 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-JOB_FUNCTIONS = frozenset({JOB_FUNCTION, SWEEP_FUNCTION})
+JOB_FUNCTIONS = frozenset({JOB_FUNCTION, SWEEP_FUNCTION, LANDSCAPE_FUNCTION})
 """The only functions a worker runs. RQ imports and calls whatever a job names, so anyone who can write to
 Redis could otherwise run code on every worker; jobs are checked before anything they name is imported."""
 
 
 def job_refusal(job: Job) -> str | None:
     """Why the worker must not run `job`, or None: its function must be in JOB_FUNCTIONS, its arguments exactly
-    one run or sweep id (`rq_jobs.is_id`), and its callbacks ours. Reads only the job's JSON, so nothing it
-    names is imported."""
+    one run, sweep or landscape id (`rq_jobs.is_id`), and its callbacks ours. Reads only the job's JSON, so nothing
+    it names is imported."""
     try:
         func, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
         callbacks = {

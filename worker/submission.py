@@ -1,4 +1,4 @@
-"""Putting work on the queue: submit a run (or one per seed) or a depth sweep, resume a stopped run.
+"""Putting work on the queue: submit a run (or one per seed), a depth sweep or a loss landscape, resume a stopped run.
 
 Each checks what it can before writing anything (the memory budget, Redis answering); if enqueueing fails after
 the row exists, the row is kept and marked failed with a one-line reason (so the attempt stays visible), and
@@ -8,19 +8,22 @@ the row exists, the row is kept and marked failed with a one-line reason (so the
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
 
-from vgp_models.config import RunConfig
+from vgp_models.config import ConfigError, RunConfig
+from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.memory import check_memory
 from vgp_models.sweep_config import SweepConfig
-from worker import sweeps
+from worker import landscapes, sweeps
 from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, redis_error_line, require_redis
 from worker.db import session_scope
-from worker.queue import enqueue_run, enqueue_sweep
+from worker.queue import enqueue_landscape, enqueue_run, enqueue_sweep
 from worker.schema import RunOrigin, RunStatus
 from worker.settings import Settings
 from worker.store import RunMeta, create_run, require_run, set_status, transition_run
@@ -92,18 +95,45 @@ def submit_seeds(config: RunConfig, seeds: int, meta: RunMeta | None = None) -> 
 def submit_sweep(config: SweepConfig) -> int:
     """Create a queued depth sweep and enqueue its job; return its id. Redis down: QueueError before any write;
     an enqueue failing later leaves the sweep failed with a one-line reason."""
+    return _submit_measurement(
+        "sweep", lambda s: sweeps.create_sweep(s, config), sweeps.transition_sweep, enqueue_sweep
+    )
+
+
+def submit_landscape(config: LandscapeConfig) -> int:
+    """Create a queued loss landscape and enqueue its job; return its id. Refused in one line before any write
+    (ConfigError, LookupError) when it names neither a run nor a preset, or a run that does not exist or keeps
+    no such checkpoint; Redis down: QueueError; an enqueue failing later leaves it failed, as a sweep."""
+    if config.run_id is None and config.preset is None:
+        raise ConfigError("a landscape needs a run (with a kept checkpoint) or a fresh preset")
+    if config.run_id is not None:
+        with session_scope() as session:
+            run = require_run(session, config.run_id)
+            if not landscapes.checkpoint_kept(session, run, config.kind):
+                raise ConfigError(f"run {run.id} keeps no {config.kind} checkpoint (a completed run keeps its best "
+                                  "one unless VGP_KEEP_CHECKPOINTS=none; an imported run keeps none)")  # fmt: skip
+    return _submit_measurement(
+        "landscape", lambda s: landscapes.create_landscape(s, config), landscapes.transition_landscape,
+        lambda item_id, job_id: enqueue_landscape(item_id, job_id, config.total, config.images),
+    )  # fmt: skip
+
+
+def _submit_measurement(
+    noun: str, create: Callable[[Session], object], transition: Callable[..., bool], enqueue: Callable[[int, str], None]
+) -> int:
+    """Write a queued row (`create`) with its job id, enqueue its job; an enqueue failure marks it failed."""
     require_redis()
     with session_scope() as session:
-        sweep = sweeps.create_sweep(session, config)
-        sweep_id = sweep.id
-        job_id = sweep.job_id = f"vgp-sweep-{sweep_id}-{secrets.token_hex(4)}"
+        row = create(session)
+        item_id = row.id  # type: ignore[attr-defined]
+        job_id = row.job_id = f"vgp-{noun}-{item_id}-{secrets.token_hex(4)}"  # type: ignore[attr-defined]
     try:
-        enqueue_sweep(sweep_id, job_id)
+        enqueue(item_id, job_id)
     except QueueError as e:
         with session_scope() as session:
-            sweeps.transition_sweep(session, sweep_id, (RunStatus.QUEUED,), RunStatus.FAILED, f"not queued: {e}")
+            transition(session, item_id, (RunStatus.QUEUED,), RunStatus.FAILED, f"not queued: {e}")
         raise
-    return sweep_id
+    return item_id
 
 
 def resume_run(run_id: int) -> str:

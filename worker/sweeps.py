@@ -49,16 +49,25 @@ def transition_sweep(
     reason: str | None = None, *, only_job: str | None = None, **fields: Any,
 ) -> bool:  # fmt: skip
     """Atomically move a sweep to `to_status` if its status is one of `from_statuses` (and, with `only_job`, it
-    still belongs to that job); False otherwise. Timestamps as worker.store.transition_run's."""
+    still belongs to that job); False otherwise (`transition_row`)."""
+    return transition_row(session, Sweep, sweep_id, from_statuses, to_status, reason, only_job=only_job, **fields)
+
+
+def transition_row(
+    session: Session, table: Any, row_id: int, from_statuses: Iterable[RunStatus], to_status: RunStatus,
+    reason: str | None = None, *, only_job: str | None = None, **fields: Any,
+) -> bool:  # fmt: skip
+    """The conditional status UPDATE of a job-owned row that is not a run (a sweep, a landscape: `table` has
+    status, reason, the three timestamps and job_id). Timestamps as worker.store.transition_run's."""
     now = utcnow()
     values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None, **fields}
     if to_status is RunStatus.RUNNING:
         values.update(started_at=now, heartbeat_at=now, finished_at=None)
     elif to_status is not RunStatus.QUEUED:
         values.update(finished_at=now)
-    query = update(Sweep).where(Sweep.id == int(sweep_id), Sweep.status.in_(list(from_statuses)))
+    query = update(table).where(table.id == int(row_id), table.status.in_(list(from_statuses)))
     if only_job is not None:
-        query = query.where(Sweep.job_id == only_job)
+        query = query.where(table.job_id == only_job)
     result = session.execute(query.values(**values).execution_options(synchronize_session=False))
     session.expire_all()
     return bool(result.rowcount)

@@ -22,11 +22,13 @@ from dashboard.charts.gradients import (
     pick_epochs,
     zero_gradients,
 )
+from dashboard.charts.landscape import contour_chart, contours_side_by_side, curve_chart, loss_levels
 from dashboard.charts.steps import MAX_SMOOTHING, X_AXES, smooth, step_chart
 
 __all__ = [
-    "accuracy_chart", "chart_image", "chart_spec", "colour_domain", "compare_charts", "EXPORT_WIDTH",
-    "gradient_flow_chart", "gradient_heatmap", "gradient_ratio_chart", "HEATMAP_EPOCHS", "LAYER_KINDS",
-    "layer_order", "layers_of_kind", "loss_chart", "MAX_GRAD_LINES", "MAX_SMOOTHING", "pick_epochs", "results_chart",
-    "seed_curve_chart", "seed_flow_chart", "smooth", "step_chart", "sweep_chart", "X_AXES", "zero_gradients",
+"accuracy_chart", "chart_image", "chart_spec", "colour_domain", "compare_charts", "contour_chart",
+"contours_side_by_side", "curve_chart", "EXPORT_WIDTH", "gradient_flow_chart", "gradient_heatmap",
+"gradient_ratio_chart", "HEATMAP_EPOCHS", "LAYER_KINDS", "layer_order", "layers_of_kind", "loss_chart",
+"loss_levels", "MAX_GRAD_LINES", "MAX_SMOOTHING", "pick_epochs", "results_chart", "seed_curve_chart",
+"seed_flow_chart", "smooth", "step_chart", "sweep_chart", "X_AXES", "zero_gradients",
 ]  # fmt: skip
