@@ -77,7 +77,7 @@ def test_export_frames_are_long_unsampled_and_escaped(env):
     frames = downloads.export_frames([run_id])
     assert len(frames["epochs"]) == 60 and len(frames["gradients"]) == 60 * 9
     assert list(frames["gradients"].columns) == ["run_id", "run", "epoch", "layer_index", "layer", "abs_mean_last",
-                                                 "abs_mean_epoch", "l2"]  # fmt: skip
+                                                 "abs_mean_epoch", "l2", "weight_norm", "update_ratio"]  # fmt: skip
     text = downloads.export_csv([run_id], "gradients")
     back = pd.read_csv(io.StringIO(text))
     assert back["run"].iloc[0].startswith(f"#{run_id} =not-a-formula · ")  # "#..." starts no formula; kept as is

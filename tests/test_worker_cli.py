@@ -43,7 +43,8 @@ def test_submit_work_show_export(cli_env: dict[str, str], tmp_path: Path) -> Non
     epochs = pd.read_csv(out / "epochs.csv")
     grads = pd.read_csv(out / "gradients.csv")
     assert epochs["epoch"].tolist() == [1, 2]
-    assert list(grads.columns) == ["run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+    assert list(grads.columns) == ["run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2",
+                                   "weight_norm", "update_ratio"]  # fmt: skip
     assert len(grads) == 2 * grads["layer_index"].nunique()
     assert grads["abs_mean_last"].dtype == float
     assert json.loads((out / "run.json").read_text())["name"] == "=HYPERLINK()"

@@ -4,7 +4,10 @@
                      version, git commit, run uuid, start and end times, status, best epoch and test result
   summary.csv        the course framework's per-epoch file: train_acc, train_loss, val_acc, val_loss
   epochs.csv         per epoch: epoch, lr (at the epoch's first step), seconds (wall time), finished_at
-  gradients.csv      long format: epoch, layer_index, layer, abs_mean_last, abs_mean_epoch, l2
+  gradients.csv      long format: epoch, layer_index, layer, abs_mean_last, abs_mean_epoch, l2, weight_norm,
+                     update_ratio (the last two empty where not measured; folders written before them lack them)
+  signals.csv        long format, the forward signal (vgp_models.signals): epoch, layer_index, layer, mean, std,
+                     negative_share (absent in folders written before it)
   test_summary.csv   the course framework's test file: test_acc, test_loss (once the run completed)
   last.pt, best.pt   checkpoints (resume state; never committed or imported)
 
@@ -21,7 +24,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +40,14 @@ CONFIG_JSON = "config.json"
 SUMMARY_CSV = "summary.csv"
 EPOCHS_CSV = "epochs.csv"
 GRADIENTS_CSV = "gradients.csv"
+SIGNALS_CSV = "signals.csv"
 TEST_SUMMARY_CSV = "test_summary.csv"
 
 SUMMARY_HEADER = ["train_acc", "train_loss", "val_acc", "val_loss"]
 EPOCHS_HEADER = ["epoch", "lr", "seconds", "finished_at"]
-GRADIENTS_HEADER = ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+GRADIENTS_HEADER_V1 = ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+GRADIENTS_HEADER = [*GRADIENTS_HEADER_V1, "weight_norm", "update_ratio"]
+SIGNALS_HEADER = ["epoch", "layer_index", "layer", "mean", "std", "negative_share"]
 TEST_SUMMARY_HEADER = ["test_acc", "test_loss"]
 
 
@@ -77,6 +83,11 @@ def _rewrite_epoch_rows(path: Path, header: list[str], rows: list[list], epoch: 
         kept = [r for i, r in enumerate(body) if (i + 1 if epoch_col is None else int(r[epoch_col])) < epoch]
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([header, *kept, *rows])
+
+
+def _optional(value: float | None) -> float | str:
+    """A measurement that may be missing: empty in the CSV when None or not finite."""
+    return "" if value is None or not math.isfinite(value) else value
 
 
 class RunFolder:
@@ -128,10 +139,19 @@ class RunFolder:
         _rewrite_epoch_rows(
             self.path / GRADIENTS_CSV,
             GRADIENTS_HEADER,
-            [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2] for g in m.grads],
+            [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2, _optional(g.weight_norm),
+              _optional(g.update_ratio)] for g in m.grads],
             m.epoch,
             0,
-        )
+        )  # fmt: skip
+        if m.signals:
+            _rewrite_epoch_rows(
+                self.path / SIGNALS_CSV,
+                SIGNALS_HEADER,
+                [[m.epoch, s.layer_index, s.layer, s.mean, s.std, s.negative_share] for s in m.signals],
+                m.epoch,
+                0,
+            )
 
     def finish(self, result: TrainResult) -> None:
         if result.status == "completed" and result.test_acc is not None:
@@ -216,8 +236,9 @@ class FolderContents:
     config: RunConfig
     record: dict[str, Any]  # config.json, or what a course-framework folder implies
     epochs: list[dict[str, Any]]  # epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds
-    gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields
+    gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields (weight_norm, update_ratio None where missing)
     test: tuple[float, float] | None  # (test_acc, test_loss)
+    signals: list[dict[str, Any]] = field(default_factory=list)  # SIGNALS_HEADER's fields; [] without signals.csv
 
 
 def _rows(path: Path, header: list[str], any_order: bool = False) -> list[tuple[int, dict[str, str]]]:
@@ -293,12 +314,45 @@ def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
 
 
 def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
-    """Epochs 1..n_epochs in order, each with epoch 1's layers in order: anything else is a ragged file."""
+    """gradients.csv; a folder written before the weight updates has GRADIENTS_HEADER_V1's columns (None for them)."""
     path = folder / GRADIENTS_CSV
-    rows = _rows(path, GRADIENTS_HEADER)
+    header = GRADIENTS_HEADER_V1 if _first_row(path) == GRADIENTS_HEADER_V1 else GRADIENTS_HEADER
+    rows = _read_layer_rows(path, header, n_epochs, optional=("weight_norm", "update_ratio"))
+    return [{"weight_norm": None, "update_ratio": None, **row} for row in rows]
+
+
+def _read_signals(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
+    """signals.csv, or [] for a folder written before the forward signal was recorded."""
+    path = folder / SIGNALS_CSV
+    if not path.exists():
+        return []
+    return _read_layer_rows(path, SIGNALS_HEADER, n_epochs, {"mean": (-math.inf, math.inf), "negative_share": (0, 1)})
+
+
+def _first_row(path: Path) -> list[str]:
+    try:
+        with open(path, newline="") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # _rows names the problem
+
+
+def _read_layer_rows(path: Path, header: list[str], n_epochs: int, bounds: dict[str, tuple[float, float]] | None = None,
+                     optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
+    """A per-layer file (epoch, layer_index, layer, numbers...): epochs 1..n_epochs in order, each with epoch 1's
+    layers in order; anything else is a ragged file. Numbers are finite and >= 0 unless `bounds` says otherwise;
+    an `optional` column may be empty (None)."""
+    rows = _rows(path, header)
     parsed = [(n, _whole(path, n, r, "epoch"), _whole(path, n, r, "layer_index"), r) for n, r in rows]
     n_layers = next((i for i, (_, epoch, _, _) in enumerate(parsed) if epoch != 1), len(parsed))
     layers = [r["layer"] for *_, r in parsed[:n_layers]]
+    bounds = bounds or {}
+
+    def value(n: int, r: dict[str, str], column: str) -> float | None:
+        if column in optional and r[column] == "":
+            return None
+        return _number(path, n, r, column, *bounds.get(column, (0.0, math.inf)))
+
     out = []
     for i, (n, epoch, index, r) in enumerate(parsed):
         want = (i // max(n_layers, 1) + 1, i % max(n_layers, 1))
@@ -308,7 +362,7 @@ def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
                 f"{want[0]} layer {want[1]} ({layers[want[1]]!r})"
             )
         out.append({"epoch": epoch, "layer_index": index, "layer": r["layer"],
-                    **{c: _number(path, n, r, c) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
+                    **{c: value(n, r, c) for c in header[3:]}})  # fmt: skip
     if not n_layers or len(out) != n_epochs * n_layers:
         raise RunFolderError(
             f"{path}: {len(out)} rows, {n_epochs} epochs of {n_layers} layers expected "
@@ -355,7 +409,7 @@ def read_run_folder(folder: Path, preset: str | None = None, lr: float | None = 
     _add_epoch_times(folder, epochs)
     test = _read_test(folder) if record["status"] == "completed" else None
     return FolderContents(folder, str(record["run_uuid"]), config, record, epochs,
-                          _read_gradients(folder, len(epochs)), test)  # fmt: skip
+                          _read_gradients(folder, len(epochs)), test, _read_signals(folder, len(epochs)))  # fmt: skip
 
 
 def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | None, lr: float | None) -> FolderContents:

@@ -1,8 +1,8 @@
 """Run folders into the database: `python -m worker import PATH...` and the Runs page's zip upload.
 
 A folder (`vgp_models/run_folder.py`'s format, or the course framework's summary.csv + test_summary.csv)
-becomes one finished run with every epoch and gradient row, in one transaction. The run keeps the folder's
-run uuid, so importing the same folder again adds nothing. Every folder is read and checked in full before
+becomes one finished run with every epoch, gradient and forward-signal row, in one transaction. The run keeps
+the folder's run uuid, so importing the same folder again adds nothing. Every folder is read and checked in full before
 anything is written: a malformed one is a one-line RunFolderError naming the file and line.
 """
 
@@ -30,7 +30,7 @@ from vgp_models.run_folder import (
     read_run_folder,
 )
 from worker.db import REPO_ROOT, session_scope
-from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
+from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus, SignalRow
 
 __all__ = [
     "ZIP_MAX_BYTES", "Imported", "extract_zip", "find_run_folders", "import_folders", "import_reference", "import_zip",
@@ -150,6 +150,8 @@ def import_contents(session: Session, contents: FolderContents, group: str | Non
     session.execute(insert(EpochRow), [{"run_id": run.id, **e} for e in contents.epochs])
     if contents.gradients:
         session.execute(insert(GradientRow), [{"run_id": run.id, **g} for g in contents.gradients])
+    if contents.signals:
+        session.execute(insert(SignalRow), [{"run_id": run.id, **s} for s in contents.signals])
     return Imported(contents.path, int(run.id), True)
 
 
