@@ -57,30 +57,38 @@ def signal_frame(run_ids=(1,), epochs: int = 3, layers: int = 4) -> pd.DataFrame
     ])  # fmt: skip
 
 
-def test_per_layer_chart_scales_and_keeps_what_it_can_draw() -> None:
-    frame = signal_frame()
+def test_per_layer_chart_scales_and_puts_exact_zeros_at_the_floor() -> None:
+    frame = signal_frame()  # std 1, 0.1, 0.01 and an exact 0 (an output that no longer varies)
     std = charts.per_layer_chart(frame, "std")
     spec = std.to_dict()
-    (line,) = spec["layer"]
-    assert line["encoding"]["y"]["scale"]["type"] == "log" and line["encoding"]["x"]["scale"]["domain"] == [
-        "l0", "l1", "l2", "l3"]  # fmt: skip
-    assert len(plotted(std)) == 3 * 3  # a zero std cannot sit on the log axis
+    line, points = spec["layer"]
+    assert line["mark"]["type"] == "line" and points["encoding"]["shape"]["field"] == "zero"
+    assert line["encoding"]["y"]["scale"]["type"] == "log"
+    assert line["encoding"]["x"]["scale"]["domain"] == ["l0", "l1", "l2", "l3"]
+    data = plotted(std)
+    assert len(data) == 3 * 4 and data["zero"].sum() == 3  # every epoch's zero kept, flagged
+    assert data.loc[data["zero"], "shown"].tolist() == pytest.approx([1e-3] * 3)  # a decade below 0.01
+    assert (data.loc[data["zero"], "std"] == 0).all() and "exact zero" in spec["title"]
     mean = charts.per_layer_chart(frame, "mean", epoch=2)
     assert mean.to_dict()["layer"][0]["encoding"]["y"]["scale"]["type"] == "linear"
-    assert len(plotted(mean)) == 4 and "epoch 2" in mean.to_dict()["title"]
+    assert len(plotted(mean)) == 4 and "epoch 2" in mean.to_dict()["title"] and not plotted(mean)["zero"].any()
     two = signal_frame(run_ids=(1, 2)).assign(run=lambda f: f["run_id"].map({1: "VGG08", 2: "VGG38"}))
     several = charts.per_layer_chart(charts.latest_rows(two), "negative_share")
     assert several.to_dict()["layer"][0]["encoding"]["color"]["field"] == "run"
     assert set(plotted(several)["epoch"]) == {3}
     gain = charts.gain_chart(layer_gains(grads({1: [1e-4, 5.0, 2e-4, 7.0, 4e-4, 8e-4]})))
-    assert [layer.get("mark", {}).get("type") for layer in gain.to_dict()["layer"]] == ["line", "rule"]
+    assert [layer["mark"]["type"] for layer in gain.to_dict()["layer"]] == ["line", "point", "rule"]
 
 
-def test_heatmap_stays_under_altairs_row_limit() -> None:
+def test_heatmap_stays_under_altairs_row_limit_and_greys_zeros() -> None:
     frame = signal_frame(epochs=100, layers=111)
-    data = plotted(charts.layer_heatmap(frame, "negative_share"))
+    heatmap = charts.layer_heatmap(frame, "std")
+    data = plotted(heatmap)
     assert len(data) <= charts.HEATMAP_CELLS and data["epoch"].nunique() == charts.HEATMAP_CELLS // 111
     assert {1, 100} <= set(data["epoch"])
+    cells, zeros = heatmap.to_dict()["layer"]
+    assert zeros["mark"] == {"type": "rect", "color": "lightgrey"} and "grey: exactly 0" in heatmap.to_dict()["title"]
+    assert data["zero"].sum() == (111 - 3) * data["epoch"].nunique()
 
 
 def add_measured_run(preset: str, outputs: int, layers: int, epochs: int = 2) -> int:
