@@ -26,7 +26,8 @@ UPDATE_CAPTION = (
 )
 GAIN_CAPTION = (
     "Each conv and linear weight's mean |gradient| (the epoch's last batch) over the next one's: below 1, the "
-    "gradient shrinks on its way back through that layer. BN weights are left out."
+    "gradient shrinks on its way back through that layer. BN weights are left out. The geometric mean is the "
+    "constant gain per layer that compounds to the same input / last layer ratio."
 )
 
 
@@ -70,8 +71,12 @@ def _gain_caption(gains: pd.DataFrame) -> str:
     if median.empty or pd.isna(median["median_gain"].iloc[0]):
         return GAIN_CAPTION
     row = median.iloc[0]
-    median_text = f"{row['median_gain']:.3f} over {int(row['layers'])} layers"
-    return f"{GAIN_CAPTION} Median at epoch {int(row['epoch'])}: {median_text}."
+    median_text = f"{row['median_gain']:.3f}, geometric mean {row['geometric_gain']:.3f}, over {int(row['layers'])}"
+    return f"{GAIN_CAPTION} Median at epoch {int(row['epoch'])}: {median_text} layers."
+
+
+def _gain_text(gain: float) -> str:
+    return "–" if pd.isna(gain) else f"{gain:.3f}"
 
 
 def gain_table(gains: pd.DataFrame, names: Mapping[int, str]) -> pd.DataFrame:
@@ -80,7 +85,8 @@ def gain_table(gains: pd.DataFrame, names: Mapping[int, str]) -> pd.DataFrame:
     return pd.DataFrame({
         "run": median["run_id"].map(lambda i: display.plain(names.get(int(i), f"#{i}"))),  # st.table renders Markdown
         "epoch": median["epoch"].astype(int),
-        "median gain per layer": median["median_gain"].map(lambda g: "–" if pd.isna(g) else f"{g:.3f}"),
+        "median gain per layer": median["median_gain"].map(_gain_text),
+        "geometric mean gain": median["geometric_gain"].map(_gain_text),
         "layers": median["layers"].astype(int),
     })  # fmt: skip
 

@@ -40,6 +40,9 @@ def test_gain_is_each_layer_over_the_next_without_bn() -> None:
     median = median_gains(gains)
     assert median["run_id"].tolist() == [1, 2] and median["epoch"].tolist() == [2, 2]
     assert median["median_gain"].tolist() == pytest.approx([0.5, 1.0]) and median["layers"].tolist() == [3, 1]
+    assert median["geometric_gain"].tolist() == pytest.approx([0.5, 1.0])
+    uneven = median_gains(layer_gains(grads({1: [1e-6, 5.0, 1e-3, 7.0, 1e-3, 1e-3]})))  # 1e-3 at one of 3 layers
+    assert uneven["median_gain"].item() == pytest.approx(1.0) and uneven["geometric_gain"].item() == pytest.approx(0.1)
     assert [is_bn(label) for label in ("bn", "block_0_0_bn_1", "reduction_block_2_shortcut_bn", "abnormal_conv")] == [
         True, True, True, False]  # fmt: skip
 
@@ -121,7 +124,7 @@ def test_run_page_draws_every_statistic(env) -> None:
     at.toggle(key=f"why-one-epoch-{run_id}").set_value(True).run()
     assert not at.exception and at.select_slider(key=f"why-epoch-{run_id}").value == 2
     assert any("epoch 2" in title for title in chart_titles(at))
-    assert any("Median at epoch 2: 0.700 over 38 layers" in c.value for c in at.caption)
+    assert any("Median at epoch 2: 0.700, geometric mean 0.700, over 38 layers" in c.value for c in at.caption)
 
 
 def test_compare_puts_runs_side_by_side_and_older_runs_say_what_they_lack(env) -> None:
@@ -135,6 +138,7 @@ def test_compare_puts_runs_side_by_side_and_older_runs_say_what_they_lack(env) -
     (table,) = at.table
     assert table.value["run"].tolist()[0].startswith(f"\\#{measured} \\*measured\\*")  # plain text: no Markdown
     assert table.value["median gain per layer"].tolist()[0] == "0.700"
+    assert table.value["geometric mean gain"].tolist()[0] == "0.700"
     at.multiselect(key="compare_runs").set_value([older]).run()
     assert not at.exception
     assert sum("recorded before VGP Lab measured" in c.value for c in at.caption) == 2  # signal and updates

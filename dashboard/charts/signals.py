@@ -24,7 +24,7 @@ STATISTICS = {
     "negative_share": ("Share of pre-activations < 0", False, ".0%"),
     "update_ratio": ("||w_end - w_start|| / ||w_start||", True, ".0e"),
     "weight_norm": ("||w||", True, ".1e"),
-    "gain": ("Gain (mean |grad| / next layer's)", True, ".2f"),
+    "gain": ("Gain (mean |grad| / next layer's)", True, "~g"),
 }
 SIGNAL_STATISTICS = ("std", "mean", "negative_share")
 
@@ -115,8 +115,9 @@ def layer_heatmap(frame: pd.DataFrame, column: str, title: str = "",
         .encode(color=alt.Color(f"{column}:Q", title=axis_title, scale=scale, legend=alt.Legend(format=fmt)))
     )
     zeros = base.transform_filter(alt.datum.zero).mark_rect(color="lightgrey")
-    heading = f"{title}{thinned}" + (" (grey: exactly 0)" if data["zero"].any() else "")
-    chart = alt.layer(cells, zeros, title=heading or alt.Undefined)
+    zeros_note = " (grey: exactly 0)" if data["zero"].any() else ""
+    heading = f"{title or axis_title + ', layer x epoch'}{thinned}{zeros_note}"
+    chart = alt.layer(cells, zeros, title=heading)
     return chart.properties(height=13 * len(order) + 130)
 
 
