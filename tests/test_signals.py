@@ -13,7 +13,7 @@ from torch import nn
 
 from vgp_models.config import RunConfig
 from vgp_models.metrics import EpochMetrics
-from vgp_models.signals import ForwardSignal, WeightUpdates
+from vgp_models.signals import ForwardSignal, WeightUpdates, signal_of
 from vgp_models.train import build_model, train
 
 
@@ -87,6 +87,15 @@ def test_a_scaled_input_scales_the_std_and_a_constant_has_none() -> None:
         net(x)
     conv = probe.read()[0]
     assert (conv.mean, conv.std, conv.negative_share) == (1.0, 0.0, 0.0)
+
+
+def test_a_tiny_spread_over_a_constant_is_measured_not_lost_to_rounding() -> None:
+    """VGG38's last convs: a 0.04 constant (the biases) plus an input-dependent part 1e-9 small, in float32."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((100, 32, 4, 4), 0.04) + 1e-9 * torch.randn(100, 32, 4, 4, generator=g)
+    mean, std, negative = signal_of(x, x).tolist()
+    assert std == pytest.approx(by_hand(x)[1], rel=1e-3) and 5e-10 < std < 2e-9
+    assert (mean, negative) == (pytest.approx(0.04), 0.0)
 
 
 def test_hooks_exist_only_while_recording() -> None:
