@@ -32,17 +32,15 @@ def with_run_names(frame: pd.DataFrame, names: Mapping[int, str]) -> pd.DataFram
 
 
 def export_frames(run_ids: Iterable[int]) -> dict[str, pd.DataFrame]:
-    """The runs' epochs, gradients and per-step points, every column and row, each with a `run` name column (their
-    `title`)."""
+    """The runs' epochs, gradients, forward signal and per-step points, every column and row, each with a `run`
+    name column (their `title`)."""
     ids = [int(i) for i in run_ids]
     with db.session_scope() as s:
         runs = frames.runs_frame(s, ids)
-        epochs = frames.epochs_frame(s, ids)
-        grads = frames.gradients_frame(s, ids)
-        steps = frames.steps_frame(s, ids)
+        read = {"epochs": frames.epochs_frame(s, ids), "gradients": frames.gradients_frame(s, ids),
+                "signals": frames.signals_frame(s, ids), "steps": frames.steps_frame(s, ids)}  # fmt: skip
     names = dict(zip(runs["id"].astype(int), runs["title"]))
-    return {"epochs": with_run_names(epochs, names), "gradients": with_run_names(grads, names),
-            "steps": with_run_names(steps, names)}  # fmt: skip
+    return {what: with_run_names(frame, names) for what, frame in read.items()}
 
 
 def table1_results(picks: Mapping[int, int] | None = None) -> pd.DataFrame:
@@ -68,7 +66,7 @@ def seeds_csv(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def export_csv(run_ids: Iterable[int], what: str) -> str:
-    """'epochs', 'gradients' or 'steps' of the runs as escaped CSV text."""
+    """'epochs', 'gradients', 'signals' or 'steps' of the runs as escaped CSV text."""
     return to_csv(export_frames(run_ids)[what])
 
 
@@ -81,9 +79,9 @@ def csv_button(label: str, make: Callable[[], pd.DataFrame], file_name: str, key
 
 
 def run_csv_buttons(run_ids: list[int], stem: str, key: str) -> None:
-    """Epochs, gradients and steps CSVs of `run_ids`, side by side."""
+    """Epochs, gradients, forward-signal and steps CSVs of `run_ids`, side by side."""
     row = st.container(horizontal=True)
-    for what in ("epochs", "gradients", "steps"):
+    for what in ("epochs", "gradients", "signals", "steps"):
         with row:
             st.download_button(
                 f"{what.capitalize()} CSV", lambda w=what: export_csv(run_ids, w), file_name=f"{stem}-{what}.csv",

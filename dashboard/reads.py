@@ -122,6 +122,23 @@ def load_epoch_gradients(run_ids: tuple[int, ...], epoch: int, versions: tuple) 
         return frames.gradients_frame(s, run_ids, epochs=[epoch], columns=FLOW_COLUMNS)
 
 
+def load_signals(run_ids: list[int]) -> pd.DataFrame:
+    """The runs' forward signal, every epoch (frames.signals_frame)."""
+    with session() as s:
+        return frames.signals_frame(s, run_ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def load_latest_why(latest: tuple[tuple[int, int], ...], versions: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare's "why it vanishes" reads: the forward signal and the gradient rows (every column) of each run in
+    `latest` ((run_id, its latest epoch) pairs) at that epoch; cached like load_compare."""
+    epoch_of = dict(latest)
+    with session() as s:
+        signals = frames.signals_frame(s, list(epoch_of), epochs=sorted(set(epoch_of.values())))
+        grads = frames.gradients_frame(s, list(epoch_of), epochs=sorted(set(epoch_of.values())))
+    return tuple(f[f["epoch"] == f["run_id"].map(epoch_of)].reset_index(drop=True) for f in (signals, grads))
+
+
 def load_sweeps() -> pd.DataFrame:
     """Every depth sweep, newest first (worker.sweeps.SWEEP_COLUMNS)."""
     with session() as s:

@@ -51,7 +51,7 @@ def test_launch_and_watch_a_run(services):
         badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img", name="check_circle icon"))
         expect(badge).to_have_text(re.compile(r"completed\s*$"), timeout=10_000)  # icon ligature, then status
         charts = page.locator("[data-testid='stVegaLiteChart']")
-        expect(charts).to_have_count(3, timeout=30_000)
+        expect(charts).to_have_count(3 + 6, timeout=30_000)  # loss, accuracy, flow; why it vanishes: 3 and heatmaps
         shoot(page, "run.png")
         assert page.locator("[data-testid='stException']").count() == 0
 
@@ -110,7 +110,7 @@ def test_reproduce_table1_then_compare_and_results(services):
         page.get_by_role("link", name="Compare", exact=True).click()
         expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Vanishing gradients")).to_be_visible(timeout=30_000)  # VGG38, beside VGG08
-        expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(7, timeout=30_000)  # per-step first
+        expect(page.locator("[data-testid='stVegaLiteChart']")).to_have_count(6 + 1 + 3, timeout=30_000)  # + steps, why
         epochs_csv = download(page, "Epochs CSV")
         gradients_csv = download(page, "Gradients CSV")
         steps_csv = download(page, "Steps CSV")

@@ -96,7 +96,8 @@ def test_train_writes_the_coursework_files(cifar_dir: Path, tmp_path: Path) -> N
     assert float(test[1][1]) == pytest.approx(status["test_loss"])
 
     grads = read_csv(out / "gradients.csv")
-    assert grads[0] == ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+    assert grads[0] == ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2", "weight_norm",
+                        "update_ratio"]  # fmt: skip
     assert len(grads) == 1 + 2 * 9
     assert [int(r[0]) for r in grads[1:]] == [1] * 9 + [2] * 9
     assert [int(r[1]) for r in grads[1:10]] == list(range(9))

@@ -35,9 +35,10 @@ def test_run_page_of_finished_run(env):
     assert not at.error
     (bar,) = at.get("progress")
     assert "Epoch 3 of 3" in bar.proto.text
-    assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy, gradient flow
-    downloads = at.get("download_button")  # epochs and gradients CSV, and PNG + SVG of each chart
-    assert [d.proto.label for d in downloads] == ["PNG", "SVG"] * 3 + ["Epochs CSV", "Gradients CSV", "Steps CSV"]
+    assert len(at.get("vega_lite_chart")) == 5  # loss, accuracy, gradient flow, gain per layer and its heatmap
+    downloads = at.get("download_button")  # epochs, gradients, signals and steps CSV, and PNG + SVG of each chart
+    assert [d.proto.label for d in downloads] == ["PNG", "SVG"] * 5 + ["Epochs CSV", "Gradients CSV", "Signals CSV",
+                                                                         "Steps CSV"]  # fmt: skip
     assert not any(d.proto.disabled for d in downloads)
     assert not at.warning  # a healthy run: no vanishing-gradient flag
     assert at.metric[0].value == "6.00%"  # best val acc, epoch 3
@@ -50,7 +51,7 @@ def test_run_page_one_epoch_slider(env):
     at.toggle(key=f"one-epoch-{run_id}").set_value(True).run()
     assert not at.exception
     assert at.select_slider(key=f"epoch-{run_id}").value == 3
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 5
 
 
 def test_run_page_failed_run_shows_reason(env):

@@ -34,18 +34,18 @@ def test_compare_opens_on_the_newest_vgg08_and_vgg38_and_flags_vgg38(env):
     assert old38 not in at.multiselect(key="compare_runs").value
     (warning,) = at.warning
     assert "Vanishing gradients" in warning.value and f"#{vgg38}" in warning.value
-    assert charts_of(at) == 6  # loss, accuracy, gradient flow, ratio, a heatmap per run
-    assert labels(at) == ["PNG", "SVG"] * 6 + ["Epochs CSV", "Gradients CSV", "Steps CSV"]
+    assert charts_of(at) == 7  # loss, accuracy, gradient flow, ratio, a heatmap per run, gain per layer
+    assert labels(at) == ["PNG", "SVG"] * 7 + ["Epochs CSV", "Gradients CSV", "Signals CSV", "Steps CSV"]
 
 
 def test_compare_all_epochs_gives_one_flow_chart_per_run(env):
     a, b, c = add_run(), add_run("vgg38", layers=39), add_run("vgg38-bn-rc", layers=75)
     at = open_page("views/compare.py")
     at.multiselect(key="compare_runs").set_value([a, b, c]).run()
-    assert charts_of(at) == 2 + 1 + 1 + 3  # loss, accuracy, flow, ratio, 3 heatmaps
+    assert charts_of(at) == 2 + 1 + 1 + 3 + 1  # loss, accuracy, flow, ratio, 3 heatmaps, gain per layer
     at.segmented_control(key="compare_mode").set_value("All epochs").run()
     assert not at.exception
-    assert charts_of(at) == 2 + 3 + 1 + 3  # a flow chart per run instead of one
+    assert charts_of(at) == 2 + 3 + 1 + 3 + 1  # a flow chart per run instead of one
     assert "compare_epoch" not in [w.key for w in at.get("select_slider")]
 
 
@@ -56,7 +56,7 @@ def test_compare_one_epoch_slider_loads_an_epoch_the_page_had_not(env):
     slider = at.select_slider(key="compare_epoch")
     assert slider.value == "latest" and slider.options[-1] == "each run's latest"
     at.select_slider(key="compare_epoch").set_value(2).run()  # epochs 1, 3, 4, 6 ... are loaded; 2 is not
-    assert not at.exception and charts_of(at) == 5
+    assert not at.exception and charts_of(at) == 6
 
 
 def test_compare_without_epochs_and_without_a_choice(env):
@@ -77,7 +77,7 @@ def test_export_frames_are_long_unsampled_and_escaped(env):
     frames = downloads.export_frames([run_id])
     assert len(frames["epochs"]) == 60 and len(frames["gradients"]) == 60 * 9
     assert list(frames["gradients"].columns) == ["run_id", "run", "epoch", "layer_index", "layer", "abs_mean_last",
-                                                 "abs_mean_epoch", "l2"]  # fmt: skip
+                                                 "abs_mean_epoch", "l2", "weight_norm", "update_ratio"]  # fmt: skip
     text = downloads.export_csv([run_id], "gradients")
     back = pd.read_csv(io.StringIO(text))
     assert back["run"].iloc[0].startswith(f"#{run_id} =not-a-formula · ")  # "#..." starts no formula; kept as is

@@ -84,7 +84,8 @@ def test_rename_needs_exactly_one_run(env):
     a, b = add_run(), add_run()
     at = select(runs_page(), a, b)
     assert at.button(key="runs_rename").disabled and not at.button(key="runs_add_tags").disabled
-    assert [d.proto.label for d in at.get("download_button")] == ["Epochs CSV", "Gradients CSV", "Steps CSV"]  # of both
+    assert [d.proto.label for d in at.get("download_button")] == ["Epochs CSV", "Gradients CSV", "Signals CSV",
+                                                                  "Steps CSV"]  # of both  # fmt: skip
 
 
 def test_delete_asks_first_then_removes_the_run_and_its_metrics(env):

@@ -156,7 +156,7 @@ def gradients_ragged_row(folder: Path) -> str:
     rows = list(csv.reader(open(folder / "gradients.csv", newline="")))
     rows[5].append("0.5")
     write_csv(folder / "gradients.csv", rows)
-    return "gradients.csv line 6: 7 fields, 6 expected"
+    return f"gradients.csv line 6: {len(rows[5])} fields, {len(rows[0])} expected"
 
 
 def gradients_short(folder: Path) -> str:

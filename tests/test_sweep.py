@@ -54,15 +54,21 @@ def test_tiny_sweep_measures_every_cure_depth_and_seed(cifar_dir):
     assert all(p.first > 0 and p.last > 0 and p.ratio == p.first / p.last and not p.note for p in points)
     assert points[0].first != points[1].first  # seeds differ in their init
 
-    # The number is the first and last weight's mean |grad| of that net on that batch, recomputed here by hand.
+    # The number is the first and last weight's mean |grad| of that net on that batch, recomputed here by hand,
+    # and the forward signal the across-batch std of its last conv's output.
     config = cure_config("none", 14, TINY, seed=1)
     model = build_model(config)
     stats = GradientStats(model)
     images, labels = data.train.images[:8], data.train.labels[:8]
+    outputs = []
+    model.reduction_block_2.conv_1.register_forward_hook(lambda m, args, out: outputs.append(out.detach()))
     torch.nn.functional.cross_entropy(model(model_input(images, config)), labels).backward()
     stats.update()
     grads = stats.read()["abs_mean_last"]
     assert (points[3].first, points[3].last) == pytest.approx((grads[0], grads[-1]), rel=1e-6)
+    (last_conv,) = outputs
+    assert points[3].last_signal_std == pytest.approx(last_conv.var(dim=0, correction=0).mean().sqrt().item(), rel=1e-5)
+    assert all(p.last_signal_std > 0 for p in points)
 
 
 def test_a_cure_that_cannot_apply_at_a_depth_is_skipped_with_a_note(cifar_dir, monkeypatch):
@@ -97,8 +103,10 @@ def test_cli_sweep_prints_a_table_and_writes_every_point(cifar_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[1].split() == ["cure", "8", "14"] and lines[2].split()[0] == "none" and len(lines[2].split()) == 3
+    assert "across-batch std of the last conv's output at initialisation, mean over seeds" in lines
     rows = list(csv.DictReader(out.open()))
     assert [(r["cure"], r["depth"]) for r in rows] == [("none", "8"), ("none", "14"), ("RC", "8"), ("RC", "14")]
+    assert all(float(r["last_signal_std"]) > 0 for r in rows)
     assert float(rows[0]["ratio"]) == pytest.approx(float(rows[0]["first"]) / float(rows[0]["last"]))
     bad = subprocess.run([sys.executable, "-m", "vgp_models", "sweep", "--depths", "9", "--data", str(cifar_dir)],
                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
@@ -127,7 +135,8 @@ def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, 
     assert (points["ratio"] == points["first"] / points["last"]).all() and (points["ratio"] > 0).all()
     data = load_cifar100(cifar_dir, subset=TINY.images)  # the stored numbers are the sweep's own
     expected = run_sweep(TINY, data)[1].points[1]
-    assert (points.loc[3, "first"], points.loc[3, "last"]) == pytest.approx((expected.first, expected.last))
+    assert (points.loc[3, "first"], points.loc[3, "last"], points.loc[3, "last_signal_std"]) == pytest.approx(
+        (expected.first, expected.last, expected.last_signal_std))  # fmt: skip
 
 
 def test_sweep_without_data_fails_in_one_line(redis_env, tmp_path, monkeypatch):
@@ -153,14 +162,16 @@ def test_cancelled_queued_sweep_never_runs(redis_env, cifar_dir, monkeypatch):
 # ---- the page ------------------------------------------------------------------------------------
 
 
-def stored_sweep(config: SweepConfig, status: RunStatus = RunStatus.COMPLETED) -> int:
-    """A sweep written straight into the store with known ratios: 10^-depth/8 for 'none', 1 for the rest."""
+def stored_sweep(config: SweepConfig, status: RunStatus = RunStatus.COMPLETED, signal: bool = False) -> int:
+    """A sweep written straight into the store with known ratios: 10^-depth/8 for 'none', 1 for the rest; with
+    `signal`, a last-conv std of 1/depth for 'none' and 0.5 for the rest (without, as before it was measured)."""
     with db.session_scope() as s:
         sweep_id = sweeps.create_sweep(s, config).id
         sweeps.transition_sweep(s, sweep_id, (RunStatus.QUEUED,), RunStatus.RUNNING)
         for done, (cure, depth) in enumerate(config.cells(), start=1):
-            points = [SweepPoint(cure, depth, seed, (10.0 ** (-depth / 8) if cure == "none" else 1.0) * (1 + seed), 1.0)
-                      for seed in range(config.seeds)]  # fmt: skip
+            std = (1 / depth if cure == "none" else 0.5) if signal else None
+            points = [SweepPoint(cure, depth, seed, (10.0 ** (-depth / 8) if cure == "none" else 1.0) * (1 + seed), 1.0,
+                                 last_signal_std=std) for seed in range(config.seeds)]  # fmt: skip
             sweeps.record_cell(s, sweep_id, points, done)
         sweeps.transition_sweep(s, sweep_id, (RunStatus.RUNNING,), status)
     return sweep_id
@@ -195,6 +206,21 @@ def test_sweep_page_plots_ratio_against_depth_with_seed_bands(env):
     values = next(v for v in data.values() if "series" in v[0])  # the other dataset: the 1e-3 line's one datum
     none8 = next(v for v in values if v["series"] == "none" and v["depth"] == 8)
     assert (none8["mean"], none8["lo"], none8["hi"], none8["n"]) == pytest.approx((0.15, 0.1, 0.2, 2))
+
+
+def test_sweep_page_shows_the_forward_signal_beside_the_ratio(env):
+    sweep_id = stored_sweep(SweepConfig(depths=(8, 14), cures=("none", "BN+RC"), seeds=2), signal=True)
+    at = open_page("views/sweep.py")
+    assert not at.exception
+    ratio, signal = at.get("vega_lite_chart")
+    assert "Gradient ratio at initialisation" in ratio.proto.spec
+    assert "Forward signal at initialisation" in signal.proto.spec
+    with db.session_scope() as s:
+        points = sweeps.points_frame(s, sweep_id)
+    assert points["last_signal_std"].tolist() == pytest.approx([1 / 8, 1 / 8, 1 / 14, 1 / 14, 0.5, 0.5, 0.5, 0.5])
+    (values,) = charts.sweep_chart(points, value="last_signal_std").to_dict()["datasets"].values()
+    none14 = next(v for v in values if v["series"] == "none" and v["depth"] == 14)
+    assert (none14["mean"], none14["n"]) == pytest.approx((1 / 14, 2))
 
 
 def test_sweep_page_never_imports_torch_and_says_when_unmigrated(tmp_path, monkeypatch):

@@ -108,3 +108,6 @@ def test_compile_run_completes_close_to_eager(data: Cifar100, tmp_path: Path) ->
         assert b.train_loss == pytest.approx(a.train_loss, rel=1e-4)
         assert b.val_loss == pytest.approx(a.val_loss, rel=1e-4)
         assert [g.layer for g in b.grads] == [g.layer for g in a.grads]
+        # the forward signal's batch runs eagerly (a compiled graph runs no hooks added later): recorded all the same
+        assert [s.layer for s in b.signals] == [s.layer for s in a.signals] and b.signals
+        assert [s.std for s in b.signals] == pytest.approx([s.std for s in a.signals], rel=1e-2)

@@ -43,9 +43,14 @@ def test_submit_work_show_export(cli_env: dict[str, str], tmp_path: Path) -> Non
     epochs = pd.read_csv(out / "epochs.csv")
     grads = pd.read_csv(out / "gradients.csv")
     assert epochs["epoch"].tolist() == [1, 2]
-    assert list(grads.columns) == ["run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+    assert list(grads.columns) == ["run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2",
+                                   "weight_norm", "update_ratio"]  # fmt: skip
     assert len(grads) == 2 * grads["layer_index"].nunique()
     assert grads["abs_mean_last"].dtype == float
+    assert (grads["update_ratio"] > 0).all()  # the job's training recorded what each weight learned
+    signals = pd.read_csv(out / "signals.csv")  # and the forward signal, every epoch
+    assert signals["epoch"].tolist() == [1] * (len(signals) // 2) + [2] * (len(signals) // 2)
+    assert signals["layer"].iloc[0] == "input_conv_conv_0" and (signals["std"] > 0).all()
     assert json.loads((out / "run.json").read_text())["name"] == "=HYPERLINK()"
 
     listed = cli(cli_env, "list")

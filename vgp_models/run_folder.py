@@ -4,7 +4,10 @@
                      version, git commit, run uuid, start and end times, status, best epoch and test result
   summary.csv        the course framework's per-epoch file: train_acc, train_loss, val_acc, val_loss
   epochs.csv         per epoch: epoch, lr (at the epoch's first step), seconds (wall time), finished_at
-  gradients.csv      long format: epoch, layer_index, layer, abs_mean_last, abs_mean_epoch, l2
+  gradients.csv      long format: epoch, layer_index, layer, abs_mean_last, abs_mean_epoch, l2, weight_norm,
+                     update_ratio (the last two empty where not measured; folders written before them lack them)
+  signals.csv        long format, the forward signal (vgp_models.signals): epoch, layer_index, layer, mean, std,
+                     negative_share (absent in folders written before it)
   steps.csv          the per-step curve: step (global), epoch, loss (nan/inf where not finite), lr, seconds
   test_summary.csv   the course framework's test file: test_acc, test_loss (once the run completed)
   last.pt, best.pt   checkpoints (resume state; never committed or imported)
@@ -28,7 +31,7 @@ from typing import Any
 
 from vgp_models.config import RunConfig, same_config
 from vgp_models.course_folder import CourseOptions, true_epochs
-from vgp_models.folder_files import RunFolderError, csv_rows, load_json, read_capped
+from vgp_models.folder_files import MAX_LINE_BYTES, RunFolderError, csv_rows, load_json, open_regular, read_capped
 from vgp_models.metrics import EpochMetrics, StepPoint, TrainResult
 from vgp_models.provenance import git_commit, now_iso, parameter_count
 from vgp_models.run_record import check_record
@@ -41,12 +44,15 @@ CONFIG_JSON = "config.json"
 SUMMARY_CSV = "summary.csv"
 EPOCHS_CSV = "epochs.csv"
 GRADIENTS_CSV = "gradients.csv"
+SIGNALS_CSV = "signals.csv"
 TEST_SUMMARY_CSV = "test_summary.csv"
 STEPS_CSV = "steps.csv"
 
 SUMMARY_HEADER = ["train_acc", "train_loss", "val_acc", "val_loss"]
 EPOCHS_HEADER = ["epoch", "lr", "seconds", "finished_at"]
-GRADIENTS_HEADER = ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+GRADIENTS_HEADER_V1 = ["epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2"]
+GRADIENTS_HEADER = [*GRADIENTS_HEADER_V1, "weight_norm", "update_ratio"]
+SIGNALS_HEADER = ["epoch", "layer_index", "layer", "mean", "std", "negative_share"]
 TEST_SUMMARY_HEADER = ["test_acc", "test_loss"]
 STEPS_HEADER = ["step", "epoch", "loss", "lr", "seconds"]
 
@@ -77,6 +83,11 @@ def _rewrite_epoch_rows(path: Path, header: list[str], rows: list[list], epoch: 
         kept = [r for i, r in enumerate(body) if (i + 1 if epoch_col is None else int(r[epoch_col])) < epoch]
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([header, *kept, *rows])
+
+
+def _optional(value: float | None) -> float | str:
+    """A measurement that may be missing: empty in the CSV when None or not finite."""
+    return "" if value is None or not math.isfinite(value) else value
 
 
 class RunFolder:
@@ -128,10 +139,19 @@ class RunFolder:
         _rewrite_epoch_rows(
             self.path / GRADIENTS_CSV,
             GRADIENTS_HEADER,
-            [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2] for g in m.grads],
+            [[m.epoch, g.layer_index, g.layer, g.abs_mean_last, g.abs_mean_epoch, g.l2, _optional(g.weight_norm),
+              _optional(g.update_ratio)] for g in m.grads],
             m.epoch,
             0,
-        )
+        )  # fmt: skip
+        if m.signals:
+            _rewrite_epoch_rows(
+                self.path / SIGNALS_CSV,
+                SIGNALS_HEADER,
+                [[m.epoch, s.layer_index, s.layer, s.mean, s.std, s.negative_share] for s in m.signals],
+                m.epoch,
+                0,
+            )
         steps = [[p.step, p.epoch, p.loss, p.lr, round(p.seconds, 3)] for p in m.steps]
         _rewrite_epoch_rows(self.path / STEPS_CSV, STEPS_HEADER, steps, m.epoch, 1)
 
@@ -228,10 +248,11 @@ class FolderContents:
     config: RunConfig
     record: dict[str, Any]  # config.json's checked fields, or what a course-framework folder implies
     epochs: list[dict[str, Any]]  # epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds
-    gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields
+    gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields (weight_norm, update_ratio None where missing)
     test: tuple[float, float] | None  # (test_acc, test_loss)
     notes: tuple[str, ...] = ()  # what an import should say of it in a word: "interrupted: ...", "no gradient data"
     steps: list[StepPoint] = field(default_factory=list)  # steps.csv's per-step points; none in older folders
+    signals: list[dict[str, Any]] = field(default_factory=list)  # SIGNALS_HEADER's fields; [] without signals.csv
 
 
 def _number(path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf) -> float:
@@ -288,9 +309,43 @@ def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
 
 
 def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
-    """Epochs 1..n_epochs in order, each with epoch 1's layers in order: anything else is a ragged file."""
+    """gradients.csv; a folder written before the weight updates has GRADIENTS_HEADER_V1's columns (None for them)."""
     path = folder / GRADIENTS_CSV
-    rows = csv_rows(path, GRADIENTS_HEADER, min(n_epochs * MAX_LAYERS, MAX_GRADIENT_ROWS), GRADIENTS_BYTES)
+    header = GRADIENTS_HEADER_V1 if _first_line(path) == ",".join(GRADIENTS_HEADER_V1) else GRADIENTS_HEADER
+    rows = _read_layer_rows(path, header, n_epochs, optional=("weight_norm", "update_ratio"))
+    return [{"weight_norm": None, "update_ratio": None, **row} for row in rows]
+
+
+def _read_signals(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
+    """signals.csv, or [] for a folder written before the forward signal was recorded."""
+    path = folder / SIGNALS_CSV
+    if not os.path.lexists(path):  # a link named signals.csv is refused by csv_rows, not taken for "none"
+        return []
+    return _read_layer_rows(path, SIGNALS_HEADER, n_epochs, {"mean": (-math.inf, math.inf), "negative_share": (0, 1)})
+
+
+def _first_line(path: Path) -> str:
+    """The file's first line, read within bounds (csv_rows names any problem with the file itself)."""
+    try:
+        with open_regular(path, GRADIENTS_BYTES) as f:
+            return f.readline(MAX_LINE_BYTES).decode("utf-8", "replace").strip()
+    except RunFolderError:
+        return ""
+
+
+def _read_layer_rows(path: Path, header: list[str], n_epochs: int, bounds: dict[str, tuple[float, float]] | None = None,
+                     optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
+    """A per-layer file (epoch, layer_index, layer, numbers...), streamed within caps: epochs 1..n_epochs in order,
+    each with epoch 1's layers in order; anything else is a ragged file. Numbers are finite and >= 0 unless
+    `bounds` says otherwise; an `optional` column may be empty (None)."""
+    rows = csv_rows(path, header, min(n_epochs * MAX_LAYERS, MAX_GRADIENT_ROWS), GRADIENTS_BYTES)
+    bounds = bounds or {}
+
+    def value(n: int, r: dict[str, str], column: str) -> float | None:
+        if column in optional and r[column] == "":
+            return None
+        return _number(path, n, r, column, *bounds.get(column, (0.0, math.inf)))
+
     layers: list[str] = []  # epoch 1's, in order; later epochs share these strings
     out = []
     for n, r in rows:
@@ -306,7 +361,7 @@ def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
                 f"{want[0]} layer {want[1]} ({expected!r})"
             )
         out.append({"epoch": epoch, "layer_index": index, "layer": layers[index],
-                    **{c: _number(path, n, r, c) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
+                    **{c: value(n, r, c) for c in header[3:]}})  # fmt: skip
     if not layers or len(out) != n_epochs * len(layers):
         raise RunFolderError(
             f"{path}: {len(out)} rows, {n_epochs} epochs of {len(layers)} layers expected "
@@ -359,7 +414,9 @@ def read_run_folder(folder: Path, course: CourseOptions | None = None) -> Folder
     test = _read_test(folder) if checked["status"] == "completed" else None
     gradients = _read_gradients(folder, len(epochs))
     steps = read_steps(folder, len(epochs))
-    return FolderContents(folder, checked["run_uuid"], config, checked, epochs, gradients, test, steps=steps)
+    signals = _read_signals(folder, len(epochs))
+    return FolderContents(folder, checked["run_uuid"], config, checked, epochs, gradients, test, steps=steps,
+                          signals=signals)  # fmt: skip
 
 
 def _course_folder(folder: Path, options: CourseOptions) -> FolderContents:

@@ -4,7 +4,9 @@ For every depth (8, 14, ..., 74) and every cure of `vgp_models.cures.CURES` (Run
 net for each seed, run forward and backward on the same few real training batches (the first images of the
 coursework's train split, un-augmented, cross-entropy), and read the mean |gradient| of the first weight tensor
 (the entry conv) and of the last (the linear layer), each averaged over the batches. Their ratio against depth,
-on a log axis with a band over seeds, shows where each cure's input layer stops getting a gradient.
+on a log axis with a band over seeds, shows where each cure's input layer stops getting a gradient. Beside it,
+the forward signal: the across-batch std of the last conv's output (vgp_models.signals), averaged over the
+batches, shows where the output stops depending on the input.
 
 A cure is read generically. Where its overrides cannot apply at a depth, that (cure, depth) is skipped with a
 note instead of a number: the cure sets `depth` itself (it is measured at that depth only), the overrides fail
@@ -26,6 +28,7 @@ from vgp_models.config import ConfigError, RunConfig
 from vgp_models.cures import CURES
 from vgp_models.data import Cifar100
 from vgp_models.gradstats import GradientStats, weight_parameters
+from vgp_models.signals import ForwardSignal
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import build_model, model_input, resolve_device
 
@@ -40,6 +43,7 @@ class SweepPoint:
     first: float | None = None  # mean |grad| of the first weight tensor (the entry conv), mean over the batches
     last: float | None = None  # the same of the last weight tensor (the linear layer)
     note: str = ""
+    last_signal_std: float | None = None  # across-batch std of the last conv's output, mean over the batches
 
     @property
     def ratio(self) -> float | None:
@@ -65,18 +69,25 @@ def cure_config(cure: str, depth: int, sweep: SweepConfig, seed: int = 0) -> Run
 
 
 def initial_gradients(config: RunConfig, batches: list[tuple[torch.Tensor, torch.Tensor]],
-                      device: torch.device) -> tuple[float, float]:  # fmt: skip
-    """(first, last): the first and last weight tensors' mean |grad| of a fresh net of `config`, averaged over
-    one cross-entropy backward per batch (in train mode, as the first training step sees it)."""
+                      device: torch.device) -> tuple[float, float, float | None]:  # fmt: skip
+    """(first, last, last_signal_std): the first and last weight tensors' mean |grad| of a fresh net of `config`,
+    averaged over one cross-entropy backward per batch (in train mode, as the first training step sees it), and
+    the across-batch std of its last conv's output, averaged over the same forwards (None without a conv)."""
     model = build_model(config, device)
     model.train()
     stats = GradientStats(model)
+    probe = ForwardSignal(model)
+    stds = []
     for images, labels in batches:
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(model_input(images, config)), labels).backward()
+        with probe.recording():
+            logits = model(model_input(images, config))
+        F.cross_entropy(logits, labels).backward()
         stats.update()
+        convs = [row.std for row in probe.read() if probe.kinds[row.layer] == "conv"]
+        stds += convs[-1:]
     means = stats.read()["abs_mean_epoch"]
-    return means[0], means[-1]
+    return means[0], means[-1], sum(stds) / len(stds) if stds else None
 
 
 def weight_count(config: RunConfig) -> int:
@@ -136,8 +147,8 @@ def run_sweep(
         if note:
             cell.points.append(SweepPoint(cure, depth, 0, note=note))
         for seed in range(sweep.seeds if not note else 0):
-            first, last = initial_gradients(cure_config(cure, depth, sweep, seed), batches, device)
-            cell.points.append(SweepPoint(cure, depth, seed, first, last))
+            first, last, signal = initial_gradients(cure_config(cure, depth, sweep, seed), batches, device)
+            cell.points.append(SweepPoint(cure, depth, seed, first, last, last_signal_std=signal))
         cell.seconds = time.perf_counter() - t0
         cells.append(cell)
         if on_cell is not None:
@@ -145,30 +156,33 @@ def run_sweep(
     return cells
 
 
-POINT_COLUMNS = ("cure", "depth", "seed", "first", "last", "ratio", "note")
+POINT_COLUMNS = ("cure", "depth", "seed", "first", "last", "ratio", "last_signal_std", "note")
 
 
 def point_rows(cells: list[Cell]) -> list[dict[str, Any]]:
     """Every point as a plain row (POINT_COLUMNS), for CSV files."""
     return [{"cure": p.cure, "depth": p.depth, "seed": p.seed, "first": p.first, "last": p.last, "ratio": p.ratio,
-             "note": p.note} for cell in cells for p in cell.points]  # fmt: skip
+             "last_signal_std": p.last_signal_std, "note": p.note} for cell in cells for p in cell.points]  # fmt: skip
+
+
+SUMMARIES = {
+    "ratio": "input / last layer mean |grad| at initialisation, mean over seeds",
+    "last_signal_std": "across-batch std of the last conv's output at initialisation, mean over seeds",
+}
 
 
 def summary_table(cells: list[Cell]) -> str:
-    """A text table: one line per cure, one column per depth, each the mean input/last ratio over the seeds
-    ('skip' where skipped); then the notes."""
+    """Text tables, one per SUMMARIES value: one line per cure, one column per depth, each the mean over the
+    seeds ('skip' where skipped); then the notes."""
     depths = sorted({c.depth for c in cells})
-    ratios: dict[tuple[str, int], list[float]] = {}
-    notes = []
-    for cell in cells:
-        ratios[(cell.cure, cell.depth)] = [p.ratio for p in cell.points if p.ratio is not None]
-        notes += [f"  {p.cure} at depth {p.depth}: {p.note}" for p in cell.points if p.note]
-    lines = ["input / last layer mean |grad| at initialisation, mean over seeds",
-             f"{'cure':<12}" + "".join(f"{d:>10}" for d in depths)]  # fmt: skip
-    for cure in dict.fromkeys(c.cure for c in cells):
-        values = [ratios.get((cure, d)) for d in depths]
-        lines.append(
-            f"{cure:<12}"
-            + "".join(f"{sum(v) / len(v):>10.1e}" if v else f"{'skip' if v is not None else '-':>10}" for v in values)
-        )
+    by_cell = {(cell.cure, cell.depth): cell.points for cell in cells}
+    notes = [f"  {p.cure} at depth {p.depth}: {p.note}" for cell in cells for p in cell.points if p.note]
+    lines = []
+    for value, heading in SUMMARIES.items():
+        lines += [heading, f"{'cure':<12}" + "".join(f"{d:>10}" for d in depths)]
+        for cure in dict.fromkeys(c.cure for c in cells):
+            points = [by_cell.get((cure, d)) for d in depths]
+            values = [None if ps is None else [v for p in ps if (v := getattr(p, value)) is not None] for ps in points]
+            text = [f"{sum(v) / len(v):>10.1e}" if v else f"{'skip' if v is not None else '-':>10}" for v in values]
+            lines.append(f"{cure:<12}" + "".join(text))
     return "\n".join(lines + (["notes:", *notes] if notes else []))

@@ -10,6 +10,9 @@ generator seeded by (seed, epoch). So a resumed run equals an uninterrupted one 
 Syncs: losses, accuracies and gradient statistics accumulate on the device and are read once per epoch;
 the divergence flag is read every `DIVERGENCE_CHECK_EVERY` steps.
 Gradient amplification (amplify.py) switches its hooks on or off at the start of each epoch.
+Why it vanishes (signals.py): the forward signal is recorded by hooks on the epoch's last full batch only,
+and each weight tensor's relative update from a copy of the weights taken at the epoch's start; both only read,
+so a run's numbers are the same with them (`signals=False`) or without.
 Speed options, all in RunConfig: `channels_last` (on by default, same maths), `amp` (bf16 autocast around
 forward and loss, off by default) and `compile` (torch.compile for the training steps, off by default).
 """
@@ -36,6 +39,7 @@ from vgp_models.data import DEFAULT_DATA_DIR, Cifar100, Split, augment, load_cif
 from vgp_models.gradstats import GradientStats
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics, LayerGrad, StepPoint, TrainResult
 from vgp_models.nets import init_weights, network
+from vgp_models.signals import ForwardSignal, WeightUpdates
 from vgp_models.step_log import StepLog, step_interval
 from vgp_models.vgg import count_parameters
 
@@ -157,9 +161,16 @@ class _Setup:
     scheduler: Any
     stats: GradientStats
     amplifier: Amplifier
+    signal: ForwardSignal | None  # None: no forward signal or weight updates recorded (train(signals=False))
+    updates: WeightUpdates | None
     steps_per_epoch: int
     params: int
     step_log: StepLog
+
+    @property
+    def signal_step(self) -> int:
+        """The forward signal's batch: the epoch's last full one (0-based), or the first when none is full."""
+        return max(len(self.data.train) // self.config.batch_size, 1) - 1
 
 
 @dataclass
@@ -190,7 +201,7 @@ class _Stop:
 
 
 def _set_up(config: RunConfig, data: Cifar100 | None, data_dir: str | Path | None, download: bool,
-            on_points: Callable[[list[StepPoint]], None] | None) -> _Setup:  # fmt: skip
+            signals: bool = True, on_points: Callable[[list[StepPoint]], None] | None = None) -> _Setup:  # fmt: skip
     device = resolve_device(config)
     if data is None:
         data = load_cifar100(data_dir or DEFAULT_DATA_DIR, device, config.subset, download)
@@ -203,6 +214,7 @@ def _set_up(config: RunConfig, data: Cifar100 | None, data_dir: str | Path | Non
     return _Setup(
         config, device, data, model, step_model, optimizer, scheduler, GradientStats(model),
         Amplifier(model, config),  # no hooks unless config.grad_amp_factor != 1
+        ForwardSignal(model) if signals else None, WeightUpdates(model) if signals else None,
         steps_per_epoch, count_parameters(model), StepLog(step_interval(config.step_every, steps_per_epoch), on_points),
     )  # fmt: skip
 
@@ -240,6 +252,8 @@ def _train_epoch(
     run.stats.reset()
     run.step_log.start_epoch()
     run.amplifier.active = config.amplifies(epoch)
+    if run.updates is not None:
+        run.updates.start()
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed * 1_000_003 + epoch)
     order = torch.randperm(len(train_split), generator=generator, device=device)
@@ -253,7 +267,11 @@ def _train_epoch(
         labels = train_split.labels[idx]
         x = model_input(augment(train_split.images[idx], generator), config)  # (B, 3, 32, 32) float32
         lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (a host float: no sync)
-        loss, logits = train_step(run.step_model, run.optimizer, x, labels, config, device)
+        signal_batch = run.signal is not None and step == run.signal_step  # the forward signal's batch
+        with run.signal.recording() if signal_batch else contextlib.nullcontext():
+            # A compiled graph runs no hooks added after it was built: the probed batch takes the eager model.
+            loss, logits = train_step(run.model if signal_batch else run.step_model, run.optimizer, x, labels, config,
+                                      device)  # fmt: skip
         if config.schedule == "iteration":
             run.scheduler.step()
         run.stats.update()
@@ -278,17 +296,23 @@ def _train_epoch(
 def _epoch_metrics(
     run: _Setup, epoch: int, lr: float, totals: tuple[torch.Tensor, torch.Tensor], seconds_from: float
 ) -> EpochMetrics:
-    """The epoch's train metrics (one sync each), val loss and accuracy, and gradient statistics."""
+    """The epoch's train metrics (one sync each), val loss and accuracy, gradient statistics, weight updates and
+    the forward signal (one sync each)."""
     n_train = len(run.data.train)
     train_loss, train_acc = totals[0].item() / n_train, totals[1].item() / n_train
-    val_loss, val_acc = evaluate(run.model, run.data.val, run.config)
     grads = run.stats.read()
+    none = [None] * len(run.stats.labels)
+    norms, ratios = run.updates.read() if run.updates is not None else (none, none)  # before eval: weights as trained
+    signals = run.signal.read() if run.signal is not None else []
+    val_loss, val_acc = evaluate(run.model, run.data.val, run.config)
     return EpochMetrics(
         epoch, run.config.epochs, train_loss, train_acc, val_loss, val_acc, lr, time.perf_counter() - seconds_from,
         [
-            LayerGrad(i, label, grads["abs_mean_last"][i], grads["abs_mean_epoch"][i], grads["l2"][i])
+            LayerGrad(i, label, grads["abs_mean_last"][i], grads["abs_mean_epoch"][i], grads["l2"][i], norms[i],
+                      ratios[i])
             for i, label in enumerate(run.stats.labels)
         ],
+        signals,
         steps=list(run.step_log.points),
     )  # fmt: skip
 
@@ -343,6 +367,7 @@ def train(
     on_points: Callable[[list[StepPoint]], None] | None = None,
     run_uuid: str | None = None,
     git_commit: str | None = None,
+    signals: bool = True,
 ) -> TrainResult:
     """Train one run. See docs/architecture.md for the callbacks' contract.
 
@@ -351,12 +376,14 @@ def train(
     repeats that epoch on resume (the caller's writes are idempotent) but never loses it. Checkpoints carry
     `run_uuid`, the config and `git_commit` (the code's, as the caller found it); resuming from one whose uuid
     or config differs raises CheckpointMismatch. `on_points` gets the per-step points (vgp_models.step_log) as they
-    are read during an epoch; the epoch's points also come in its EpochMetrics.steps.
+    are read during an epoch; the epoch's points also come in its EpochMetrics.steps. `signals=False` records no
+    forward signal or weight updates (EpochMetrics.signals empty, LayerGrad.weight_norm/update_ratio None): for the
+    bench and the test that shows they change nothing else.
     """
     if checkpoint_dir is not None and checkpoints is not None:
         raise ValueError("give train() checkpoint_dir or checkpoints, not both")
     store = FileCheckpoints(checkpoint_dir) if checkpoint_dir is not None else checkpoints
-    run = _set_up(config, data, data_dir, download, on_points)
+    run = _set_up(config, data, data_dir, download, signals, on_points)
     best = _resume(run, store, run_uuid) if resume and store is not None else _Best()
     for epoch in range(best.start_epoch, config.epochs + 1):
         t0 = time.perf_counter()

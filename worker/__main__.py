@@ -5,7 +5,7 @@
     python -m worker show RUN_ID [--json]
     python -m worker cancel RUN_ID
     python -m worker resume RUN_ID
-    python -m worker export RUN_ID --out DIR     (epochs.csv, gradients.csv, run.json)
+    python -m worker export RUN_ID --out DIR     (epochs.csv, gradients.csv, signals.csv, run.json)
     python -m worker worker [--burst]            (the Procfile's worker line; one per GPU)
     python -m worker reconcile                   (one sweep: dead runs interrupted, lost jobs queued again)
     python -m worker migrate                     (alembic upgrade head on DATABASE_URL)
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("cancel", "cancel a queued or running run"), ("resume", "queue a stopped run again")):
         commands.add_parser(name, help=text).add_argument("run_id", type=run_id)
 
-    export = commands.add_parser("export", help="write epochs.csv, gradients.csv and run.json")
+    export = commands.add_parser("export", help="write epochs.csv, gradients.csv, signals.csv and run.json")
     export.add_argument("run_id", type=run_id)
     export.add_argument("--out", required=True, type=Path, help="folder to write into (created if needed)")
 
@@ -190,12 +190,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         summary = frames.run_summary(store.require_run(session, args.run_id))
         epochs = frames.epochs_frame(session, [args.run_id])
         gradients = frames.gradients_frame(session, [args.run_id])
+        signals = frames.signals_frame(session, [args.run_id])
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "epochs.csv").write_text(to_csv(epochs))
     (out / "gradients.csv").write_text(to_csv(gradients))
+    (out / "signals.csv").write_text(to_csv(signals))
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {len(epochs)} epochs and {len(gradients)} gradient rows to {out}")
+    print(f"wrote {len(epochs)} epochs, {len(gradients)} gradient and {len(signals)} signal rows to {out}")
     return 0
 
 

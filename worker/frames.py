@@ -1,4 +1,5 @@
-"""Reading the store: runs, epochs and gradient statistics as pandas frames, and a run as a plain dict.
+"""Reading the store: runs, epochs, gradient statistics and the forward signal as pandas frames, and a run as a
+plain dict.
 
 Used by the dashboard, the CLI and CSV exports. Numbers come back as float64 (NULL, i.e. a non-finite value
 when written, as NaN) and ids, epochs and layer indexes as int64. A run's display name is made here, once
@@ -17,17 +18,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from worker.schema import EpochRow, GradientRow, Run, StepRow
+from worker.schema import EpochRow, GradientRow, Run, SignalRow, StepRow
 
 __all__ = [
     "config_label", "config_name", "EPOCH_COLUMNS", "epochs_frame", "GRADIENT_COLUMNS", "gradient_ends_frame",
     "gradients_frame", "INVALID_CONFIG", "lr_text", "RUN_COLUMNS", "run_record", "run_summary", "run_title",
-    "runs_frame", "STEP_COLUMNS", "steps_frame",
+    "runs_frame", "SIGNAL_COLUMNS", "signals_frame", "STEP_COLUMNS", "steps_frame",
 ]  # fmt: skip
 
 EPOCH_COLUMNS = ("run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 STEP_COLUMNS = ("run_id", "step", "epoch", "loss", "lr", "seconds")
-GRADIENT_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2")
+GRADIENT_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last", "abs_mean_epoch", "l2", "weight_norm",
+                    "update_ratio")  # fmt: skip
+SIGNAL_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "mean", "std", "negative_share")
 RUN_COLUMNS = (
     "id", "name", "group_name", "tags", "status", "reason", "created_at", "started_at", "finished_at",
     "heartbeat_at", "epochs_total", "epochs_done", "params", "device", "best_epoch", "best_val_acc",
@@ -131,16 +134,32 @@ def gradients_frame(
     columns: Iterable[str] = GRADIENT_COLUMNS,
 ) -> pd.DataFrame:
     """Long format, one row per (run, epoch, layer): GRADIENT_COLUMNS (or only `columns`, in that order);
-    optionally only some epochs."""
+    optionally only some epochs. weight_norm and update_ratio are NaN where they were not measured."""
+    return _layer_frame(session, GradientRow, GRADIENT_COLUMNS, run_ids, epochs, columns)
+
+
+def signals_frame(
+    session: Session,
+    run_ids: Iterable[int],
+    epochs: Iterable[int] | None = None,
+    columns: Iterable[str] = SIGNAL_COLUMNS,
+) -> pd.DataFrame:
+    """The forward signal, long format, one row per (run, epoch, layer output): SIGNAL_COLUMNS (or only `columns`);
+    optionally only some epochs. Empty for a run recorded before the forward signal was."""
+    return _layer_frame(session, SignalRow, SIGNAL_COLUMNS, run_ids, epochs, columns)
+
+
+def _layer_frame(session: Session, table: type, known: tuple[str, ...], run_ids: Iterable[int],
+                 epochs: Iterable[int] | None, columns: Iterable[str]) -> pd.DataFrame:  # fmt: skip
     ids = [int(i) for i in run_ids]
     columns = tuple(columns)
-    unknown = sorted(set(columns) - set(GRADIENT_COLUMNS))
+    unknown = sorted(set(columns) - set(known))
     if unknown:
-        raise ValueError(f"unknown gradient column(s): {', '.join(unknown)}")
-    query = select(*(getattr(GradientRow, c) for c in columns)).where(GradientRow.run_id.in_(ids))
+        raise ValueError(f"unknown {table.__tablename__.removesuffix('s')} column(s): {', '.join(unknown)}")
+    query = select(*(getattr(table, c) for c in columns)).where(table.run_id.in_(ids))
     if epochs is not None:
-        query = query.where(GradientRow.epoch.in_([int(e) for e in epochs]))
-    query = query.order_by(GradientRow.run_id, GradientRow.epoch, GradientRow.layer_index)
+        query = query.where(table.epoch.in_([int(e) for e in epochs]))
+    query = query.order_by(table.run_id, table.epoch, table.layer_index)
     return _frame(session, query, columns, ints=("run_id", "epoch", "layer_index"))
 
 

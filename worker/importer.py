@@ -2,9 +2,9 @@
 Runs page's zip upload.
 
 A folder (`vgp_models/run_folder.py`'s format, or the course framework's summary.csv + test_summary.csv)
-becomes one run with every epoch and gradient row. The run keeps the folder's run uuid (canonical), so
-importing the same folder again adds nothing. Each folder is read and checked in full before its rows are
-written, and one transaction covers the whole import: a folder the database refuses rolls back every other.
+becomes one run with every epoch, gradient, forward-signal and step row. The run keeps the folder's run uuid
+(canonical), so importing the same folder again adds nothing. Each folder is read and checked in full before its
+rows are written, and one transaction covers the whole import: a folder the database refuses rolls back every other.
 Strict (the CLI): the first malformed folder is a one-line RunFolderError naming the file and line, and
 nothing is written. keep_going (the Runs page): each malformed folder is listed with its reason, the good
 ones are written.
@@ -29,7 +29,7 @@ from vgp_models.provenance import parameter_count
 from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV, FolderContents, RunFolderError, read_run_folder
 from worker import landscapes
 from worker.db import REPO_ROOT, session_scope
-from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus
+from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus, SignalRow
 from worker.store import record_steps
 from worker.unzip import extract_zip
 
@@ -186,6 +186,7 @@ def import_contents(
     session.flush()
     _insert(session, EpochRow, run.id, contents.epochs)
     _insert(session, GradientRow, run.id, contents.gradients)
+    _insert(session, SignalRow, run.id, contents.signals)
     record_steps(session, run.id, contents.steps)
     import_landscapes(session, int(run.id), carried)
     return Imported(contents.path, int(run.id), True, contents.notes)

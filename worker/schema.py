@@ -240,8 +240,8 @@ class Sweep(Base):
 
 
 class SweepPointRow(Base):
-    """One net of a sweep (cure, depth, seed): its first and last weight's mean |grad| at initialisation, or a
-    skipped (cure, depth) with its note and no numbers."""
+    """One net of a sweep (cure, depth, seed): its first and last weight's mean |grad| and its last conv's
+    forward signal at initialisation, or a skipped (cure, depth) with its note and no numbers."""
 
     __tablename__ = "sweep_points"
 
@@ -252,6 +252,7 @@ class SweepPointRow(Base):
     first_grad: Mapped[float | None] = mapped_column(Float)
     last_grad: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_signal_std: Mapped[float | None] = mapped_column(Float)  # the last conv output's across-batch std (0006)
 
 
 class Landscape(Base):

@@ -20,7 +20,7 @@ from worker.store import squash
 
 SWEEP_COLUMNS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at", "cells_total",
                  "cells_done", "device", "worker_name", "config")  # fmt: skip
-POINT_COLUMNS = ("sweep_id", "cure", "depth", "seed", "first", "last", "ratio", "note")
+POINT_COLUMNS = ("sweep_id", "cure", "depth", "seed", "first", "last", "ratio", "last_signal_std", "note")
 
 
 class SweepNotFound(LookupError):
@@ -78,15 +78,16 @@ def _finite(value: float | None) -> float | None:
 
 
 def record_cell(session: Session, sweep_id: int, points: Iterable[Any], done: int) -> None:
-    """Write one (cure, depth)'s points (objects with cure, depth, seed, first, last, note), replacing an earlier
-    copy (idempotent), and advance cells_done to `done` and the heartbeat."""
+    """Write one (cure, depth)'s points (objects with cure, depth, seed, first, last, note and optionally
+    last_signal_std), replacing an earlier copy (idempotent), and advance cells_done to `done` and the heartbeat."""
     points = list(points)
     for cure, depth in {(p.cure, p.depth) for p in points}:
         session.execute(delete(SweepPointRow).where(SweepPointRow.sweep_id == sweep_id, SweepPointRow.cure == cure,
                                                     SweepPointRow.depth == depth))  # fmt: skip
     session.add_all(
         SweepPointRow(sweep_id=sweep_id, cure=p.cure, depth=int(p.depth), seed=int(p.seed), first_grad=_finite(p.first),
-                      last_grad=_finite(p.last), note=squash(p.note) if p.note else "")
+                      last_grad=_finite(p.last), last_signal_std=_finite(getattr(p, "last_signal_std", None)),
+                      note=squash(p.note) if p.note else "")
         for p in points
     )  # fmt: skip
     session.execute(update(Sweep).where(Sweep.id == sweep_id).values(cells_done=done, heartbeat_at=utcnow()))
@@ -103,14 +104,16 @@ def sweeps_frame(session: Session) -> pd.DataFrame:
 
 
 def points_frame(session: Session, sweep_id: int) -> pd.DataFrame:
-    """A sweep's points (POINT_COLUMNS): first and last weight's mean |grad| and their ratio (NaN where skipped
-    or undefined), in measuring order (cure as the sweep lists them, then depth, then seed)."""
+    """A sweep's points (POINT_COLUMNS): first and last weight's mean |grad|, their ratio and the last conv's
+    forward signal (NaN where skipped or undefined), in measuring order (cure as the sweep lists them, then depth,
+    then seed)."""
     p = SweepPointRow
-    query = select(p.sweep_id, p.cure, p.depth, p.seed, p.first_grad, p.last_grad, p.note).where(p.sweep_id == sweep_id)
-    frame = pd.DataFrame([tuple(r) for r in session.execute(query)],
-                         columns=["sweep_id", "cure", "depth", "seed", "first", "last", "note"])  # fmt: skip
+    query = select(p.sweep_id, p.cure, p.depth, p.seed, p.first_grad, p.last_grad, p.last_signal_std,
+                   p.note).where(p.sweep_id == sweep_id)  # fmt: skip
+    columns = ["sweep_id", "cure", "depth", "seed", "first", "last", "last_signal_std", "note"]
+    frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=columns)
     frame = frame.astype({"sweep_id": "int64", "depth": "int64", "seed": "int64", "first": "float64",
-                          "last": "float64"})  # fmt: skip
+                          "last": "float64", "last_signal_std": "float64"})  # fmt: skip
     frame["ratio"] = frame["first"] / frame["last"].where(frame["last"] > 0)
     order = {cure: i for i, cure in enumerate(require_sweep(session, sweep_id).config.get("cures", []))}
     frame = frame.sort_values(["depth", "seed"]).sort_values("cure", key=lambda c: c.map(order), kind="stable")

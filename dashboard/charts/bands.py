@@ -70,11 +70,20 @@ def seed_flow_chart(grads_df: pd.DataFrame, kind: str = "minmax") -> alt.LayerCh
     return chart.properties(height=460)
 
 
-def sweep_chart(points: pd.DataFrame, kind: str = "minmax") -> alt.LayerChart:
-    """A depth sweep: input / last layer mean |gradient| at initialisation against depth, log y, one line per cure
-    (the mean over seeds) with its band. `points`: worker.sweeps.points_frame; skipped points have no ratio."""
-    data = seed_band(points[points["ratio"] > 0], ["cure", "depth"], "ratio", kind).rename(columns={"cure": "series"})
+# What a depth sweep's chart can show: points_frame column -> (y axis title, chart title)
+SWEEP_VALUES = {
+    "ratio": ("Input / last layer mean |grad|", "Gradient ratio at initialisation"),
+    "last_signal_std": ("Std of the last conv's output across the batch", "Forward signal at initialisation"),
+}
+
+
+def sweep_chart(points: pd.DataFrame, kind: str = "minmax", value: str = "ratio") -> alt.LayerChart:
+    """A depth sweep: `value` (SWEEP_VALUES: the input / last layer mean |gradient|, or the last conv's forward
+    signal) at initialisation against depth, log y, one line per cure (the mean over seeds) with its band.
+    `points`: worker.sweeps.points_frame; skipped points, and points measured before the signal was, have none."""
+    data = seed_band(points[points[value] > 0], ["cure", "depth"], value, kind).rename(columns={"cure": "series"})
     x = alt.X("depth:Q", title="Depth (weight layers)", scale=alt.Scale(zero=False), axis=alt.Axis(format="d"))
-    chart = band_chart(data, x, "Input / last layer mean |grad|", "Gradient ratio at initialisation", kind, log=True,
-                       dash="series")  # each cure its own colour and dash pattern, in one legend  # fmt: skip
-    return alt.layer(*chart.layer, *threshold(), data=chart.data, title=chart.title)
+    chart = band_chart(data, x, *SWEEP_VALUES[value], kind, log=True, dash="series")  # a colour and dash per cure
+    if value != "ratio":
+        return chart
+    return alt.layer(*chart.layer, *threshold(), data=chart.data, title=chart.title)  # the 1e-3 flag line

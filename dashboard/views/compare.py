@@ -1,12 +1,13 @@
 """Compare: several runs' loss and accuracy, gradient flow (one epoch, or every epoch per run as in the
 report's figures), layer x epoch heatmaps and the input/last-layer gradient ratio, with the vanishing-gradient
-flag; runs that share a config except the seed also averaged (mean with a band, seed noise); CSV, PNG and SVG
-exports. Live while a chosen run is queued or running."""
+flag; why it vanishes (forward signal, weight updates, gain per layer, each run at its latest epoch); runs
+that share a config except the seed also averaged (mean with a band, seed noise); CSV, PNG and SVG exports.
+Live while a chosen run is queued or running."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, imports, reads, seeds, statuses, table1, vanishing
+from dashboard import charts, display, downloads, errors, imports, reads, seeds, statuses, table1, vanishing, why
 from dashboard.step_curves import per_step
 
 st.title("Compare runs")
@@ -119,6 +120,8 @@ def compare() -> None:
         st.caption(f"Heatmaps: {display.plain(scale)}; at most {charts.HEATMAP_EPOCHS:d} epochs, evenly spaced; the "
                    "CSVs hold every one.")  # fmt: skip
         over_seeds(sel, epochs, grads, stem)
+        latest = tuple(epochs.groupby("run_id")["epoch"].max().astype(int).items())
+        why.compare_section(*reads.load_latest_why(latest, reads.versions(sel)), names, stem)
     st.subheader("Export", anchor=False)
     downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")
     if live and not sel["status"].isin(statuses.ACTIVE).any():

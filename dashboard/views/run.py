@@ -1,11 +1,12 @@
-"""Run: one run's status, progress, loss/accuracy and gradient flow; live while it is queued or running."""
+"""Run: one run's status, progress, loss/accuracy, gradient flow and why it vanishes (forward signal, weight
+updates, gain per layer); live while it is queued or running."""
 
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, progress, reads, run_actions, statuses, vanishing
+from dashboard import charts, display, downloads, errors, progress, reads, run_actions, statuses, vanishing, why
 from dashboard.step_curves import per_step
 
 runs = reads.runs_or_stop(title="Run")
@@ -111,11 +112,14 @@ def show(run_id: int) -> str | None:
         grads = reads.load_gradients([run_id])
         ends = reads.load_gradient_ends([run_id])
         steps = reads.load_steps([run_id])
+        signals = reads.load_signals([run_id])
     header(run)
     summary(run, epochs)
     metric_charts(run_id, epochs)
     per_step(f"run-{run_id}", steps)
     gradient_flow(run_id, grads, ends)
+    if not grads.empty:
+        why.run_section(run_id, signals, grads)
     downloads.run_csv_buttons([run_id], f"run-{run_id}", f"dl-{run_id}")
     with st.expander("Config"):
         st.json(run.get("config") or {})

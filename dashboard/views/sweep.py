@@ -1,6 +1,7 @@
 """Depth sweep: for every depth and every cure, the input/last-layer gradient ratio of fresh nets on a few real
-batches (vgp_models.sweep), queued as a job; where each cure starts to vanish, with a band over seeds. Live
-while the chosen sweep is queued or running; the points as CSV, the chart as PNG/SVG."""
+batches (vgp_models.sweep), and beside it the std of the last conv's output across the batch (the forward
+signal), queued as a job; where each cure starts to vanish, with a band over seeds. Live while the chosen sweep
+is queued or running; the points as CSV, the charts as PNG/SVG."""
 
 import streamlit as st
 
@@ -16,7 +17,8 @@ BANDS = {"minmax": "min..max", "sd": "±1 sd"}
 st.title("Depth sweep at initialisation")
 st.caption("No training: each net is built (one per seed), run forward and backward on the same few training "
            "batches, and its input layer's mean |gradient| divided by its last layer's. Below "
-           f"{vanishing.VANISHING_RATIO:g} the input layer is as good as frozen.")  # fmt: skip
+           f"{vanishing.VANISHING_RATIO:g} the input layer is as good as frozen. Beside it, how much the last conv's "
+           "output still varies with the input image (its std across the batch).")  # fmt: skip
 
 queue_up = services.queue_available()
 if not queue_up:
@@ -69,7 +71,11 @@ def show(row: dict, points) -> None:
     if points["ratio"].gt(0).any():
         kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
                                     key="sweep_band")  # fmt: skip
-        downloads.chart_with_buttons(charts.sweep_chart(points, kind), f"sweep-{sweep_id}", "sweep-chart")
+        shown = [value for value in ("ratio", "last_signal_std") if points[value].gt(0).any()]  # older: ratio only
+        for col, value in zip(st.columns(len(shown)), shown):
+            with col:
+                stem = f"sweep-{sweep_id}" + ("" if value == "ratio" else "-signal")
+                downloads.chart_with_buttons(charts.sweep_chart(points, kind, value), stem, f"sweep-chart-{value}")
         st.caption(f"The dashed line: {vanishing.VANISHING_RATIO:g}, below which the input layer is as good as "
                    "frozen. Each cure has its own colour and dash pattern.")  # fmt: skip
     for note in points.loc[points["note"] != "", "note"].drop_duplicates():
