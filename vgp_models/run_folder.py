@@ -116,6 +116,9 @@ class RunFolder:
         import torch
 
         self.record.update(device=device, torch=torch.__version__, git_commit=git_commit(), status="running")
+        self.write_record()
+
+    def write_record(self) -> None:
         _write_json(self.path / CONFIG_JSON, self.record)
 
     def on_epoch(self, m: EpochMetrics) -> None:
@@ -149,7 +152,7 @@ class RunFolder:
             diverged_step=result.diverged_step,
             amplified_layers=result.amplified_layers,
         )
-        _write_json(self.path / CONFIG_JSON, self.record)
+        self.write_record()
 
 
 def train_into(
@@ -204,6 +207,7 @@ def config_difference(old: Any, config: RunConfig) -> str:
 # ---- reading a folder back, strictly --------------------------------------------------------------
 
 FINISHED = ("completed", "diverged", "cancelled")  # a record in another status is a run still going (or crashed)
+TRACKED_FINISHED = (*FINISHED, "failed", "interrupted")  # a tracked run is never resumed: these are ends too
 COURSE_NAMESPACE = uuid.UUID("6f1d3c52-3b7e-4c55-9a44-0d7c1f6a2b90")  # uuid5 of a course-framework folder's files
 
 
@@ -213,11 +217,21 @@ class FolderContents:
 
     path: Path
     run_uuid: str
-    config: RunConfig
+    config: RunConfig | dict[str, Any]  # a tracked run's (vgp_models.track) is the user's own, as they gave it
     record: dict[str, Any]  # config.json, or what a course-framework folder implies
     epochs: list[dict[str, Any]]  # epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds
     gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields
     test: tuple[float, float] | None  # (test_acc, test_loss)
+
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        return self.config if isinstance(self.config, dict) else self.config.to_dict()
+
+    @property
+    def epochs_total(self) -> int:
+        if isinstance(self.config, dict):
+            return int(self.record.get("epochs") or len(self.epochs))
+        return self.config.epochs
 
 
 def _rows(path: Path, header: list[str], any_order: bool = False) -> list[tuple[int, dict[str, str]]]:
@@ -240,8 +254,14 @@ def _rows(path: Path, header: list[str], any_order: bool = False) -> list[tuple[
     return rows
 
 
-def _number(path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf) -> float:
+def _number(
+    path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf, blank: bool = False
+) -> float | None:
+    """The cell as a finite number in lo..hi; with `blank` (a tracked run's folder), an empty or non-finite cell is
+    None: a value the user did not give, or a diverging loss."""
     text = row[column]
+    if blank and text.strip().lower() in ("", "nan", "inf", "-inf"):
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -259,15 +279,16 @@ def _whole(path: Path, line: int, row: dict[str, str], column: str) -> int:
     return int(value)
 
 
-def _read_summary(folder: Path) -> list[dict[str, Any]]:
+def _read_summary(folder: Path, blank: bool = False) -> list[dict[str, Any]]:
     path = folder / SUMMARY_CSV
     rows = _rows(path, SUMMARY_HEADER, any_order=True)  # the course framework writes a dict's keys
     if not rows:
         raise RunFolderError(f"{path}: no epochs")
     return [
-        {"epoch": i, "train_loss": _number(path, n, r, "train_loss"),
-         "train_acc": _number(path, n, r, "train_acc", hi=1), "val_loss": _number(path, n, r, "val_loss"),
-         "val_acc": _number(path, n, r, "val_acc", hi=1), "lr": None, "seconds": None}
+        {"epoch": i, "train_loss": _number(path, n, r, "train_loss", blank=blank),
+         "train_acc": _number(path, n, r, "train_acc", hi=1, blank=blank),
+         "val_loss": _number(path, n, r, "val_loss", blank=blank),
+         "val_acc": _number(path, n, r, "val_acc", hi=1, blank=blank), "lr": None, "seconds": None}
         for i, (n, r) in enumerate(rows, start=1)
     ]  # fmt: skip
 
@@ -281,7 +302,7 @@ def _read_test(folder: Path) -> tuple[float, float]:
     return _number(path, n, r, "test_acc", hi=1), _number(path, n, r, "test_loss")
 
 
-def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
+def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]], blank: bool = False) -> None:
     path = folder / EPOCHS_CSV
     rows = _rows(path, EPOCHS_HEADER)
     if len(rows) != len(epochs):
@@ -289,10 +310,10 @@ def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
     for (n, r), epoch in zip(rows, epochs):
         if _whole(path, n, r, "epoch") != epoch["epoch"]:
             raise RunFolderError(f"{path} line {n}: epoch {r['epoch']}, {epoch['epoch']} expected")
-        epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr"), _number(path, n, r, "seconds")
+        epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr", blank=blank), _number(path, n, r, "seconds")
 
 
-def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
+def _read_gradients(folder: Path, n_epochs: int, blank: bool = False) -> list[dict[str, Any]]:
     """Epochs 1..n_epochs in order, each with epoch 1's layers in order: anything else is a ragged file."""
     path = folder / GRADIENTS_CSV
     rows = _rows(path, GRADIENTS_HEADER)
@@ -308,7 +329,7 @@ def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
                 f"{want[0]} layer {want[1]} ({layers[want[1]]!r})"
             )
         out.append({"epoch": epoch, "layer_index": index, "layer": r["layer"],
-                    **{c: _number(path, n, r, c) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
+                    **{c: _number(path, n, r, c, blank=blank) for c in GRADIENTS_HEADER[3:]}})  # fmt: skip
     if not n_layers or len(out) != n_epochs * n_layers:
         raise RunFolderError(
             f"{path}: {len(out)} rows, {n_epochs} epochs of {n_layers} layers expected "
@@ -317,13 +338,21 @@ def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
     return out
 
 
-def _check_record(path: Path, record: dict[str, Any]) -> RunConfig:
+def _is_tracked(record: dict[str, Any] | None) -> bool:
+    """A tracked run's folder (vgp_models.track): the user's own config, any end status, blanks allowed."""
+    return record is not None and record.get("origin") == "tracked"
+
+
+def _check_record(path: Path, record: dict[str, Any]) -> RunConfig | dict[str, Any]:
+    tracked = _is_tracked(record)
     try:
-        config = RunConfig.from_dict(record.get("config"))
+        config = record.get("config") if tracked else RunConfig.from_dict(record.get("config"))
         uuid.UUID(str(record.get("run_uuid")))
     except ValueError as e:  # ConfigError is one
         raise RunFolderError(f"{path}: {e}") from None
-    if record.get("status") not in FINISHED:
+    if tracked and not isinstance(config, dict):
+        raise RunFolderError(f"{path}: config is not a JSON object")
+    if record.get("status") not in (TRACKED_FINISHED if tracked else FINISHED):
         raise RunFolderError(
             f"{path}: status {record.get('status')!r}; only a finished run ({', '.join(FINISHED)}) "
             "imports (resume it with `python -m vgp_models train --resume` first)"
@@ -346,16 +375,18 @@ def read_run_folder(folder: Path, preset: str | None = None, lr: float | None = 
     if not folder.is_dir():
         raise RunFolderError(f"{folder}: not a folder")
     record = read_config_json(folder)
-    epochs = _read_summary(folder)
+    blank = _is_tracked(record)
+    epochs = _read_summary(folder, blank)
     if record is None:
         return _course_folder(folder, epochs, preset, lr)
     if preset is not None or lr is not None:
         raise RunFolderError(f"{folder}: --preset and --lr are for course-framework folders; it has {CONFIG_JSON}")
     config = _check_record(folder / CONFIG_JSON, record)
-    _add_epoch_times(folder, epochs)
-    test = _read_test(folder) if record["status"] == "completed" else None
+    _add_epoch_times(folder, epochs, blank)
+    tested = record["status"] == "completed" and not (blank and not (folder / TEST_SUMMARY_CSV).exists())
+    test = _read_test(folder) if tested else None  # a tracked run may complete without run.test()
     return FolderContents(folder, str(record["run_uuid"]), config, record, epochs,
-                          _read_gradients(folder, len(epochs)), test)  # fmt: skip
+                          _read_gradients(folder, len(epochs), blank), test)  # fmt: skip
 
 
 def _course_folder(folder: Path, epochs: list[dict[str, Any]], preset: str | None, lr: float | None) -> FolderContents:

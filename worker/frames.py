@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from worker.schema import EpochRow, GradientRow, Run
+from worker.schema import EpochRow, GradientRow, Run, RunOrigin
 
 __all__ = [
-    "EPOCH_COLUMNS", "GRADIENT_COLUMNS", "INVALID_CONFIG", "RUN_COLUMNS", "config_label", "epochs_frame",
+    "EPOCH_COLUMNS", "GRADIENT_COLUMNS", "INVALID_CONFIG", "OWN_MODEL", "RUN_COLUMNS", "config_label", "epochs_frame",
     "gradient_ends_frame", "gradients_frame", "run_record", "run_summary", "run_title", "runs_frame",
 ]  # fmt: skip
 
@@ -32,6 +32,7 @@ RUN_COLUMNS = (
     "test_loss", "test_acc", "diverged_step",
 )  # fmt: skip
 INVALID_CONFIG = "invalid config"  # the label of a stored config that no longer validates (an older field set)
+OWN_MODEL = "own model"  # the label of a tracked run's config (vgp_models.track): the user's own, not a RunConfig
 
 
 def config_label(config: Mapping[str, Any] | None) -> str:
@@ -130,6 +131,8 @@ def run_record(run: Run) -> dict[str, Any]:
     """A run's columns (status as text) plus `label` (config_label) and `title` (run_title): what a page shows."""
     record = _columns(run)
     record["label"] = config_label(run.config)
+    if record["label"] == INVALID_CONFIG and run.origin is not RunOrigin.QUEUED:
+        record["label"] = OWN_MODEL
     record["title"] = run_title(run.id, run.name, record["label"])
     return record
 

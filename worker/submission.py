@@ -20,7 +20,7 @@ from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, redis_error_line, require_redis
 from worker.db import session_scope
 from worker.queue import enqueue_run, enqueue_sweep
-from worker.schema import RunStatus
+from worker.schema import RunOrigin, RunStatus
 from worker.settings import Settings
 from worker.store import RunMeta, create_run, require_run, set_status, transition_run
 
@@ -114,9 +114,13 @@ def submit_sweep(config: SweepConfig) -> int:
 def resume_run(run_id: int) -> str:
     """Queue an interrupted, failed or cancelled run again; it continues from its last checkpoint.
 
-    Returns the new job id. Raises RunNotFound, ValueError for other statuses, QueueError if Redis refuses.
+    Returns the new job id. Raises RunNotFound, ValueError for other statuses and for a tracked run (the user's
+    own loop trained it: no job can continue it), QueueError if Redis refuses.
     """
     run_id = int(run_id)
+    with session_scope() as session:
+        if require_run(session, run_id).origin is RunOrigin.TRACKED:
+            raise ValueError(f"run {run_id} is tracked (your own training loop); run your script again to continue it")
     require_redis()
     with session_scope() as session:  # refused before anything is touched: a pending cancel stays pending
         if not transition_run(session, run_id, RESUMABLE, RunStatus.QUEUED):

@@ -37,7 +37,8 @@ def header(run: dict[str, Any]) -> None:
     status, key = run["status"], run["id"]
     if status in statuses.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
         act(run_actions.cancel, key)
-    if status in statuses.RESUMABLE and right.button("Resume", icon=":material/replay:", key=f"resume-{key}"):
+    resumable = status in statuses.RESUMABLE and run.get("origin") != "tracked"  # a tracked run has no job
+    if resumable and right.button("Resume", icon=":material/replay:", key=f"resume-{key}"):
         act(run_actions.resume, key)  # the view goes live again
     if run.get("reason") and status not in ("completed", *statuses.ACTIVE):
         step = f" (step {run['diverged_step']})" if run.get("diverged_step") is not None else ""
