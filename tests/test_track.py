@@ -156,20 +156,30 @@ def test_cancel_from_the_dashboard_stops_the_run_at_its_next_step(store_url):
     assert row.status is RunStatus.CANCELLED and row.reason == "cancelled by user" and 5 < steps < 10_000
 
 
-def test_sigkilled_tracked_process_is_interrupted_never_requeued(store_url, tmp_path):
+@pytest.mark.parametrize("cancel_after_death", [False, True])
+def test_sigkilled_tracked_process_is_interrupted_never_requeued(store_url, cancel_after_death):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tests.track_support", store_url, "killed"], cwd=ROOT, env=env,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (runs(store_url) and runs(store_url)[0].epochs_done >= 1):
+        deadline = time.monotonic() + 300  # a loaded machine takes a while to import torch
+        while time.monotonic() < deadline and proc.poll() is None:
+            if runs(store_url) and runs(store_url)[0].epochs_done >= 1:
+                break
             time.sleep(0.1)
-        assert runs(store_url)[0].status is RunStatus.RUNNING
+        assert proc.poll() is None and runs(store_url)[0].status is RunStatus.RUNNING
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     settings = Settings(heartbeat_s=0.5, stale_after_s=1.0, auto_resumes=3)
-    assert reconcile.reconcile(settings).interrupted == []  # its heartbeat is fresh yet
+    patient = Settings(heartbeat_s=30, stale_after_s=60, auto_resumes=3)
+    assert reconcile.reconcile(patient).interrupted == []  # its heartbeat is fresh enough for that
+    if cancel_after_death:  # Cancel pressed on a run whose process is gone: the sweep makes it cancelled
+        assert cancel_run(runs(store_url)[0].id) is RunStatus.RUNNING
+        time.sleep(1.5)
+        assert reconcile.reconcile(settings).cancelled == [runs(store_url)[0].id]
+        assert runs(store_url)[0].status is RunStatus.CANCELLED
+        return
     time.sleep(1.5)
     report = reconcile.reconcile(settings)
     (row,) = runs(store_url)
