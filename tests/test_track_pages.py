@@ -14,7 +14,7 @@ from torch import nn
 from dashboard import run_actions
 from dashboard.display import plain
 from tests.conftest import postgres_database
-from tests.dashboard_support import REDIS_URL, markdown_text, open_page
+from tests.dashboard_support import REDIS_URL, add_run, markdown_text, open_page
 from tests.track_support import batches, builder, tiny_model
 from vgp_models.track import Run, RunCancelled
 from worker import db, store
@@ -58,6 +58,13 @@ def test_course_framework_run_shows_on_the_pages(tracked_store):
     assert f"resume-{run.id}" not in buttons(at)
     runs_page = open_page("views/runs.py")
     assert not runs_page.exception and "course-cnn" in runs_page.dataframe[0].value.to_string()
+    queued = add_run()  # one of VGP Lab's own, beside it
+    compare = open_page("views/compare.py")
+    compare.multiselect(key="compare_runs").set_value([run.id, queued]).run()
+    assert not compare.exception and not compare.error
+    assert len(compare.get("vega_lite_chart")) >= 3  # curves and both runs' gradient flow
+    results = open_page("views/results.py")
+    assert not results.exception and not results.error
 
 
 def test_no_resume_or_rerun_of_a_tracked_run(tracked_store):
