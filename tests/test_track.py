@@ -302,3 +302,29 @@ def test_track_module_imports_no_database_library():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_database_outage_within_the_budget_blocks_no_step_and_loses_nothing(tmp_path, capsys):
+    from tests.reliability_support import PrivatePostgres
+
+    server = PrivatePostgres().start()
+    try:
+        db.upgrade_database(server.url)
+        model = tiny_model()
+        with Run("blip", sink=DatabaseSink(server.url, poll_s=0.1, outage_s=120), out=tmp_path / "f") as run:
+            train(run, model, epochs=1)
+            while run.sink.run_id is None or not runs(server.url)[0].epochs_done:
+                time.sleep(0.05)
+            server.stop()
+            t0 = time.perf_counter()
+            train(run, model, epochs=1, watch=False)  # its steps and epoch wait on nothing
+            assert time.perf_counter() - t0 < 5
+            time.sleep(2)
+            server.start()
+            train(run, model, epochs=1, watch=False)
+        (row,) = runs(server.url)
+        assert row.status is RunStatus.COMPLETED and row.epochs_done == 3 and count(server.url, StepRow, row.id) == 12
+        assert "writing the run to" not in capsys.readouterr().err and not (tmp_path / "f").exists()
+    finally:
+        db.dispose_engines()
+        server.remove()
