@@ -150,6 +150,7 @@ class Run:
         self._t0 = time.perf_counter()
         self._epoch_t0 = self._t0
         self._epoch_started_at: dt.datetime | None = None
+        self._finished = False
 
     def _config_epochs(self) -> int | None:
         value = self.config.get("epochs")
@@ -174,9 +175,10 @@ class Run:
         return False  # the exception, if any, goes on up
 
     def finish(self, status: str = "completed", message: str = "completed") -> None:
-        """End the run (the `with` block does this); a run that has diverged stays diverged."""
-        if self._info is None:  # never watched: nothing was started
+        """End the run (the `with` block does this; once); a run that has diverged stays diverged."""
+        if self._info is None or self._finished:  # never watched (nothing was started), or ended already
             return
+        self._finished = True
         self._read_losses()
         if self._diverged_step is not None:
             status, message = "diverged", f"loss became non-finite at step {self._diverged_step}"
@@ -272,8 +274,9 @@ class Run:
             steps=list(self._points),
         )  # fmt: skip
         self._epoch_metrics.append(metrics)
-        if not (math.isfinite(values["train_loss"]) and math.isfinite(values["val_loss"])):
-            self._mark_diverged(self._diverged_step or self._step)
+        finite = math.isfinite(values["train_loss"]) and math.isfinite(values["val_loss"])
+        if self._diverged_step is None and not finite:
+            self._mark_diverged(self._step)
         if self._best is None or values["val_acc"] > self._best[0]:
             self._best = (values["val_acc"], number)
         self._steps_per_epoch = self._steps_per_epoch or self._epoch_step
