@@ -19,7 +19,7 @@ from tests.track_support import ROOT, batches, builder, tiny_model
 from vgp_models.track import Run, RunCancelled, TrackingError, TrackingTypeError
 from worker import db, importer, reconcile, submission
 from worker.cancellation import cancel_run
-from worker.schema import GradientRow, RunOrigin, RunStatus, StepRow
+from worker.schema import EpochRow, GradientRow, RunOrigin, RunStatus, StepRow
 from worker.schema import Run as RunRow
 from worker.settings import Settings
 from worker.tracking import DatabaseSink
@@ -328,3 +328,21 @@ def test_a_database_outage_within_the_budget_blocks_no_step_and_loses_nothing(tm
     finally:
         db.dispose_engines()
         server.remove()
+
+
+def test_a_diverged_folder_run_without_lr_imports_with_blanks(store_url, tmp_path):
+    model = tiny_model()
+    with Run("diverged folder", out=tmp_path / "d") as run:
+        run.watch(model)
+        for epoch_loss in (1.0, math.nan):
+            for x, y in batches(2):
+                nn.functional.cross_entropy(model(x), y).backward()
+                run.step(loss=epoch_loss)  # no lr given
+                model.zero_grad()
+            run.epoch(train_loss=epoch_loss, train_acc=0.5, val_loss=epoch_loss, val_acc=0.5)
+    (imported,) = importer.import_folders([tmp_path / "d"])
+    (row,) = runs(store_url)
+    assert row.status is RunStatus.DIVERGED and row.diverged_step == 3 and row.test_acc is None
+    with db.session_scope(store_url) as s:
+        epochs = s.execute(select(EpochRow.train_loss, EpochRow.lr).order_by(EpochRow.epoch)).all()
+    assert [tuple(e) for e in epochs] == [(1.0, None), (None, None)]
