@@ -144,7 +144,6 @@ class Run:
         self._steps_per_epoch: int | None = None
         self._lr: float | None = None
         self._epoch_lr: float | None = None
-        self._losses: list[tuple[int, torch.Tensor | float, float | None, float]] = []  # unread points
         self._first_bad: torch.Tensor | None = None  # the first non-finite step of tensor losses, on the device
         self._diverged_step: int | None = None
         self._t0 = time.perf_counter()
@@ -179,7 +178,7 @@ class Run:
         if self._info is None or self._finished:  # never watched (nothing was started), or ended already
             return
         self._finished = True
-        self._read_losses()
+        self._check_first_bad()
         if self._diverged_step is not None:
             status, message = "diverged", f"loss became non-finite at step {self._diverged_step}"
         elif self.sink.cancelled and status == "completed":
@@ -247,8 +246,11 @@ class Run:
         elif not math.isfinite(loss) and self._diverged_step is None:
             self._mark_diverged(self._step)
         if self._step_recorded():
-            self._losses.append((self._step, loss, lr, time.perf_counter() - self._t0))
-            self._read_losses()
+            self._check_first_bad()
+            value = loss.item() if isinstance(loss, torch.Tensor) else loss  # a sync only at recorded steps
+            point_lr = lr if lr is not None else (self._lr if self._lr is not None else math.nan)
+            epoch = len(self._epoch_metrics) + 1
+            self._points.append(StepPoint(self._step, epoch, value, point_lr, time.perf_counter() - self._t0))
             self._call(lambda sink: sink.steps(list(self._points), self._progress()))
 
     def epoch(self, train_loss: Any, train_acc: Any, val_loss: Any, val_acc: Any, lr: Any = None, **extra: Any) -> None:
@@ -263,7 +265,7 @@ class Run:
                   "val_loss": _number("val_loss", val_loss, finite=False),
                   "val_acc": _number("val_acc", val_acc, lo=0.0, hi=1.0)}  # fmt: skip
         lr = _number("lr", lr, lo=0.0) if lr is not None else self._epoch_lr
-        self._read_losses()
+        self._check_first_bad()
         grads = self._stats.read()  # the epoch's one sync
         number = len(self._epoch_metrics) + 1
         metrics = EpochMetrics(
@@ -301,22 +303,12 @@ class Run:
             every = 2 ** max(0, math.ceil(math.log2(self._epoch_step / POINTS_PER_EPOCH)))
         return self._epoch_step % every == 0
 
-    def _read_losses(self) -> None:
-        """Turn the points recorded since the last read into StepPoints, and read the device's first non-finite
-        step: one sync, at recorded steps, epochs and the end only."""
+    def _check_first_bad(self) -> None:
+        """Read the device's first non-finite step of tensor losses: a sync, at recorded steps, epochs and the end."""
         if self._first_bad is not None and self._diverged_step is None:
             bad = int(self._first_bad.item())
             if bad >= 0:
                 self._mark_diverged(bad)
-        if not self._losses:
-            return
-        tensors = [loss for _, loss, _, _ in self._losses if isinstance(loss, torch.Tensor)]
-        read = iter(torch.stack(tensors).double().cpu().tolist()) if tensors else iter(())
-        epoch = len(self._epoch_metrics) + 1
-        for step, loss, lr, seconds in self._losses:
-            value = next(read) if isinstance(loss, torch.Tensor) else loss
-            self._points.append(StepPoint(step, epoch, value, lr if lr is not None else self._lr or math.nan, seconds))
-        self._losses = []
 
     def _progress(self) -> Progress:
         return Progress(self._epoch_step, self._steps_per_epoch, self._epoch_started_at)
