@@ -74,6 +74,8 @@ class DatabaseSink:
             self._points, self._progress = points, progress
 
     def epoch(self, metrics: EpochMetrics) -> None:
+        with self._lock:
+            self._progress = None  # the epoch's write resets runs.epoch_step; the next epoch's steps say more
         self._ops.put(("epoch", metrics))
 
     def diverged(self, step: int, reason: str) -> None:
@@ -185,7 +187,7 @@ class DatabaseSink:
         record_epoch(session, self.run_id, metrics)
         session.execute(
             update(Run).where(Run.id == self.run_id, Run.epochs_total < metrics.epochs)
-            .values(epochs_total=metrics.epochs, epoch_step=0)
+            .values(epochs_total=metrics.epochs)
         )  # fmt: skip
         self._written = max([self._written, *(p.step for p in metrics.steps)])
 
