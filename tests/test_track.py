@@ -346,3 +346,22 @@ def test_a_diverged_folder_run_without_lr_imports_with_blanks(store_url, tmp_pat
     with db.session_scope(store_url) as s:
         epochs = s.execute(select(EpochRow.train_loss, EpochRow.lr).order_by(EpochRow.epoch)).all()
     assert [tuple(e) for e in epochs] == [(1.0, None), (None, None)]
+
+
+def test_progress_inside_an_epoch_is_written_for_the_run_page(store_url):
+    model = tiny_model()
+    sink = DatabaseSink(store_url, poll_s=0.05)
+    with Run("progress", sink=sink, epochs=3) as run:
+        train(run, model, epochs=1, steps=4)
+        for x, y in batches(2):
+            nn.functional.cross_entropy(model(x), y).backward()
+            run.step(loss=1.0)
+            model.zero_grad()
+        deadline, seen = time.monotonic() + 10, None
+        while time.monotonic() < deadline and seen != (1, 2, 4):
+            time.sleep(0.05)
+            row = next(iter(runs(store_url)), None)
+            seen = row and (row.epochs_done, row.epoch_step, row.epoch_steps)
+        assert seen == (1, 2, 4)  # "step 2/4" of epoch 2
+        assert row.epoch_started_at is not None
+        run.epoch(train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5)
