@@ -15,7 +15,7 @@ from vgp_models.config import RunConfig
 from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import cancellation, connection, db, store, submission
-from worker.schema import RunStatus
+from worker.schema import RunOrigin, RunStatus
 from worker.settings import Settings
 
 MAX_SEEDS = submission.MAX_SEEDS
@@ -106,6 +106,8 @@ def rerun(run_ids: Iterable[int]) -> tuple[bool, str]:
     def again(run_id: int) -> None:
         with db.session_scope() as s:
             run = store.require_run(s, run_id)
+            if run.origin is RunOrigin.TRACKED:
+                raise ValueError("it is tracked (your own training loop and model); run your script again")
             config, meta = run.run_config(), store.RunMeta(run.name, run.group_name, run.tags, run.note)
         submission.submit_run(config, meta)
 

@@ -34,7 +34,7 @@ from vgp_models.course_folder import CourseOptions, true_epochs
 from vgp_models.folder_files import MAX_LINE_BYTES, RunFolderError, csv_rows, load_json, open_regular, read_capped
 from vgp_models.metrics import EpochMetrics, StepPoint, TrainResult
 from vgp_models.provenance import git_commit, now_iso, parameter_count
-from vgp_models.run_record import check_record
+from vgp_models.run_record import check_record, is_tracked
 
 # torch is imported inside the functions that train or build a model: the strict reader below serves the
 # dashboard's imports, and the dashboard never loads torch (docs/architecture.md).
@@ -127,6 +127,9 @@ class RunFolder:
         import torch
 
         self.record.update(device=device, torch=torch.__version__, git_commit=git_commit(), status="running")
+        self.write_record()
+
+    def write_record(self) -> None:
         _write_json(self.path / CONFIG_JSON, self.record)
 
     def on_epoch(self, m: EpochMetrics) -> None:
@@ -171,7 +174,7 @@ class RunFolder:
             diverged_step=result.diverged_step,
             amplified_layers=result.amplified_layers,
         )
-        _write_json(self.path / CONFIG_JSON, self.record)
+        self.write_record()
 
 
 def train_into(
@@ -245,7 +248,7 @@ class FolderContents:
 
     path: Path
     run_uuid: str  # canonical (run_record.canonical_uuid)
-    config: RunConfig
+    config: RunConfig | dict[str, Any]  # a tracked run's (vgp_models.track) is the user's own, as they gave it
     record: dict[str, Any]  # config.json's checked fields, or what a course-framework folder implies
     epochs: list[dict[str, Any]]  # epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds
     gradients: list[dict[str, Any]]  # GRADIENTS_HEADER's fields (weight_norm, update_ratio None where missing)
@@ -254,9 +257,25 @@ class FolderContents:
     steps: list[StepPoint] = field(default_factory=list)  # steps.csv's per-step points; none in older folders
     signals: list[dict[str, Any]] = field(default_factory=list)  # SIGNALS_HEADER's fields; [] without signals.csv
 
+    @property
+    def config_dict(self) -> dict[str, Any]:
+        return self.config if isinstance(self.config, dict) else self.config.to_dict()
 
-def _number(path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf) -> float:
+    @property
+    def epochs_total(self) -> int:
+        if isinstance(self.config, dict):
+            return int(self.record.get("epochs") or len(self.epochs))
+        return self.config.epochs
+
+
+def _number(
+    path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf, blank: bool = False
+) -> float | None:
+    """The cell as a finite number in lo..hi; with `blank` (a tracked run's folder), an empty or non-finite cell is
+    None: a value the user did not give, or a diverging loss."""
     text = row[column]
+    if blank and text.strip().lower() in ("", "nan", "inf", "-inf"):
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -274,13 +293,14 @@ def _whole(path: Path, line: int, row: dict[str, str], column: str) -> int:
     return int(value)
 
 
-def _read_summary(folder: Path, max_rows: int) -> list[dict[str, Any]]:
+def _read_summary(folder: Path, max_rows: int, blank: bool = False) -> list[dict[str, Any]]:
     path = folder / SUMMARY_CSV
     rows = csv_rows(path, SUMMARY_HEADER, max_rows, SMALL_FILE_BYTES, any_order=True)  # a dict's keys, any order
     epochs = [
-        {"train_loss": _number(path, n, r, "train_loss"), "train_acc": _number(path, n, r, "train_acc", hi=1),
-         "val_loss": _number(path, n, r, "val_loss"), "val_acc": _number(path, n, r, "val_acc", hi=1),
-         "lr": None, "seconds": None}
+        {"train_loss": _number(path, n, r, "train_loss", blank=blank),
+         "train_acc": _number(path, n, r, "train_acc", hi=1, blank=blank),
+         "val_loss": _number(path, n, r, "val_loss", blank=blank),
+         "val_acc": _number(path, n, r, "val_acc", hi=1, blank=blank), "lr": None, "seconds": None}
         for n, r in rows
     ]  # fmt: skip
     if not epochs:
@@ -297,7 +317,7 @@ def _read_test(folder: Path) -> tuple[float, float]:
     return _number(path, n, r, "test_acc", hi=1), _number(path, n, r, "test_loss")
 
 
-def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
+def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]], blank: bool = False) -> None:
     path = folder / EPOCHS_CSV
     rows = list(csv_rows(path, EPOCHS_HEADER, MAX_EPOCHS, SMALL_FILE_BYTES))
     if len(rows) != len(epochs):
@@ -305,14 +325,16 @@ def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]]) -> None:
     for (n, r), epoch in zip(rows, epochs):
         if _whole(path, n, r, "epoch") != epoch["epoch"]:
             raise RunFolderError(f"{path} line {n}: epoch {r['epoch'][:20]}, {epoch['epoch']} expected")
-        epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr"), _number(path, n, r, "seconds")
+        epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr", blank=blank), _number(path, n, r, "seconds")
 
 
-def _read_gradients(folder: Path, n_epochs: int) -> list[dict[str, Any]]:
-    """gradients.csv; a folder written before the weight updates has GRADIENTS_HEADER_V1's columns (None for them)."""
+def _read_gradients(folder: Path, n_epochs: int, blank: bool = False) -> list[dict[str, Any]]:
+    """gradients.csv; a folder written before the weight updates has GRADIENTS_HEADER_V1's columns (None for them).
+    With `blank` (a tracked run's folder) any statistic may be empty."""
     path = folder / GRADIENTS_CSV
     header = GRADIENTS_HEADER_V1 if _first_line(path) == ",".join(GRADIENTS_HEADER_V1) else GRADIENTS_HEADER
-    rows = _read_layer_rows(path, header, n_epochs, optional=("weight_norm", "update_ratio"))
+    optional = tuple(header[3:]) if blank else ("weight_norm", "update_ratio")
+    rows = _read_layer_rows(path, header, n_epochs, optional=optional)
     return [{"weight_norm": None, "update_ratio": None, **row} for row in rows]
 
 
@@ -342,7 +364,7 @@ def _read_layer_rows(path: Path, header: list[str], n_epochs: int, bounds: dict[
     bounds = bounds or {}
 
     def value(n: int, r: dict[str, str], column: str) -> float | None:
-        if column in optional and r[column] == "":
+        if column in optional and r[column].strip().lower() in ("", "nan", "inf", "-inf"):
             return None
         return _number(path, n, r, column, *bounds.get(column, (0.0, math.inf)))
 
@@ -408,11 +430,13 @@ def read_run_folder(folder: Path, course: CourseOptions | None = None) -> Folder
     if course is not None and course != CourseOptions():
         raise RunFolderError(f"{folder}: --preset, --lr and the like are for course-framework folders; "
                              f"it has {CONFIG_JSON}")  # fmt: skip
-    epochs = [{"epoch": i, **e} for i, e in enumerate(_read_summary(folder, MAX_EPOCHS), start=1)]
+    blank = is_tracked(record)  # the user's own loop: a value it did not give is empty
+    epochs = [{"epoch": i, **e} for i, e in enumerate(_read_summary(folder, MAX_EPOCHS, blank), start=1)]
     config, checked = check_record(folder / CONFIG_JSON, record, len(epochs))
-    _add_epoch_times(folder, epochs)
-    test = _read_test(folder) if checked["status"] == "completed" else None
-    gradients = _read_gradients(folder, len(epochs))
+    _add_epoch_times(folder, epochs, blank)
+    tested = checked["status"] == "completed" and not (blank and not os.path.lexists(folder / TEST_SUMMARY_CSV))
+    test = _read_test(folder) if tested else None  # a tracked run may complete without run.test()
+    gradients = _read_gradients(folder, len(epochs), blank)
     steps = read_steps(folder, len(epochs))
     signals = _read_signals(folder, len(epochs))
     return FolderContents(folder, checked["run_uuid"], config, checked, epochs, gradients, test, steps=steps,

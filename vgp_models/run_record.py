@@ -18,6 +18,9 @@ from vgp_models.config import RunConfig
 from vgp_models.folder_files import RunFolderError
 
 FINISHED = ("completed", "diverged", "cancelled")  # a record in another status is a run still going (or crashed)
+TRACKED_FINISHED = (*FINISHED, "failed", "interrupted")  # a tracked run is never resumed: these are ends too
+TRACKED = "tracked"  # config.json's `origin` of a tracked run's folder (vgp_models.track_sink)
+MAX_EPOCHS = 10_000  # RunConfig's bound, and a tracked run's
 
 TEXT_LIMITS = {"label": 200, "device": 32, "torch": 64, "git_commit": 40, "message": 2000}
 """The longest each text field may be (the database's columns: runs.name 200, device 32, git_sha 40)."""
@@ -92,7 +95,7 @@ def _layers(record: dict[str, Any]) -> list[Any]:
     return value
 
 
-def check_record(path: Path, record: object, n_epochs: int) -> tuple[RunConfig, dict[str, Any]]:
+def check_record(path: Path, record: object, n_epochs: int) -> tuple[RunConfig | dict[str, Any], dict[str, Any]]:
     """The config and the checked fields of a config.json whose folder holds `n_epochs` epochs.
 
     RunFolderError (one line, naming `path`) for a field of the wrong type, range or length, a status that is
@@ -104,20 +107,37 @@ def check_record(path: Path, record: object, n_epochs: int) -> tuple[RunConfig, 
         raise RunFolderError(f"{path}: {e}") from None
 
 
-def _check(record: Any, n_epochs: int) -> tuple[RunConfig, dict[str, Any]]:
-    config = RunConfig.from_dict(record.get("config"))
+def is_tracked(record: object) -> bool:
+    """A tracked run's folder (vgp_models.track): the user's own config, any end status, blanks allowed."""
+    return isinstance(record, dict) and record.get("origin") == TRACKED
+
+
+def _config(record: dict[str, Any], n_epochs: int) -> tuple[RunConfig | dict[str, Any], int]:
+    """The run's config and its epoch count: a RunConfig, or a tracked run's own JSON object and `epochs`."""
+    if not is_tracked(record):
+        config = RunConfig.from_dict(record.get("config"))
+        return config, config.epochs
+    config = record.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"config is {_shown(config)}, not a JSON object")
+    return config, _whole(record, "epochs", 1, MAX_EPOCHS) or n_epochs
+
+
+def _check(record: Any, n_epochs: int) -> tuple[RunConfig | dict[str, Any], dict[str, Any]]:
+    config, total = _config(record, n_epochs)
     status = record.get("status")
-    if status not in FINISHED:
+    ends = TRACKED_FINISHED if is_tracked(record) else FINISHED
+    if status not in ends:
         raise ValueError(
-            f"status {_shown(status)}; only a finished run ({', '.join(FINISHED)}) imports "
+            f"status {_shown(status)}; only a finished run ({', '.join(ends)}) imports "
             "(resume it with `python -m vgp_models train --resume` first)"
         )
     started, finished = _time(record, "started_at"), _time(record, "finished_at")
     if finished < started:
         raise ValueError(f"finished_at {record['finished_at']} is before started_at {record['started_at']}")
-    if n_epochs > config.epochs:
-        raise ValueError(f"{n_epochs} epochs in its rows, but its config ran {config.epochs}")
-    epochs_run = _whole(record, "epochs_run", 0, config.epochs)
+    if n_epochs > total:
+        raise ValueError(f"{n_epochs} epochs in its rows, but its config ran {total}")
+    epochs_run = _whole(record, "epochs_run", 0, total)
     if epochs_run is not None and epochs_run != n_epochs:
         raise ValueError(f"epochs_run is {epochs_run}, but the folder holds {n_epochs} epochs")
     checked = {
@@ -138,5 +158,6 @@ def _check(record: Any, n_epochs: int) -> tuple[RunConfig, dict[str, Any]]:
         "test_loss": _fraction(record, "test_loss", high=math.inf),
         "diverged_step": _whole(record, "diverged_step", 1, MAX_STEP),
         "amplified_layers": _layers(record),
+        "epochs": total,
     }
     return config, checked

@@ -16,8 +16,8 @@ from worker import landscapes, sweeps
 from worker.connection import QueueError, get_redis, queue_name, redis_error_line, redis_url
 from worker.db import database_url, session_scope
 from worker.liveness import drop_job
-from worker.schema import RunStatus
-from worker.store import get_run, require_run, transition_run
+from worker.schema import RunOrigin, RunStatus
+from worker.store import get_run, request_cancel, require_run, transition_run
 
 log = logging.getLogger(__name__)
 
@@ -96,22 +96,25 @@ def cancel_run(run_id: int) -> RunStatus:
     A queued (or interrupted) run is marked cancelled at once and its job removed from the queue. A running
     run gets its Redis flag (CANCEL_KEY); its job stops within about a second of training and marks
     itself cancelled, so this returns `running`. A job still running VGP_CANCEL_GRACE_S after the flag is
-    stopped by its worker on RQ's stop-job command (sent by `worker.reconcile`). A finished run is left as it is.
-    Raises RunNotFound, or QueueError when a running run's flag cannot be set.
+    stopped by its worker on RQ's stop-job command (sent by `worker.reconcile`). A running tracked run (no job:
+    the user's own loop, `vgp_models.track`) gets runs.cancel_requested_at instead, and stops at its next step.
+    A finished run is left as it is. Raises RunNotFound, or QueueError when a running run's flag cannot be set.
     """
     run_id = int(run_id)
     with session_scope() as session:
         run = require_run(session, run_id)
-        job_id, run_uuid = run.job_id, run.uuid
+        job_id, run_uuid, tracked = run.job_id, run.uuid, run.origin is RunOrigin.TRACKED
         cancelled = transition_run(
             session, run_id, (RunStatus.QUEUED, RunStatus.INTERRUPTED), RunStatus.CANCELLED, reason="cancelled by user"
         )
+        if tracked and request_cancel(session, run_id):
+            log.info("run %d: cancel requested (tracked: it stops at its next step)", run_id)
         status = require_run(session, run_id).status
     if cancelled:
         drop_job(job_id)
         log.info("run %d cancelled before it ran", run_id)
         return RunStatus.CANCELLED
-    if status is RunStatus.RUNNING:
+    if status is RunStatus.RUNNING and not tracked:
         try:
             key = cancel_key(run_id, run_uuid)
             get_redis().set(key, f"{time.time():.3f}", ex=CANCEL_FLAG_TTL_S, nx=True)

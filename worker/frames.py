@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from worker.schema import EpochRow, GradientRow, Run, SignalRow, StepRow
+from worker.schema import EpochRow, GradientRow, Run, RunOrigin, SignalRow, StepRow
 
 __all__ = [
     "config_label", "config_name", "EPOCH_COLUMNS", "epochs_frame", "GRADIENT_COLUMNS", "gradient_ends_frame",
-    "gradients_frame", "INVALID_CONFIG", "lr_text", "RUN_COLUMNS", "run_record", "run_summary", "run_title",
-    "runs_frame", "SIGNAL_COLUMNS", "signals_frame", "STEP_COLUMNS", "steps_frame",
+    "gradients_frame", "INVALID_CONFIG", "lr_text", "OWN_MODEL", "RUN_COLUMNS", "run_record", "run_summary",
+    "run_title", "runs_frame", "SIGNAL_COLUMNS", "signals_frame", "STEP_COLUMNS", "steps_frame",
 ]  # fmt: skip
 
 EPOCH_COLUMNS = ("run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -37,6 +37,7 @@ RUN_COLUMNS = (
     "test_loss", "test_acc", "diverged_step",
 )  # fmt: skip
 INVALID_CONFIG = "invalid config"  # the label of a stored config that no longer validates (an older field set)
+OWN_MODEL = "own model"  # the label of a tracked run's config (vgp_models.track): the user's own, not a RunConfig
 
 
 def config_label(config: Mapping[str, Any] | None) -> str:
@@ -199,7 +200,11 @@ def run_record(run: Run) -> dict[str, Any]:
     """A run's columns (status as text) plus `label` (config_label) and `title` (run_title): what a page shows."""
     record = _columns(run)
     record["label"] = config_label(run.config)
-    record["title"] = run_title(run.id, run.name, run.config)
+    if record["label"] == INVALID_CONFIG and run.origin is not RunOrigin.QUEUED:
+        record["label"] = OWN_MODEL  # a tracked run's config is the user's own dict, not a RunConfig
+        record["title"] = f"{run_title(run.id, run.name)} · {OWN_MODEL}"
+    else:
+        record["title"] = run_title(run.id, run.name, run.config)
     return record
 
 

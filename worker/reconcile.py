@@ -11,6 +11,10 @@
    continues from its last checkpoint;
 4. a queued run whose RQ job is gone (Redis flushed or restarted empty) is enqueued again.
 
+A tracked run (`vgp_models.track`: the user's own loop writes it, no job) is judged by its heartbeat alone, before
+Redis is asked anything: stale past VGP_STALE_AFTER_S, it becomes interrupted (or cancelled, when Cancel was
+asked), and it is never queued again: there is no job that could continue it.
+
 Every worker runs it at start and then every VGP_SWEEP_INTERVAL_S (`worker.runner.Sweeper`, a thread in
 `run_worker`); the dashboard runs it on page loads, at most as often; `python -m worker reconcile` runs it once.
 This module reaches RQ only through `worker.liveness` and `worker.queue`.
@@ -27,7 +31,7 @@ from worker.connection import QueueError, require_redis
 from worker.db import session_scope
 from worker.liveness import job_alive, job_pending, stop_job
 from worker.queue import enqueue_run
-from worker.schema import Run, RunStatus, utcnow
+from worker.schema import Run, RunOrigin, RunStatus, utcnow
 from worker.settings import Settings
 from worker.store import claim_auto_resume, interrupt_run, list_runs, squash, transition_run
 
@@ -68,6 +72,8 @@ class _RunView:
     started_at: datetime | None
     created_at: datetime
     auto_resumes: int
+    tracked: bool
+    cancel_requested: bool  # a tracked run's Cancel (runs.cancel_requested_at)
 
 
 def _runs(statuses: tuple[RunStatus, ...]) -> list[_RunView]:
@@ -75,20 +81,22 @@ def _runs(statuses: tuple[RunStatus, ...]) -> list[_RunView]:
     with session_scope() as session:
         runs: list[Run] = list_runs(session, statuses)
         return [
-            _RunView(r.id, r.uuid, r.job_id, r.heartbeat_at, r.started_at, r.created_at, r.auto_resumes or 0)
+            _RunView(r.id, r.uuid, r.job_id, r.heartbeat_at, r.started_at, r.created_at, r.auto_resumes or 0,
+                     r.origin is RunOrigin.TRACKED, r.cancel_requested_at is not None)
             for r in runs
-        ]
+        ]  # fmt: skip
 
 
 def reconcile(settings: Settings | None = None) -> ReconcileReport:
     """One sweep (see the module docstring); returns what it changed.
 
-    Raises QueueError when Redis does not answer (then nothing is judged dead), SQLAlchemyError when the
-    database does not.
+    Raises QueueError when Redis does not answer (then no queued run is judged dead; tracked runs, judged by
+    their heartbeat alone, are swept first), SQLAlchemyError when the database does not.
     """
     settings = settings or Settings.from_env()
-    require_redis()  # else nothing is judged dead
     report = ReconcileReport()
+    _sweep_tracked(settings, report)
+    require_redis()  # else no queued run is judged dead
     _sweep_running(settings, report)
     _resume_interrupted(settings, report)
     _requeue_lost(settings, report)
@@ -97,10 +105,33 @@ def reconcile(settings: Settings | None = None) -> ReconcileReport:
     return report
 
 
+def _sweep_tracked(settings: Settings, report: ReconcileReport) -> None:
+    """A running tracked run whose heartbeat is stale: its process is gone (killed, crashed, or cut off)."""
+    now = utcnow()
+    for run in _runs((RunStatus.RUNNING,)):
+        last_sign = run.heartbeat_at or run.started_at or run.created_at
+        if not run.tracked or last_sign >= now - timedelta(seconds=settings.stale_after_s):
+            continue
+        quiet = int((now - last_sign).total_seconds())
+        if run.cancel_requested:
+            status, reason, ids = RunStatus.CANCELLED, "cancelled by user (its process had stopped)", report.cancelled
+        else:
+            status, ids = RunStatus.INTERRUPTED, report.interrupted
+            reason = (f"no heartbeat for {quiet} s: the tracking process was killed or lost the database; "
+                      "a tracked run is never queued again (run your script again)")  # fmt: skip
+        with session_scope() as session:
+            done = transition_run(session, run.id, (RunStatus.RUNNING,), status, reason)
+        if done:
+            log.warning("tracked run %d %s: %s", run.id, status.value, reason)
+            ids.append(run.id)
+
+
 def _sweep_running(settings: Settings, report: ReconcileReport) -> None:
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.stale_after_s)
     for run in _runs((RunStatus.RUNNING,)):
+        if run.tracked:
+            continue  # _sweep_tracked's
         flag_age = cancel_flag_age(run.id, run.uuid)
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         stale = last_sign < stale_before
@@ -140,7 +171,7 @@ def _resume_interrupted(settings: Settings, report: ReconcileReport) -> None:
     if settings.auto_resumes <= 0:
         return
     for run in _runs((RunStatus.INTERRUPTED,)):
-        if run.auto_resumes >= settings.auto_resumes:
+        if run.tracked or run.auto_resumes >= settings.auto_resumes:
             continue
         with session_scope() as session:
             if not claim_auto_resume(session, run.id, settings.auto_resumes):

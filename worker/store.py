@@ -27,8 +27,8 @@ from worker.schema import CheckpointRow, EpochRow, GradientRow, Run, RunOrigin, 
 __all__ = [
     "AUTO_RESUMED_AFTER", "REASON_MAX_CHARS", "RunMeta", "RunNotFound", "RunSuperseded", "checkpoint_dir",
     "claim_auto_resume", "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs",
-    "prune_checkpoints", "put_checkpoint", "record_epoch", "record_steps", "remove_checkpoints", "require_run",
-    "resumed_after",
+    "prune_checkpoints", "put_checkpoint", "record_epoch", "record_steps", "remove_checkpoints", "request_cancel",
+    "require_run", "resumed_after",
     "set_status", "squash", "touch_heartbeat", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
@@ -184,12 +184,13 @@ def claim_auto_resume(session: Session, run_id: int, limit: int) -> bool:
     """Atomically move an interrupted run back to queued if it has had fewer than `limit` automatic resumes.
 
     Counts the resume in runs.auto_resumes and keeps the cause of death in the reason (AUTO_RESUMED_AFTER).
-    One conditional UPDATE, so of several sweeping workers one wins.
+    One conditional UPDATE, so of several sweeping workers one wins. A tracked run is never claimed: its training
+    is the user's own process, and no job can continue it.
     """
     result = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.INTERRUPTED, Run.auto_resumes < int(limit))
-        .where(Run.origin == RunOrigin.QUEUED)  # an imported run has no checkpoint to resume
+        .where(Run.origin == RunOrigin.QUEUED)  # an imported run has no checkpoint, a tracked one no job
         .values(
             status=RunStatus.QUEUED,
             finished_at=None,
@@ -250,6 +251,18 @@ def update_run_meta(
         run.note = note
     session.flush()
     return run
+
+
+def request_cancel(session: Session, run_id: int) -> bool:
+    """Ask a running tracked run to stop: its own loop reads runs.cancel_requested_at and raises at its next step
+    (`worker.tracking`). False when the run is not a running tracked run; a second request keeps the first's time."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.origin == RunOrigin.TRACKED)
+        .values(cancel_requested_at=func.coalesce(Run.cancel_requested_at, utcnow()))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
 
 
 def touch_heartbeat(session: Session, run_id: int, job_id: str | None = None) -> bool:

@@ -140,8 +140,8 @@ def resume_run(run_id: int) -> str:
     """Queue an interrupted, failed or cancelled run again; it continues from its last checkpoint.
 
     Returns the new job id. Raises RunNotFound, ValueError for other statuses and for a run that no job of ours
-    trained (an imported run has no checkpoint: resuming it would train from scratch over its imported epochs),
-    QueueError if Redis refuses.
+    trained (an imported run has no checkpoint: resuming it would train from scratch over its imported epochs; a
+    tracked run was trained by the user's own loop: no job can continue it), QueueError if Redis refuses.
     """
     run_id = int(run_id)
     with session_scope() as session:  # a run's origin never changes: checked once, before Redis is asked
@@ -149,6 +149,8 @@ def resume_run(run_id: int) -> str:
     if origin is RunOrigin.IMPORTED:
         raise ValueError(f"run {run_id} was imported from a run folder and has no checkpoint to resume; "
                          "Rerun queues its config as a new run")  # fmt: skip
+    if origin is RunOrigin.TRACKED:
+        raise ValueError(f"run {run_id} is tracked (your own training loop); run your script again to continue it")
     require_redis()
     with session_scope() as session:  # refused before anything is touched: a pending cancel stays pending
         if not transition_run(session, run_id, RESUMABLE, RunStatus.QUEUED):

@@ -39,7 +39,7 @@ def header(run: dict[str, Any]) -> None:
     status, key = run["status"], run["id"]
     if status in statuses.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
         act(run_actions.cancel, key)
-    resumable = status in statuses.RESUMABLE and run.get("origin") != "imported"  # an import has no checkpoint
+    resumable = status in statuses.RESUMABLE and run.get("origin") == "queued"  # an import or a tracked run: no job
     if resumable and right.button("Resume", icon=":material/replay:", key=f"resume-{key}"):
         act(run_actions.resume, key)  # the view goes live again
     if run.get("reason") and status not in ("completed", *statuses.ACTIVE):
