@@ -32,7 +32,7 @@ def test_why_it_vanishes_for_vgg08_and_vgg38(reference_results, services):
     from playwright.sync_api import expect
 
     base, logs = services
-    imported = importer.import_folders([reference_results / "demo"])
+    imported = importer.import_folders([reference_results / "demo"]).imported
     assert [i.created for i in imported] == [True, True]  # VGG08 and VGG38, width 8, one epoch each
     with open_dashboard(base, logs) as page:
         for run_id in (1, 2):

@@ -193,13 +193,13 @@ def folder_with_landscape(cifar_dir, tmp_path_factory) -> Path:
 
 
 def test_a_run_folders_landscape_is_imported_with_the_run(store_url, folder_with_landscape, tmp_path):
-    (imported,) = importer.import_folders([folder_with_landscape])
+    (imported,) = importer.import_folders([folder_with_landscape]).imported
     with db.session_scope() as s:
         frame = landscapes.landscapes_frame(s, [imported.run_id])
         assert len(store.list_runs(s)) == 1
     assert frame["status"].tolist() == ["completed"] and frame["points_done"].tolist() == [3]
     assert LandscapeConfig.from_dict(frame["config"][0]).run_id == imported.run_id
-    assert importer.import_folders([folder_with_landscape])[0].created is False  # again: nothing added
+    assert importer.import_folders([folder_with_landscape]).imported[0].created is False  # again: nothing added
     with db.session_scope() as s:
         assert len(landscapes.landscapes_frame(s)) == 1
 

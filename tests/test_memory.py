@@ -155,7 +155,7 @@ def test_importing_a_folder_without_params_never_imports_torch(tmp_path: Path, r
 import sys
 from worker import db, importer
 db.upgrade_database()
-(imported,) = importer.import_folders([{str(folder)!r}])
+(imported,) = importer.import_folders([{str(folder)!r}]).imported
 print(imported.run_id, sorted(m for m in sys.modules if m.split(".")[0] == "torch"))
 with db.session_scope() as s:
     print(s.get(importer.Run, imported.run_id).params)

@@ -39,7 +39,7 @@ def test_the_folder_holds_every_recorded_step_and_the_importer_loads_them(store_
     table = rows(folder / STEPS_CSV)
     assert table[0] == ["step", "epoch", "loss", "lr", "seconds"]
     assert [(int(r[0]), int(r[1])) for r in table[1:]] == [(1, 1), (2, 1), (3, 2), (4, 2)]
-    (done,) = importer.import_folders([folder])
+    (done,) = importer.import_folders([folder]).imported
     with db.session_scope() as session:
         steps = frames.steps_frame(session, [done.run_id])
     assert steps["step"].tolist() == [1, 2, 3, 4]
@@ -49,7 +49,7 @@ def test_the_folder_holds_every_recorded_step_and_the_importer_loads_them(store_
 
 def test_a_folder_without_steps_imports_with_none(store_url: str, folder: Path) -> None:
     (folder / STEPS_CSV).unlink()
-    (done,) = importer.import_folders([folder])
+    (done,) = importer.import_folders([folder]).imported
     with db.session_scope() as session:
         assert frames.steps_frame(session, [done.run_id]).empty
 

@@ -86,7 +86,7 @@ def test_run_folder_holds_them_and_the_import_keeps_them(store_url: str, run_fol
     assert all(g["weight_norm"] > 0 and g["update_ratio"] > 0 for g in contents.gradients)
     assert any(s["mean"] < 0 for s in contents.signals)  # conv outputs may be negative on average
 
-    (imported,) = importer.import_folders([run_folder])
+    (imported,) = importer.import_folders([run_folder]).imported
     with db.session_scope() as s:
         signals = frames.signals_frame(s, [imported.run_id])
         grads = frames.gradients_frame(s, [imported.run_id])
@@ -103,7 +103,7 @@ def test_a_folder_from_before_them_still_imports(store_url: str, run_folder: Pat
     assert rows_of(run_folder / "gradients.csv")[0] == GRADIENTS_HEADER_V1
     contents = read_run_folder(run_folder)
     assert contents.signals == [] and all(g["weight_norm"] is g["update_ratio"] is None for g in contents.gradients)
-    (imported,) = importer.import_folders([run_folder])
+    (imported,) = importer.import_folders([run_folder]).imported
     with db.session_scope() as s:
         assert frames.signals_frame(s, [imported.run_id]).empty
         grads = frames.gradients_frame(s, [imported.run_id])

@@ -194,7 +194,7 @@ def test_folder_sink_round_trips_through_worker_import(store_url, tmp_path):
     out = tmp_path / "my-resnet"
     builder("my resnet", epochs=2, steps=4, out=out).run_experiment()
     assert (out / "config.json").is_file() and (out / "gradients.csv").is_file()
-    (imported,) = importer.import_folders([out])
+    (imported,) = importer.import_folders([out]).imported
     assert imported.created
     (row,) = runs(store_url)
     assert row.status is RunStatus.COMPLETED and row.name == "my resnet" and row.origin is RunOrigin.IMPORTED
@@ -340,7 +340,7 @@ def test_a_diverged_folder_run_without_lr_imports_with_blanks(store_url, tmp_pat
                 run.step(loss=epoch_loss)  # no lr given
                 model.zero_grad()
             run.epoch(train_loss=epoch_loss, train_acc=0.5, val_loss=epoch_loss, val_acc=0.5)
-    (imported,) = importer.import_folders([tmp_path / "d"])
+    (imported,) = importer.import_folders([tmp_path / "d"]).imported
     (row,) = runs(store_url)
     assert row.status is RunStatus.DIVERGED and row.diverged_step == 3 and row.test_acc is None
     with db.session_scope(store_url) as s:

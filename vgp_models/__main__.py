@@ -38,7 +38,6 @@ from vgp_models.landscape_file import write_landscape
 from vgp_models.memory import activation_bytes, budgets_from_env, check_memory
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics
 from vgp_models.nets import network
-from vgp_models.provenance import parameter_count
 from vgp_models.run_folder import RunFolderError, train_into
 from vgp_models.sweep import POINT_COLUMNS, Cell, point_rows, run_sweep, summary_table
 from vgp_models.sweep_config import SweepConfig
@@ -55,11 +54,19 @@ def info(config: RunConfig) -> dict:
     return {
         "label": config.label,
         "params": count_parameters(model),
-        "activation_gb": round(activation_bytes(config) / 1e9, 3),
+        # A registered architecture has no closed form for its activations (vgp_models.memory): None.
+        "activation_gb": round(activation_bytes(config) / 1e9, 3) if config.arch in registry.BUILTIN else None,
         "layers": weight_labels(model),
         "amplified_layers": chosen_layers(model, config),
         "config": config.to_dict(),
     }
+
+
+def meta_parameter_count(config: RunConfig) -> int:
+    """The built model's parameter count, built on the meta device (shapes only, no memory): this process is the
+    child that provenance.parameter_count asks for a registered architecture, so it must not ask again."""
+    with torch.device("meta"):
+        return count_parameters(network(config))
 
 
 def architectures(base: dict) -> list[dict]:
@@ -73,7 +80,7 @@ def architectures(base: dict) -> list[dict]:
             config = RunConfig.from_dict({**base, "arch": arch})
         except ConfigError:  # `base` does not fit this one (densenet with residual on): left out
             continue
-        rows.append({"arch": arch, "params": parameter_count(config), "from": registered.get(arch, "built in")})
+        rows.append({"arch": arch, "params": meta_parameter_count(config), "from": registered.get(arch, "built in")})
     return rows
 
 

@@ -106,8 +106,8 @@ class RunConfig:
     arch: str = setting(
         "vgg",
         "model",
-        "vgg: the report's stack of convs; densenet: every layer of a stage sees "
-        "all earlier ones (VGG38's size at depth 38); or one registered on this host (docs/architectures.md)",
+        "vgg: the report's stack of convs; densenet: every layer of a stage sees all earlier ones (VGG38's size "
+        "at depth 38); or one registered on this host (docs/registered-architectures.md)",
         label="Architecture",
         choices=registry.names,
     )

@@ -155,7 +155,7 @@ def _unregistered(stored: object) -> str | None:
     if not isinstance(arch, str) or arch in registry.names():
         return None
     return (f"architecture {arch[:40]!r} is not registered on this worker ({registry.SETTING} or an installed "
-            "plugin, docs/architectures.md); nothing was trained")  # fmt: skip
+            "plugin, docs/registered-architectures.md); nothing was trained")  # fmt: skip
 
 
 def _read_queued(run_id: int, job_id: str | None) -> _QueuedRun | str:

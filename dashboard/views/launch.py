@@ -183,7 +183,7 @@ COUNTS = registered_counts()
 ARCH_NAMES = {arch: f"{arch} · {COUNTS[arch]:,} parameters" if arch in COUNTS else arch for arch in registry.names()}
 if COUNTS:
     st.markdown("**Registered architectures**: networks this installation's workers registered "
-                "(docs/architectures.md), one click each with the settings above")  # fmt: skip
+                "(docs/registered-architectures.md), one click each with the settings above")  # fmt: skip
     grid = st.columns(4)
     for i, arch in enumerate(COUNTS):  # vgg08's preset is RunConfig's defaults: only `arch` differs
         grid[i % 4].button(ARCH_NAMES[arch], key=f"arch-{arch}", disabled=blocked, width="stretch",
