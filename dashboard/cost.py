@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from vgp_models.config import RunConfig
+from vgp_models.provenance import parameter_count
 
 ARCH_KEYS = ("arch", "depth", "width", "batch_norm", "residual", "shortcut")
 """What a measured epoch time is kept by, besides the device and the precision: the architecture."""
@@ -85,7 +86,7 @@ def measurements(runs: pd.DataFrame, epochs: pd.DataFrame) -> dict[tuple, Measur
             continue
         seconds, count = timed.loc[int(run["id"])]
         key = (device, arch_key(config), precision(config))
-        old = found.get(key, Measured(cfg.label, cfg.vgg_parameters, 0, 0.0, 0.0))
+        old = found.get(key, Measured(cfg.label, parameter_count(cfg), 0, 0.0, 0.0))
         found[key] = Measured(old.label, old.params, old.runs + 1, old.seconds + float(seconds),
                               old.images + epoch_images(config) * int(count))  # fmt: skip
     return found
@@ -120,8 +121,8 @@ def _one(config: Mapping[str, Any], measured: Mapping[tuple, Measured], device: 
     ]
     if not near:
         return None
-    m = min(near, key=lambda m: abs(m.params - cfg.vgg_parameters))  # the closest in size
-    scale = cfg.vgg_parameters / m.params
+    m = min(near, key=lambda m: abs(m.params - parameter_count(cfg)))  # the closest in size
+    scale = parameter_count(cfg) / m.params
     return m.rate * scale * images, f"{_runs(m.runs)} of {m.label} scaled by parameters to {cfg.label}"
 
 

@@ -105,7 +105,7 @@ def course_form(data: bytes) -> dict[str, CourseOptions] | None:
                "gradient data (the framework writes none): such a run has curves and its test result, no gradient "
                "flow. One that stopped before its test imports as interrupted.")  # fmt: skip
     if len(folders) > MAX_COURSE_FOLDERS:
-        st.warning(f"{len(folders)} course-framework folders: the first {MAX_COURSE_FOLDERS} are asked about here, "
+        st.warning(f"{len(folders):d} course-framework folders: the first {MAX_COURSE_FOLDERS:d} are asked about here, "
                    "the others are refused; `python -m worker import` takes any number.")  # fmt: skip
     options: dict[str, CourseOptions] = {}
     unchosen = False

@@ -42,7 +42,7 @@ def _recorded(frame: pd.DataFrame, options: Mapping[str, str], what: str) -> boo
     """Whether `frame` holds the statistics; says so when not (a run recorded before VGP Lab measured them)."""
     if not frame.empty and frame[next(iter(options))].notna().any():
         return True
-    st.caption(f"No {what} here: the run was recorded before VGP Lab measured it.")
+    st.caption(f"No {display.plain(what)} here: the run was recorded before VGP Lab measured it.")
     return False
 
 
@@ -108,7 +108,7 @@ def run_section(run_id: int, signals: pd.DataFrame, grads: pd.DataFrame) -> None
     with gain_tab:
         gains = layer_gains(grads)
         _run_tab(gains, {"gain": "Gain"}, "gain", epoch, f"run-{run_id}-gain")
-        st.caption(_gain_caption(gains))
+        st.caption(display.plain(_gain_caption(gains)))  # our text, but built from numbers: escaped like any
 
 
 def compare_section(signals: pd.DataFrame, grads: pd.DataFrame, names: Mapping[int, str], stem: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from dashboard import cost
 from vgp_models.config import RunConfig
+from vgp_models.provenance import parameter_count
 
 
 def frames(*runs: tuple[str, dict, float, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,7 +51,7 @@ def test_another_architecture_on_the_device_is_scaled_by_parameters():
     measured = cost.measurements(*frames(("vgg08", dict(subset=2000, epochs=1), 6.0, 1)))
     target = config("vgg38", epochs=1, subset=2000)
     found = cost.estimate([target], measured, "cpu")
-    ratio = RunConfig.from_dict(target).vgg_parameters / RunConfig.from_preset("vgg08").vgg_parameters
+    ratio = parameter_count(RunConfig.from_dict(target)) / parameter_count(RunConfig.from_preset("vgg08"))
     assert found.seconds == pytest.approx(6.0 * ratio)
     assert "1 run of VGG08 scaled by parameters to VGG38" in found.basis
 

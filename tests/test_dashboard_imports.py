@@ -23,7 +23,7 @@ def test_empty_database_offers_the_reference_results(env, reference_results, mon
     assert [r.epochs_done for r in runs] == [1, 1]
     # then Compare, on their VGG08 against their VGG38, the outcome above by run name (no server path)
     assert at.title[0].value == "Compare runs" and at.multiselect(key="compare_runs").value == [1, 2]
-    assert at.success[0].value == "Imported 2 of 2 run(s)."
+    assert at.success[0].value == display.plain("Imported 2 of 2 run(s).")
     assert at.text[0].value.splitlines() == [
         f"{title}: imported"
         for title in (

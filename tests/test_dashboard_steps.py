@@ -70,8 +70,10 @@ def test_compare_overlays_runs_and_the_csv_holds_every_step(env):
     assert not at.exception
     chart = at.get("vega_lite_chart")[0]  # first on the page, above the epochs' curves
     assert "Training loss" in chart.proto.spec
-    assert chart_data(chart).groupby("run").size().to_dict() == {f"#{a} =not-a-formula · VGG08": 50,
-                                                                  f"#{b} =not-a-formula · VGG38": 30}  # fmt: skip
+    assert chart_data(chart).groupby("run").size().to_dict() == {
+        f"#{a} =not-a-formula · VGG08 lr 1e-3 · 3 epochs · 64 images": 50,
+        f"#{b} =not-a-formula · VGG38 lr 1e-3 · 3 epochs · 64 images": 30,
+    }  # fmt: skip
     csv = pd.read_csv(io.StringIO(downloads.export_csv([a, b], "steps")))
     assert list(csv.columns) == ["run_id", "run", "step", "epoch", "loss", "lr", "seconds"]
     assert csv.groupby("run_id").size().to_dict() == {a: 50, b: 30}

@@ -65,7 +65,7 @@ with st.expander("New landscape", expanded=True):
                  disabled=not queue_up or config is None) and config is not None:  # fmt: skip
         with errors.guard("Could not queue the landscape: "):
             st.session_state["landscape_chosen"] = run_actions.submit_landscape(config)
-            st.success(f"Queued landscape #{st.session_state['landscape_chosen']}: {config.total} points.",
+            st.success(f"Queued landscape #{st.session_state['landscape_chosen']:d}: {config.total:d} points.",
                        icon=":material/check_circle:")  # fmt: skip
 
 with errors.guard("Cannot read the landscapes: "):
