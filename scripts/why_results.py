@@ -62,12 +62,13 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--subset", type=int, default=5000, help="training images (val and test at most this)")
     parser.add_argument("--dims", type=int, nargs="+", default=[1], help="landscapes to draw: 1, 2 or both")
-    parser.add_argument("--points", type=int, default=41, help="per axis of the 1D slice; a 2D grid takes 11")
+    parser.add_argument("--points", type=int, default=41, help="points of the 1D slice")
+    parser.add_argument("--grid", type=int, default=11, help="points per axis of the 2D grid (odd)")
     parser.add_argument("--images", type=int, default=1000, help="training images each landscape point evaluates")
     args = parser.parse_args()
     train_rows(args.out, args.data, args.epochs, args.subset)
     for dims in args.dims:
-        landscapes(args.out, args.data, dims, args.points if dims == 1 else 11, args.images)
+        landscapes(args.out, args.data, dims, args.points if dims == 1 else args.grid, args.images)
     return 0
 
 

@@ -51,7 +51,7 @@ def test_launch_and_watch_a_run(services):
         badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img", name="check_circle icon"))
         expect(badge).to_have_text(re.compile(r"completed\s*$"), timeout=10_000)  # icon ligature, then status
         charts = page.locator("[data-testid='stVegaLiteChart']")
-        expect(charts).to_have_count(3 + 6, timeout=30_000)  # loss, accuracy, flow; why it vanishes: 3 and heatmaps
+        expect(charts).to_have_count(3 + 1 + 6, timeout=30_000)  # loss, accuracy, flow; steps; why: 3 and heatmaps
         shoot(page, "run.png")
         assert page.locator("[data-testid='stException']").count() == 0
 

@@ -22,9 +22,9 @@ from tests.test_browser import RUN_TIMEOUT_MS, download, fill
 
 pytestmark = pytest.mark.timeout(600)
 
-VGG08 = "#1 VGG08 lr 1e-3 · 8 epochs · bf16"  # results/table1-cpu-8ep-bf16, imported in folder order
+VGG08 = "#1 VGG08 lr 1e-3 · 8 epochs · bf16"  # results/table1-cpu-8ep-bf16 (#1-7), then why-cpu-2ep-5k-fp32 (#8-11)
 VGG38 = "#6 VGG38 lr 1e-3 · 8 epochs · bf16"
-SMOKE = "#8 VGG08 lr 1e-3 · 1 epoch · 64 images · batch 32"
+SMOKE = "#12 VGG08 lr 1e-3 · 1 epoch · 64 images · batch 32"
 
 
 def chosen_in_compare(page) -> list[str]:
@@ -57,16 +57,15 @@ def test_reference_results_first_then_a_smoke_run_leaves_table1_alone(services):
         # 19.2: the first page of an empty database offers the reference results; loading opens Compare.
         page.get_by_role("button", name="Load the reference results").click()
         expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("Imported 7 of 7 run(s).")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Imported 11 of 11 run(s).")).to_be_visible(timeout=30_000)
         outcome = page.locator("[data-testid='stText']").first.inner_text()
         assert f"{VGG08}: imported" in outcome and "/" not in outcome  # 19.7: run names, no server paths
         assert chosen_in_compare(page) == [f"{VGG08} (completed)", f"{VGG38} (completed)"]
         expect(page.get_by_text("Per-run heatmap colour scales")).to_be_visible()  # 19.6: shared by default
 
-        # 19.3: Launch estimates from the bf16 CPU runs just loaded, and says so; 19.7: one spelling.
+        # 19.3: Launch estimates from the CPU runs just loaded (fp32 VGG08 from the why runs), and says so; 19.7.
         page.get_by_role("link", name="Launch", exact=True).click()
-        estimate = re.compile(r"Reproduce Table 1, 100 epochs: about .* on this cpu \(from 1 run of VGG08 in bf16, "
-                              r"fp32 not measured")  # fmt: skip
+        estimate = re.compile(r"Reproduce Table 1, 100 epochs: about .* on this cpu \(from 1 run of VGG08 in fp32")
         expect(page.get_by_text(estimate)).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Optimiser", exact=True).first).to_be_visible()  # the section and the field
         expect(page.get_by_text("Optimizer", exact=True)).to_have_count(0)
@@ -74,8 +73,8 @@ def test_reference_results_first_then_a_smoke_run_leaves_table1_alone(services):
         # 19.1 and 19.4: a smoke run of Table 1's VGG08 row, named once by what differs.
         fill(page, p_epochs="1", p_batch_size="32", p_subset="64")
         page.get_by_role("button", name="VGG08 · lr 1e-3").click()
-        expect(page.get_by_text("Queued run #8")).to_be_visible(timeout=30_000)
-        page.get_by_role("link", name="Open run #8").click()
+        expect(page.get_by_text("Queued run #12")).to_be_visible(timeout=30_000)
+        page.get_by_role("link", name="Open run #12").click()
         expect(page.get_by_text("Epoch 1 of 1 · completed")).to_be_visible(timeout=RUN_TIMEOUT_MS)
         expect(page.get_by_role("heading", name=SMOKE, exact=True)).to_be_visible()
 
@@ -93,7 +92,7 @@ def test_reference_results_first_then_a_smoke_run_leaves_table1_alone(services):
         page.get_by_role("option", name=SMOKE).click()
         expect(page.locator(".st-key-results_pick_0 input")).to_have_value(SMOKE, timeout=30_000)
         expect(page.get_by_text(f"Your choice, not the rule's: VGG08 lr 1e-3: {SMOKE}.")).to_be_visible(timeout=30_000)
-        assert pd.read_csv(io.StringIO(download(page, "Results CSV")))["run_id"].iloc[0] == 8
+        assert pd.read_csv(io.StringIO(download(page, "Results CSV")))["run_id"].iloc[0] == 12
 
         # A depth sweep's picker tells its true status once it finished (19.6).
         page.get_by_role("link", name="Depth sweep", exact=True).click()

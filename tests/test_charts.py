@@ -275,6 +275,13 @@ def test_chart_image_does_not_depend_on_the_global_data_transformer():
     assert spec["width"] == charts.EXPORT_WIDTH
 
 
+def test_a_file_keeps_the_tiny_values_a_log_axis_draws():
+    ratios = [2.2e-12, 1e-13, 4e-15, 0.04]  # weights that barely moved: pandas' default JSON wrote these as 0.0
+    frame = pd.DataFrame(dict(run_id=1, epoch=1, first=ratios, last=1.0))
+    values = [row["first"] for row in charts.chart_spec(charts.gradient_ratio_chart(frame))["data"]["values"]]
+    assert values == pytest.approx(ratios, rel=0.05) and all(v > 0 for v in values)
+
+
 def test_results_chart_ours_beside_the_report():
     table = pd.DataFrame(dict(model=["VGG08", "VGG38"], lr=[1e-3, 1e-3], run_id=pd.array([3, None], dtype="Int64"),
                               val_acc_pct=[45.0, None], report_val_acc_pct=[46.84, 0.01]))  # fmt: skip

@@ -148,10 +148,12 @@ def test_vgg38_forward_signal_collapses_at_init_and_bn_keeps_it() -> None:
 
 
 def without_new_statistics(metrics: list[EpochMetrics]) -> list[EpochMetrics]:
-    """Every existing metric but the wall-clock time: no signals, no weight norms or update ratios."""
+    """Every existing metric but wall-clock times (the epoch's, each step point's): no signals, no weight norms
+    or update ratios."""
     return [
         dataclasses.replace(m, seconds=0.0, signals=[],
-                            grads=[dataclasses.replace(g, weight_norm=None, update_ratio=None) for g in m.grads])
+                            grads=[dataclasses.replace(g, weight_norm=None, update_ratio=None) for g in m.grads],
+                            steps=[dataclasses.replace(p, seconds=0.0) for p in m.steps])
         for m in metrics
     ]  # fmt: skip
 

@@ -334,7 +334,7 @@ def _read_gradients(folder: Path, n_epochs: int, blank: bool = False) -> list[di
     path = folder / GRADIENTS_CSV
     header = GRADIENTS_HEADER_V1 if _first_line(path) == ",".join(GRADIENTS_HEADER_V1) else GRADIENTS_HEADER
     optional = tuple(header[3:]) if blank else ("weight_norm", "update_ratio")
-    rows = _read_layer_rows(path, header, n_epochs, optional=optional)
+    rows = _read_layer_rows(path, header, n_epochs, optional=optional, blank=blank)
     return [{"weight_norm": None, "update_ratio": None, **row} for row in rows]
 
 
@@ -356,15 +356,16 @@ def _first_line(path: Path) -> str:
 
 
 def _read_layer_rows(path: Path, header: list[str], n_epochs: int, bounds: dict[str, tuple[float, float]] | None = None,
-                     optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
+                     optional: tuple[str, ...] = (), blank: bool = False) -> list[dict[str, Any]]:  # fmt: skip
     """A per-layer file (epoch, layer_index, layer, numbers...), streamed within caps: epochs 1..n_epochs in order,
     each with epoch 1's layers in order; anything else is a ragged file. Numbers are finite and >= 0 unless
-    `bounds` says otherwise; an `optional` column may be empty (None)."""
+    `bounds` says otherwise; an `optional` column may be empty (None), and with `blank` (a tracked run's folder)
+    also nan or inf."""
     rows = csv_rows(path, header, min(n_epochs * MAX_LAYERS, MAX_GRADIENT_ROWS), GRADIENTS_BYTES)
     bounds = bounds or {}
 
     def value(n: int, r: dict[str, str], column: str) -> float | None:
-        if column in optional and r[column].strip().lower() in ("", "nan", "inf", "-inf"):
+        if column in optional and r[column].strip().lower() in (("", "nan", "inf", "-inf") if blank else ("",)):
             return None
         return _number(path, n, r, column, *bounds.get(column, (0.0, math.inf)))
 
@@ -392,7 +393,7 @@ def _read_layer_rows(path: Path, header: list[str], n_epochs: int, bounds: dict[
     return out
 
 
-def read_steps(folder: Path, n_epochs: int) -> list[StepPoint]:
+def read_steps(folder: Path, n_epochs: int, blank: bool = False) -> list[StepPoint]:
     """steps.csv's points (none when the folder has no steps.csv: older folders, the course framework's), strictly:
     steps increasing from 1, epochs in 1..n_epochs and never going back, lr and seconds finite; a loss may be nan or
     inf (a diverging run's signal). RunFolderError (one line, file and line) on anything else."""
@@ -410,7 +411,8 @@ def read_steps(folder: Path, n_epochs: int) -> list[StepPoint]:
             loss = float(r["loss"])
         except ValueError:
             raise RunFolderError(f"{path} line {n}: loss is {r['loss'][:40]!r}, not a number") from None
-        points.append(StepPoint(step, epoch, loss, _number(path, n, r, "lr"), _number(path, n, r, "seconds")))
+        lr, seconds = _number(path, n, r, "lr", blank=blank), _number(path, n, r, "seconds", blank=blank)
+        points.append(StepPoint(step, epoch, loss, lr, seconds))  # blank (a tracked run's): None if not given
     return points
 
 
@@ -437,7 +439,7 @@ def read_run_folder(folder: Path, course: CourseOptions | None = None) -> Folder
     tested = checked["status"] == "completed" and not (blank and not os.path.lexists(folder / TEST_SUMMARY_CSV))
     test = _read_test(folder) if tested else None  # a tracked run may complete without run.test()
     gradients = _read_gradients(folder, len(epochs), blank)
-    steps = read_steps(folder, len(epochs))
+    steps = read_steps(folder, len(epochs), blank)
     signals = _read_signals(folder, len(epochs))
     return FolderContents(folder, checked["run_uuid"], config, checked, epochs, gradients, test, steps=steps,
                           signals=signals)  # fmt: skip

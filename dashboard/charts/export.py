@@ -19,7 +19,10 @@ def _inline(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
         node = stack.pop()
         data = getattr(node, "data", alt.Undefined)
         if isinstance(data, pd.DataFrame):
-            node.data = alt.Data(values=json.loads(data.to_json(orient="records", date_format="iso")))
+            # double_precision 15: at pandas' default of 10 a value between 1e-16 and 1e-10 (a vanishing
+            # gradient, a weight that barely moved) is written as 0.0, which a log axis cannot draw.
+            records = data.to_json(orient="records", date_format="iso", double_precision=15)
+            node.data = alt.Data(values=json.loads(records))
         for part in ("layer", "hconcat", "vconcat", "concat"):
             stack.extend(getattr(node, part, None) or [])
     return chart
