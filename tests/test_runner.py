@@ -71,8 +71,8 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
 
 
 def test_failed_and_dying_jobs_never_stop_the_worker(env: dict, tmp_path: Path) -> None:
-    raising = enqueue_stub(raising_job, 0)
-    dying = enqueue_stub(dying_job, 0)
+    raising = enqueue_stub(raising_job, 999_999)  # a valid id (1..2**31-1) of no run: the job itself fails
+    dying = enqueue_stub(dying_job, 999_999)
     good = submission.submit_run(tiny(epochs=2))
     worker = WorkerProcess(env, tmp_path / "worker.log", burst=True, stubs=True)
     assert worker.proc.wait(timeout=180) == 0, worker.log()[-3000:]

@@ -52,7 +52,7 @@ def test_course_framework_run_shows_on_the_pages(tracked_store):
     assert not at.error and not at.exception
     assert "completed" in markdown_text(at)
     assert at.header[0].value == plain(f"#{run.id} course-cnn · own model")
-    assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy, gradient flow
+    assert len(at.get("vega_lite_chart")) == 6  # loss, accuracy, gradient flow, steps, gain per layer and its heatmap
     assert "Epoch 2 of 2" in at.get("progress")[0].proto.text
     assert at.metric[1].value != "–"  # the test accuracy of run.test()
     assert f"resume-{run.id}" not in buttons(at)
