@@ -101,7 +101,9 @@ def test_reference_results_first_then_a_smoke_run_leaves_table1_alone(services):
         keep_only(page, "sweep_cures", "none")
         page.get_by_role("button", name="Queue sweep").click()
         picker = page.locator(".st-key-sweep_chosen input")
-        expect(picker).to_have_value(re.compile(r"^#1 · completed · "), timeout=RUN_TIMEOUT_MS)
+        expect(picker).to_have_value(re.compile(r"^#1 · \d{4}-"))  # id and time: no status to go stale
+        badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img", name="check_circle icon"))
+        expect(badge).to_have_text(re.compile(r"completed\s*$"), timeout=RUN_TIMEOUT_MS)
         assert page.locator("[data-testid='stException']").count() == 0
 
     # A new session: Compare's default pair follows the rule too (the reference VGG08 and VGG38).

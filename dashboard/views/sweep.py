@@ -93,8 +93,10 @@ def sweeps_view() -> None:
     ids = fresh["id"].astype(int).tolist()
     if st.session_state.get("sweep_chosen") not in ids:
         st.session_state["sweep_chosen"] = ids[0]
-    chosen = st.selectbox("Sweep", ids, key="sweep_chosen", format_func=lambda i: f"#{i} · {fresh.loc[i, 'status']} "
-                          f"· {fresh.loc[i, 'created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
+    # The picker names a sweep by id and time, not status: a kept widget goes on showing the label it was drawn
+    # with, so a status there went stale ("queued" beside a completed sweep); the badge below is always fresh.
+    chosen = st.selectbox("Sweep", ids, key="sweep_chosen",
+                          format_func=lambda i: f"#{i} · {fresh.loc[i, 'created_at']:%Y-%m-%d %H:%M}")  # fmt: skip
     with errors.guard("Cannot read the sweep: "):
         points = reads.load_sweep_points(int(chosen))
     show(fresh.loc[chosen].to_dict(), points)
