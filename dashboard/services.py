@@ -45,15 +45,15 @@ def _last_sweeps() -> tuple[threading.Lock, dict[tuple[str, str, str], float]]:
 
 def keep_queue_in_step() -> None:
     """Run worker.reconcile (dead runs interrupted and resumed, jobs Redis lost queued again) at most once per
-    VGP_SWEEP_INTERVAL_S per store and queue, in this server process. Silent: failures are only logged, so a
+    VGP_RECONCILE_INTERVAL_S per store and queue, in this server process. Silent: failures are only logged, so a
     page still loads while Redis is down, and the queue is rebuilt on the first page load after it is back."""
     lock, last = _last_sweeps()
     key = (db.database_url(), connection.redis_url(), connection.queue_name())
     now = time.monotonic()
     try:
-        interval = Settings.from_env().sweep_interval_s
+        interval = Settings.from_env().reconcile_interval_s
     except ValueError:
-        interval = Settings().sweep_interval_s
+        interval = Settings().reconcile_interval_s
     with lock:
         if now - last.get(key, -math.inf) < interval:
             return

@@ -38,7 +38,7 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 FAST = {
     "VGP_HEARTBEAT_S": "1",
     "VGP_STALE_AFTER_S": "3",
-    "VGP_SWEEP_INTERVAL_S": "1",
+    "VGP_RECONCILE_INTERVAL_S": "1",
     "VGP_CANCEL_GRACE_S": "1",
 }
 """Reliability timings shortened so that a dead worker is found in seconds, not a minute."""

@@ -120,7 +120,7 @@ def test_resume_clears_a_stopped_runs_leftover_flag(env: dict) -> None:
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     cancellation.cancel_run(run_id)
-    with db.session_scope() as s:  # its worker died before the job saw the flag; a sweep wrote it off
+    with db.session_scope() as s:  # its worker died before the job saw the flag; reconcile wrote it off
         store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
     try:
         submission.resume_run(run_id)
@@ -176,7 +176,7 @@ def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_agai
                     with db.session_scope() as s:  # so that the next wait sees the resumed attempt's epochs
                         s.execute(update(Run).where(Run.id == run_id).values(epochs_done=0))
             wait_for(lambda: run_row(run_id).status.finished, 60, what="the second death to be recorded")
-            time.sleep(3)  # three more sweeps: none may resume it
+            time.sleep(3)  # three more reconcile passes: none may resume it
         finally:
             log = worker.log()
             worker.stop()
@@ -196,9 +196,9 @@ def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_agai
         ("VGP_AUTO_RESUMES", "1.5", "VGP_AUTO_RESUMES must be a whole number"),
         ("VGP_HEARTBEAT_S", "nan", "VGP_HEARTBEAT_S must be a finite number"),
         ("VGP_CANCEL_GRACE_S", "-1", "VGP_CANCEL_GRACE_S must be from 0 to 3600, got -1"),
-        ("VGP_SWEEP_INTERVAL_S", "0", "VGP_SWEEP_INTERVAL_S must be from 0.5 to 86400, got 0"),
+        ("VGP_RECONCILE_INTERVAL_S", "0", "VGP_RECONCILE_INTERVAL_S must be from 0.5 to 86400, got 0"),
         # issue 17.13: every setting has a type and a sane range, checked at start
-        ("VGP_SWEEP_INTERVAL_S", "1e-9", "VGP_SWEEP_INTERVAL_S must be from 0.5 to 86400, got 1e-09"),  # spun a core
+        ("VGP_RECONCILE_INTERVAL_S", "1e-9", "VGP_RECONCILE_INTERVAL_S must be from 0.5 to 86400, got 1e-09"),  # spun a core
         ("VGP_EPOCH_TIMEOUT_S", "1e20", "VGP_EPOCH_TIMEOUT_S must be a whole number, got '1e20'"),
         ("VGP_EPOCH_TIMEOUT_S", str(10**20), "VGP_EPOCH_TIMEOUT_S must be from 1 to 604800, got 1e+20"),  # overflowed
         ("VGP_EPOCH_TIMEOUT_S", "0", "VGP_EPOCH_TIMEOUT_S must be from 1 to 604800, got 0"),
@@ -258,7 +258,7 @@ def test_the_worker_and_the_dashboard_refuse_to_start_on_a_bad_setting(
     assert [e.value for e in at.error] == [plain("VGP Lab cannot start: VGP_HEARTBEAT_S must be a number, got 'soon'")]
 
 
-@pytest.mark.parametrize(("name", "value"), [("VGP_WEB_PORT", "70000"), ("VGP_SWEEP_INTERVAL_S", "1e-9")])
+@pytest.mark.parametrize(("name", "value"), [("VGP_WEB_PORT", "70000"), ("VGP_RECONCILE_INTERVAL_S", "1e-9")])
 def test_the_procfile_web_line_stops_on_a_bad_setting_before_streamlit(tmp_path: Path, name: str, value: str) -> None:
     """The web line checks every setting first (`python -m worker.settings`): one line, nothing started."""
     (line,) = [x for x in (REPO / "Procfile").read_text().splitlines() if x.startswith("web:")]

@@ -1,4 +1,4 @@
-"""worker.reconcile, the crash sweep and lost-Redis repair, step by step, in this process: real Redis (database 15,
+"""worker.reconcile, the crash recovery and lost-Redis repair, step by step, in this process: real Redis (database 15,
 a unique queue), the test database. Dead running runs are interrupted and resumed once, live ones left alone, cancels
 past their grace stopped, queued runs whose job is gone queued again, nothing judged while Redis is down; and
 `python -m worker reconcile`.
@@ -26,7 +26,7 @@ from worker import cancellation, connection, db, liveness, queue, reconcile, run
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
 
-SETTINGS = Settings(heartbeat_s=1, stale_after_s=5, sweep_interval_s=1, cancel_grace_s=2, auto_resumes=1)
+SETTINGS = Settings(heartbeat_s=1, stale_after_s=5, reconcile_interval_s=1, cancel_grace_s=2, auto_resumes=1)
 
 
 @pytest.fixture

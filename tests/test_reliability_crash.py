@@ -1,7 +1,7 @@
 # ruff: noqa: F401, F811 - the fixture `baseline` comes from tests.reliability_support
 """A worker PROCESS SIGKILLed mid-run (not just its work horse), with real processes, Redis and the test database.
 
-The run never stays `running`: its horse dies with the worker (PR_SET_PDEATHSIG), the sweep finds the stale
+The run never stays `running`: its horse dies with the worker (PR_SET_PDEATHSIG), reconcile finds the stale
 heartbeat and the dead job, marks it interrupted, and it resumes (automatically once, or by hand) from its
 checkpoint to exactly the metrics of an uninterrupted run with the same seed. Timings are shortened (FAST).
 Training uses one thread per process: two cores are shared, and equal thread counts keep the sums identical.
@@ -56,7 +56,7 @@ def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
 def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
     env: dict, tmp_path: Path, baseline: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("VGP_AUTO_RESUMES", "0")  # for the sweeps below, run in this process
+    monkeypatch.setenv("VGP_AUTO_RESUMES", "0")  # for the reconcile passes below, run in this process
     env = {**env, "VGP_AUTO_RESUMES": "0"}
     first = WorkerProcess(env, tmp_path / "first.log")
     try:
@@ -65,11 +65,11 @@ def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
         first.stop()
     killed_at = time.monotonic()
 
-    def swept() -> bool:  # what every live worker and the dashboard do every VGP_SWEEP_INTERVAL_S
+    def reconciled() -> bool:  # what every live worker and the dashboard do every VGP_RECONCILE_INTERVAL_S
         reconcile.reconcile_quietly()
         return run_row(run_id).status is RunStatus.INTERRUPTED
 
-    wait_for(swept, 60, 0.5, "the run to show interrupted")
+    wait_for(reconciled, 60, 0.5, "the run to show interrupted")
     assert time.monotonic() - killed_at < 60
     run = run_row(run_id)
     assert "no heartbeat" in (run.reason or "") and run.auto_resumes == 0
@@ -101,7 +101,7 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
         (horse,) = first.horses()
         first.kill()
         wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
-        # completed, not merely finished: `interrupted` (before the sweep queues it again) is finished too
+        # completed, not merely finished: `interrupted` (before reconcile queues it again) is finished too
         wait_for(lambda: run_row(run_id).status is RunStatus.COMPLETED, 120, 0.2, "the second worker to finish the run")
         log = second.log()
     finally:
@@ -112,7 +112,7 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     assert run.auto_resumes == 1 and run.worker_name == second_name
     assert f"run {run_id} interrupted: no heartbeat" in log and f"run {run_id} queued again automatically" in log
     assert "is gone; queued it again" not in log  # the fresh job was not mistaken for a lost one mid-dequeue
-    assert "database is locked" not in log  # no work horse forked in the middle of the sweep's transaction
+    assert "database is locked" not in log  # no work horse forked in the middle of reconcile's transaction
     assert_same_as_baseline(run_id, baseline)
 
 

@@ -2,7 +2,7 @@
 """A network partition: two worker "hosts" in network namespaces made by the test, each with one veth link to a
 Postgres and a redis-server that the test starts on the links' addresses (loopback and those addresses only).
 
-Host A trains a run; its link is cut mid-run. Host B's sweep marks the run interrupted after the stale-heartbeat
+Host A trains a run; its link is cut mid-run. Host B's reconcile marks the run interrupted after the stale-heartbeat
 time and resumes it from the database. When A's link comes back, A's job cannot write a metric, a checkpoint or
 a status (every write is fenced by its job id) and stops. Every epoch is recorded once, exactly as an
 uninterrupted run's. Needs root and `ip netns`; skips in one line elsewhere.

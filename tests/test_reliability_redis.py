@@ -40,7 +40,7 @@ def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
 def env(
     tmp_path: Path, cifar_dir: Path, database_url: str, redis_server: PrivateRedis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict]:
-    variables = {**make_env(tmp_path, cifar_dir, database_url, redis_url=redis_server.url), "VGP_SWEEP_INTERVAL_S": "1"}
+    variables = {**make_env(tmp_path, cifar_dir, database_url, redis_url=redis_server.url), "VGP_RECONCILE_INTERVAL_S": "1"}
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
     db.upgrade_database(database_url)
@@ -95,7 +95,7 @@ def test_dashboard_recovers_when_redis_comes_back(env: dict, redis_server: Priva
     assert any("Redis" in e.value for e in at.error) and at.button(key="submit").disabled
 
     redis_server.start()
-    time.sleep(1.1)  # VGP_SWEEP_INTERVAL_S: the dashboard reconciles at most this often
+    time.sleep(1.1)  # VGP_RECONCILE_INTERVAL_S: the dashboard reconciles at most this often
     at.run()  # the same app session, nothing restarted
     assert not at.exception, at.exception
     assert not at.error and not at.button(key="submit").disabled

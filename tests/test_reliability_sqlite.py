@@ -1,5 +1,5 @@
 """SQLite under a worker's write load: a process recording epochs as fast as it can, a process reading frames
-in a loop (the dashboard), and a process sweeping (heartbeats and status changes, as `reconcile` does).
+in a loop (the dashboard), and a process reconciling (heartbeats and status changes, as `reconcile` does).
 No "database is locked", no half-written epoch: WAL, the busy timeout and write-first transactions; and
 `db.read_scope` reads epochs and gradients from one snapshot (a commit during one unseen: test_db.py).
 """
@@ -76,7 +76,7 @@ READER = COMMON + textwrap.dedent(
     """
 )
 
-SWEEPER = COMMON + textwrap.dedent(
+RECONCILER = COMMON + textwrap.dedent(
     """
     statuses = [RunStatus.RUNNING, RunStatus.INTERRUPTED]
     while time.monotonic() < end:
@@ -85,7 +85,7 @@ SWEEPER = COMMON + textwrap.dedent(
             with db.session_scope() as s:
                 store.touch_heartbeat(s, run_id)
             with db.session_scope() as s:
-                store.transition_run(s, other_id, [statuses[count % 2]], statuses[(count + 1) % 2], "sweep")
+                store.transition_run(s, other_id, [statuses[count % 2]], statuses[(count + 1) % 2], "reconcile")
             with db.session_scope() as s:
                 store.list_runs(s, [RunStatus.RUNNING])
         except OperationalError as e:
@@ -96,7 +96,7 @@ SWEEPER = COMMON + textwrap.dedent(
 )
 
 
-def test_readers_and_sweepers_never_see_database_is_locked(tmp_path: Path) -> None:
+def test_readers_and_reconcilers_never_see_database_is_locked(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vgp.db'}"
     db.upgrade_database(url)
     try:
@@ -119,7 +119,7 @@ def test_readers_and_sweepers_never_see_database_is_locked(tmp_path: Path) -> No
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        for name, code in (("writer", WRITER), ("reader", READER), ("sweeper", SWEEPER))
+        for name, code in (("writer", WRITER), ("reader", READER), ("reconciler", RECONCILER))
     }
     wait_for(lambda: all((tmp_path / f"ready-{name}").exists() for name in procs), 60, 0.05, "the three processes")
     (tmp_path / "go").touch()
@@ -131,7 +131,7 @@ def test_readers_and_sweepers_never_see_database_is_locked(tmp_path: Path) -> No
     for name, result in results.items():
         assert result["errors"] == [], f"{name}: {result['errors'][:3]}"
     assert results["writer"]["count"] >= 10 and results["reader"]["count"] >= 10
-    assert results["sweeper"]["count"] >= 2  # it waits for the writer's lock (busy timeout), but gets through
+    assert results["reconciler"]["count"] >= 2  # it waits for the writer's lock (busy timeout), but gets through
     assert results["reader"]["last"] > 0  # it read while the writer was writing
     try:
         with db.session_scope(url) as s:

@@ -2,7 +2,7 @@
 """worker.runner: the worker process and its callbacks. Against a real forking worker process (`python -m worker
 worker`): only VGP Lab's job runs (anyone who can write to Redis can enqueue a job naming any function, and RQ
 imports and calls it, so every other job is left failed, unrun, with the reason); a job deaf to its cancel flag is
-stopped with RQ's stop-job command after the grace period by the worker's sweeper; failing or dying jobs never stop
+stopped with RQ's stop-job command after the grace period by the worker's reconcile thread; failing or dying jobs never stop
 the worker. In this process: a killed work horse marks its run interrupted, and the run can be resumed.
 """
 
@@ -50,7 +50,7 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
     with db.session_scope() as s:
         run_id = store.create_run(s, tiny(epochs=5)).id
     job_id = enqueue_stub(stubborn_job, run_id, run_id=run_id)
-    worker = WorkerProcess(env, tmp_path / "worker.log", stubs=True)  # sweeps every second; grace 1 s (FAST)
+    worker = WorkerProcess(env, tmp_path / "worker.log", stubs=True)  # reconciles every second; grace 1 s (FAST)
     try:
         wait_for(lambda: run_row(run_id).epochs_done == 1, 60, what="the stubborn job to record an epoch")
         (horse,) = worker.horses()

@@ -174,7 +174,7 @@ def test_sigkilled_tracked_process_is_interrupted_never_requeued(store_url, canc
     settings = Settings(heartbeat_s=0.5, stale_after_s=1.0, auto_resumes=3)
     patient = Settings(heartbeat_s=30, stale_after_s=60, auto_resumes=3)
     assert reconcile.reconcile(patient).interrupted == []  # its heartbeat is fresh enough for that
-    if cancel_after_death:  # Cancel pressed on a run whose process is gone: the sweep makes it cancelled
+    if cancel_after_death:  # Cancel pressed on a run whose process is gone: reconcile makes it cancelled
         assert cancel_run(runs(store_url)[0].id) is RunStatus.RUNNING
         time.sleep(1.5)
         assert reconcile.reconcile(settings).cancelled == [runs(store_url)[0].id]

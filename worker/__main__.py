@@ -7,7 +7,7 @@
     python -m worker resume RUN_ID
     python -m worker export RUN_ID --out DIR     (epochs.csv, gradients.csv, signals.csv, run.json)
     python -m worker worker [--burst]            (the Procfile's worker line; one per GPU)
-    python -m worker reconcile                   (one sweep: dead runs interrupted, lost jobs queued again)
+    python -m worker reconcile                   (one pass: dead runs interrupted, lost jobs queued again)
     python -m worker migrate                     (alembic upgrade head on DATABASE_URL)
     python -m worker import PATH... [--group G]  (run folders into finished runs; course-framework
                                                   folders with --preset P --lr LR [--epochs N

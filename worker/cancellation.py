@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_KEY = "vgp:cancel:{queue}:{database}:{run_id}:{run_uuid}"
 """A Redis key whose existence asks the running job for that run to stop; the job polls it. Its value is the
-Unix time of the request, so that a sweep can send RQ's stop-job command after VGP_CANCEL_GRACE_S. Namespaced
+Unix time of the request, so that `worker.reconcile` can send RQ's stop-job command after VGP_CANCEL_GRACE_S. Namespaced
 by queue and database, so that two installs sharing a Redis never cancel each other's runs, and by the run's
 uuid, so that a flag left behind never stops a later run that got the same id (a database made afresh)."""
 

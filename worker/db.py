@@ -37,7 +37,7 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 POSTGRES_IDLE_IN_TRANSACTION_S = 60
 """How long Postgres keeps one of our sessions that sits inside a transaction with nothing to do: a host cut off
 mid-transaction (a network partition) would otherwise hold its row locks until TCP gives up, hours later, and
-every other worker's sweep would wait on them. Our transactions never idle for long (an epoch's rows and a
+every other worker's reconcile would wait on them. Our transactions never idle for long (an epoch's rows and a
 checkpoint, written back to back)."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def dispose_engines() -> None:
 
 def _after_fork_in_child() -> None:
     # An RQ work horse is a fork of the worker: it must not reuse the parent's pooled connections, nor
-    # inherit _LOCK held by the parent's sweep thread at the moment of the fork (it would never be released).
+    # inherit _LOCK held by the parent's reconcile thread at the moment of the fork (it would never be released).
     global _LOCK
     _LOCK = threading.Lock()
     for engine in list(_ENGINES.values()):

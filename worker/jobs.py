@@ -54,7 +54,7 @@ class StopPoller:
     """The `should_stop` callback: a time-throttled read of the run's cancel flag, plus a heartbeat.
 
     The heartbeat (every VGP_HEARTBEAT_S) is fenced by the job id: when the run is no longer running under
-    this job (a sweep wrote it off as interrupted and queued it again), training stops and `lost` is set.
+    this job (reconcile wrote it off as interrupted and queued it again), training stops and `lost` is set.
     While Redis does not answer, polls back off (up to CANCEL_POLL_MAX_S); a database outage skips heartbeats.
     """
 

@@ -1,6 +1,6 @@
-"""Keep Redis in step with the database, which is the truth: one idempotent sweep that any process may run.
+"""Keep Redis in step with the database, which is the truth: one idempotent pass that any process may run.
 
-`reconcile()` does four things, each a conditional UPDATE so that several workers sweeping at once agree:
+`reconcile()` does four things, each a conditional UPDATE so that several workers reconciling at once agree:
 
 1. a running run whose cancel flag is older than VGP_CANCEL_GRACE_S gets RQ's stop-job command (its worker
    kills the work horse and `queue.on_job_stopped` marks it cancelled); if its job is already dead, it is
@@ -15,7 +15,7 @@ A tracked run (`vgp_models.track`: the user's own loop writes it, no job) is jud
 Redis is asked anything: stale past VGP_STALE_AFTER_S, it becomes interrupted (or cancelled, when Cancel was
 asked), and it is never queued again: there is no job that could continue it.
 
-Every worker runs it at start and then every VGP_SWEEP_INTERVAL_S (`worker.runner.Sweeper`, a thread in
+Every worker runs it at start and then every VGP_RECONCILE_INTERVAL_S (`worker.runner.ReconcileThread`, in
 `run_worker`); the dashboard runs it on page loads, at most as often; `python -m worker reconcile` runs it once.
 This module reaches RQ only through `worker.liveness` and `worker.queue`.
 """
@@ -88,16 +88,16 @@ def _runs(statuses: tuple[RunStatus, ...]) -> list[_RunView]:
 
 
 def reconcile(settings: Settings | None = None) -> ReconcileReport:
-    """One sweep (see the module docstring); returns what it changed.
+    """One pass (see the module docstring); returns what it changed.
 
     Raises QueueError when Redis does not answer (then no queued run is judged dead; tracked runs, judged by
-    their heartbeat alone, are swept first), SQLAlchemyError when the database does not.
+    their heartbeat alone, are reconciled first), SQLAlchemyError when the database does not.
     """
     settings = settings or Settings.from_env()
     report = ReconcileReport()
-    _sweep_tracked(settings, report)
+    _reconcile_tracked(settings, report)
     require_redis()  # else no queued run is judged dead
-    _sweep_running(settings, report)
+    _reconcile_running(settings, report)
     _resume_interrupted(settings, report)
     _requeue_lost(settings, report)
     if report:
@@ -105,7 +105,7 @@ def reconcile(settings: Settings | None = None) -> ReconcileReport:
     return report
 
 
-def _sweep_tracked(settings: Settings, report: ReconcileReport) -> None:
+def _reconcile_tracked(settings: Settings, report: ReconcileReport) -> None:
     """A running tracked run whose heartbeat is stale: its process is gone (killed, crashed, or cut off)."""
     now = utcnow()
     for run in _runs((RunStatus.RUNNING,)):
@@ -126,12 +126,12 @@ def _sweep_tracked(settings: Settings, report: ReconcileReport) -> None:
             ids.append(run.id)
 
 
-def _sweep_running(settings: Settings, report: ReconcileReport) -> None:
+def _reconcile_running(settings: Settings, report: ReconcileReport) -> None:
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.stale_after_s)
     for run in _runs((RunStatus.RUNNING,)):
         if run.tracked:
-            continue  # _sweep_tracked's
+            continue  # _reconcile_tracked's
         flag_age = cancel_flag_age(run.id, run.uuid)
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         stale = last_sign < stale_before
@@ -175,7 +175,7 @@ def _resume_interrupted(settings: Settings, report: ReconcileReport) -> None:
             continue
         with session_scope() as session:
             if not claim_auto_resume(session, run.id, settings.auto_resumes):
-                continue  # another sweeper won, or someone resumed or cancelled it meanwhile
+                continue  # another worker's reconcile won, or someone resumed or cancelled it meanwhile
         clear_cancel_flag(run.id, run.uuid)
         _enqueue(run.id)
         log.warning("run %d queued again automatically (resume %d of %d)", run.id, run.auto_resumes + 1,
@@ -187,7 +187,7 @@ def _requeue_lost(settings: Settings, report: ReconcileReport) -> None:
     old_enough = utcnow() - timedelta(seconds=LOST_JOB_GRACE_S)
     for run in _runs((RunStatus.QUEUED,)):
         if run.id in report.resumed:
-            continue  # just enqueued by this sweep
+            continue  # just enqueued by this pass
         if run.job_id is None and run.created_at > old_enough:
             continue  # being submitted right now
         if job_pending(run.job_id, settings.stale_after_s):
@@ -198,17 +198,17 @@ def _requeue_lost(settings: Settings, report: ReconcileReport) -> None:
 
 
 def _enqueue(run_id: int) -> None:
-    """Enqueue a queued run; if Redis refuses, the run stays queued and the next sweep tries again."""
+    """Enqueue a queued run; if Redis refuses, the run stays queued and the next pass tries again."""
     try:
         enqueue_run(run_id)
     except QueueError as e:
-        log.warning("run %d: not enqueued (%s); the next sweep tries again", run_id, e)
+        log.warning("run %d: not enqueued (%s); the next reconcile tries again", run_id, e)
 
 
 def reconcile_quietly(settings: Settings | None = None) -> ReconcileReport | None:
     """`reconcile`, with any failure logged as one line instead of raised (for threads and page loads)."""
     try:
         return reconcile(settings)
-    except Exception as e:  # noqa: BLE001 (a sweep must never take its host process down)
+    except Exception as e:  # noqa: BLE001 (reconcile must never take its host process down)
         log.warning("reconcile skipped: %s", squash(f"{type(e).__name__}: {e}", 300))
         return None

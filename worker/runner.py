@@ -1,9 +1,9 @@
-"""The worker process: the RQ worker that trains runs (`RunWorker`), and the sweeper thread it runs beside.
+"""The worker process: the RQ worker that trains runs (`RunWorker`), and the reconcile thread it runs beside.
 
 `run_worker` (`python -m worker worker`, the Procfile's worker line) forks a work horse per job; the horse dies
 with its worker (`_die_with_parent`) and is never forked mid-transaction (FORK_GUARD). If a horse dies, the
 worker marks its run interrupted (`on_work_horse_killed`). Workers heartbeat every VGP_HEARTBEAT_S, which is
-what `worker.liveness` reads for `worker.reconcile`; every VGP_SWEEP_INTERVAL_S a `Sweeper` thread reconciles.
+what `worker.liveness` reads for `worker.reconcile`; every VGP_RECONCILE_INTERVAL_S a `ReconcileThread` reconciles.
 
 The worker's parent process never imports torch: the job function is named by string, and `worker.jobs`
 (which imports vgp_models.train, hence torch) is first imported inside the forked work horse.
@@ -84,7 +84,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 FORK_GUARD = threading.Lock()
-"""Held by the worker's sweep thread while it talks to the database, and by the worker while it forks a work
+"""Held by the worker's reconcile thread while it talks to the database, and by the worker while it forks a work
 horse: a fork in the middle of another thread's SQLite transaction would leave the child believing that its
 process holds the write lock, so its first write would wait out the busy timeout and fail."""
 
@@ -141,7 +141,7 @@ class OnlyOurJobs:
 
 class RunWorker(OnlyOurJobs, Worker):
     """RQ's forking Worker, with a work horse that dies with it (see `_die_with_parent`), is never forked
-    while the sweep thread is inside a database transaction (see FORK_GUARD), and outlives a Redis outage.
+    while the reconcile thread is inside a database transaction (see FORK_GUARD), and outlives a Redis outage.
     Runs only our job (OnlyOurJobs)."""
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
@@ -155,7 +155,7 @@ class RunWorker(OnlyOurJobs, Worker):
 
     def maintain_heartbeats(self, job: Job, execution: Any) -> None:
         """RQ's heartbeat while a horse trains; a Redis outage must not take the worker (and its horse) down:
-        the next interval tries again, and the sweep judges a run by its database heartbeat too."""
+        the next interval tries again, and reconcile judges a run by its database heartbeat too."""
         try:
             super().maintain_heartbeats(job, execution)
         except (RedisConnectionError, RedisTimeoutError) as e:
@@ -194,12 +194,12 @@ def make_worker(burst_in_process: bool = False, name: str | None = None) -> Work
     )
 
 
-class Sweeper(threading.Thread):
+class ReconcileThread(threading.Thread):
     """A daemon thread of the worker process that runs `reconcile_quietly` every `interval_s` seconds until
     `stop()`, holding FORK_GUARD meanwhile so that no work horse is forked mid-transaction."""
 
     def __init__(self, interval_s: float) -> None:
-        super().__init__(name="vgp-sweeper", daemon=True)
+        super().__init__(name="vgp-reconcile", daemon=True)
         self.interval_s = interval_s
         self._stopped = threading.Event()
 
@@ -216,7 +216,7 @@ def run_worker(burst: bool = False, in_process: bool = False) -> bool:
     """Work the run queue until stopped (or, with burst, until it is empty). The Procfile's `worker` line.
 
     Forking (the default) keeps CUDA out of the parent: each run trains in a fresh work horse. One worker per
-    GPU: start each with its own CUDA_VISIBLE_DEVICES. At start, and then every VGP_SWEEP_INTERVAL_S from a
+    GPU: start each with its own CUDA_VISIBLE_DEVICES. At start, and then every VGP_RECONCILE_INTERVAL_S from a
     thread, the worker runs `worker.reconcile.reconcile` (dead runs interrupted and resumed, lost jobs queued
     again, stuck cancels stopped).
     """
@@ -229,9 +229,9 @@ def run_worker(burst: bool = False, in_process: bool = False) -> bool:
         worker.name, queue_name(), safe_redis_url(), safe_database_url(), "(unset)" if devices is None else devices,
     )  # fmt: skip
     reconcile_quietly()
-    sweeper = Sweeper(settings.sweep_interval_s)
-    sweeper.start()
+    reconcile_thread = ReconcileThread(settings.reconcile_interval_s)
+    reconcile_thread.start()
     try:
         return worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
     finally:
-        sweeper.stop()
+        reconcile_thread.stop()

@@ -3,7 +3,8 @@ process with one line naming the variable, before it writes anything.
 
     VGP_HEARTBEAT_S           10   a running job refreshes runs.heartbeat_at (and its worker RQ's) this often
     VGP_STALE_AFTER_S         40   a running run silent this long, whose RQ job is not alive, is marked interrupted
-    VGP_SWEEP_INTERVAL_S      10   every worker (and the dashboard) runs worker.reconcile this often
+    VGP_RECONCILE_INTERVAL_S  10   every worker (and the dashboard) runs worker.reconcile this often
+                                   (its old name VGP_SWEEP_INTERVAL_S is still read, with a notice: RENAMED)
     VGP_CANCEL_GRACE_S        10   a run still running this long after its cancel flag gets RQ's stop-job command
     VGP_AUTO_RESUMES           1   automatic re-enqueues an interrupted run gets before it waits for a person
     VGP_EPOCH_TIMEOUT_S     3600   RQ's wall-time limit per epoch of a job (plus JOB_STARTUP_S)
@@ -21,13 +22,15 @@ process with one line naming the variable, before it writes anything.
     VGP_ARCHITECTURES      unset   name=module:function,...: registered architectures (vgp_models.registry)
 
 Each number has a type and a range (RANGES; `Settings` fields carry theirs); `python -m worker.settings` checks
-them all, as the Procfile and `make run` do before they start anything.
+them all (a renamed setting's old name too, when set), as the Procfile and `make run` do before they start anything.
 
 With the defaults a run whose worker died (SIGKILL, power loss) shows interrupted within about 50 s.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import os
 import re
@@ -44,12 +47,38 @@ from vgp_models.memory import DEFAULT_MAX_ACTIVATION_GB, DEFAULT_MAX_PARAMS_X_BA
 
 __all__ = ["CHECKPOINT_STORES", "KEPT_CHECKPOINTS", "Settings", "check_environment", "keep_setting", "store_setting"]
 
+log = logging.getLogger(__name__)
+
 CHECKPOINT_STORES = ("db", "files")
 KEPT_CHECKPOINTS = ("best", "none")
 
 
 def _variable(field_name: str) -> str:
     return f"VGP_{field_name.upper()}"
+
+
+RENAMED = {"reconcile_interval_s": "VGP_SWEEP_INTERVAL_S"}
+"""Settings fields whose variable was renamed -> the old variable, still read while the new one is unset, so that
+an install upgraded without editing its environment keeps its timing."""
+
+
+def _setting(field_name: str) -> tuple[str, str]:
+    """(the variable that sets `field_name`, its text, "" when unset): its own variable, else its old name."""
+    name = _variable(field_name)
+    raw = os.environ.get(name, "").strip()
+    old = RENAMED.get(field_name)
+    if raw or old is None or not os.environ.get(old, "").strip():
+        return name, raw
+    return old, os.environ[old].strip()
+
+
+@functools.cache
+def _notice_renamed(old: str, new: str, both_set: bool) -> None:
+    """One line, once per process, for a setting set under its old name."""
+    if both_set:
+        log.warning("%s is deprecated and ignored: %s is set too and wins; remove %s", old, new, old)
+    else:
+        log.warning("%s is deprecated: rename it %s (its value is used meanwhile)", old, new)
 
 
 def _parse(name: str, kind: str, raw: str, bounds: tuple[float, float] | None = None) -> float | int | bool:
@@ -77,7 +106,7 @@ def _check_range(name: str, value: float, bounds: tuple[float, float] | None) ->
 
 def _bounded(default: float, low: float, high: float) -> Any:
     """A Settings field with its sane range: a value outside it is a mistake (1e20 s overflows RQ's timer, 1e-9 s
-    makes the sweep spin a core), refused at start."""
+    makes the reconcile thread spin a core), refused at start."""
     return field(default=default, metadata={"range": (low, high)})
 
 
@@ -88,7 +117,7 @@ DAY_S = 86_400.0
 class Settings:
     heartbeat_s: float = _bounded(10.0, 0.1, 3600.0)
     stale_after_s: float = _bounded(40.0, 0.2, DAY_S)  # > 2 heartbeats: one slow heartbeat write is no death
-    sweep_interval_s: float = _bounded(10.0, 0.5, DAY_S)
+    reconcile_interval_s: float = _bounded(10.0, 0.5, DAY_S)
     cancel_grace_s: float = _bounded(10.0, 0.0, 3600.0)
     auto_resumes: int = _bounded(1, 0, 100)
     epoch_timeout_s: int = _bounded(3600, 1, 7 * DAY_S)  # a full VGG38 epoch on a CPU fits
@@ -111,9 +140,11 @@ class Settings:
         """The settings named by VGP_* variables, defaults for the rest; ValueError (one line) on a bad value."""
         values: dict[str, float | int | bool] = {}
         for f in fields(cls):
-            raw = os.environ.get(_variable(f.name), "").strip()
+            name, raw = _setting(f.name)
             if raw:
-                values[f.name] = _parse(_variable(f.name), str(f.type), raw, f.metadata.get("range"))
+                values[f.name] = _parse(name, str(f.type), raw, f.metadata.get("range"))
+            if f.name in RENAMED and os.environ.get(RENAMED[f.name], "").strip():
+                _notice_renamed(RENAMED[f.name], _variable(f.name), both_set=name == _variable(f.name))
         return cls(**values)
 
     @property
@@ -189,6 +220,9 @@ def check_environment() -> Settings:
         if raw := os.environ.get(name, "").strip():
             _parse(name, kind, raw, (low, high))
     _check_names()
+    for f in fields(Settings):  # a set old name is checked even when the new one wins
+        if f.name in RENAMED and (raw := os.environ.get(RENAMED[f.name], "").strip()):
+            _parse(RENAMED[f.name], str(f.type), raw, f.metadata.get("range"))
     registry.check_setting()  # each builder loads and builds (in a child process, once per setting)
     return Settings.from_env()
 

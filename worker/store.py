@@ -45,7 +45,7 @@ class RunNotFound(LookupError):
 
 
 class RunSuperseded(RuntimeError):
-    """The run is no longer running under this job (a sweep wrote it off and queued it again): the job must
+    """The run is no longer running under this job (reconcile wrote it off and queued it again): the job must
     write nothing more and stop. The message is one line."""
 
 
@@ -184,7 +184,7 @@ def claim_auto_resume(session: Session, run_id: int, limit: int) -> bool:
     """Atomically move an interrupted run back to queued if it has had fewer than `limit` automatic resumes.
 
     Counts the resume in runs.auto_resumes and keeps the cause of death in the reason (AUTO_RESUMED_AFTER).
-    One conditional UPDATE, so of several sweeping workers one wins. A tracked run is never claimed: its training
+    One conditional UPDATE, so of several reconciling workers one wins. A tracked run is never claimed: its training
     is the user's own process, and no job can continue it.
     """
     result = session.execute(

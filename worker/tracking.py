@@ -38,7 +38,7 @@ POLL_S = 2.0
 """Seconds between two beats: new per-step points, the heartbeat, the progress, and the cancel poll."""
 
 _ENDS_FROM = (RunStatus.RUNNING, RunStatus.INTERRUPTED, RunStatus.DIVERGED, RunStatus.CANCELLED)
-"""A tracked run's end is written over these: only its own process writes it, whatever a sweep or Cancel did."""
+"""A tracked run's end is written over these: only its own process writes it, whatever reconcile or Cancel did."""
 
 
 class Unmigrated(RuntimeError):
