@@ -11,14 +11,14 @@ if ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard import gate, services  # noqa: E402
+from dashboard import gate, outages, reconcile  # noqa: E402
 
 if not gate.password_ok():  # VGP_DASHBOARD_PASSWORD, when set, guards every page
     st.stop()
 if not gate.settings_ok():  # a bad setting stops every page with one line, before anything is written
     st.stop()
-services.database_banner()  # a database outage: one warning line on top, not a traceback
-services.keep_queue_in_step()  # the database is the truth: rebuild what Redis lost, interrupt what died
+outages.database_banner()  # a database outage: one warning line on top, not a traceback
+reconcile.reconcile_on_page_load()  # the database is the truth: rebuild what Redis lost, interrupt what died
 
 page = st.navigation(
     [

@@ -5,7 +5,7 @@ as a contour plot, a 1D slice as curves, several side by side on one colour scal
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, landscapes, reads, run_actions, services, statuses
+from dashboard import charts, display, downloads, errors, landscapes, outages, reads, run_actions, statuses
 from vgp_models.config import PRESETS, ConfigError
 from vgp_models.landscape_config import KINDS, MAX_IMAGES, MAX_POINTS, LandscapeConfig
 from worker import connection
@@ -19,7 +19,7 @@ st.caption("Train loss and accuracy at θ + α·d₁ + β·d₂ around a net's w
            "in eval mode. Each point is one forward pass over the images: about 6 s of a CPU core per 1,000 images "
            "for VGG38, so a 21×21 grid takes about 45 min of a core (docs/benchmarks.md).")  # fmt: skip
 
-queue_up = services.queue_available()
+queue_up = outages.queue_available()
 if not queue_up:
     st.error(display.plain(f"{connection.redis_unreachable_message()}: no landscape can be queued."),
              icon=":material/cloud_off:")  # fmt: skip

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cost, display, errors, imports, reads, run_actions, services, table1
+from dashboard import cost, display, errors, imports, outages, reads, run_actions, table1
 from vgp_models import registry
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig, choices_of
 from vgp_models.cures import CURES
@@ -40,7 +40,7 @@ times, device, empty = measured()
 if empty:  # a newcomer's first page: the shipped results before anything else
     imports.welcome()
 
-queue_up = services.queue_available()
+queue_up = outages.queue_available()
 if not queue_up:
     st.error(
         display.plain(f"{connection.redis_unreachable_message()}: no run can be queued. Start it and a worker "

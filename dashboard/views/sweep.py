@@ -5,7 +5,7 @@ is queued or running; the points as CSV, the charts as PNG/SVG."""
 
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, reads, run_actions, services, statuses, vanishing
+from dashboard import charts, display, downloads, errors, outages, reads, run_actions, statuses, vanishing
 from vgp_models.config import ConfigError
 from vgp_models.cures import CURES
 from vgp_models.sweep_config import DEPTHS, SweepConfig
@@ -20,7 +20,7 @@ st.caption("No training: each net is built (one per seed), run forward and backw
            f"{vanishing.VANISHING_RATIO:g} the input layer is as good as frozen. Beside it, how much the last conv's "
            "output still varies with the input image (its std across the batch).")  # fmt: skip
 
-queue_up = services.queue_available()
+queue_up = outages.queue_available()
 if not queue_up:
     st.error(display.plain(f"{connection.redis_unreachable_message()}: no sweep can be queued."),
              icon=":material/cloud_off:")  # fmt: skip
