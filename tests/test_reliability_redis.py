@@ -40,7 +40,10 @@ def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
 def env(
     tmp_path: Path, cifar_dir: Path, database_url: str, redis_server: PrivateRedis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict]:
-    variables = {**make_env(tmp_path, cifar_dir, database_url, redis_url=redis_server.url), "VGP_RECONCILE_INTERVAL_S": "1"}
+    variables = {
+        **make_env(tmp_path, cifar_dir, database_url, redis_url=redis_server.url),
+        "VGP_RECONCILE_INTERVAL_S": "1",
+    }
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
     db.upgrade_database(database_url)
