@@ -26,7 +26,7 @@ from rq import Callback
 from sqlalchemy import update
 
 from vgp_models.config import RunConfig
-from worker import cancellation, connection, db, frames, liveness, queue, runner, store
+from worker import cancellation, connection, db, frames, liveness, queue, rq_jobs, runner, store
 from worker.schema import Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
@@ -378,8 +378,8 @@ def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None
         *args,
         job_id=job_id,
         job_timeout=timeout,
-        on_failure=Callback("worker.queue.on_job_failure"),
-        on_stopped=Callback("worker.queue.on_job_stopped"),
+        on_failure=Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.JOB_FUNCTION]["failure"]),
+        on_stopped=Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.JOB_FUNCTION]["stopped"]),
     )
     return job_id
 

@@ -21,6 +21,7 @@ from tests.reliability_support import in_process, run_row, tiny, work_in_process
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import cancellation, connection, db, frames, queue, rq_jobs, runner, store, submission
+from worker.rq_jobs import callbacks
 from worker.schema import CheckpointRow, RunStatus
 from worker.store import RunMeta
 
@@ -110,8 +111,8 @@ def test_a_written_off_job_cannot_touch_its_run_again(in_process: Path) -> None:
         run_id = store.create_run(s, tiny()).id
     old_job = Job.fetch(queue.enqueue_run(run_id), connection=connection.get_redis(), serializer=JSONSerializer)
     new_job_id = queue.enqueue_run(run_id)  # e.g. reconcile re-enqueued it while the old one was in flight
-    queue.on_job_failure(old_job, connection.get_redis(), AbandonedJobError, AbandonedJobError(), None)
-    runner.on_work_horse_killed(old_job, 1234, 9, None)
+    callbacks.on_job_failure(old_job, connection.get_redis(), AbandonedJobError, AbandonedJobError(), None)
+    callbacks.on_work_horse_killed(old_job, 1234, 9, None)
     assert run_row(run_id).status is RunStatus.QUEUED
 
     runner.make_worker(burst_in_process=True).work(burst=True)  # runs both jobs, the old one first

@@ -37,6 +37,7 @@ from worker import (
     store,
     submission,
 )
+from worker.rq_jobs import callbacks
 from worker.schema import RunStatus
 
 NET = RunConfig.from_dict({"depth": 8, "width": 8, "batch_norm": True, "epochs": 1, "subset": 64, "device": "cpu"})
@@ -112,12 +113,12 @@ def test_the_worker_runs_the_landscape_job_with_one_int_and_our_callback_only(re
     q = queue.get_queue()
     ok = {"on_failure": Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.LANDSCAPE_FUNCTION]["failure"])}
     ours = q.enqueue(rq_jobs.LANDSCAPE_FUNCTION, 5, **ok)
-    assert runner.job_refusal(ours) is None
+    assert rq_jobs.job_refusal(ours) is None
     for args, options, reason in [(("5",), ok, "exactly one run id"), ((5, 6), ok, "exactly one run id"),
                                   ((5,), {"on_failure": Callback("os.system")}, "not VGP Lab's")]:  # fmt: skip
         job = Job.fetch(q.enqueue(rq_jobs.LANDSCAPE_FUNCTION, *args, **options).id,
                         connection=connection.get_redis(), serializer=JSONSerializer)  # fmt: skip
-        assert reason in runner.job_refusal(job)
+        assert reason in rq_jobs.job_refusal(job)
 
 
 def test_cancelled_queued_landscape_never_runs(redis_env, cifar_dir, monkeypatch):
@@ -218,6 +219,6 @@ def test_a_dead_workers_landscape_is_marked_failed_by_its_callback(redis_env):
         job_id = landscapes.require_landscape(s, landscape_id).job_id
         landscapes.transition_landscape(s, landscape_id, (RunStatus.QUEUED,), RunStatus.RUNNING, only_job=job_id)
     job = Job.fetch(job_id, connection=connection.get_redis(), serializer=JSONSerializer)
-    queue.on_landscape_failure(job, job.connection, RuntimeError, RuntimeError(""), None)  # RQ: abandoned job
+    callbacks.on_landscape_failure(job, job.connection, RuntimeError, RuntimeError(""), None)  # RQ: abandoned job
     row = landscape_row(landscape_id)
     assert row["status"] == "failed" and row["reason"] == "RuntimeError (the worker stopped mid-job)"

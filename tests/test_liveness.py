@@ -11,7 +11,7 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from worker import connection, liveness
+from worker import connection, liveness, rq_jobs
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STALE_S = 30.0
@@ -31,7 +31,7 @@ def queued_job(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_a_queued_job_is_pending_not_alive_and_cannot_be_stopped(queued_job) -> None:
-    assert liveness.fetch_job(queued_job.id).id == queued_job.id
+    assert rq_jobs.fetch_job(queued_job.id).id == queued_job.id
     assert liveness.job_pending(queued_job.id, STALE_S)
     assert not liveness.job_alive(queued_job.id, STALE_S)  # not started on any worker
     assert liveness.stop_job(queued_job.id) is False  # RQ stops only an executing job
@@ -45,7 +45,7 @@ def test_a_dropped_job_is_no_longer_pending(queued_job) -> None:
 
 def test_a_job_redis_does_not_know_is_neither_pending_nor_alive(queued_job) -> None:
     gone = f"vgp-run-0-{uuid.uuid4().hex[:8]}"
-    assert liveness.fetch_job(gone) is None
+    assert rq_jobs.fetch_job(gone) is None
     assert not liveness.job_pending(gone, STALE_S) and not liveness.job_alive(gone, STALE_S)
     assert not liveness.job_pending(None, STALE_S) and not liveness.job_alive(None, STALE_S)
 

@@ -22,7 +22,8 @@ from rq.utils import utcformat
 from sqlalchemy import update
 
 from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, running_run, tiny
-from worker import cancellation, connection, db, liveness, queue, reconcile, runner, store, submission
+from worker import cancellation, connection, db, liveness, queue, reconcile, rq_jobs, runner, store, submission
+from worker.rq_jobs import callbacks
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
 
@@ -52,7 +53,7 @@ class LiveWorker:
         self.worker = runner.make_worker(burst_in_process=True, name=f"live-{run_id}")
         self.worker.register_birth()
         self.job_id = queue.enqueue_run(run_id)
-        job = liveness.fetch_job(self.job_id)
+        job = rq_jobs.fetch_job(self.job_id)
         queue.get_queue().remove(job)
         with connection.get_redis().pipeline() as pipe:
             job.prepare_for_execution(self.worker.name, pipe)  # status started, worker_name set
@@ -129,8 +130,8 @@ def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
         assert payloads == [{"command": "stop-job", "job_id": live.job_id}]
         assert run_row(run_id).status is RunStatus.RUNNING  # the worker's stopped callback will cancel it
 
-        job = liveness.fetch_job(live.job_id)
-        queue.on_job_stopped(job, connection.get_redis())  # what the worker runs after killing the horse
+        job = rq_jobs.fetch_job(live.job_id)
+        callbacks.on_job_stopped(job, connection.get_redis())  # what the worker runs after killing the horse
         run = run_row(run_id)
         assert run.status is RunStatus.CANCELLED and "did not stop on its flag" in (run.reason or "")
         assert not cancellation.cancel_requested(run_id)
@@ -153,7 +154,7 @@ def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
         lost, waiting, fresh = (store.create_run(s, tiny()).id for _ in range(3))
     lost_job = queue.enqueue_run(lost)
     queue.enqueue_run(waiting)
-    liveness.fetch_job(lost_job).delete()  # Redis lost it
+    rq_jobs.fetch_job(lost_job).delete()  # Redis lost it
     report = reconcile.reconcile(SETTINGS)
     assert report.requeued == [lost]  # `fresh` has no job yet: it is being submitted right now
     assert run_row(lost).job_id != lost_job and run_row(lost).job_id in queue.get_queue().job_ids

@@ -32,7 +32,7 @@ from tests.reliability_support import (
     train_on_one_thread,
     wait_for,
 )
-from worker import connection, db, liveness, submission
+from worker import connection, db, rq_jobs, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
 
@@ -119,7 +119,7 @@ def test_a_hung_redis_costs_nothing(
         finally:
             os.kill(redis.proc.pid, signal.SIGCONT)
         job_id = run_row(run_id).job_id
-        wait_for(lambda: liveness.fetch_job(job_id).get_status() == "finished", 60, 0.2, "RQ to record the job")
+        wait_for(lambda: rq_jobs.fetch_job(job_id).get_status() == "finished", 60, 0.2, "RQ to record the job")
         assert worker.proc.poll() is None  # the worker outlived the hang
         log = worker.log()
     finally:

@@ -2,8 +2,8 @@
 """worker.runner: the worker process and its callbacks. Against a real forking worker process (`python -m worker
 worker`): only VGP Lab's job runs (anyone who can write to Redis can enqueue a job naming any function, and RQ
 imports and calls it, so every other job is left failed, unrun, with the reason); a job deaf to its cancel flag is
-stopped with RQ's stop-job command after the grace period by the worker's reconcile thread; failing or dying jobs never stop
-the worker. In this process: a killed work horse marks its run interrupted, and the run can be resumed.
+stopped with RQ's stop-job command after the grace period by the worker's reconcile thread; failing or dying jobs
+never stop the worker. In this process: a killed work horse marks its run interrupted, and the run can be resumed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.reliability_support import (
     work_in_process,
 )
 from worker import cancellation, connection, db, queue, rq_jobs, runner, store, submission
+from worker.rq_jobs import callbacks
 from worker.schema import RunStatus
 
 TINY = tiny()
@@ -129,7 +130,7 @@ def test_dead_work_horse_marks_interrupted_then_resume_finishes(in_process: Path
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     job.delete()  # the dead horse's job is gone from Redis too
-    runner.on_work_horse_killed(job, 1234, 9, None)  # what the forking worker calls: horse killed by SIGKILL
+    callbacks.on_work_horse_killed(job, 1234, 9, None)  # what the forking worker calls: horse killed by SIGKILL
     run = run_row(run_id)
     assert run.status is RunStatus.INTERRUPTED and "signal 9" in (run.reason or "")
 
@@ -147,8 +148,8 @@ def test_callbacks_never_act_on_an_id_outside_the_database_range(run_id: object)
     fake = Job.create(
         rq_jobs.JOB_FUNCTION, args=(run_id,), connection=connection.get_redis(), serializer=JSONSerializer
     )
-    assert queue.job_run_id(fake) is None
+    assert callbacks.job_run_id(fake) is None
     ok = Job.create(
         rq_jobs.JOB_FUNCTION, args=(2**31 - 1,), connection=connection.get_redis(), serializer=JSONSerializer
     )
-    assert queue.job_run_id(ok) == 2**31 - 1
+    assert callbacks.job_run_id(ok) == 2**31 - 1

@@ -1,7 +1,8 @@
 """VGP Lab's middle layer: the store (SQLAlchemy), the queue and its workers (RQ on Redis, run ids only), the jobs.
 
 Importing `worker` imports nothing else: `import worker.schema` (as migrations do) loads neither rq nor torch.
-Only `worker.jobs` and `worker.sweep_job` import torch, and only RQ's work horses import them.
+Only the job bodies (`worker.jobs`, `worker.sweep_job`, `worker.landscape_job`) import torch, and only RQ's work
+horses import them.
 
 Words: "worker" names three things, kept apart so:
 - the package `worker` (this folder: store, queue, jobs);
@@ -10,7 +11,8 @@ Words: "worker" names three things, kept apart so:
 - its work horse, the process the RQ worker forks per job, where `worker.jobs.train_run` runs.
 
 Rooms, in import order: `settings`, `schema`, `db`, `store` (writes) and `frames` (reads), `sweeps`;
-`connection` (Redis), `rq_jobs` (our jobs, our callbacks only), `liveness` (RQ jobs seen from outside),
-`cancellation` (flags, cancel_run), `queue` (enqueue, callbacks), `submission` (submit, seeds, sweeps, resume),
-`reconcile` (the sweep), `runner` (the worker process); `jobs` and `sweep_job` (what runs in a work horse).
+`connection` (Redis), `rq_jobs` (our RQ jobs: what is enqueued, what a worker accepts, fetching one), `liveness`
+(RQ jobs seen from outside), `cancellation` (flags, cancel_run), `rq_jobs.callbacks` (what RQ calls when a job
+fails or is stopped), `queue` (enqueue), `submission` (submit, seeds, sweeps, resume), `reconcile` (crash
+recovery), `runner` (the worker process); `jobs`, `sweep_job` and `landscape_job` (what runs in a work horse).
 """

@@ -12,11 +12,11 @@ from redis.exceptions import RedisError
 from rq import Worker, get_current_job
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from worker.connection import QueueError, get_redis, redis_error_line
-from worker.rq_jobs import OurCallbacksJob
+from worker.rq_jobs import fetch_job
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,6 @@ def current_job_id() -> str | None:
     """The id of the RQ job being executed, if any (called from inside the job)."""
     job = get_current_job()
     return job.id if job is not None else None
-
-
-def fetch_job(job_id: str, connection: Redis | None = None) -> Job | None:
-    """The RQ job with this id (JSON serializer), or None when Redis no longer has it."""
-    try:
-        return OurCallbacksJob.fetch(job_id, connection=connection or get_redis(), serializer=JSONSerializer)
-    except NoSuchJobError:
-        return None
 
 
 def _worker_alive(connection: Redis, name: str | None, stale_after_s: float) -> bool:

@@ -1,38 +1,33 @@
 """The queue: RQ on Redis, carrying nothing but run (or sweep, or landscape) ids. Enqueueing a job, and the
-callbacks it names.
+queue's counts.
 
-A run's life: `worker.submit.submit_run` adds the row (queued) and `enqueue_run` puts `worker.jobs.train_run(run_id)`
-on the queue with RQ's JSON serializer; a worker (`python -m worker worker`, i.e. `worker.runner.run_worker`)
-forks a work horse per job, and the job moves the row through running to completed, diverged, cancelled or failed.
-If a work horse dies (OOM, SIGKILL, a cold shutdown) the worker marks the run interrupted; `resume_run` continues it
-from its checkpoint. If the whole worker dies, `worker.reconcile` (run by every live worker and the dashboard) finds
-the run by its stale heartbeat and dead job, marks it interrupted and queues it again once by itself.
+A run's life: `worker.submission.submit_run` adds the row (queued) and `enqueue_run` puts
+`worker.jobs.train_run(run_id)` on the queue with RQ's JSON serializer; a worker (`python -m worker worker`, i.e.
+`worker.runner.run_worker`) forks a work horse per job, and the job moves the row through running to completed,
+diverged, cancelled or failed. If a work horse dies (OOM, SIGKILL, a cold shutdown) the worker marks the run
+interrupted; `resume_run` continues it from its checkpoint. If the whole worker dies, `worker.reconcile` (run by
+every live worker and the dashboard) finds the run by its stale heartbeat and dead job, marks it interrupted and
+queues it again once by itself.
 
-Enqueueing never imports torch: the job function and its callbacks are named by string. The callbacks
-(`on_job_failure`, `on_job_stopped`, `on_sweep_failure`, `on_landscape_failure`)
-live here because every job already in Redis names them by this path.
+Enqueueing never imports torch: the job function and its callbacks are named by string (worker.rq_jobs, which
+also holds the callbacks and what a worker accepts).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Callback, Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from worker import landscapes, sweeps
-from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, get_redis, queue_name, redis_error_line
 from worker.db import session_scope
-from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, LANDSCAPE_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob, is_id
-from worker.schema import RunStatus
+from worker.rq_jobs import JOB_CALLBACKS, JOB_FUNCTION, LANDSCAPE_FUNCTION, SWEEP_FUNCTION, OurCallbacksJob
 from worker.settings import Settings
-from worker.store import interrupt_run, require_run, transition_run
+from worker.store import require_run
 
 log = logging.getLogger(__name__)
 
@@ -138,71 +133,3 @@ def queue_stats() -> dict[str, int]:
         }
     except Exception as e:
         raise QueueError(redis_error_line(e)) from e
-
-
-# ---- RQ callbacks, named by string in every enqueued job (so they stay here) ----------------------
-
-
-def job_run_id(job: Job) -> int | None:
-    """The run id a job carries (its only argument), None for a job that is not ours.
-
-    A sweep's job carries a sweep id instead; the callbacks' `only_job` fence keeps it from touching a run.
-    """
-    try:
-        run_id = job.args[0]
-    except (IndexError, TypeError):
-        return None
-    return run_id if is_id(run_id) else None
-
-
-def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-    """RQ failure callback: an exception escaped `train_run`, or RQ found the job abandoned by a dead worker.
-
-    `train_run` records its own failures, so this only fixes rows still queued (failed) or running
-    (interrupted: the checkpoint allows a resume).
-    """
-    run_id = job_run_id(job)
-    if run_id is None:
-        return
-    name = getattr(exc_type, "__name__", "error")
-    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-run)"
-    with session_scope() as session:  # only_job: an abandoned old job must not touch a run queued again since
-        if not interrupt_run(session, run_id, (RunStatus.RUNNING,), reason, only_job=job.id):
-            transition_run(session, run_id, (RunStatus.QUEUED,), RunStatus.FAILED, reason=reason, only_job=job.id)
-
-
-def on_job_stopped(job: Job, connection: Redis) -> None:
-    """RQ stopped callback: the worker killed the work horse on RQ's stop-job command; the run is cancelled.
-
-    Everything the job recorded so far (epochs, gradients, checkpoints) is kept.
-    """
-    run_id = job_run_id(job)
-    if run_id is None:
-        return
-    reason = "cancelled by user (the job did not stop on its flag, so its worker stopped it)"
-    with session_scope() as session:
-        from_statuses = (RunStatus.RUNNING, RunStatus.QUEUED)
-        transition_run(session, run_id, from_statuses, RunStatus.CANCELLED, reason, only_job=job.id)
-    try:
-        clear_cancel_flag(run_id)
-    except RedisError:
-        log.warning("run %d: cancel flag not cleared (it expires on its own)", run_id)
-    log.info("run %d cancelled: its job %s was stopped", run_id, job.id)
-
-
-def on_sweep_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-    """RQ failure callback of a sweep's job: an exception escaped it, or its worker died; the sweep failed."""
-    _measurement_failed(sweeps.transition_sweep, job, exc_type, exc_value)
-
-
-def on_landscape_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-    """RQ failure callback of a landscape's job: an exception escaped it, or its worker died; it failed."""
-    _measurement_failed(landscapes.transition_landscape, job, exc_type, exc_value)
-
-
-def _measurement_failed(transition: Any, job: Job, exc_type: Any, exc_value: Any) -> None:
-    name = getattr(exc_type, "__name__", "error")
-    reason = f"{name}: {exc_value}" if str(exc_value or "") else f"{name} (the worker stopped mid-job)"
-    with session_scope() as session:
-        active = (RunStatus.QUEUED, RunStatus.RUNNING)
-        transition(session, int(job.args[0]), active, RunStatus.FAILED, reason, only_job=job.id)

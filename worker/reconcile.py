@@ -3,7 +3,7 @@
 `reconcile()` does four things, each a conditional UPDATE so that several workers reconciling at once agree:
 
 1. a running run whose cancel flag is older than VGP_CANCEL_GRACE_S gets RQ's stop-job command (its worker
-   kills the work horse and `queue.on_job_stopped` marks it cancelled); if its job is already dead, it is
+   kills the work horse and `rq_jobs.callbacks.on_job_stopped` marks it cancelled); if its job is already dead, it is
    marked cancelled here (a run someone cancelled is never interrupted and resumed);
 2. a running run whose heartbeat is older than VGP_STALE_AFTER_S and whose RQ job is not alive (the worker
    was SIGKILLed, lost power, or Redis lost the job) becomes interrupted;

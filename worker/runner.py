@@ -2,8 +2,9 @@
 
 `run_worker` (`python -m worker worker`, the Procfile's worker line) forks a work horse per job; the horse dies
 with its worker (`_die_with_parent`) and is never forked mid-transaction (FORK_GUARD). If a horse dies, the
-worker marks its run interrupted (`on_work_horse_killed`). Workers heartbeat every VGP_HEARTBEAT_S, which is
-what `worker.liveness` reads for `worker.reconcile`; every VGP_RECONCILE_INTERVAL_S a `ReconcileThread` reconciles.
+worker marks its run interrupted (`worker.rq_jobs.callbacks.on_work_horse_killed`). It runs only our jobs
+(`worker.rq_jobs.job_refusal`). Workers heartbeat every VGP_HEARTBEAT_S, which is what `worker.liveness` reads
+for `worker.reconcile`; every VGP_RECONCILE_INTERVAL_S a `ReconcileThread` reconciles.
 
 The worker's parent process never imports torch: the job function is named by string, and `worker.jobs`
 (which imports vgp_models.train, hence torch) is first imported inside the forked work horse.
@@ -28,40 +29,17 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from worker.connection import new_redis, queue_name, redis_error_line, require_redis, safe_redis_url
-from worker.db import safe_database_url, session_scope
-from worker.queue import get_queue, job_run_id
+from worker.db import safe_database_url
+from worker.queue import get_queue
 from worker.reconcile import reconcile_quietly
-from worker.rq_jobs import (
-    JOB_CALLBACKS,
-    JOB_FUNCTION,
-    LANDSCAPE_FUNCTION,
-    MAX_ID,
-    SWEEP_FUNCTION,
-    OurCallbacksJob,
-    is_id,
-)
-from worker.schema import RunStatus
+from worker.rq_jobs import OurCallbacksJob, job_refusal
+from worker.rq_jobs.callbacks import on_work_horse_killed
 from worker.settings import Settings
-from worker.store import interrupt_run
 
 log = logging.getLogger(__name__)
 
 
 # ---- the worker process ---------------------------------------------------------------------------
-
-
-def on_work_horse_killed(job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
-    """Worker hook: the forked work horse died (OOM killer, SIGKILL, cold shutdown); mark its run interrupted."""
-    run_id = job_run_id(job)
-    if run_id is None:
-        return
-    how = f"signal {os.WTERMSIG(ret_val)}" if ret_val and os.WIFSIGNALED(ret_val) else f"status {ret_val}"
-    reason = f"the worker's training process died ({how}); resume to continue from the last checkpoint"
-    try:
-        with session_scope() as session:
-            interrupt_run(session, run_id, (RunStatus.RUNNING, RunStatus.QUEUED), reason, only_job=job.id)
-    except Exception:
-        log.exception("run %d: could not mark it interrupted", run_id)
 
 
 PR_SET_PDEATHSIG = 1
@@ -98,36 +76,9 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-JOB_FUNCTIONS = frozenset({JOB_FUNCTION, SWEEP_FUNCTION, LANDSCAPE_FUNCTION})
-"""The only functions a worker runs. RQ imports and calls whatever a job names, so anyone who can write to
-Redis could otherwise run code on every worker; jobs are checked before anything they name is imported."""
-
-
-def job_refusal(job: Job) -> str | None:
-    """Why the worker must not run `job`, or None: its function must be in JOB_FUNCTIONS, its arguments exactly
-    one run, sweep or landscape id (`rq_jobs.is_id`), and its callbacks ours. Reads only the job's JSON, so nothing
-    it names is imported."""
-    try:
-        func, instance, args, kwargs = job.func_name, job.instance, job.args, job.kwargs
-        callbacks = {
-            "success": job._success_callback_name,
-            "failure": job._failure_callback_name,
-            "stopped": job._stopped_callback_name,
-        }
-    except Exception as e:  # noqa: BLE001 (a job whose data does not even decode is refused, not crashed on)
-        return f"its data does not decode ({type(e).__name__})"
-    if func not in JOB_FUNCTIONS or instance is not None:
-        return f"it names the function {str(func)[:100]!r}; this worker runs only {', '.join(sorted(JOB_FUNCTIONS))}"
-    if kwargs or not isinstance(args, (list, tuple)) or len(args) != 1 or not is_id(args[0]):
-        return f"its arguments must be exactly one run id (an int from 1 to {MAX_ID})"
-    for kind, name in callbacks.items():
-        if name and name != JOB_CALLBACKS.get(func, JOB_CALLBACKS[JOB_FUNCTION]).get(kind):
-            return f"its {kind} callback {name[:100]!r} is not VGP Lab's"
-    return None
-
-
 class OnlyOurJobs:
-    """Mixed into RQ's workers: a job that `job_refusal` refuses is marked failed with the reason, unrun."""
+    """Mixed into RQ's workers: a job that `worker.rq_jobs.job_refusal` refuses is marked failed with the reason,
+    unrun."""
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         refusal = job_refusal(job)
