@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from vgp_models.sweep_config import SweepConfig
+from vgp_models.vanishing import gradient_ratio
 from worker.schema import RunStatus, Sweep, SweepPointRow, utcnow
 from worker.store import squash
 
@@ -114,7 +115,7 @@ def points_frame(session: Session, sweep_id: int) -> pd.DataFrame:
     frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=columns)
     frame = frame.astype({"sweep_id": "int64", "depth": "int64", "seed": "int64", "first": "float64",
                           "last": "float64", "last_signal_std": "float64"})  # fmt: skip
-    frame["ratio"] = frame["first"] / frame["last"].where(frame["last"] > 0)
+    frame["ratio"] = gradient_ratio(frame["first"], frame["last"])
     order = {cure: i for i, cure in enumerate(require_sweep(session, sweep_id).config.get("cures", []))}
     frame = frame.sort_values(["depth", "seed"]).sort_values("cure", key=lambda c: c.map(order), kind="stable")
     return frame[list(POINT_COLUMNS)].reset_index(drop=True)

@@ -5,10 +5,11 @@ is queued or running; the points as CSV, the charts as PNG/SVG."""
 
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, reads, run_actions, services, statuses, vanishing
+from dashboard import charts, display, downloads, errors, reads, run_actions, services, statuses
 from vgp_models.config import ConfigError
 from vgp_models.cures import CURES
 from vgp_models.sweep_config import DEPTHS, SweepConfig
+from vgp_models.vanishing import VANISHING_RATIO
 from worker import connection
 
 DEFAULTS = SweepConfig()
@@ -17,7 +18,7 @@ BANDS = {"minmax": "min..max", "sd": "±1 sd"}
 st.title("Depth sweep at initialisation")
 st.caption("No training: each net is built (one per seed), run forward and backward on the same few training "
            "batches, and its input layer's mean |gradient| divided by its last layer's. Below "
-           f"{vanishing.VANISHING_RATIO:g} the input layer is as good as frozen. Beside it, how much the last conv's "
+           f"{VANISHING_RATIO:g} the input layer is as good as frozen. Beside it, how much the last conv's "
            "output still varies with the input image (its std across the batch).")  # fmt: skip
 
 queue_up = services.queue_available()
@@ -76,7 +77,7 @@ def show(row: dict, points) -> None:
             with col:
                 stem = f"sweep-{sweep_id}" + ("" if value == "ratio" else "-signal")
                 downloads.chart_with_buttons(charts.sweep_chart(points, kind, value), stem, f"sweep-chart-{value}")
-        st.caption(f"The dashed line: {vanishing.VANISHING_RATIO:g}, below which the input layer is as good as "
+        st.caption(f"The dashed line: {VANISHING_RATIO:g}, below which the input layer is as good as "
                    "frozen. Each cure has its own colour and dash pattern.")  # fmt: skip
     for note in points.loc[points["note"] != "", "note"].drop_duplicates():
         st.caption(f"Skipped: {display.plain(note)}")
