@@ -5,12 +5,12 @@ is queued or running; the points as CSV, the charts as PNG/SVG."""
 
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, reads, run_actions, services, statuses
+from dashboard import charts, display, downloads, errors, reads, services, statuses
 from vgp_models.config import ConfigError
 from vgp_models.cures import CURES
 from vgp_models.sweep_config import DEPTHS, SweepConfig
 from vgp_models.vanishing import VANISHING_RATIO
-from worker import connection
+from worker import cancellation, connection, submission
 
 DEFAULTS = SweepConfig()
 BANDS = {"minmax": "min..max", "sd": "±1 sd"}
@@ -43,7 +43,7 @@ with st.expander("New sweep", expanded=True):
     if st.button("Queue sweep", type="primary", icon=":material/play_arrow:", key="sweep_submit",
                  disabled=not queue_up or config is None) and config is not None:  # fmt: skip
         with errors.guard("Could not queue the sweep: "):
-            st.session_state["sweep_chosen"] = run_actions.submit_sweep(config)
+            st.session_state["sweep_chosen"] = submission.submit_sweep(config)
         st.success(f"Queued sweep #{st.session_state['sweep_chosen']:d}: {len(config.cells()):d} (cure, depth) "
                    f"cells x {config.seeds:d} seeds.", icon=":material/check_circle:")  # fmt: skip
 
@@ -67,7 +67,7 @@ def show(row: dict, points) -> None:
         st.caption(display.plain(row["reason"]))  # a failure reason may quote a hostile pickle's names
     if row["status"] in statuses.ACTIVE and st.button("Cancel sweep", key="sweep_cancel", icon=":material/cancel:"):
         with errors.guard("Could not cancel: "):
-            run_actions.cancel_sweep(sweep_id)
+            cancellation.cancel_sweep(sweep_id)
         st.rerun()
     if points["ratio"].gt(0).any():
         kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
