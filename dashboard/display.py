@@ -8,11 +8,12 @@ tests/test_dashboard_markdown_scan.py checks the whole of dashboard/ for it.
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 
 import pandas as pd
+
+from vgp_models.durations import fmt_duration  # noqa: F401 - the pages' duration format is the CLI's
 
 MARKDOWN_SPECIALS = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark; CommonMark escapes each
 AUTOLINK_STARTS = re.compile(r"(?i)(?=https?:|www\.|@)")
@@ -35,20 +36,6 @@ def md(template: str, **values: object) -> str:
     """Our Markdown `template` (a literal or a constant) with `values` filled in, each made `plain` first; numbers
     go in as numbers, so `{ratio:.1e}` works. The one way to put a stored string inside Markdown of ours."""
     return template.format(**{k: v if isinstance(v, numbers.Number) else plain(v) for k, v in values.items()})
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """'2.5 s', '45 s', '3 min 20 s', '2 h 05 min'; '?' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    if seconds < 9.95:
-        return f"{seconds:.1f} s"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 ACC_FORMAT = "%.2f%%"

@@ -1,9 +1,10 @@
-"""What the pages do to runs, sweeps and landscapes through worker.submission, worker.cancellation and worker.store:
-queue new ones (Launch, Depth sweep, Loss landscape), and act on chosen runs (Runs, Run).
+"""What the pages do to chosen runs (Runs, Run) through worker.submission, worker.cancellation and worker.store,
+and what Launch asks before it queues (the seeds' group name, the memory budgets). Pages queue runs, sweeps and
+landscapes and cancel sweeps and landscapes with worker.submission and worker.cancellation themselves.
 
-An action on chosen runs takes their ids and returns one line to show: expected failures (Redis down, a run
-that cannot take the action) are collected per run into that line, never raised, so one bad run does not stop
-the others. Queueing raises; the page shows the expected failures as one line.
+An action on chosen runs takes their ids (ints, parsed where the page reads them) and returns one line to show:
+expected failures (Redis down, a run that cannot take the action) are collected per run into that line, never
+raised, so one bad run does not stop the others.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from dashboard import errors
 from vgp_models.config import RunConfig
-from vgp_models.landscape_config import LandscapeConfig
-from vgp_models.sweep_config import SweepConfig
-from worker import cancellation, connection, db, store, submission
+from worker import cancellation, db, store, submission
 from worker.schema import RunOrigin, RunStatus
 from worker.settings import Settings
 
-MAX_SEEDS = submission.MAX_SEEDS
+REFUSALS = (ValueError, LookupError)
+"""A run that cannot take an action (already finished, tracked, gone): said per run like the expected failures of
+`errors.is_expected` (the services away)."""
 
 
 def seeds_group(config: RunConfig, seeds: int) -> str:
@@ -31,31 +33,6 @@ def check_budget(config: RunConfig) -> None:
     submission.check_budget(config, Settings.from_env())
 
 
-def submit_seeds(config: RunConfig, seeds: int, meta: store.RunMeta | None = None) -> list[int]:
-    """Queue `seeds` runs of `config` that differ only in seed, as one group (one seed: a plain run); their ids."""
-    return [int(i) for i in submission.submit_seeds(config, int(seeds), meta)]
-
-
-def submit_sweep(config: SweepConfig) -> int:
-    """Queue a depth sweep; returns its id."""
-    return int(submission.submit_sweep(config))
-
-
-def cancel_sweep(sweep_id: int) -> str:
-    """Cancel a queued or running sweep; returns its status afterwards."""
-    return str(cancellation.cancel_sweep(sweep_id).value)
-
-
-def submit_landscape(config: LandscapeConfig) -> int:
-    """Queue a loss landscape; returns its id."""
-    return int(submission.submit_landscape(config))
-
-
-def cancel_landscape(landscape_id: int) -> str:
-    """Cancel a queued or running landscape; returns its status afterwards."""
-    return str(cancellation.cancel_landscape(landscape_id).value)
-
-
 def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], object]) -> tuple[bool, str]:
     """Apply `act` to each run; (all went well, 'Done #1, #2. Could not do: #3: why').
 
@@ -66,12 +43,10 @@ def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], o
     failed = []
     for run_id in run_ids:
         try:
-            outcome = act(int(run_id))
+            outcome = act(run_id)
             done.setdefault(outcome if isinstance(outcome, str) else done_verb, []).append(f"#{run_id}")
-        except (ValueError, LookupError, OSError, connection.QueueError) as error:
-            failed.append(f"#{run_id}: {store.squash(error, 300)}")
-        except Exception as error:  # redis' and SQLAlchemy's own errors, without importing them here
-            if not type(error).__module__.startswith(("redis", "sqlalchemy")):
+        except Exception as error:  # noqa: BLE001 - re-raised unless expected
+            if not (isinstance(error, REFUSALS) or errors.is_expected(error)):
                 raise
             failed.append(f"#{run_id}: {store.squash(error, 300)}")
     parts = [f"{said} {', '.join(ids)}." for said, ids in done.items()]

@@ -15,6 +15,7 @@ from dashboard.cost import TRAIN_IMAGES, train_images
 from dashboard.reference import config_is
 from vgp_models.config import TABLE1
 from vgp_models.reproductions import reproductions, span_text
+from vgp_models.table1_compare import COMPARED, beside_report, measured_numbers
 from worker.frames import lr_text
 
 
@@ -91,30 +92,17 @@ def measured(run: Mapping[str, Any] | None, epochs: pd.DataFrame) -> dict[str, A
         return dict.fromkeys(MEASURED, np.nan)
     mine = epochs[epochs["run_id"] == run["id"]]
     best = mine[mine["epoch"] == run.get("best_epoch")]
-    at = best.iloc[0] if not best.empty else pd.Series(dtype="float64")
-    pct = 100.0
-
-    def get(name: str) -> float:
-        value = at.get(name, np.nan)
-        return float(value) if value is not None else np.nan
-
+    at = best.iloc[0].to_dict() if not best.empty else {}
     return {
         "run_id": run["id"],
         "params": run.get("params"),
-        "train_loss": get("train_loss"),
-        "train_acc_pct": pct * get("train_acc"),
-        "val_loss": get("val_loss"),
-        "val_acc_pct": pct * get("val_acc"),
-        "test_loss": run.get("test_loss"),
-        "test_acc_pct": pct * run["test_acc"] if run.get("test_acc") is not None else np.nan,
+        **measured_numbers(at, run.get("test_loss"), run.get("test_acc")),
         "best_epoch": run.get("best_epoch"),
         "epochs_run": len(mine),
         "wall_s": float(mine["seconds"].sum()) if not mine.empty else np.nan,
     }
 
 
-COMPARED = ("train_loss", "train_acc_pct", "val_loss", "val_acc_pct")
-"""The numbers the report printed: each has a report_<number> and a diff_<number> column."""
 SETTINGS = ("run", "subset", "precision")
 """What the run behind a row is: its name, training images per epoch ('full' or a count), fp32 or bf16."""
 REPRODUCED = ("indep_runs", "indep_val_acc_pct", "indep_val_loss", "indep_test_acc_pct")
@@ -168,15 +156,7 @@ def table1_frame(runs: pd.DataFrame, epochs: pd.DataFrame, picks: Mapping[int, i
     for i, row in enumerate(TABLE1):
         run = by_id.get(found[i]) if i in found else None
         ours = measured(run, epochs)
-        report = {
-            "report_params": row.params,
-            "report_train_loss": row.train_loss,
-            "report_train_acc_pct": row.train_acc,
-            "report_val_loss": row.val_loss,
-            "report_val_acc_pct": row.val_acc,
-        }
-        diffs = {f"diff_{k}": ours[k] - report[f"report_{k}"] for k in COMPARED}
-        rows.append({"model": row.model, "lr": row.lr, **ours, **run_settings(run), **report, **diffs,
-                     **reproduced(row.preset, row.lr)})  # fmt: skip
+        rows.append({"model": row.model, "lr": row.lr, **ours, **run_settings(run), "report_params": row.params,
+                     **beside_report(ours, row), **reproduced(row.preset, row.lr)})  # fmt: skip
     frame = pd.DataFrame(rows, columns=list(TABLE1_COLUMNS))
     return frame.astype({"run_id": "Int64", "params": "Int64", "best_epoch": "Int64", "epochs_run": "Int64"})

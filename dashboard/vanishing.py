@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import pandas as pd
 
-VANISHING_RATIO = 1e-3
-"""A run's input layer getting less than this fraction of its last layer's mean |grad| is 'vanishing gradients'."""
+from vgp_models.vanishing import VANISHING_RATIO, gradient_ratio
 
 
-def gradient_ratio(ends: pd.DataFrame) -> pd.DataFrame:
-    """`ends` plus `ratio` = first / last; NaN where the last layer's value is missing or zero."""
-    out = ends.copy()
-    last = out["last"].where(out["last"] > 0)
-    out["ratio"] = (out["first"] / last).astype("float64")
-    return out
+def with_ratio(ends: pd.DataFrame) -> pd.DataFrame:
+    """`ends` plus `ratio` (`gradient_ratio`: first / last, NaN where the last layer's value is missing or zero)."""
+    return ends.assign(ratio=gradient_ratio(ends["first"], ends["last"]))
 
 
 def latest_ratios(ends: pd.DataFrame) -> pd.Series:
     """Per run (index run_id): first/last at its latest epoch (NaN when undefined)."""
     if ends.empty:
         return pd.Series(dtype="float64", name="ratio")
-    latest = gradient_ratio(ends).sort_values(["run_id", "epoch"]).groupby("run_id").tail(1)
+    latest = with_ratio(ends).sort_values(["run_id", "epoch"]).groupby("run_id").tail(1)
     return latest.set_index("run_id")["ratio"]
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from vgp_models.config import ConfigError
 from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.provenance import git_commit, now_iso
-from vgp_models.run_folder import RunFolderError
+from vgp_models.run_folder import RunFolderError, number_cell
 
 FORMAT = "vgp-landscape/1"
 COLUMNS = ("i", "j", "alpha", "beta", "loss", "acc")  # vgp_models.landscape.POINT_COLUMNS, without importing torch
@@ -47,19 +47,6 @@ def write_landscape(path: Path, config: LandscapeConfig, rows: list[dict[str, An
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp, json_path)
     return json_path
-
-
-def _float(path: Path, line: int, row: dict[str, str], column: str, lo: float, hi: float, empty: bool) -> float | None:
-    text = row[column]
-    if empty and text == "":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise RunFolderError(f"{path} line {line}: {column} is {text[:40]!r}, not a number in {lo:g}..{hi:g}")
-    return value
 
 
 def read_landscape(path: Path) -> StoredLandscape:
@@ -93,8 +80,8 @@ def read_landscape(path: Path) -> StoredLandscape:
         row = dict(zip(COLUMNS, fields))
         if (row["i"], row["j"]) != (str(i), str(j)):
             raise RunFolderError(f"{path} line {n}: point ({row['i'][:10]}, {row['j'][:10]}), ({i}, {j}) expected")
-        a = _float(path, n, row, "alpha", -span, span, False)
-        b = _float(path, n, row, "beta", -span, span, True)
+        a = number_cell(path, n, row, "alpha", -span, span)
+        b = number_cell(path, n, row, "beta", -span, span, blank=True)
         if (
             not math.isclose(a, alpha, abs_tol=1e-9)
             or (b is None) != (beta is None)
@@ -102,8 +89,8 @@ def read_landscape(path: Path) -> StoredLandscape:
         ):
             raise RunFolderError(f"{path} line {n}: alpha, beta ({a}, {b}) are not the grid's ({alpha}, {beta})")
         points.append({"i": i, "j": j, "alpha": alpha, "beta": beta,
-                       "loss": _float(path, n, row, "loss", 0, math.inf, True),
-                       "acc": _float(path, n, row, "acc", 0, 1, False)})  # fmt: skip
+                       "loss": number_cell(path, n, row, "loss", blank=True),
+                       "acc": number_cell(path, n, row, "acc", hi=1)})  # fmt: skip
     return StoredLandscape(path, config, record, points)
 
 

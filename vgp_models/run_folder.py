@@ -268,11 +268,11 @@ class FolderContents:
         return self.config.epochs
 
 
-def _number(
+def number_cell(
     path: Path, line: int, row: dict[str, str], column: str, lo: float = 0.0, hi: float = math.inf, blank: bool = False
 ) -> float | None:
-    """The cell as a finite number in lo..hi; with `blank` (a tracked run's folder), an empty or non-finite cell is
-    None: a value the user did not give, or a diverging loss."""
+    """The cell as a finite number in lo..hi; with `blank` (a tracked run's folder, a landscape's beta and loss), an
+    empty or non-finite cell is None: a value the user did not give, or a diverging loss."""
     text = row[column]
     if blank and text.strip().lower() in ("", "nan", "inf", "-inf"):
         return None
@@ -287,7 +287,7 @@ def _number(
 
 
 def _whole(path: Path, line: int, row: dict[str, str], column: str) -> int:
-    value = _number(path, line, row, column, hi=2**31 - 1)
+    value = number_cell(path, line, row, column, hi=2**31 - 1)
     if value != int(value):
         raise RunFolderError(f"{path} line {line}: {column} is {row[column]!r}, not a whole number")
     return int(value)
@@ -297,10 +297,10 @@ def _read_summary(folder: Path, max_rows: int, blank: bool = False) -> list[dict
     path = folder / SUMMARY_CSV
     rows = csv_rows(path, SUMMARY_HEADER, max_rows, SMALL_FILE_BYTES, any_order=True)  # a dict's keys, any order
     epochs = [
-        {"train_loss": _number(path, n, r, "train_loss", blank=blank),
-         "train_acc": _number(path, n, r, "train_acc", hi=1, blank=blank),
-         "val_loss": _number(path, n, r, "val_loss", blank=blank),
-         "val_acc": _number(path, n, r, "val_acc", hi=1, blank=blank), "lr": None, "seconds": None}
+        {"train_loss": number_cell(path, n, r, "train_loss", blank=blank),
+         "train_acc": number_cell(path, n, r, "train_acc", hi=1, blank=blank),
+         "val_loss": number_cell(path, n, r, "val_loss", blank=blank),
+         "val_acc": number_cell(path, n, r, "val_acc", hi=1, blank=blank), "lr": None, "seconds": None}
         for n, r in rows
     ]  # fmt: skip
     if not epochs:
@@ -314,7 +314,7 @@ def _read_test(folder: Path) -> tuple[float, float]:
     if len(rows) != 1:
         raise RunFolderError(f"{path}: one row expected, got {len(rows)}")
     n, r = rows[0]
-    return _number(path, n, r, "test_acc", hi=1), _number(path, n, r, "test_loss")
+    return number_cell(path, n, r, "test_acc", hi=1), number_cell(path, n, r, "test_loss")
 
 
 def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]], blank: bool = False) -> None:
@@ -325,7 +325,7 @@ def _add_epoch_times(folder: Path, epochs: list[dict[str, Any]], blank: bool = F
     for (n, r), epoch in zip(rows, epochs):
         if _whole(path, n, r, "epoch") != epoch["epoch"]:
             raise RunFolderError(f"{path} line {n}: epoch {r['epoch'][:20]}, {epoch['epoch']} expected")
-        epoch["lr"], epoch["seconds"] = _number(path, n, r, "lr", blank=blank), _number(path, n, r, "seconds")
+        epoch["lr"], epoch["seconds"] = number_cell(path, n, r, "lr", blank=blank), number_cell(path, n, r, "seconds")
 
 
 def _read_gradients(folder: Path, n_epochs: int, blank: bool = False) -> list[dict[str, Any]]:
@@ -367,7 +367,7 @@ def _read_layer_rows(path: Path, header: list[str], n_epochs: int, bounds: dict[
     def value(n: int, r: dict[str, str], column: str) -> float | None:
         if column in optional and r[column].strip().lower() in (("", "nan", "inf", "-inf") if blank else ("",)):
             return None
-        return _number(path, n, r, column, *bounds.get(column, (0.0, math.inf)))
+        return number_cell(path, n, r, column, *bounds.get(column, (0.0, math.inf)))
 
     layers: list[str] = []  # epoch 1's, in order; later epochs share these strings
     out = []
@@ -411,7 +411,7 @@ def read_steps(folder: Path, n_epochs: int, blank: bool = False) -> list[StepPoi
             loss = float(r["loss"])
         except ValueError:
             raise RunFolderError(f"{path} line {n}: loss is {r['loss'][:40]!r}, not a number") from None
-        lr, seconds = _number(path, n, r, "lr", blank=blank), _number(path, n, r, "seconds", blank=blank)
+        lr, seconds = number_cell(path, n, r, "lr", blank=blank), number_cell(path, n, r, "seconds", blank=blank)
         points.append(StepPoint(step, epoch, loss, lr, seconds))  # blank (a tracked run's): None if not given
     return points
 

@@ -16,6 +16,7 @@ at the cure's first depth, i.e. `depth` does not change it (it is measured once,
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from vgp_models.gradstats import GradientStats, weight_parameters
 from vgp_models.signals import ForwardSignal
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import build_model, model_input, resolve_device
+from vgp_models.vanishing import gradient_ratio
 
 
 @dataclass
@@ -47,9 +49,8 @@ class SweepPoint:
 
     @property
     def ratio(self) -> float | None:
-        if self.first is None or not self.last:
-            return None
-        return self.first / self.last
+        ratio = gradient_ratio(self.first, self.last)
+        return None if math.isnan(ratio) else ratio
 
 
 @dataclass

@@ -7,7 +7,6 @@ whose checkpoint it probes; None for a fresh net); its progress is points_done o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
@@ -18,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from vgp_models.landscape_config import LandscapeConfig
 from worker.schema import CheckpointRow, Landscape, LandscapePointRow, Run, RunStatus, utcnow
-from worker.store import checkpoint_dir
-from worker.sweeps import transition_row
+from worker.store import checkpoint_dir, finite, transition_row
 
 LANDSCAPE_COLUMNS = ("id", "run_id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at",
                      "points_total", "points_done", "device", "worker_name", "config")  # fmt: skip
@@ -63,10 +61,6 @@ def checkpoint_kept(session: Session, run: Run, kind: str) -> bool:
     return row is not None or (checkpoint_dir(run.uuid) / f"{kind}.pt").is_file()
 
 
-def _finite(value: float | None) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def record_points(session: Session, landscape_id: int, points: Iterable[Any], done: int) -> None:
     """Write points (objects with i, j, alpha, beta, loss, acc), replacing earlier copies of the same (i, j)
     (idempotent), and advance points_done to `done` and the heartbeat."""
@@ -77,7 +71,7 @@ def record_points(session: Session, landscape_id: int, points: Iterable[Any], do
         session.execute(delete(p).where(p.landscape_id == landscape_id, tuple_(p.i, p.j).in_(keys)))
     session.add_all(
         p(landscape_id=landscape_id, i=int(x.i), j=int(x.j), alpha=float(x.alpha),
-          beta=None if x.beta is None else float(x.beta), loss=_finite(x.loss), acc=_finite(x.acc))
+          beta=None if x.beta is None else float(x.beta), loss=finite(x.loss), acc=finite(x.acc))
         for x in points
     )  # fmt: skip
     session.execute(update(Landscape).where(Landscape.id == landscape_id).values(points_done=done,

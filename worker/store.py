@@ -29,7 +29,7 @@ __all__ = [
     "claim_auto_resume", "create_run", "delete_run", "get_checkpoint", "get_run", "interrupt_run", "list_runs",
     "prune_checkpoints", "put_checkpoint", "record_epoch", "record_steps", "remove_checkpoints", "request_cancel",
     "require_run", "resumed_after",
-    "set_status", "squash", "touch_heartbeat", "transition_run", "update_run_meta",
+    "finite", "set_status", "squash", "touch_heartbeat", "transition_row", "transition_run", "update_run_meta",
 ]  # fmt: skip
 
 REASON_MAX_CHARS = 1000
@@ -55,7 +55,8 @@ def squash(text: object, limit: int = REASON_MAX_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
+    """`value` as a float to store, None when it is missing or not finite (SQLite cannot hold NaN)."""
     if value is None:
         return None
     value = float(value)
@@ -158,18 +159,27 @@ def transition_run(
     unknown = sorted(set(fields) - _EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unknown field(s) of a run: {', '.join(unknown)}")
+    fields = {k: finite(v) if isinstance(v, float) else v for k, v in fields.items()}
+    return transition_row(session, Run, run_id, from_statuses, to_status, reason, only_job=only_job, **fields)
+
+
+def transition_row(
+    session: Session, table: Any, row_id: int, from_statuses: Iterable[RunStatus], to_status: RunStatus,
+    reason: str | None = None, *, only_job: str | None = None, **fields: Any,
+) -> bool:  # fmt: skip
+    """The conditional status UPDATE of a job-owned row (a run, a sweep, a landscape: `table` has status, reason,
+    started_at, heartbeat_at, finished_at and job_id), with `fields` set too; timestamps as `transition_run`'s."""
     now = utcnow()
-    values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None}
+    values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None, **fields}
     if to_status is RunStatus.RUNNING:
-        values.update(started_at=func.coalesce(Run.started_at, now), heartbeat_at=now, finished_at=None)
+        values.update(started_at=func.coalesce(table.started_at, now), heartbeat_at=now, finished_at=None)
     elif to_status is RunStatus.QUEUED:
         values.update(finished_at=None)
     else:
         values.update(finished_at=now)
-    values.update({k: _finite(v) if isinstance(v, float) else v for k, v in fields.items()})
-    query = update(Run).where(Run.id == run_id, Run.status.in_(list(from_statuses)))
+    query = update(table).where(table.id == int(row_id), table.status.in_(list(from_statuses)))
     if only_job is not None:
-        query = query.where(Run.job_id == only_job)
+        query = query.where(table.job_id == only_job)
     result = session.execute(query.values(**values).execution_options(synchronize_session=False))
     session.expire_all()
     return bool(result.rowcount)
@@ -325,50 +335,41 @@ def record_epoch(session: Session, run_id: int, metrics: EpochMetrics, job_id: s
         EpochRow(
             run_id=run_id,
             epoch=epoch,
-            train_loss=_finite(metrics.train_loss),
-            train_acc=_finite(metrics.train_acc),
-            val_loss=_finite(metrics.val_loss),
-            val_acc=_finite(metrics.val_acc),
-            lr=_finite(metrics.lr),
-            seconds=_finite(metrics.seconds),
+            train_loss=finite(metrics.train_loss),
+            train_acc=finite(metrics.train_acc),
+            val_loss=finite(metrics.val_loss),
+            val_acc=finite(metrics.val_acc),
+            lr=finite(metrics.lr),
+            seconds=finite(metrics.seconds),
         )
     )
-    session.add_all(
-        GradientRow(
-            run_id=run_id,
-            epoch=epoch,
-            layer_index=int(g.layer_index),
-            layer=str(g.layer),
-            abs_mean_last=_finite(g.abs_mean_last),
-            abs_mean_epoch=_finite(g.abs_mean_epoch),
-            l2=_finite(g.l2),
-            weight_norm=_finite(g.weight_norm),
-            update_ratio=_finite(g.update_ratio),
-        )
-        for g in metrics.grads
-    )
-    session.add_all(
-        SignalRow(
-            run_id=run_id,
-            epoch=epoch,
-            layer_index=int(s.layer_index),
-            layer=str(s.layer),
-            mean=_finite(s.mean),
-            std=_finite(s.std),
-            negative_share=_finite(s.negative_share),
-        )
-        for s in metrics.signals
-    )
+    session.add_all(_layer_rows(GradientRow, run_id, epoch, metrics.grads, GRADIENT_NUMBERS))
+    session.add_all(_layer_rows(SignalRow, run_id, epoch, metrics.signals, SIGNAL_NUMBERS))
     record_steps(session, run_id, metrics.steps)
     session.flush()
     run = require_run(session, run_id)
     run.epochs_done = max(run.epochs_done or 0, epoch)
     run.epoch_step = 0  # the next epoch's steps are counted from its first (worker.progress)
     run.heartbeat_at = utcnow()
-    val_acc = _finite(metrics.val_acc)
+    val_acc = finite(metrics.val_acc)
     if val_acc is not None and (run.best_val_acc is None or val_acc > run.best_val_acc):
         run.best_epoch, run.best_val_acc = epoch, val_acc
     session.flush()
+
+
+GRADIENT_NUMBERS = ("abs_mean_last", "abs_mean_epoch", "l2", "weight_norm", "update_ratio")
+"""What a LayerGrad measures, as GradientRow's columns."""
+SIGNAL_NUMBERS = ("mean", "std", "negative_share")
+"""What a LayerSignal measures, as SignalRow's columns."""
+
+
+def _layer_rows(table: type, run_id: int, epoch: int, layers: Iterable[Any], numbers: tuple[str, ...]) -> list[Any]:
+    """One `table` row per layer of an epoch (a LayerGrad or LayerSignal): its index, name and `numbers`."""
+    return [
+        table(run_id=run_id, epoch=epoch, layer_index=int(x.layer_index), layer=str(x.layer),
+              **{k: finite(getattr(x, k)) for k in numbers})
+        for x in layers
+    ]  # fmt: skip
 
 
 def record_steps(session: Session, run_id: int, points: Iterable[StepPoint]) -> None:
@@ -379,9 +380,9 @@ def record_steps(session: Session, run_id: int, points: Iterable[StepPoint]) -> 
             "run_id": run_id,
             "step": int(p.step),
             "epoch": int(p.epoch),
-            "loss": _finite(p.loss),
-            "lr": _finite(p.lr),
-            "seconds": _finite(p.seconds),
+            "loss": finite(p.loss),
+            "lr": finite(p.lr),
+            "seconds": finite(p.seconds),
         }
         for p in points
     ]

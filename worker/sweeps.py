@@ -6,7 +6,6 @@ statuses; its progress is cells_done of cells_total (cure, depth) pairs. Never i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,8 +14,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from vgp_models.sweep_config import SweepConfig
+from vgp_models.vanishing import gradient_ratio
 from worker.schema import RunStatus, Sweep, SweepPointRow, utcnow
-from worker.store import squash
+from worker.store import finite, squash, transition_row
 
 SWEEP_COLUMNS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at", "cells_total",
                  "cells_done", "device", "worker_name", "config")  # fmt: skip
@@ -49,32 +49,8 @@ def transition_sweep(
     reason: str | None = None, *, only_job: str | None = None, **fields: Any,
 ) -> bool:  # fmt: skip
     """Atomically move a sweep to `to_status` if its status is one of `from_statuses` (and, with `only_job`, it
-    still belongs to that job); False otherwise (`transition_row`)."""
+    still belongs to that job); False otherwise (`worker.store.transition_row`)."""
     return transition_row(session, Sweep, sweep_id, from_statuses, to_status, reason, only_job=only_job, **fields)
-
-
-def transition_row(
-    session: Session, table: Any, row_id: int, from_statuses: Iterable[RunStatus], to_status: RunStatus,
-    reason: str | None = None, *, only_job: str | None = None, **fields: Any,
-) -> bool:  # fmt: skip
-    """The conditional status UPDATE of a job-owned row that is not a run (a sweep, a landscape: `table` has
-    status, reason, the three timestamps and job_id). Timestamps as worker.store.transition_run's."""
-    now = utcnow()
-    values: dict[str, Any] = {"status": to_status, "reason": squash(reason) if reason else None, **fields}
-    if to_status is RunStatus.RUNNING:
-        values.update(started_at=now, heartbeat_at=now, finished_at=None)
-    elif to_status is not RunStatus.QUEUED:
-        values.update(finished_at=now)
-    query = update(table).where(table.id == int(row_id), table.status.in_(list(from_statuses)))
-    if only_job is not None:
-        query = query.where(table.job_id == only_job)
-    result = session.execute(query.values(**values).execution_options(synchronize_session=False))
-    session.expire_all()
-    return bool(result.rowcount)
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 def record_cell(session: Session, sweep_id: int, points: Iterable[Any], done: int) -> None:
@@ -85,8 +61,8 @@ def record_cell(session: Session, sweep_id: int, points: Iterable[Any], done: in
         session.execute(delete(SweepPointRow).where(SweepPointRow.sweep_id == sweep_id, SweepPointRow.cure == cure,
                                                     SweepPointRow.depth == depth))  # fmt: skip
     session.add_all(
-        SweepPointRow(sweep_id=sweep_id, cure=p.cure, depth=int(p.depth), seed=int(p.seed), first_grad=_finite(p.first),
-                      last_grad=_finite(p.last), last_signal_std=_finite(getattr(p, "last_signal_std", None)),
+        SweepPointRow(sweep_id=sweep_id, cure=p.cure, depth=int(p.depth), seed=int(p.seed), first_grad=finite(p.first),
+                      last_grad=finite(p.last), last_signal_std=finite(getattr(p, "last_signal_std", None)),
                       note=squash(p.note) if p.note else "")
         for p in points
     )  # fmt: skip
@@ -114,7 +90,7 @@ def points_frame(session: Session, sweep_id: int) -> pd.DataFrame:
     frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=columns)
     frame = frame.astype({"sweep_id": "int64", "depth": "int64", "seed": "int64", "first": "float64",
                           "last": "float64", "last_signal_std": "float64"})  # fmt: skip
-    frame["ratio"] = frame["first"] / frame["last"].where(frame["last"] > 0)
+    frame["ratio"] = gradient_ratio(frame["first"], frame["last"])
     order = {cure: i for i, cure in enumerate(require_sweep(session, sweep_id).config.get("cures", []))}
     frame = frame.sort_values(["depth", "seed"]).sort_values("cure", key=lambda c: c.map(order), kind="stable")
     return frame[list(POINT_COLUMNS)].reset_index(drop=True)

@@ -86,4 +86,4 @@ def sweep_chart(points: pd.DataFrame, kind: str = "minmax", value: str = "ratio"
     chart = band_chart(data, x, *SWEEP_VALUES[value], kind, log=True, dash="series")  # a colour and dash per cure
     if value != "ratio":
         return chart
-    return alt.layer(*chart.layer, *threshold(), data=chart.data, title=chart.title)  # the 1e-3 flag line
+    return alt.layer(*chart.layer, *threshold(), data=chart.data, title=chart.title)  # the VANISHING_RATIO flag line

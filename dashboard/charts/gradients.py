@@ -7,7 +7,8 @@ import altair as alt
 import pandas as pd
 
 from dashboard.charts.style import EPOCH_AXIS, POINTS, RUNS, legend_names
-from dashboard.vanishing import VANISHING_RATIO, gradient_ratio
+from dashboard.vanishing import with_ratio
+from vgp_models.vanishing import VANISHING_RATIO
 
 # Overlaying more epochs than this makes the gradient-flow legend unreadable (and 100 epochs of a
 # 75-layer net would pass Altair's 5,000-row inline limit): keep this many, evenly spaced, first and last included.
@@ -209,7 +210,7 @@ def threshold() -> tuple[alt.Chart, alt.Chart]:
 def gradient_ratio_chart(ends_df: pd.DataFrame) -> alt.LayerChart:
     """First layer's over last layer's mean |grad| (last batch) per epoch, log y, colour = run; a rule at
     VANISHING_RATIO, below which a run is flagged 'vanishing gradients'. Input: `gradient_ends` frames."""
-    data = gradient_ratio(ends_df)
+    data = with_ratio(ends_df)
     data = data[data["ratio"] > 0].assign(run=legend_names(data[data["ratio"] > 0]))
     line = (
         alt.Chart()

@@ -5,10 +5,10 @@ as a contour plot, a 1D slice as curves, several side by side on one colour scal
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, landscapes, outages, reads, run_actions, statuses
+from dashboard import charts, display, downloads, errors, landscapes, outages, reads, statuses
 from vgp_models.config import PRESETS, ConfigError
 from vgp_models.landscape_config import KINDS, MAX_IMAGES, MAX_POINTS, LandscapeConfig
-from worker import connection
+from worker import cancellation, connection, submission
 
 SOURCES = {"run": "A run's checkpoint", "fresh": "A fresh net (at initialisation)"}
 
@@ -64,7 +64,7 @@ with st.expander("New landscape", expanded=True):
     if st.button("Queue landscape", type="primary", icon=":material/play_arrow:", key="landscape_submit",
                  disabled=not queue_up or config is None) and config is not None:  # fmt: skip
         with errors.guard("Could not queue the landscape: "):
-            st.session_state["landscape_chosen"] = run_actions.submit_landscape(config)
+            st.session_state["landscape_chosen"] = submission.submit_landscape(config)
             st.success(f"Queued landscape #{st.session_state['landscape_chosen']:d}: {config.total:d} points.",
                        icon=":material/check_circle:")  # fmt: skip
 
@@ -102,7 +102,7 @@ def show(landscape_id: int) -> None:
     if row["status"] in statuses.ACTIVE and st.button("Cancel landscape", key="landscape_cancel",
                                                       icon=":material/cancel:"):  # fmt: skip
         with errors.guard("Could not cancel: "):
-            run_actions.cancel_landscape(landscape_id)
+            cancellation.cancel_landscape(landscape_id)
         st.rerun()
     if points["loss"].notna().any():
         draw(points, f"landscape-{landscape_id}", "landscape")

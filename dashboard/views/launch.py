@@ -12,7 +12,7 @@ from dashboard import cost, display, errors, imports, outages, reads, run_action
 from vgp_models import registry
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig, choices_of
 from vgp_models.cures import CURES
-from worker import connection
+from worker import connection, submission
 from worker.store import RunMeta
 
 FUTURE = ("vgg38-bn-rc-avgpool", "vgg38-bn-rc-conv1x1", "vgg68-bn-rc", "vgg74-bn-rc", "vgg38-bn-rc-w64")
@@ -77,7 +77,7 @@ def queue_presets(rows: list[tuple[str, dict, str]], group: str | None = None, t
         for preset, overrides, name in rows:
             config = RunConfig.from_preset(preset, **overrides, **quick())
             tags = [tag] if group and len(rows) > 1 else ()
-            queued += run_actions.submit_seeds(config, seeds(), RunMeta(name=name, group=group, tags=tags))
+            queued += submission.submit_seeds(config, seeds(), RunMeta(name=name, group=group, tags=tags))
     except Exception as error:  # noqa: BLE001 - expected ones become one line
         if not errors.is_expected(error):
             raise
@@ -118,7 +118,7 @@ cols = st.columns(4)
 for col, (field, key) in zip(cols, QUICK.items()):
     col.number_input(field.replace("_", " ").capitalize(), step=1, key=key,
                      help="Applied to every preset below: keep it small for a quick try")  # fmt: skip
-cols[3].number_input("Repeat with N seeds", min_value=1, max_value=run_actions.MAX_SEEDS, step=1, value=1,
+cols[3].number_input("Repeat with N seeds", min_value=1, max_value=submission.MAX_SEEDS, step=1, value=1,
                      key="p_seeds", help="Every launch on this page queues N runs that differ only in seed (the "
                      "seed, +1, ...), as one group; Results and Compare average them")  # fmt: skip
 try:
@@ -246,7 +246,7 @@ if st.button("Queue run", type="primary", icon=":material/rocket_launch:", disab
     group = group.strip() or (run_actions.seeds_group(config, seeds()) if seeds() > 1 else "")
     with errors.guard("Could not queue the run: "):
         meta = RunMeta(name=name.strip() or None, group=group, tags=tags.split(","), note=note)
-        queued = run_actions.submit_seeds(config, seeds(), meta)
+        queued = submission.submit_seeds(config, seeds(), meta)
     if len(queued) > 1:
         flash_group(queued, group)
     else:

@@ -36,7 +36,7 @@ def header(run: dict[str, Any]) -> None:
     with left:
         st.header(display.plain(run["title"]), anchor=False)
         statuses.status_badge(run["status"])
-    status, key = run["status"], run["id"]
+    status, key = run["status"], int(run["id"])
     if status in statuses.ACTIVE and right.button("Cancel run", icon=":material/cancel:", key=f"cancel-{key}"):
         act(run_actions.cancel, key)
     resumable = status in statuses.RESUMABLE and run.get("origin") == "queued"  # an import or a tracked run: no job

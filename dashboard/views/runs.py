@@ -16,6 +16,7 @@ from dashboard import (
     statuses,
     vanishing,
 )
+from vgp_models.vanishing import VANISHING_RATIO
 
 st.title("Runs")
 imports.upload_panel()
@@ -48,7 +49,7 @@ COLUMNS = {  # in display order, the most telling first; widths so that the tabl
     "best val acc": st.column_config.NumberColumn("Best val acc", format=display.ACC_FORMAT, width="small"),
     "gradients": st.column_config.TextColumn(
         "Gradients",
-        help="'vanishing': input layer < 1e-3 of the last layer's; "
+        help=f"'vanishing': input layer < {VANISHING_RATIO:g} of the last layer's; "
         "'amplified': the latest epoch's gradients carry gradient amplification",
     ),
     "group": st.column_config.TextColumn("Group", width="small"),

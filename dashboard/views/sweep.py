@@ -5,11 +5,12 @@ is queued or running; the points as CSV, the charts as PNG/SVG."""
 
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, outages, reads, run_actions, statuses, vanishing
+from dashboard import charts, display, downloads, errors, outages, reads, statuses
 from vgp_models.config import ConfigError
 from vgp_models.cures import CURES
 from vgp_models.sweep_config import DEPTHS, SweepConfig
-from worker import connection
+from vgp_models.vanishing import VANISHING_RATIO
+from worker import cancellation, connection, submission
 
 DEFAULTS = SweepConfig()
 BANDS = {"minmax": "min..max", "sd": "±1 sd"}
@@ -17,7 +18,7 @@ BANDS = {"minmax": "min..max", "sd": "±1 sd"}
 st.title("Depth sweep at initialisation")
 st.caption("No training: each net is built (one per seed), run forward and backward on the same few training "
            "batches, and its input layer's mean |gradient| divided by its last layer's. Below "
-           f"{vanishing.VANISHING_RATIO:g} the input layer is as good as frozen. Beside it, how much the last conv's "
+           f"{VANISHING_RATIO:g} the input layer is as good as frozen. Beside it, how much the last conv's "
            "output still varies with the input image (its std across the batch).")  # fmt: skip
 
 queue_up = outages.queue_available()
@@ -42,7 +43,7 @@ with st.expander("New sweep", expanded=True):
     if st.button("Queue sweep", type="primary", icon=":material/play_arrow:", key="sweep_submit",
                  disabled=not queue_up or config is None) and config is not None:  # fmt: skip
         with errors.guard("Could not queue the sweep: "):
-            st.session_state["sweep_chosen"] = run_actions.submit_sweep(config)
+            st.session_state["sweep_chosen"] = submission.submit_sweep(config)
         st.success(f"Queued sweep #{st.session_state['sweep_chosen']:d}: {len(config.cells()):d} (cure, depth) "
                    f"cells x {config.seeds:d} seeds.", icon=":material/check_circle:")  # fmt: skip
 
@@ -66,7 +67,7 @@ def show(row: dict, points) -> None:
         st.caption(display.plain(row["reason"]))  # a failure reason may quote a hostile pickle's names
     if row["status"] in statuses.ACTIVE and st.button("Cancel sweep", key="sweep_cancel", icon=":material/cancel:"):
         with errors.guard("Could not cancel: "):
-            run_actions.cancel_sweep(sweep_id)
+            cancellation.cancel_sweep(sweep_id)
         st.rerun()
     if points["ratio"].gt(0).any():
         kind = st.segmented_control("Band", list(BANDS), format_func=BANDS.get, default="minmax", required=True,
@@ -76,7 +77,7 @@ def show(row: dict, points) -> None:
             with col:
                 stem = f"sweep-{sweep_id}" + ("" if value == "ratio" else "-signal")
                 downloads.chart_with_buttons(charts.sweep_chart(points, kind, value), stem, f"sweep-chart-{value}")
-        st.caption(f"The dashed line: {vanishing.VANISHING_RATIO:g}, below which the input layer is as good as "
+        st.caption(f"The dashed line: {VANISHING_RATIO:g}, below which the input layer is as good as "
                    "frozen. Each cure has its own colour and dash pattern.")  # fmt: skip
     for note in points.loc[points["note"] != "", "note"].drop_duplicates():
         st.caption(f"Skipped: {display.plain(note)}")
