@@ -9,6 +9,7 @@ Import it into a test module (`from tests.browser_helpers import services`) for 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,14 +55,26 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float =
     pytest.fail(f"streamlit did not answer {url} in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
+def send(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    """`sig` to the process group `proc` leads when it was started with start_new_session=True (no other group
+    can carry its pid), else to `proc` alone."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+
+
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """Stop `proc` and, when it leads a process group, the rest of it: `sh -c "a && b"` does not exec b, so a
+    shell's child would outlive the shell."""
+    send(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    send(proc, signal.SIGKILL)  # what ignored SIGTERM, and what of the group outlived its leader
+    proc.wait()
 
 
 @pytest.fixture

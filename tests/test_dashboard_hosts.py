@@ -28,7 +28,9 @@ def port(tmp_path: Path) -> Iterator[int]:
                DATABASE_URL=f"sqlite:///{tmp_path / 'vgp.db'}")  # fmt: skip
     log = tmp_path / "streamlit.log"
     with open(log, "w") as out:  # honcho runs a Procfile line with sh, as here
-        proc = subprocess.Popen(["sh", "-c", web_command()], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["sh", "-c", web_command()], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )  # its own group: stop() takes sh's child streamlit too
     try:
         wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
         yield port
