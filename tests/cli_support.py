@@ -27,7 +27,7 @@ def cli_env(tmp_path: Path, cifar_dir: Path, database_url: str) -> Iterator[dict
     name = f"vgp-test-cli-{uuid.uuid4().hex[:8]}"
     yield {
         **os.environ,
-        "DATABASE_URL": database_url,  # SQLite, or Postgres with VGP_TEST_DATABASE=postgres
+        "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
         "VGP_QUEUE": name,
         "VGP_DATA_DIR": str(cifar_dir),

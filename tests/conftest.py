@@ -1,9 +1,12 @@
 """Shared fixtures: a tiny CIFAR-100-format folder, so that a fresh clone tests without the real set, and the
 database a test runs on.
 
-Tests that take the `database_url` fixture are marked `db`. They run on a SQLite file by default; with
-VGP_TEST_DATABASE=postgres each gets a fresh Postgres database instead (VGP_TEST_POSTGRES_URL, default the
-local `test` database as admin), so `VGP_TEST_DATABASE=postgres pytest -m db` repeats them on Postgres.
+A test that takes the `database_url` fixture (directly or through another fixture) runs twice, on a fresh SQLite
+file (`[sqlite]`) and on a fresh Postgres database (`[postgres]`, VGP_TEST_POSTGRES_URL, default the local `test`
+database as admin), and is marked `db`. What can differ between the two is the store's SQL, transactions, locks,
+migrations and lost connections, so tests of the pages (marked `pages`: AppTest or a browser) run on SQLite
+only: they reach the database through the store functions that the store's own tests run on both.
+VGP_TEST_DATABASE=sqlite (or postgres) keeps one backend, for a quick local run.
 """
 
 from __future__ import annotations
@@ -21,13 +24,24 @@ import numpy as np
 import pytest
 
 POSTGRES_ADMIN_URL = os.environ.get("VGP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TEST_DATABASE = os.environ.get("VGP_TEST_DATABASE", "sqlite").strip().lower()
+BACKENDS = ("sqlite", "postgres")
+ONLY_BACKEND = os.environ.get("VGP_TEST_DATABASE", "").strip().lower()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "db: uses the `database_url` fixture; VGP_TEST_DATABASE=postgres runs it on Postgres"
-    )
+    if ONLY_BACKEND not in ("", *BACKENDS):
+        raise pytest.UsageError(f"VGP_TEST_DATABASE must be sqlite, postgres or unset, got {ONLY_BACKEND!r}")
+    config.addinivalue_line("markers", "db: uses the `database_url` fixture: runs on SQLite and on Postgres")
+    config.addinivalue_line("markers", "pages: drives the dashboard's pages (AppTest or a browser): SQLite only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" not in metafunc.fixturenames:
+        return
+    backends = ("sqlite",) if metafunc.definition.get_closest_marker("pages") else BACKENDS
+    if ONLY_BACKEND:
+        backends = tuple(b for b in backends if b == ONLY_BACKEND)
+    metafunc.parametrize("database_url", backends, indirect=True)
 
 
 # Every process a test starts inherits this mark (os.environ), so the session can find any left running at the
@@ -36,7 +50,10 @@ SESSION_MARK = "VGP_TEST_SESSION"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    os.environ[SESSION_MARK] = uuid.uuid4().hex
+    # Under pytest-xdist each worker is a session of its own that checks its own processes; the controller
+    # marks nothing, or its check would find the workers themselves.
+    if not session.config.getoption("numprocesses", None):
+        os.environ[SESSION_MARK] = uuid.uuid4().hex
 
 
 def marked_processes(mark: str) -> list[int]:
@@ -112,15 +129,13 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database for one test (not migrated): a SQLite file, or a Postgres one (VGP_TEST_DATABASE)."""
-    if TEST_DATABASE == "postgres":
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test (not migrated): a SQLite file, or a Postgres one (see the module's doc)."""
+    if request.param == "postgres":
         with postgres_database() as url:
             yield url
-    elif TEST_DATABASE == "sqlite":
-        yield f"sqlite:///{tmp_path / 'vgp.db'}"
     else:
-        raise pytest.UsageError(f"VGP_TEST_DATABASE must be sqlite or postgres, got {TEST_DATABASE!r}")
+        yield f"sqlite:///{tmp_path / 'vgp.db'}"
 
 
 @pytest.fixture

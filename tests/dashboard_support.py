@@ -30,7 +30,7 @@ TIMEOUT = 30
 
 @pytest.fixture
 def env(tmp_path, database_url, monkeypatch):
-    """DATABASE_URL (migrated: SQLite, or Postgres with VGP_TEST_DATABASE), REDIS_URL and a unique VGP_QUEUE;
+    """DATABASE_URL (migrated), REDIS_URL and a unique VGP_QUEUE;
     the queue is deleted after."""
     url = database_url
     name = f"vgp-test-{uuid.uuid4().hex[:8]}"

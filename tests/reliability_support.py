@@ -85,7 +85,7 @@ def in_process(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: 
     if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
     name = f"vgp-test-{uuid.uuid4().hex[:8]}"
-    url = database_url  # SQLite, or Postgres with VGP_TEST_DATABASE=postgres
+    url = database_url
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     monkeypatch.setenv("VGP_QUEUE", name)

@@ -24,7 +24,7 @@ from worker import db, schema, store
 
 RUN_TIMEOUT_MS = 180_000  # a 2-epoch VGG08 on 64 images, plus the work horse importing torch, on 2 slow cores
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.pages, pytest.mark.timeout(400)]
 
 
 def fill(page, **values: str) -> None:

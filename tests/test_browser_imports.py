@@ -20,7 +20,7 @@ from tests.course_support import course_folder, row
 from tests.run_folder_support import reference_results, zip_of
 from worker import db, store
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.pages, pytest.mark.timeout(400)]
 CAP_MB = 1
 
 

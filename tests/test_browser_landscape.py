@@ -12,7 +12,7 @@ from vgp_models.config import RunConfig
 from vgp_models.landscape_config import LandscapeConfig
 from worker import db, store
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.pages, pytest.mark.timeout(300)]
 
 
 def test_landscape_charts_draw_without_an_exception(services) -> None:

@@ -15,7 +15,7 @@ from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, dump_logs, free_port,
 from tests.reliability_support import tiny
 from worker import db, store
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.pages, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from worker import db, store
 from worker.schema import RunStatus
 from worker.tracking import DatabaseSink
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.pages, pytest.mark.timeout(400)]
 
 
 def test_watch_and_cancel_a_tracked_run(services):

@@ -11,7 +11,7 @@ from tests.browser_helpers import open_dashboard, services
 from tests.run_folder_support import reference_results
 from worker import importer
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.pages, pytest.mark.timeout(400)]
 STATISTICS = {"Forward signal": ("Mean", "Share < 0", "Std"), "Weight updates": ("Weight norm", "Relative update"),
               "Gain per layer": ()}  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Checkpoints in the database (worker.checkpoints), on real SQLite and Postgres (VGP_TEST_DATABASE=postgres).
+"""Checkpoints in the database (worker.checkpoints), on real SQLite and Postgres.
 
 An epoch and its checkpoint are one transaction fenced by the job id; resume checks the bytes' sha256 and the run's
 uuid; a completed run keeps `best` (or nothing); deleting a run deletes its checkpoints; VGP_CHECKPOINT_STORE=files

@@ -145,6 +145,8 @@ def test_pages_never_import_torch(env):
     script = f"""
 import sys
 from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()
 for page in {PAGES!r}:
     at.switch_page(page).run()

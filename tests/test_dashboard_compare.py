@@ -14,6 +14,8 @@ from dashboard import downloads
 from tests.dashboard_support import add_run, env, open_page
 from vgp_models.config import TABLE1
 
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 
 def charts_of(at: AppTest) -> int:
     return len(at.get("vega_lite_chart"))

@@ -4,9 +4,13 @@ a click, never unasked; and the Launch page's cost estimate from measured epoch 
 
 from __future__ import annotations
 
+import pytest
+
 from dashboard import display
 from tests.dashboard_support import add_run, all_runs, env, open_page
 from tests.run_folder_support import reference_results
+
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 
 
 def test_empty_database_offers_the_reference_results(env, reference_results, monkeypatch):

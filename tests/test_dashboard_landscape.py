@@ -107,6 +107,8 @@ def test_landscape_page_never_imports_torch(tmp_path):
     script = f"""
 import sys
 from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 at = AppTest.from_file({APP!r}, default_timeout=60).run()
 at.switch_page("views/landscape.py").run()
 assert not at.exception, at.exception

@@ -14,6 +14,8 @@ from tests.dashboard_support import DEAD_REDIS_URL, all_runs, env, open_page, re
 from vgp_models.config import TABLE1, RunConfig, choices_of
 from vgp_models.cures import CURES
 
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 TINY = {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32}
 QUEUE_BUTTONS = ["table1", *(f"t1-{i}" for i in range(7)), "fw-vgg38-bn-rc-avgpool", "fw-vgg38-bn-rc-conv1x1",
                  "fw-vgg68-bn-rc", "fw-vgg74-bn-rc", "fw-vgg38-bn-rc-w64", "cures",

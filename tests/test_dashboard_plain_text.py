@@ -10,6 +10,8 @@ from dashboard.display import plain
 from dashboard.reads import parse_run_id
 from tests.dashboard_support import add_run, env, open_page  # noqa: F401 (env: the fixture, by name)
 
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 PAYLOAD = "![](https://x.example/pixel) [t](https://evil.example) :red[x] $x$ <b>y</b>"
 RAW = ("![](", "[t](", ":red[", "$x$", "<b>")  # what Markdown would act on, were it left unescaped
 

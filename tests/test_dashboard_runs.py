@@ -12,6 +12,8 @@ from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
 from vgp_models.config import RunConfig
 from worker import cancellation, db, frames, store
 
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 
 def runs_page() -> AppTest:
     return open_page("views/runs.py")

@@ -1,5 +1,5 @@
 # ruff: noqa: F401, F811 - the fixture env comes from tests.dashboard_support
-"""Per-step curves on the pages (AppTest, on SQLite or with VGP_TEST_DATABASE=postgres on Postgres): the Run page
+"""Per-step curves on the pages (AppTest): the Run page
 draws a running run's points and moves when more arrive within the epoch, with its smoothing slider and x-axis;
 Compare overlays several runs; the steps CSV holds every point."""
 
@@ -10,6 +10,7 @@ import time
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from dashboard import downloads
 from tests.dashboard_support import add_run, env, open_page
@@ -17,6 +18,8 @@ from vgp_models.config import RunConfig
 from vgp_models.metrics import StepPoint
 from worker import db, store
 from worker.schema import RunStatus
+
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 
 
 def add_steps(run_id: int, steps: range, epoch: int = 1) -> None:

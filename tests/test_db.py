@@ -1,6 +1,6 @@
 """worker.db: SQLite connections (WAL, foreign keys, busy timeout, one engine per URL), Postgres sessions that
 cannot hold locks forever from inside an idle transaction, and a read scope that sees one snapshot on either
-backend (VGP_TEST_DATABASE).
+backend.
 
 Alembic upgrades: test_migrations.py; SQLite under a worker's write load: test_reliability_sqlite.py.
 """
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from tests.conftest import postgres_database
 from tests.reliability_support import tiny
 from worker import db, frames, store
 
@@ -31,7 +32,7 @@ def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
 
 
 def test_read_scope_sees_one_snapshot(database_url: str) -> None:
-    """On either backend (VGP_TEST_DATABASE): a commit made during a read_scope is not seen inside it."""
+    """On either backend: a commit made during a read_scope is not seen inside it."""
     from vgp_models.metrics import EpochMetrics, LayerGrad
 
     def epoch(n: int) -> EpochMetrics:
@@ -54,16 +55,14 @@ def test_read_scope_sees_one_snapshot(database_url: str) -> None:
 
 
 def test_a_postgres_session_idle_inside_a_transaction_is_ended_and_its_locks_freed(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A host cut off mid-transaction (test_reliability_partition.py) leaves its session idle in the transaction;
     Postgres ends it after POSTGRES_IDLE_IN_TRANSACTION_S, so another worker's write to the same row goes on."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("Postgres only (VGP_TEST_DATABASE=postgres)")
     monkeypatch.setattr(db, "POSTGRES_IDLE_IN_TRANSACTION_S", 1)
     db.dispose_engines()
-    db.upgrade_database(database_url)
-    try:
+    with postgres_database() as database_url:
+        db.upgrade_database(database_url)
         with db.session_scope(database_url) as s:
             run_id = store.create_run(s, tiny()).id
         cut = db.get_engine(database_url).connect()
@@ -78,5 +77,3 @@ def test_a_postgres_session_idle_inside_a_transaction_is_ended_and_its_locks_fre
         cut.invalidate()
         with db.session_scope(database_url) as s:
             assert store.get_run(s, run_id).note == "other worker"
-    finally:
-        db.dispose_engines()

@@ -1,6 +1,6 @@
 # ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.jobs: the job a worker runs for a run, in this process on real Redis (database 15, a unique queue) and the
-test database (a SQLite file, or Postgres with VGP_TEST_DATABASE=postgres): a tiny run trained to completion with its
+test database (a SQLite file, and a Postgres one): a tiny run trained to completion with its
 metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled cancel-flag poll,
 and an old job of a run queued again that may no longer touch it.
 

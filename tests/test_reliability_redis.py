@@ -85,6 +85,7 @@ def test_redis_down_then_back_needs_no_restart(env: dict, redis_server: PrivateR
     assert run_row(run_id).status is RunStatus.COMPLETED
 
 
+@pytest.mark.pages
 def test_dashboard_recovers_when_redis_comes_back(env: dict, redis_server: PrivateRedis) -> None:
     with db.session_scope() as s:
         run_id = store.create_run(s, tiny()).id

@@ -161,6 +161,7 @@ def test_seed_flow_chart_is_the_mean_per_layer_on_a_log_axis():
 # ---- queuing seeds: Launch and the CLI -----------------------------------------------------------
 
 
+@pytest.mark.pages
 def test_repeat_with_n_seeds_queues_one_group_per_launch(redis_env):
     at = open_page()
     for key, value in {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32, "p_seeds": 3}.items():
@@ -184,6 +185,7 @@ def test_repeat_with_n_seeds_queues_one_group_per_launch(redis_env):
     assert [RunConfig.from_dict(r.config).seed for r in custom] == [10, 11] and redis_env.queue.count == 5
 
 
+@pytest.mark.pages
 def test_reproduce_table1_with_seeds_puts_every_seed_in_the_table1_group(redis_env):
     at = open_page()
     for key, value in {"p_epochs": 1, "p_batch_size": 32, "p_subset": 32, "p_seeds": 2}.items():
@@ -211,6 +213,7 @@ def test_worker_submit_seeds_queues_n_runs_as_one_group(cli_env):
 # ---- the pages: Results and Compare over seeds -----------------------------------------------------
 
 
+@pytest.mark.pages
 def test_results_over_seeds_shows_mean_sd_n_and_seed_noise(env):
     vgg08 = [add_run("vgg08", epochs=3, seed=s, test_acc=0.40 + 0.02 * s) for s in (0, 1, 2)]
     add_run("vgg08", epochs=3, seed=3, status="failed")  # not completed: left out
@@ -236,6 +239,7 @@ def chart_titles(at) -> list[str]:
     return [str(json.loads(c.proto.spec).get("title", "")) for c in at.get("vega_lite_chart")]
 
 
+@pytest.mark.pages
 def test_compare_averages_the_seeds_of_each_config(env):
     a = [add_run("vgg08", seed=s) for s in (0, 1)]
     b = [add_run("vgg38", layers=39, kind="vanishing", seed=s) for s in (0, 1, 2)]
@@ -252,6 +256,7 @@ def test_compare_averages_the_seeds_of_each_config(env):
     assert not at.dataframe and "compare_band" not in [w.key for w in at.get("segmented_control")]
 
 
+@pytest.mark.pages
 @pytest.mark.timeout(300)
 def test_repeat_with_seeds_in_the_browser(services):
     """One click with "Repeat with N seeds" at 2 in Chromium queues two runs, seeds 0 and 1, in one group."""

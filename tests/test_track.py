@@ -1,5 +1,5 @@
-"""Tracking your own training loop (vgp_models.track) into the real store (SQLite; Postgres with
-VGP_TEST_DATABASE=postgres) and into run folders: live rows, end states, Cancel, SIGKILL, outages, bad input."""
+"""Tracking your own training loop (vgp_models.track) into the real store (SQLite and
+Postgres) and into run folders: live rows, end states, Cancel, SIGKILL, outages, bad input."""
 
 from __future__ import annotations
 

@@ -113,6 +113,7 @@ def chart_titles(at) -> list[str]:
     return [json.dumps(json.loads(c.proto.spec).get("title", "")) for c in at.get("vega_lite_chart")]
 
 
+@pytest.mark.pages
 def test_run_page_draws_every_statistic(env) -> None:
     run_id = add_measured_run("vgg38", outputs=75, layers=39)
     at = open_page("views/run.py", run=run_id)
@@ -129,6 +130,7 @@ def test_run_page_draws_every_statistic(env) -> None:
                for c in at.caption)  # fmt: skip
 
 
+@pytest.mark.pages
 def test_compare_puts_runs_side_by_side_and_older_runs_say_what_they_lack(env) -> None:
     measured = add_measured_run("vgg38", outputs=75, layers=39)
     older = add_run("vgg08")  # recorded before the forward signal and weight updates
