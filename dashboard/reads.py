@@ -4,7 +4,7 @@ cached per version of the runs."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,9 +12,11 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from dashboard import display, imports
+from dashboard import display, run_folder_imports
 from dashboard.charts.gradients import HEATMAP_EPOCHS, pick_epochs
 from dashboard.errors import guard
+from dashboard.seeds import aggregate_seeds, table1_seed_rows, table1_seed_run_ids
+from dashboard.table1 import table1_frame, table1_runs
 from worker import db, frames, landscapes, rq_jobs, store, sweeps
 
 
@@ -60,7 +62,7 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
         if title:
             st.title(display.plain(title))
         st.info("No runs yet.", icon=":material/info:")
-        imports.reference_offer()
+        run_folder_imports.reference_offer()
         st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
         st.stop()
     return runs
@@ -137,6 +139,23 @@ def load_latest_why(latest: tuple[tuple[int, int], ...], versions: tuple) -> tup
         signals = frames.signals_frame(s, list(epoch_of), epochs=sorted(set(epoch_of.values())))
         grads = frames.gradients_frame(s, list(epoch_of), epochs=sorted(set(epoch_of.values())))
     return tuple(f[f["epoch"] == f["run_id"].map(epoch_of)].reset_index(drop=True) for f in (signals, grads))
+
+
+def load_table1(picks: Mapping[int, int] | None = None) -> pd.DataFrame:
+    """The Results page's Table 1 (table1_frame): every run, then the epochs of the runs standing for the rows
+    (`picks`: the user's choice per row, else table1.CHOICE_RULE)."""
+    with session() as s:
+        runs = frames.runs_frame(s, extra=("config",))
+        matched = sorted(set(table1_runs(runs, picks).values()))
+        return table1_frame(runs, frames.epochs_frame(s, matched), picks)
+
+
+def load_table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 over seeds: (per-seed rows, aggregate by model and lr), `seeds.table1_seed_rows`."""
+    with session() as s:
+        runs = frames.runs_frame(s, extra=("config",))
+        rows = table1_seed_rows(runs, frames.epochs_frame(s, table1_seed_run_ids(runs)))
+    return rows, aggregate_seeds(rows, ["model", "lr"])
 
 
 def load_sweeps() -> pd.DataFrame:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cost, display, errors, imports, reads, run_actions, services, table1
+from dashboard import cost, display, errors, reads, run_actions, run_folder_imports, services, table1
 from vgp_models import registry
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig, choices_of
 from vgp_models.cures import CURES
@@ -38,7 +38,7 @@ st.caption("VGG networks on CIFAR-100: watch gradients vanish with depth, and co
 
 times, device, empty = measured()
 if empty:  # a newcomer's first page: the shipped results before anything else
-    imports.welcome()
+    run_folder_imports.welcome()
 
 queue_up = services.queue_available()
 if not queue_up:

@@ -8,17 +8,17 @@ from dashboard import (
     display,
     downloads,
     errors,
-    imports,
     progress,
     reads,
     run_actions,
+    run_folder_imports,
     runs_table,
     statuses,
     vanishing,
 )
 
 st.title("Runs")
-imports.upload_panel()
+run_folder_imports.upload_panel()
 
 runs = reads.runs_or_stop()
 
