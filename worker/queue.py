@@ -21,7 +21,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Callback, Queue, Worker
+from rq import Callback, Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -125,19 +125,6 @@ def _forget_job(connection: Redis, job_id: str) -> None:
         connection.delete(Job.key_for(job_id))
     except Exception:  # noqa: BLE001 (Redis is already failing; the enqueue error is what matters)
         log.debug("could not remove job %s", job_id)
-
-
-def queue_stats() -> dict[str, int]:
-    """{"queued": jobs waiting, "started": jobs running, "workers": workers listening}; raises QueueError."""
-    try:
-        queue = get_queue()
-        return {
-            "queued": queue.count,
-            "started": queue.started_job_registry.count,
-            "workers": Worker.count(connection=queue.connection, queue=queue),
-        }
-    except Exception as e:
-        raise QueueError(redis_error_line(e)) from e
 
 
 # ---- RQ callbacks, named by string in every enqueued job (so they stay here) ----------------------
