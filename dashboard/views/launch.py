@@ -25,7 +25,7 @@ def measured() -> tuple[dict[tuple, cost.Measured], str | None, bool]:
     the database holds no run (False when it cannot be read)."""
     try:
         runs = reads.load_runs()
-        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
+        epochs = reads.load_cost_epochs(tuple(runs["id"].astype(int)), reads.versions(runs))
     except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
         if not errors.is_expected(error):
             raise
