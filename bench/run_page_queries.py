@@ -22,6 +22,7 @@ To count the page at an older commit, copy this file into a checkout of it and r
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -33,7 +34,6 @@ import streamlit as st  # noqa: E402
 from common import header  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
-from streamlit import logger  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dashboard import reads  # noqa: E402
@@ -100,6 +100,15 @@ class LiveRun:
             self.writer(self.step, STEPS_PER_EPOCH)
 
 
+def clear_caches() -> None:
+    """st.cache_data.clear(), without the warning it logs outside a Streamlit server."""
+    logging.disable(logging.WARNING)
+    try:
+        st.cache_data.clear()
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def measure(counter: StatementCounter, reruns: int, epoch_every: int, clear_cache: bool) -> tuple[int, int]:
     """(statements over `reruns` reruns of a live run's page, epochs recorded meanwhile)."""
     live = LiveRun(epoch_every)
@@ -111,7 +120,7 @@ def measure(counter: StatementCounter, reruns: int, epoch_every: int, clear_cach
     for _ in range(reruns):
         live.one_second()
         if clear_cache:
-            st.cache_data.clear()
+            clear_caches()
         total += counter.around(at.run)
         assert not at.exception, at.exception
     shown = at.get("vega_lite_chart")
@@ -125,7 +134,6 @@ def main() -> None:
     parser.add_argument("--epoch-every", type=int, default=20, help="reruns between two epochs recorded")
     args = parser.parse_args()
     header("run_page_queries.py")
-    logger.set_log_level("error")  # clearing st.cache_data outside a server warns on every rerun
     counter = StatementCounter()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/vgp.db"
@@ -137,7 +145,7 @@ def main() -> None:
         run_list = counter.around(reads.load_runs)
         counts = {}
         for name, clear in (("uncached", True), ("cached", False)):
-            st.cache_data.clear()
+            clear_caches()
             counts[name], epochs = measure(counter, args.reruns, args.epoch_every, clear)
             per_rerun = counts[name] / args.reruns
             print(f"{name:<9} {counts[name]:5d} statements in {args.reruns} reruns ({epochs} epochs recorded): "
