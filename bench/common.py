@@ -1,18 +1,26 @@
-"""Helpers shared by the bench scripts: the machine line every script prints first, and a step timer.
+"""Helpers shared by the bench scripts: the machine line every script prints first, a step timer, the options of
+the per-step cost benches and their random batch, and the fresh Postgres database of the database benches.
 
 Import from a script in bench/ as `from common import ...` (scripts put bench/ and the repo root on sys.path).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import datetime
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
 import torch
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from worker import db
 
 
 def machine() -> str:
@@ -61,3 +69,47 @@ def time_ms(fn: Callable[[], None], repeats: int, device: torch.device) -> float
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def step_cost_options(parser: argparse.ArgumentParser, preset: str, steps: int, pair: str = "(without, with)") -> None:
+    """The options every per-step cost bench takes: --preset, --batch-size, --steps per timed block, --rounds of
+    ABBA blocks (`pair` names the two kinds of block), --device."""
+    parser.add_argument("--preset", default=preset)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=steps, help="steps per timed block")
+    parser.add_argument("--rounds", type=int, default=4, help=f"ABBA rounds of {pair} blocks")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def random_batch(batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fixed batch of CIFAR's shape on `device`: random uint8 images and labels (a step's cost does not depend
+    on the pixels)."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
+    return images, torch.randint(0, 100, (batch_size,), generator=g).to(device)
+
+
+def postgres_option(parser: argparse.ArgumentParser, default: str) -> None:
+    """--postgres: the server a database bench makes its fresh database on (and drops it after)."""
+    parser.add_argument(
+        "--postgres", default=default,
+        help="a Postgres URL whose user may CREATE DATABASE; a fresh database is made and dropped",
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[tuple[str, str]]:
+    """(URL, server version) of a new, empty database on `admin_url`'s server, dropped afterwards (its
+    connections forced closed, the product's engines disposed first)."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"vgp_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        server = str(conn.execute(text("SHOW server_version")).scalar())
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False), server
+    finally:
+        db.dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -30,8 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import torch  # noqa: E402
-from common import header  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from common import fresh_postgres, header, postgres_option  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from vgp_models.checkpoints import FileCheckpoints, to_bytes  # noqa: E402
@@ -118,11 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="vgg38-bn-rc")
     parser.add_argument("--epochs", type=int, default=30, help="epoch writes per backend and way")
-    parser.add_argument(
-        "--postgres",
-        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        help="a Postgres URL whose user may CREATE DATABASE; a fresh database is made and dropped",
-    )
+    postgres_option(parser, "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
@@ -137,23 +132,11 @@ def main() -> None:
         flush=True,
     )
 
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    pg_name = f"vgp_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        server = conn.execute(text("SHOW server_version")).scalar()
-        conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-    pg_url = make_url(args.postgres).set(database=pg_name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            urls = {"sqlite": f"sqlite:///{tmp}/vgp.db", "postgres": pg_url}
-            print(f"# sqlite: a file in {tmp} (WAL); files: folders in {tmp}; postgres {server}: "
-                  f"{make_url(pg_url).render_as_string()}", flush=True)  # fmt: skip
-            times = measure(urls, config, args.epochs, Path(tmp))
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(args.postgres) as (pg_url, server), tempfile.TemporaryDirectory() as tmp:
+        urls = {"sqlite": f"sqlite:///{tmp}/vgp.db", "postgres": pg_url}
+        print(f"# sqlite: a file in {tmp} (WAL); files: folders in {tmp}; postgres {server}: "
+              f"{make_url(pg_url).render_as_string()}", flush=True)  # fmt: skip
+        times = measure(urls, config, args.epochs, Path(tmp))
 
     medians = {}
     for (backend, way), values in times.items():

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import header, median, time_ms  # noqa: E402
+from common import header, median, random_batch, step_cost_options, time_ms  # noqa: E402
 
 from vgp_models.config import RunConfig  # noqa: E402
 from vgp_models.data import augment  # noqa: E402
@@ -37,9 +37,7 @@ def make_step(config: RunConfig, device: torch.device):
     optimizer, _ = make_optimizer(model, config)
     stats = GradientStats(model)
     step_model = torch.compile(model) if config.compile else model
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (config.batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
-    labels = torch.randint(0, 100, (config.batch_size,), generator=g).to(device)
+    images, labels = random_batch(config.batch_size, device)
     aug = torch.Generator(device=device).manual_seed(1)
 
     def step(with_stats: bool) -> None:
@@ -57,12 +55,8 @@ def make_step(config: RunConfig, device: torch.device):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="vgg38-bn-rc")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=10, help="steps per timed block")
-    parser.add_argument("--rounds", type=int, default=4, help="ABBA rounds of (without, with) blocks")
+    step_cost_options(parser, preset="vgg38-bn-rc", steps=10)
     parser.add_argument("--repeats", type=int, default=200, help="update() calls in the isolated measurement")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()

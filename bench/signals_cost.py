@@ -27,7 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import header, median, time_ms  # noqa: E402
+from common import header, median, random_batch, step_cost_options, time_ms  # noqa: E402
 
 from vgp_models.config import RunConfig  # noqa: E402
 from vgp_models.data import augment  # noqa: E402
@@ -37,13 +37,9 @@ from vgp_models.train import build_model, make_optimizer, model_input, resolve_d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="vgg38-bn-rc")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=5, help="steps per timed block")
-    parser.add_argument("--rounds", type=int, default=4, help="ABBA rounds of (plain, armed) blocks")
+    step_cost_options(parser, preset="vgg38-bn-rc", steps=5, pair="(plain, armed)")
     parser.add_argument("--repeats", type=int, default=50, help="calls of start() and of read() timed")
     parser.add_argument("--steps-per-epoch", type=int, default=450)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
 
     config = RunConfig.from_preset(args.preset, batch_size=args.batch_size, device=args.device)
@@ -52,9 +48,7 @@ def main() -> None:
     model = build_model(config, device)
     optimizer, _ = make_optimizer(model, config)
     probe, updates = ForwardSignal(model), WeightUpdates(model)
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (config.batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
-    labels = torch.randint(0, 100, (config.batch_size,), generator=g).to(device)
+    images, labels = random_batch(config.batch_size, device)
     aug = torch.Generator(device=device).manual_seed(1)
 
     def step(armed: bool) -> None:

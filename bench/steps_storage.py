@@ -24,12 +24,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import header  # noqa: E402
+from common import fresh_postgres, header, postgres_option  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -162,11 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--points", type=int, default=50, help="step points per epoch (default 50, the default)")
-    parser.add_argument(
-        "--postgres",
-        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-        help="a Postgres URL whose user may CREATE DATABASE; a fresh database is made and dropped",
-    )
+    postgres_option(parser, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     header("steps_storage.py")
@@ -174,20 +169,9 @@ def main() -> None:
     labels = weight_labels(network(config))
     print(f"# {config.label}, {args.epochs} epochs x ({len(labels)} gradient rows + {args.points} step points); "
           f"medians of {REPEATS} page draws", flush=True)  # fmt: skip
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    pg_name = f"vgp_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
-    pg_url = make_url(args.postgres).set(database=pg_name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            measure("sqlite", f"sqlite:///{tmp}/vgp.db", config, labels, args.points)
-            measure("postgres", pg_url, config, labels, args.points)
-    finally:
-        db.dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(args.postgres) as (pg_url, _), tempfile.TemporaryDirectory() as tmp:
+        measure("sqlite", f"sqlite:///{tmp}/vgp.db", config, labels, args.points)
+        measure("postgres", pg_url, config, labels, args.points)
 
 
 if __name__ == "__main__":

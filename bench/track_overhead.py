@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import header, median, time_ms
+from common import header, median, random_batch, step_cost_options, time_ms
 
 from vgp_models.config import RunConfig
 from vgp_models.track import Run
@@ -35,12 +35,8 @@ from worker import db
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="vgg38")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=10, help="steps per timed block")
-    parser.add_argument("--rounds", type=int, default=4, help="ABBA rounds of (without, with) blocks")
+    step_cost_options(parser, preset="vgg38", steps=10)
     parser.add_argument("--repeats", type=int, default=200, help="run.step() calls in the isolated measurement")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
 
     config = RunConfig.from_preset(args.preset, batch_size=args.batch_size, device=args.device)
@@ -48,9 +44,8 @@ def main() -> None:
     header("track_overhead.py")
     model = build_model(config, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (config.batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(device)
-    x, labels = model_input(images, config), torch.randint(0, 100, (config.batch_size,), generator=g).to(device)
+    images, labels = random_batch(config.batch_size, device)
+    x = model_input(images, config)
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/vgp.db"

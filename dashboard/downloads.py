@@ -1,4 +1,4 @@
-"""Download buttons: CSV exports and charts as PNG/SVG.
+"""Download buttons: CSV exports and charts as PNG/SVG, and the frames the CSVs are made of.
 
 CSVs are long format and never sampled (whatever a chart thins out for drawing), written by
 `worker.exports.to_csv`, which escapes formula-like cells for spreadsheets. Every file is made when its
@@ -15,8 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.seeds import aggregate_seeds, seed_export, table1_seed_rows, table1_seed_run_ids
-from dashboard.table1 import table1_frame, table1_runs
+from dashboard.seeds import aggregate_seeds, seed_export
 from worker import db, frames
 from worker.exports import to_csv
 
@@ -41,23 +40,6 @@ def export_frames(run_ids: Iterable[int]) -> dict[str, pd.DataFrame]:
                 "signals": frames.signals_frame(s, ids), "steps": frames.steps_frame(s, ids)}  # fmt: skip
     names = dict(zip(runs["id"].astype(int), runs["title"]))
     return {what: with_run_names(frame, names) for what, frame in read.items()}
-
-
-def table1_results(picks: Mapping[int, int] | None = None) -> pd.DataFrame:
-    """table1_frame from the store: every run, then the epochs of the runs standing for the rows (`picks`: the
-    user's choice per row, else table1.CHOICE_RULE)."""
-    with db.session_scope() as s:
-        runs = frames.runs_frame(s, extra=("config",))
-        matched = sorted(set(table1_runs(runs, picks).values()))
-        return table1_frame(runs, frames.epochs_frame(s, matched), picks)
-
-
-def table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 over seeds from the store: (per-seed rows, aggregate by model and lr), `seeds.table1_seed_rows`."""
-    with db.session_scope() as s:
-        runs = frames.runs_frame(s, extra=("config",))
-        rows = table1_seed_rows(runs, frames.epochs_frame(s, table1_seed_run_ids(runs)))
-    return rows, aggregate_seeds(rows, ["model", "lr"])
 
 
 def seeds_csv(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -1,10 +1,11 @@
-"""The pages' reads of the store, as plain data: each in its own read-only session; the Compare page's reads
-cached per version of the runs."""
+"""The pages' reads of the store, as plain data: each in its own read-only session. The reads a live page repeats
+every second (Run, Compare) or on every rerun (Launch's estimate) are cached per version of the runs (`versions`,
+`run_version`): the key changes with every write they would see, so the cache never shows stale rows."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,9 +13,10 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from dashboard import display, imports
-from dashboard.charts.gradients import HEATMAP_EPOCHS, pick_epochs
+from dashboard import charts, display, run_folder_imports
 from dashboard.errors import guard
+from dashboard.seeds import aggregate_seeds, table1_seed_rows, table1_seed_run_ids
+from dashboard.table1 import table1_frame, table1_runs
 from worker import db, frames, landscapes, rq_jobs, store, sweeps
 
 
@@ -60,7 +62,7 @@ def runs_or_stop(title: str | None = None) -> pd.DataFrame:
         if title:
             st.title(display.plain(title))
         st.info("No runs yet.", icon=":material/info:")
-        imports.reference_offer()
+        run_folder_imports.reference_offer()
         st.page_link("views/launch.py", label="Launch one", icon=":material/rocket_launch:")
         st.stop()
     return runs
@@ -77,11 +79,6 @@ def load_steps(run_ids: list[int]) -> pd.DataFrame:
         return frames.steps_frame(s, run_ids)
 
 
-def load_gradients(run_ids: list[int]) -> pd.DataFrame:
-    with session() as s:
-        return frames.gradients_frame(s, run_ids)
-
-
 def load_gradient_ends(run_ids: Iterable[int] | None = None, latest: bool = False) -> pd.DataFrame:
     """First and last weight's mean |grad| per (run, epoch), or per run at its latest epoch: the flag's input."""
     with session() as s:
@@ -94,15 +91,52 @@ def versions(runs: pd.DataFrame) -> tuple:
     return (db.database_url(), *((int(r.id), int(r.epochs_done or 0), str(r.status)) for r in runs.itertuples()))
 
 
+def run_version(run: Mapping[str, Any]) -> tuple:
+    """What the Run page's cached reads of one run (a `load_run` record) are keyed on, as `versions`: the
+    database, the run, its epochs recorded and its status."""
+    return db.database_url(), int(run["id"]), int(run["epochs_done"] or 0), str(run["status"])
+
+
+def progress_version(run: Mapping[str, Any]) -> tuple:
+    """`run_version` plus the step reached in the epoch (runs.epoch_step), which moves in the same transaction as
+    each write of live per-step points: the job's (worker.progress.StepWriter) and a tracked run's
+    (worker.tracking)."""
+    return *run_version(run), run["epoch_step"]
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def load_run_metrics(run_id: int, version: tuple) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The Run page's epochs, gradients and forward signal of one run, in one snapshot; cached per `version`
+    (`run_version`): a live page re-reads them only after an epoch is recorded or the status moves."""
+    with session() as s:
+        return frames.epochs_frame(s, [run_id]), frames.gradients_frame(s, [run_id]), frames.signals_frame(s, [run_id])
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def load_run_steps(run_id: int, version: tuple) -> pd.DataFrame:
+    """The Run page's per-step points of one run, cached per `version` (`progress_version`): re-read after each
+    write of new points, so a live curve moves within an epoch."""
+    with session() as s:
+        return frames.steps_frame(s, [run_id])
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=3600)
+def load_cost_epochs(run_ids: tuple[int, ...], versions: tuple) -> pd.DataFrame:
+    """Every epoch of the runs, for the Launch page's cost estimate; cached like load_compare, so that a rerun
+    of the form reads no epoch."""
+    with session() as s:
+        return frames.epochs_frame(s, run_ids)
+
+
 FLOW_COLUMNS = ("run_id", "epoch", "layer_index", "layer", "abs_mean_last")  # what the gradient charts read
 
 
 def fetch_compare(s: Session, run_ids: Iterable[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The Compare page's reads: every epoch; gradients (FLOW_COLUMNS) at the epochs its charts show
-    (HEATMAP_EPOCHS evenly spaced, plus each run's latest); first/last layer values at every epoch."""
+    (charts.HEATMAP_EPOCHS evenly spaced, plus each run's latest); first/last layer values at every epoch."""
     ids = [int(i) for i in run_ids]
     epochs = frames.epochs_frame(s, ids)
-    shown = set(pick_epochs(epochs["epoch"].tolist(), HEATMAP_EPOCHS))
+    shown = set(charts.pick_epochs(epochs["epoch"].tolist(), charts.HEATMAP_EPOCHS))
     shown |= set(epochs.groupby("run_id")["epoch"].max().tolist())
     grads = frames.gradients_frame(s, ids, epochs=sorted(shown), columns=FLOW_COLUMNS)
     return epochs, grads, frames.gradient_ends_frame(s, ids)
@@ -122,12 +156,6 @@ def load_epoch_gradients(run_ids: tuple[int, ...], epoch: int, versions: tuple) 
         return frames.gradients_frame(s, run_ids, epochs=[epoch], columns=FLOW_COLUMNS)
 
 
-def load_signals(run_ids: list[int]) -> pd.DataFrame:
-    """The runs' forward signal, every epoch (frames.signals_frame)."""
-    with session() as s:
-        return frames.signals_frame(s, run_ids)
-
-
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
 def load_latest_why(latest: tuple[tuple[int, int], ...], versions: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare's "why it vanishes" reads: the forward signal and the gradient rows (every column) of each run in
@@ -137,6 +165,23 @@ def load_latest_why(latest: tuple[tuple[int, int], ...], versions: tuple) -> tup
         signals = frames.signals_frame(s, list(epoch_of), epochs=sorted(set(epoch_of.values())))
         grads = frames.gradients_frame(s, list(epoch_of), epochs=sorted(set(epoch_of.values())))
     return tuple(f[f["epoch"] == f["run_id"].map(epoch_of)].reset_index(drop=True) for f in (signals, grads))
+
+
+def load_table1(picks: Mapping[int, int] | None = None) -> pd.DataFrame:
+    """The Results page's Table 1 (table1_frame): every run, then the epochs of the runs standing for the rows
+    (`picks`: the user's choice per row, else table1.CHOICE_RULE)."""
+    with session() as s:
+        runs = frames.runs_frame(s, extra=("config",))
+        matched = sorted(set(table1_runs(runs, picks).values()))
+        return table1_frame(runs, frames.epochs_frame(s, matched), picks)
+
+
+def load_table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1 over seeds: (per-seed rows, aggregate by model and lr), `seeds.table1_seed_rows`."""
+    with session() as s:
+        runs = frames.runs_frame(s, extra=("config",))
+        rows = table1_seed_rows(runs, frames.epochs_frame(s, table1_seed_run_ids(runs)))
+    return rows, aggregate_seeds(rows, ["model", "lr"])
 
 
 def load_sweeps() -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """The vanishing-gradient flag: a run's input layer getting a tiny fraction of its last layer's mean |grad|.
 
-Input: `worker.frames.gradient_ends_frame` (run_id, epoch, first, last); nothing here queries or draws.
+Input: the gradient ends (run_id, epoch, first, last): `worker.frames.gradient_ends_frame` reads them, or
+`gradient_ends` takes them from gradient rows already read; nothing here queries or draws.
 """
 
 from __future__ import annotations
@@ -8,6 +9,15 @@ from __future__ import annotations
 import pandas as pd
 
 from vgp_models.vanishing import VANISHING_RATIO, gradient_ratio
+
+
+def gradient_ends(grads: pd.DataFrame) -> pd.DataFrame:
+    """`worker.frames.gradient_ends_frame` from gradient rows already read (run_id, epoch, layer_index,
+    abs_mean_last): each (run, epoch)'s first and last weight's value."""
+    rows = grads.sort_values(["run_id", "epoch", "layer_index"])[["run_id", "epoch", "abs_mean_last"]]
+    first = rows.drop_duplicates(["run_id", "epoch"], keep="first").rename(columns={"abs_mean_last": "first"})
+    last = rows.drop_duplicates(["run_id", "epoch"], keep="last").rename(columns={"abs_mean_last": "last"})
+    return first.merge(last, on=["run_id", "epoch"]).reset_index(drop=True)
 
 
 def with_ratio(ends: pd.DataFrame) -> pd.DataFrame:

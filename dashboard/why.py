@@ -9,8 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from dashboard import display, downloads
-from dashboard.charts import signals as charts
+from dashboard import charts, display, downloads
 from dashboard.gains import layer_gains, median_gains
 
 TABS = ("Forward signal", "Weight updates", "Gain per layer")

@@ -19,7 +19,6 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file from anywhere
 
 from dashboard import charts  # noqa: E402
-from dashboard.charts.signals import gain_chart, per_layer_chart  # noqa: E402
 from dashboard.gains import layer_gains  # noqa: E402
 from vgp_models.landscape_file import read_folder_landscapes  # noqa: E402
 from vgp_models.run_folder import RunFolderError, read_run_folder  # noqa: E402
@@ -54,9 +53,11 @@ def main() -> int:
         return 2
     gains = layer_gains(grads).merge(grads[["run_id", "run"]].drop_duplicates(), on="run_id")
     figures = {
-        "why-signal-std": per_layer_chart(latest(signals), "std", title="Forward signal: std across the batch"),
-        "why-updates": per_layer_chart(latest(grads), "update_ratio", title="Relative update of each weight tensor"),
-        "why-gain": gain_chart(latest(gains), title="Gain per layer (mean |grad| ratio)"),
+        "why-signal-std": charts.per_layer_chart(latest(signals), "std", title="Forward signal: std across the batch"),
+        "why-updates": charts.per_layer_chart(
+            latest(grads), "update_ratio", title="Relative update of each weight tensor"
+        ),
+        "why-gain": charts.gain_chart(latest(gains), title="Gain per layer (mean |grad| ratio)"),
     }
     if len(points):
         figures["why-landscape-1d"] = charts.curve_chart(points[points["dims"] == 1])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import downloads
+from dashboard import downloads, reads
 from tests.dashboard_support import add_run, env, open_page
 from vgp_models.config import TABLE1
 
@@ -116,5 +116,5 @@ def test_results_rebuilds_table1_from_the_latest_completed_runs(env):
     assert len(at.get("vega_lite_chart")) == 1
     csv = pd.read_csv(io.StringIO(downloads.export_csv([vgg08], "epochs")))
     assert csv["epoch"].tolist() == [1, 2, 3]
-    results = downloads.table1_results()
+    results = reads.load_table1()
     assert results["run_id"].iloc[0] == vgg08 and len(results) == 7

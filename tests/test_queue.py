@@ -46,10 +46,10 @@ def test_job_payload_is_only_the_run_id(in_process: Path) -> None:
     assert job.timeout == queue.job_timeout_s(TINY.epochs)
 
 
-def test_queue_stats(in_process: Path) -> None:
+def test_a_submitted_run_waits_on_the_queue(in_process: Path) -> None:
     submission.submit_run(TINY)
-    stats = queue.queue_stats()
-    assert stats["queued"] == 1 and stats["started"] == 0
+    run_queue = queue.get_queue()
+    assert run_queue.count == 1 and run_queue.started_job_registry.count == 0
 
 
 def test_a_callback_planted_in_redis_is_never_called(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rq import Worker
 
 from tests.conftest import postgres_database
 from tests.reliability_support import REDIS_URL, WorkerProcess, drop_queue, epochs_of, make_env, run_row, tiny, wait_for
@@ -41,7 +42,7 @@ def test_two_workers_share_four_runs_each_trained_once(env: dict, tmp_path: Path
     try:
         names = [w.name() for w in workers]  # both listening before the first run arrives
         assert all(f"-gpu{gpu}-" in name for gpu, name in enumerate(names))
-        wait_for(lambda: queue.queue_stats()["workers"] == 2, 30, what="both workers to register")
+        wait_for(lambda: Worker.count(queue=queue.get_queue()) == 2, 30, what="both workers to register")
         run_ids = [submission.submit_run(tiny(EPOCHS, seed=i), RunMeta(name=f"multi-{i}")) for i in range(RUNS)]
         wait_for(lambda: all(run_row(r).status.finished for r in run_ids), 240, 0.2, "all four runs to finish")
         logs = [w.log() for w in workers]

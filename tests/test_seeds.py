@@ -12,7 +12,7 @@ import re
 import pandas as pd
 import pytest
 
-from dashboard import charts, downloads, seeds, table1
+from dashboard import charts, downloads, reads, seeds, table1
 from dashboard.display import plain
 from tests.browser_helpers import open_dashboard, services
 from tests.cli_support import assert_one_line_error, cli, cli_env
@@ -229,7 +229,7 @@ def test_results_over_seeds_shows_mean_sd_n_and_seed_noise(env):
     assert agg.loc["VGG38 BN+RC", "n"] == 2 and agg.loc["VGG38 BN+RC", "seed_noise"] == "reference"
     assert agg.loc["VGG08", "seed_noise"].startswith("beyond seed noise")  # 6 % vs 4 %, both with sd 0
     assert table.value["run_id"].iloc[0] == vgg08[-1]  # Table 1 itself still shows the latest run
-    back = pd.read_csv(io.StringIO(to_csv(downloads.seeds_csv(downloads.table1_seeds()[0], ["model", "lr"]))))
+    back = pd.read_csv(io.StringIO(to_csv(downloads.seeds_csv(reads.load_table1_seeds()[0], ["model", "lr"]))))
     assert sorted(back.loc[back["row"] == "seed", "run_id"]) == sorted(vgg08 + bn_rc)
     assert back.loc[back["row"] == "n", "test_acc_pct"].tolist() == [3, 2]
     assert "Seeds CSV (per seed and aggregate)" in [d.proto.label for d in at.get("download_button")]

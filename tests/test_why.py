@@ -11,8 +11,7 @@ import math
 import pandas as pd
 import pytest
 
-from dashboard import display
-from dashboard.charts import signals as charts
+from dashboard import charts, display
 from dashboard.gains import is_bn, layer_gains, median_gains
 from tests.dashboard_support import add_run, env, open_page
 from vgp_models.config import RunConfig

@@ -258,8 +258,8 @@ def train_run(run_id: int) -> str:
 
 
 def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None = None) -> str:
-    """Record the outcome, if the run is still running under `job_id` (else another job owns it now)."""
-    common = {"params": result.params, "device": result.device}
+    """Record the outcome, if the run is still running under `job_id` (else another job owns it now). Its
+    parameters and device were written when training started (`_train`), once."""
     outcomes = {
         "completed": (
             RunStatus.COMPLETED,
@@ -269,15 +269,14 @@ def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None 
                 best_val_acc=result.best_val_acc,
                 test_loss=result.test_loss,
                 test_acc=result.test_acc,
-                **common,
             ),
         ),
         "diverged": (
             RunStatus.DIVERGED,
             result.message or "loss became non-finite",
-            dict(diverged_step=result.diverged_step, **common),
+            dict(diverged_step=result.diverged_step),
         ),
-        "cancelled": (RunStatus.CANCELLED, result.message or "cancelled by user", common),
+        "cancelled": (RunStatus.CANCELLED, result.message or "cancelled by user", {}),
     }
     status, reason, fields = outcomes.get(
         result.status, (RunStatus.FAILED, f"unknown training outcome {result.status!r}", {})

@@ -1,13 +1,13 @@
 """The queue: RQ on Redis, carrying nothing but run (or sweep, or landscape) ids. Enqueueing a job, and the
 queue's counts.
 
-A run's life: `worker.submission.submit_run` adds the row (queued) and `enqueue_run` puts
+A run's life: `worker.submission.submit_run` adds the row (queued, with its job id) and `enqueue_run_job` puts
 `worker.jobs.train_run(run_id)` on the queue with RQ's JSON serializer; a worker (`python -m worker worker`, i.e.
 `worker.runner.run_worker`) forks a work horse per job, and the job moves the row through running to completed,
-diverged, cancelled or failed. If a work horse dies (OOM, SIGKILL, a cold shutdown) the worker marks the run
-interrupted; `resume_run` continues it from its checkpoint. If the whole worker dies, `worker.reconcile` (run by
-every live worker and the dashboard) finds the run by its stale heartbeat and dead job, marks it interrupted and
-queues it again once by itself.
+diverged, cancelled or failed.
+If a work horse dies (OOM, SIGKILL, a cold shutdown) the worker marks the run interrupted; `resume_run` continues it
+from its checkpoint. If the whole worker dies, `worker.reconcile` (run by every live worker and the dashboard) finds
+the run by its stale heartbeat and dead job, marks it interrupted and queues it again once by itself.
 
 Enqueueing never imports torch: the job function and its callbacks are named by string (worker.rq_jobs, which
 also holds the callbacks and what a worker accepts).
@@ -19,7 +19,7 @@ import logging
 import secrets
 
 from redis import Redis
-from rq import Callback, Queue, Worker
+from rq import Callback, Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -58,17 +58,29 @@ def job_timeout_s(epochs: int) -> int:
     return JOB_STARTUP_S + max(int(epochs), 1) * Settings.from_env().epoch_timeout_s
 
 
+def run_job_id(run_id: int) -> str:
+    """A new job id for a run: 'vgp-run-<id>-<8 hex>'."""
+    return f"vgp-run-{int(run_id)}-{secrets.token_hex(4)}"
+
+
 def enqueue_run(run_id: int, queue: Queue | None = None) -> str:
-    """Put an existing run's job on the queue; return the job id (also stored on the run).
+    """Put an existing run's job on the queue under a new job id, written on the run first; return the job id.
 
     The job's only argument is the run id. Raises RunNotFound, or QueueError when Redis refuses.
     """
     run_id = int(run_id)
-    job_id = f"vgp-run-{run_id}-{secrets.token_hex(4)}"
+    job_id = run_job_id(run_id)
     with session_scope() as session:
         run = require_run(session, run_id)
         epochs = run.epochs_total
         run.job_id = job_id  # written before the job exists, so the job never runs on a row without it
+    enqueue_run_job(run_id, job_id, epochs, queue)
+    return job_id
+
+
+def enqueue_run_job(run_id: int, job_id: str, epochs: int, queue: Queue | None = None) -> None:
+    """Put the job of a run of `epochs` epochs whose row already carries `job_id` on the queue. Raises
+    QueueError when Redis refuses."""
     queue = queue or get_queue()
     try:
         queue.enqueue(
@@ -86,7 +98,6 @@ def enqueue_run(run_id: int, queue: Queue | None = None) -> str:
         _forget_job(queue.connection, job_id)
         raise QueueError(redis_error_line(e), run_id) from e
     log.info("run %d queued as job %s on %s", run_id, job_id, queue.name)
-    return job_id
 
 
 def enqueue_sweep(sweep_id: int, job_id: str) -> None:
@@ -120,16 +131,3 @@ def _forget_job(connection: Redis, job_id: str) -> None:
         connection.delete(Job.key_for(job_id))
     except Exception:  # noqa: BLE001 (Redis is already failing; the enqueue error is what matters)
         log.debug("could not remove job %s", job_id)
-
-
-def queue_stats() -> dict[str, int]:
-    """{"queued": jobs waiting, "started": jobs running, "workers": workers listening}; raises QueueError."""
-    try:
-        queue = get_queue()
-        return {
-            "queued": queue.count,
-            "started": queue.started_job_registry.count,
-            "workers": Worker.count(connection=queue.connection, queue=queue),
-        }
-    except Exception as e:
-        raise QueueError(redis_error_line(e)) from e

@@ -23,7 +23,7 @@ from worker import landscapes, sweeps
 from worker.cancellation import clear_cancel_flag
 from worker.connection import QueueError, redis_error_line, require_redis
 from worker.db import session_scope
-from worker.queue import enqueue_landscape, enqueue_run, enqueue_sweep
+from worker.queue import enqueue_landscape, enqueue_run, enqueue_run_job, enqueue_sweep, run_job_id
 from worker.schema import RunOrigin, RunStatus
 from worker.settings import Settings
 from worker.store import RunMeta, create_run, require_run, set_status, transition_run
@@ -50,10 +50,12 @@ def submit_run(config: RunConfig, meta: RunMeta | None = None) -> int:
     """
     check_budget(config, Settings.from_env())
     require_redis()
-    with session_scope() as session:
-        run_id = create_run(session, config, meta or RunMeta()).id
+    with session_scope() as session:  # the job id is written with the row: the job never runs on a row without it
+        run = create_run(session, config, meta or RunMeta())
+        run_id = run.id
+        job_id = run.job_id = run_job_id(run_id)
     try:
-        enqueue_run(run_id)
+        enqueue_run_job(run_id, job_id, config.epochs)
     except QueueError as e:
         with session_scope() as session:
             set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")

@@ -7,11 +7,23 @@ Live while a chosen run is queued or running."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, display, downloads, errors, imports, reads, seeds, statuses, table1, vanishing, why
+from dashboard import (
+    charts,
+    display,
+    downloads,
+    errors,
+    reads,
+    run_folder_imports,
+    seeds,
+    statuses,
+    table1,
+    vanishing,
+    why,
+)
 from dashboard.step_curves import per_step
 
 st.title("Compare runs")
-imports.show_outcome()  # after "Load the reference results", which opens this page
+run_folder_imports.show_outcome()  # after "Load the reference results", which opens this page
 
 runs = reads.runs_or_stop()
 

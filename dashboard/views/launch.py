@@ -8,7 +8,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from dashboard import cost, display, errors, imports, outages, reads, run_actions, table1
+from dashboard import cost, display, errors, outages, reads, run_actions, run_folder_imports, table1
 from vgp_models import registry
 from vgp_models.config import PRESETS, SECTIONS, TABLE1, ConfigError, RunConfig, choices_of
 from vgp_models.cures import CURES
@@ -25,7 +25,7 @@ def measured() -> tuple[dict[tuple, cost.Measured], str | None, bool]:
     the database holds no run (False when it cannot be read)."""
     try:
         runs = reads.load_runs()
-        epochs = reads.load_epochs(runs["id"].astype(int).tolist())
+        epochs = reads.load_cost_epochs(tuple(runs["id"].astype(int)), reads.versions(runs))
     except Exception as error:  # noqa: BLE001 - a store that cannot be read leaves the estimate unknown
         if not errors.is_expected(error):
             raise
@@ -38,7 +38,7 @@ st.caption("VGG networks on CIFAR-100: watch gradients vanish with depth, and co
 
 times, device, empty = measured()
 if empty:  # a newcomer's first page: the shipped results before anything else
-    imports.welcome()
+    run_folder_imports.welcome()
 
 queue_up = outages.queue_available()
 if not queue_up:

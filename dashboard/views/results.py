@@ -88,7 +88,7 @@ def pickers() -> None:
 def results() -> None:
     picks = dict(st.session_state.get(table1.PICKS, {}))
     with errors.guard("Cannot read the runs: "):
-        table = downloads.table1_results(picks)
+        table = reads.load_table1(picks)
     missing = table.loc[table["run_id"].isna(), ["model", "lr"]]
     by_rule = table1.table1_runs(all_runs)
     yours = [f"{table1.table1_name(TABLE1[i].model, TABLE1[i].lr)}: {run}" for i, (run_id, run)
@@ -102,7 +102,7 @@ def results() -> None:
         rows = ", ".join(table1.table1_name(m, lr) for m, lr in missing.itertuples(index=False))
         st.info(f"No completed run yet for {len(missing):d} of 7 rows: {display.plain(rows)}.", icon=":material/info:")
         st.page_link("views/launch.py", label="Reproduce Table 1 on Launch", icon=":material/rocket_launch:")
-    downloads.csv_button("Results CSV", lambda: downloads.table1_results(picks), "table1-results.csv",
+    downloads.csv_button("Results CSV", lambda: reads.load_table1(picks), "table1-results.csv",
                          key="results_csv")  # fmt: skip
     if table["run_id"].notna().any():
         downloads.chart_with_buttons(charts.results_chart(table), "table1-val-acc", "results-chart")
@@ -123,7 +123,7 @@ def seeds_columns(numbers: tuple[str, ...]) -> dict:
 @st.fragment(run_every=statuses.LIVE_S if live else None)
 def over_seeds() -> None:
     with errors.guard("Cannot read the runs: "):
-        rows, agg = downloads.table1_seeds()
+        rows, agg = reads.load_table1_seeds()
     if not (agg["n"] > 1).any():  # nothing repeated over seeds yet
         return
     st.subheader("Over seeds", anchor=False)

@@ -76,12 +76,12 @@ def metric_charts(run_id: int, epochs: pd.DataFrame) -> None:
             downloads.chart_with_buttons(chart(epochs), f"run-{run_id}-{what}", f"run-{what}-{run_id}")
 
 
-def gradient_flow(run_id: int, grads: pd.DataFrame, ends: pd.DataFrame) -> None:
+def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
     st.subheader("Gradient flow", anchor=False)
     if grads.empty:
         st.caption("Mean |gradient| per layer appears after the first epoch.")
         return
-    for flagged_id, ratio in vanishing.flagged(ends).items():
+    for flagged_id, ratio in vanishing.flagged(vanishing.gradient_ends(grads)).items():
         st.warning(display.md(vanishing.WARNING, name=f"run #{flagged_id}", ratio=ratio), icon=":material/warning:")
     epochs = sorted(grads["epoch"].unique().tolist())
     epoch = None
@@ -108,16 +108,13 @@ def show(run_id: int) -> str | None:
         if run is None:
             st.warning(f"Run #{run_id:d} no longer exists.")
             return None
-        epochs = reads.load_epochs([run_id])
-        grads = reads.load_gradients([run_id])
-        ends = reads.load_gradient_ends([run_id])
-        steps = reads.load_steps([run_id])
-        signals = reads.load_signals([run_id])
+        epochs, grads, signals = reads.load_run_metrics(run_id, reads.run_version(run))
+        steps = reads.load_run_steps(run_id, reads.progress_version(run))
     header(run)
     summary(run, epochs)
     metric_charts(run_id, epochs)
     per_step(f"run-{run_id}", steps)
-    gradient_flow(run_id, grads, ends)
+    gradient_flow(run_id, grads)
     if not grads.empty:
         why.run_section(run_id, signals, grads)
     downloads.run_csv_buttons([run_id], f"run-{run_id}", f"dl-{run_id}")

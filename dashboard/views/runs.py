@@ -8,10 +8,10 @@ from dashboard import (
     display,
     downloads,
     errors,
-    imports,
     progress,
     reads,
     run_actions,
+    run_folder_imports,
     runs_table,
     statuses,
     vanishing,
@@ -19,7 +19,7 @@ from dashboard import (
 from vgp_models.vanishing import VANISHING_RATIO
 
 st.title("Runs")
-imports.upload_panel()
+run_folder_imports.upload_panel()
 
 runs = reads.runs_or_stop()
 

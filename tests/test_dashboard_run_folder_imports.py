@@ -1,5 +1,5 @@
 # ruff: noqa: F401, F811 - fixtures come from the support modules
-"""The dashboard's imports (AppTest): an empty database offers the shipped reference results and loads them on
+"""dashboard.run_folder_imports (AppTest): an empty database offers the shipped reference results and loads them on
 a click, never unasked; and the Launch page's cost estimate from measured epoch times, or "unknown"."""
 
 from __future__ import annotations
