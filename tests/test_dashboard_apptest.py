@@ -15,6 +15,8 @@ from tests.dashboard_support import APP, ROOT, TIMEOUT, add_run, all_runs, env, 
 from vgp_models.config import RunConfig
 from worker import db, store
 
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 PAGES = ("views/launch.py", "views/runs.py", "views/run.py", "views/compare.py", "views/results.py")
 
 
@@ -145,8 +147,6 @@ def test_pages_never_import_torch(env):
     script = f"""
 import sys
 from streamlit.testing.v1 import AppTest
-
-pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT}).run()
 for page in {PAGES!r}:
     at.switch_page(page).run()

@@ -20,6 +20,8 @@ from worker import db
 from worker import landscapes as store
 from worker.schema import RunStatus
 
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 
 def stored_landscape(config: LandscapeConfig, scale: float = 1.0, status: RunStatus = RunStatus.COMPLETED,
                      upto: int | None = None) -> int:  # fmt: skip
@@ -107,8 +109,6 @@ def test_landscape_page_never_imports_torch(tmp_path):
     script = f"""
 import sys
 from streamlit.testing.v1 import AppTest
-
-pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 at = AppTest.from_file({APP!r}, default_timeout=60).run()
 at.switch_page("views/landscape.py").run()
 assert not at.exception, at.exception
