@@ -112,10 +112,14 @@ def run_table1(
 
 
 def train_in_processes(rows: list[Row], jobs: int, data_dir: str, download: bool) -> None:
-    """Train each row in a child process of its own (spawned: CUDA cannot be forked), `jobs` at a time. A child
-    that dies without a word (killed, out of memory) is said so; the other rows go on."""
+    """Train each row in a child process of its own, `jobs` at a time. A child that dies without a word (killed,
+    out of memory) is said so; the other rows go on.
+
+    The children fork from a server process that imported torch once and ran nothing (forkserver): never from
+    this one, which has run torch (CUDA cannot be forked), and without each child importing torch again."""
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and "OMP_NUM_THREADS" not in os.environ else 0
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     pending, running = list(rows), {}
     try:
         while pending or running:
