@@ -62,13 +62,14 @@ run: migrate redis
 browser:
 	@scripts/apt_install.sh chromium
 
-# The whole suite on SQLite, then every database-backed test (marker `db`) again on the local Postgres.
-# One torch thread per process: tests run workers and Streamlit beside pytest on few cores.
+# One pytest session, TEST_WORKERS processes at a time (pytest-xdist): every database test runs on SQLite and on
+# the local Postgres (tests/conftest.py), the pages' tests on SQLite. One torch thread per process: tests run
+# workers, Streamlit and Chromium beside pytest on few cores, and mostly wait on them.
 # The tests' Redis (127.0.0.1:6379, named in tests/) has no password; `redis` below inherits this URL.
+TEST_WORKERS ?= 3
 test: export REDIS_URL := redis://127.0.0.1:6379/0
 test: install-dev browser redis
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
-	OMP_NUM_THREADS=1 VGP_TEST_DATABASE=postgres $(BIN)/python -m pytest -q -m db
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # docs/screenshots/ drawn again by the browser tests' pages (only on request: `make test` leaves docs/ as it is).
 screenshots: export REDIS_URL := redis://127.0.0.1:6379/0

@@ -151,6 +151,7 @@ def open_dashboard(base: str, logs: dict[str, Path]) -> Iterator:
     """A Chromium page on the dashboard's Launch page; on a failure the page's and services' logs are printed."""
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=20_000)  # Playwright's 5 s is for a quiet machine; tests run 3 at a time on 2 cores
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
