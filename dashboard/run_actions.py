@@ -56,7 +56,7 @@ def _each(run_ids: Iterable[int], verbs: tuple[str, str], act: Callable[[int], o
 
 
 def cancel(run_ids: Iterable[int]) -> tuple[bool, str]:
-    """Cancel queued and running runs. A running one is only asked to stop (within about a second), so it is
+    """Cancel queued and running runs. A running one is only asked to stop (within a few seconds), so it is
     reported as cancelling; "Cancelled" means stopped."""
 
     def stop(run_id: int) -> str:

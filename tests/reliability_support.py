@@ -26,7 +26,7 @@ from rq import Callback
 from sqlalchemy import update
 
 from vgp_models.config import RunConfig
-from worker import cancellation, connection, db, frames, liveness, queue, rq_jobs, runner, store
+from worker import connection, db, frames, liveness, queue, rq_jobs, runner, store
 from worker.schema import Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def fast_worker_env(
 @pytest.fixture
 def in_process(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """This process pointed at a migrated database, Redis database 15 and a unique queue, for jobs run here
-    (`work_in_process`); yields tmp_path. The queue, its jobs and its cancel flags are removed afterwards.
+    (`work_in_process`); yields tmp_path. The queue and its jobs are removed afterwards.
     Skips without Redis."""
     if not connection.redis_available(REDIS_URL):
         pytest.skip(f"no Redis at {REDIS_URL}")
@@ -98,7 +98,7 @@ def in_process(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: 
 
 
 def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
-    """Remove a test queue, its jobs and registries, and any cancel flags, from Redis."""
+    """Remove a test queue, its jobs and registries from Redis."""
     try:
         redis = connection.get_redis(redis_url)
         q = queue.get_queue(name, connection=redis)
@@ -107,9 +107,6 @@ def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
             for job_id in registry.get_job_ids():
                 registry.remove(job_id, delete_job=True)
         q.delete(delete_jobs=True)
-        for key in redis.scan_iter(match=cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*",
-                                                                        run_uuid="*")):  # fmt: skip
-            redis.delete(key)
     except Exception:  # noqa: BLE001 (a private Redis may already be gone)
         pass
 

@@ -1,85 +1,26 @@
 # ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
-"""worker.cancellation: cancelling a queued run (its job leaves the queue) and a running one (through its flag, which
-the job reads and clears), in this process on real Redis and the test database; and the cancel flag on a shared
-Redis: two installs (other queue, other database) never cancel each other's runs, and a flag left behind never stops
-a later run that got the same id; every flag expires.
+"""worker.cancellation: cancelling a queued run (its job leaves the queue) and a running one (runs.cancel_requested_at,
+which its job reads with its progress writes), in this process on real Redis and the test database. Cancel is a
+database write: a running job is cancelled while Redis is unreachable; and a Cancel asked of an earlier job of a run
+never stops the run once it is resumed.
 
-A job deaf to its flag is stopped by the worker process: test_runner.py.
+A job deaf to its Cancel is stopped by the worker process: test_runner.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.reliability_support import REDIS_URL, drop_queue, in_process, make_env, run_row, tiny, work_in_process
+from tests.reliability_support import in_process, run_row, tiny, wait_for, work_in_process
 from vgp_models.config import RunConfig
-from worker import cancellation, connection, db, queue, store, submission
+from worker import cancellation, db, jobs, queue, store, submission
 from worker.schema import RunStatus
 
 TINY = tiny()
-
-
-def install(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch, database: str, queue_name: str) -> None:
-    """Point this process at one install: a migrated SQLite file and a queue, on the shared test Redis."""
-    url = f"sqlite:///{tmp_path / database}"
-    for key, value in make_env(tmp_path, cifar_dir, url, VGP_QUEUE=queue_name).items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(url)
-
-
-def running_run() -> int:
-    with db.session_scope() as s:
-        run_id = store.create_run(s, tiny()).id
-    with db.session_scope() as s:
-        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, worker_name="w")
-    return run_id
-
-
-@pytest.fixture
-def queues() -> Iterator[list[str]]:
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    names: list[str] = []
-    yield names
-    for name in names:
-        drop_queue(name)
-    redis = connection.get_redis(REDIS_URL)
-    for name in names:
-        flags = cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")
-        for key in redis.scan_iter(match=flags):
-            redis.delete(key)
-    db.dispose_engines()
-
-
-def test_two_installs_on_one_redis_do_not_cancel_each_other(tmp_path, cifar_dir, monkeypatch, queues) -> None:
-    queues += ["vgp-test-key-a", "vgp-test-key-b"]
-    install(tmp_path, cifar_dir, monkeypatch, "a.db", queues[0])
-    run_a = running_run()
-    assert cancellation.cancel_run(run_a) is RunStatus.RUNNING and cancellation.cancel_requested(run_a)
-    key = cancellation.cancel_key(run_a)
-    assert queues[0] in key and "a.db" in key
-    assert 0 < connection.get_redis().ttl(key) <= cancellation.CANCEL_FLAG_TTL_S  # it expires on its own
-    install(tmp_path, cifar_dir, monkeypatch, "b.db", queues[1])
-    run_b = running_run()
-    assert run_b == run_a  # the same id in the other install
-    assert not cancellation.cancel_requested(run_b)
-
-
-def test_a_stale_flag_does_not_stop_a_later_run_of_the_same_id(tmp_path, cifar_dir, monkeypatch, queues) -> None:
-    """The database made afresh (var/vgp.db removed and migrated again) hands out run 1 again."""
-    queues.append("vgp-test-key-c")
-    install(tmp_path, cifar_dir, monkeypatch, "vgp.db", queues[0])
-    old = running_run()
-    assert cancellation.cancel_run(old) is RunStatus.RUNNING
-    db.dispose_engines()
-    (tmp_path / "vgp.db").unlink()
-    install(tmp_path, cifar_dir, monkeypatch, "vgp.db", queues[0])
-    new = running_run()
-    assert new == old
-    assert not cancellation.cancel_requested(new)
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
 
 def test_cancel_a_queued_run(in_process: Path) -> None:
@@ -92,16 +33,31 @@ def test_cancel_a_queued_run(in_process: Path) -> None:
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
 
 
-def test_cancel_a_running_run_through_the_flag(in_process: Path) -> None:
+def test_cancel_a_running_job_while_redis_is_unreachable(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = submission.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
-    with db.session_scope() as s:  # as if a worker had just started it
-        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    job = threading.Thread(target=jobs.train_run, args=(run_id,), daemon=True)  # the job, as a work horse runs it
+    job.start()
+    wait_for(lambda: run_row(run_id).epochs_done >= 1, 60, what="the job to record an epoch")
+    monkeypatch.setenv("REDIS_URL", DEAD_REDIS_URL)
     assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
     assert cancellation.cancel_requested(run_id)
-    with db.session_scope() as s:  # hand it back to the queue so that the real job runs and sees the flag
-        assert store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.QUEUED)
+    job.join(timeout=60)
+    assert not job.is_alive(), "the job did not stop on its Cancel"
+    run = run_row(run_id)
+    assert run.status is RunStatus.CANCELLED and run.reason.startswith("cancelled during epoch"), run.reason
+    assert run.epochs_done < 200
+    assert not cancellation.cancel_requested(run_id)  # cleared as the run left running
+
+
+def test_an_old_cancel_does_not_stop_the_resumed_run(in_process: Path) -> None:
+    run_id = submission.submit_run(TINY)
+    with db.session_scope() as s:  # as if a worker had started it
+        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
+    with db.session_scope() as s:  # its process died before it saw the request: cancelled, never resumed by itself
+        assert store.interrupt_run(s, run_id, [RunStatus.RUNNING], "the worker's training process died", None)
+    assert run_row(run_id).status is RunStatus.CANCELLED
+    submission.resume_run(run_id)  # by hand
     work_in_process()
     run = run_row(run_id)
-    assert run.status is RunStatus.CANCELLED, run.reason
-    assert run.epochs_done < 200
-    assert not cancellation.cancel_requested(run_id)  # the job cleared its flag
+    assert run.status is RunStatus.COMPLETED and run.epochs_done == TINY.epochs, run.reason

@@ -105,28 +105,24 @@ def test_resume_refuses_a_running_run_and_keeps_its_pending_cancel(env: dict) ->
     run_id = new_run()
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
-    try:
-        assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
-        with pytest.raises(ValueError, match="is running"):
-            submission.resume_run(run_id)
-        assert cancellation.cancel_requested(run_id)
-        assert run_row(run_id).status is RunStatus.RUNNING
-    finally:
-        cancellation.clear_cancel_flag(run_id)
+    assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
+    with pytest.raises(ValueError, match="is running"):
+        submission.resume_run(run_id)
+    assert cancellation.cancel_requested(run_id)
+    assert run_row(run_id).status is RunStatus.RUNNING
 
 
-def test_resume_clears_a_stopped_runs_leftover_flag(env: dict) -> None:
+def test_resume_clears_a_stopped_runs_leftover_cancel(env: dict) -> None:
     run_id = new_run()
     with db.session_scope() as s:
         store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
     cancellation.cancel_run(run_id)
-    with db.session_scope() as s:  # its worker died before the job saw the flag; reconcile wrote it off
+    with db.session_scope() as s:  # its worker died before the job saw the request; reconcile wrote it off
         store.transition_run(s, run_id, [RunStatus.RUNNING], RunStatus.INTERRUPTED)
     try:
         submission.resume_run(run_id)
         assert not cancellation.cancel_requested(run_id) and run_row(run_id).status is RunStatus.QUEUED
     finally:
-        cancellation.clear_cancel_flag(run_id)
         queue.get_queue().delete(delete_jobs=True)
 
 

@@ -1,7 +1,8 @@
 # ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.jobs: the job a worker runs for a run, in this process on real Redis (database 15, a unique queue) and the
 test database (a SQLite file, and a Postgres one): a tiny run trained to completion with its
-metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled cancel-flag poll,
+metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled Cancel read
+(with the progress write) and a database outage that does not stop training,
 and an old job of a run queued again that may no longer touch it.
 
 Runs are tiny (depth 8, width 8, subset 64, batch 32) so that a test trains in about a second on a CPU.
@@ -9,6 +10,7 @@ Runs are tiny (depth 8, width 8, subset 64, batch 32) so that a test trains in a
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from tests.reliability_support import in_process, run_row, tiny, work_in_process
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import cancellation, connection, db, frames, queue, rq_jobs, runner, store, submission
+from worker.jobs import StopPoller
+from worker.progress import StepWriter
 from worker.rq_jobs import callbacks
 from worker.schema import CheckpointRow, RunStatus
 from worker.store import RunMeta
@@ -92,15 +96,44 @@ def test_bad_stored_config_fails_cleanly(in_process: Path) -> None:
     assert run.reason is not None and run.reason.startswith("invalid stored config: ConfigError: depth must be")
 
 
-def test_stop_poller_reads_the_flag_at_most_every_interval(in_process: Path) -> None:
-    from worker.jobs import StopPoller
+def running(run_id: int) -> int:
+    with db.session_scope() as s:  # as if a worker had started it
+        assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)
+    return run_id
 
-    run_id = submission.submit_run(TINY)
-    poller = StopPoller(run_id, poll_s=0.3)
-    connection.get_redis().set(cancellation.cancel_key(run_id), "1")
-    assert not any(poller() for _ in range(10_000))  # within the interval: no Redis read, so no stop yet
+
+def test_a_cancel_is_read_with_the_progress_write_at_most_every_interval(in_process: Path) -> None:
+    run_id = running(submission.submit_run(TINY))
+    progress = StepWriter(run_id, every_s=0.3)
+    should_stop = StopPoller(run_id, progress, heartbeat_s=3600)
+    steps = 1_000_000  # an epoch's first and last steps are always written
+    progress(1, steps)
+    assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
+    for step in range(2, 1000):  # within the interval: no write, so no read, so no stop yet
+        assert not should_stop()
+        progress(step, steps)
     time.sleep(0.35)
-    assert poller() and poller()  # read once, then remembered
+    progress(1000, steps)
+    assert should_stop() and should_stop()  # read with the write, then remembered
+
+
+def test_a_database_outage_while_training_neither_stops_it_nor_costs_every_step(
+    in_process: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = running(submission.submit_run(TINY))
+    progress = StepWriter(run_id, every_s=0.0)
+    should_stop = StopPoller(run_id, progress, heartbeat_s=0.0)
+    url = os.environ["DATABASE_URL"]
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")  # refused
+    for step in range(1, 51):
+        assert not should_stop()
+        progress(step, 50)
+    written = [r for r in caplog.records if "progress not written" in r.getMessage()]
+    assert len(written) == 1  # then it backs off (1 s, doubling up to WRITE_BACKOFF_MAX_S)
+    monkeypatch.setenv("DATABASE_URL", url)
+    time.sleep(1.05)
+    progress(1, 50)  # the database is back: the next write lands
+    assert run_row(run_id).epoch_step == 1
 
 
 def test_a_written_off_job_cannot_touch_its_run_again(in_process: Path) -> None:

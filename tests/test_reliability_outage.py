@@ -114,7 +114,7 @@ def test_a_hung_redis_costs_nothing(
         run_id = submission.submit_run(CONFIG, RunMeta(name="hung redis"))
         wait_for(lambda: run_row(run_id).epochs_done >= 2, 240, 0.02, "two epochs")
         os.kill(redis.proc.pid, signal.SIGSTOP)  # accepts connections, answers nothing
-        try:  # training goes on meanwhile: the cancel polls time out and back off
+        try:  # training goes on meanwhile: the job never asks Redis (Cancel is read from the database)
             wait_for(lambda: run_row(run_id).status.finished, 60, 0.2, "the run to finish while Redis hangs")
         finally:
             os.kill(redis.proc.pid, signal.SIGCONT)
@@ -125,7 +125,6 @@ def test_a_hung_redis_costs_nothing(
     finally:
         worker.stop()
         redis.stop()
-    assert f"run {run_id}: cannot read the cancel flag" in log
     assert_cost_nothing(run_id, log, baseline)
 
 

@@ -64,7 +64,7 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
         worker.stop()
     run = run_row(run_id)
     assert run.status is RunStatus.CANCELLED, run.reason
-    assert "did not stop on its flag" in (run.reason or "")
+    assert "did not stop when asked" in (run.reason or "")
     assert len(epochs_of(run_id)) == 1 and run.epochs_done == 1  # what it logged is kept
     assert job(job_id).get_status() == "stopped"
     assert not cancellation.cancel_requested(run_id)

@@ -12,7 +12,7 @@ Words: "worker" names three things, kept apart so:
 
 Rooms, in import order: `settings`, `schema`, `db`, `store` (writes) and `frames` (reads), `sweeps`;
 `connection` (Redis), `rq_jobs` (our RQ jobs: what is enqueued, what a worker accepts, fetching one), `liveness`
-(RQ jobs seen from outside), `cancellation` (flags, cancel_run), `rq_jobs.callbacks` (what RQ calls when a job
+(RQ jobs seen from outside), `cancellation` (cancel_run, in the database), `rq_jobs.callbacks` (what RQ calls when a job
 fails or is stopped), `queue` (enqueue), `submission` (submit, seeds, sweeps, resume), `reconcile` (crash
 recovery), `runner` (the worker process); `jobs`, `sweep_job` and `landscape_job` (what runs in a work horse).
 """

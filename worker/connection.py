@@ -1,6 +1,6 @@
 """Where the queue lives: the Redis URL, its clients, whether it answers, and the one line that says it does not.
 
-Imports `redis` but never `rq`, so that the cancel flags and the store's callers can reach Redis without RQ.
+Imports `redis` but never `rq`, so that the store's callers can reach Redis without RQ.
 """
 
 from __future__ import annotations

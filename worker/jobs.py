@@ -22,7 +22,6 @@ from vgp_models.memory import check_memory
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics, TrainResult
 from vgp_models.provenance import git_commit, parameter_count
 from vgp_models.train import resolve_device, train
-from worker.cancellation import cancel_requested, clear_cancel_flag, poll_connection
 from worker.checkpoints import DbCheckpoints, prune_completed
 from worker.db import session_scope
 from worker.liveness import current_job_id, current_worker_name
@@ -43,50 +42,30 @@ from worker.store import (
 
 log = logging.getLogger(__name__)
 
-CANCEL_POLL_S = 0.5
-"""should_stop reads the Redis cancel flag at most this often (it is called before every step)."""
-
-CANCEL_POLL_MAX_S = 30.0
-"""While Redis does not answer, the poll interval doubles up to this (training goes on meanwhile)."""
-
 
 class StopPoller:
-    """The `should_stop` callback: a time-throttled read of the run's cancel flag, plus a heartbeat.
+    """The `should_stop` callback: whether someone asked the run to stop, as the job's last progress write read it
+    (`progress.cancel_requested`, runs.cancel_requested_at: no read of its own), plus a heartbeat.
 
     The heartbeat (every VGP_HEARTBEAT_S) is fenced by the job id: when the run is no longer running under
     this job (reconcile wrote it off as interrupted and queued it again), training stops and `lost` is set.
-    While Redis does not answer, polls back off (up to CANCEL_POLL_MAX_S); a database outage skips heartbeats.
+    A database outage skips heartbeats (and progress writes back off): training goes on.
     """
 
     def __init__(
-        self,
-        run_id: int,
-        poll_s: float = CANCEL_POLL_S,
-        heartbeat_s: float | None = None,
-        job_id: str | None = None,
-        run_uuid: str | None = None,
+        self, run_id: int, progress: StepWriter, heartbeat_s: float | None = None, job_id: str | None = None
     ) -> None:
         self.run_id = run_id
         self.job_id = job_id
-        self.run_uuid = run_uuid  # names the run's cancel flag; None: read from the database at each poll
-        self.poll_s = self._poll_every = poll_s
-        self._redis = poll_connection()
+        self.progress = progress
         self.heartbeat_s = Settings.from_env().heartbeat_s if heartbeat_s is None else heartbeat_s
-        self.stop = False
         self.lost = False
-        self._last_poll = self._last_beat = time.monotonic()
+        self._last_beat = time.monotonic()
 
     def __call__(self) -> bool:
-        if self.stop:
+        if self.lost or self.progress.cancel_requested:
             return True
         now = time.monotonic()
-        if now - self._last_poll >= self._poll_every:
-            asked = cancel_requested(self.run_id, self.run_uuid, self._redis)
-            self._last_poll = time.monotonic()  # after the poll: a poll that timed out counts from its end
-            self.stop = bool(asked)
-            # A Redis that did not answer: back off (at least 1 s, doubling up to CANCEL_POLL_MAX_S), training on.
-            backoff = min(max(2 * self._poll_every, 1.0), CANCEL_POLL_MAX_S)
-            self._poll_every = self.poll_s if asked is not None else backoff
         if now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             try:
@@ -97,8 +76,8 @@ class StopPoller:
             else:
                 if not owned:
                     log.warning("run %d is no longer running under this job; stopping", self.run_id)
-                    self.stop = self.lost = True
-        return self.stop
+                    self.lost = True
+        return self.lost
 
 
 def _mark_failed(run_id: int, reason: str, job_id: str | None, from_status: RunStatus = RunStatus.RUNNING) -> str:
@@ -206,8 +185,8 @@ def _train(run_id: int, job_id: str | None, queued: _QueuedRun, commit: str | No
     """Train the claimed run from its last checkpoint, if any; the result, or the job's outcome when training
     failed ("failed", the run marked so) or the run was taken over by another job ("superseded")."""
     checkpoints, on_epoch = _checkpoint_store(queued.store_kind, run_id, queued.uuid, job_id)
-    poller = StopPoller(run_id, job_id=job_id, run_uuid=queued.uuid)
     progress = StepWriter(run_id, job_id)
+    poller = StopPoller(run_id, progress, job_id=job_id)
     try:
         params, device = parameter_count(queued.config), str(resolve_device(queued.config))  # no weights allocated
         with session_scope() as session:
@@ -291,10 +270,5 @@ def _finish(run_id: int, run_uuid: str, result: TrainResult, job_id: str | None 
         return "superseded"
     if status is RunStatus.COMPLETED:
         prune_completed(run_id, run_uuid)
-    if result.status == "cancelled":
-        try:
-            clear_cancel_flag(run_id)
-        except Exception:  # noqa: BLE001 (the flag expires on its own)
-            log.warning("run %d: cancel flag not cleared (it expires on its own)", run_id)
     log.info("run %d %s: %s", run_id, result.status, result.message)
     return result.status

@@ -93,7 +93,7 @@ def stop_job(job_id: str) -> bool:
         return False
     except RedisError as e:
         raise QueueError(redis_error_line(e)) from e
-    log.warning("job %s did not stop on its cancel flag; sent RQ's stop-job command", job_id)
+    log.warning("job %s did not stop when its run was cancelled; sent RQ's stop-job command", job_id)
     return True
 
 

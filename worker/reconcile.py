@@ -2,9 +2,9 @@
 
 `reconcile()` does four things, each a conditional UPDATE so that several workers reconciling at once agree:
 
-1. a running run whose cancel flag is older than VGP_CANCEL_GRACE_S gets RQ's stop-job command (its worker
-   kills the work horse and `rq_jobs.callbacks.on_job_stopped` marks it cancelled); if its job is already dead, it is
-   marked cancelled here (a run someone cancelled is never interrupted and resumed);
+1. a running run whose Cancel (runs.cancel_requested_at) is older than VGP_CANCEL_GRACE_S gets RQ's stop-job
+   command (its worker kills the work horse and `rq_jobs.callbacks.on_job_stopped` marks it cancelled); if its job
+   is already dead, it is marked cancelled here (a run someone cancelled is never interrupted and resumed);
 2. a running run whose heartbeat is older than VGP_STALE_AFTER_S and whose RQ job is not alive (the worker
    was SIGKILLed, lost power, or Redis lost the job) becomes interrupted;
 3. an interrupted run is queued again, VGP_AUTO_RESUMES times at most (counted in runs.auto_resumes), and
@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from worker.cancellation import cancel_flag_age, clear_cancel_flag
 from worker.connection import QueueError, require_redis
 from worker.db import session_scope
 from worker.liveness import job_alive, job_pending, stop_job
@@ -50,7 +49,7 @@ class ReconcileReport:
     """The run ids each step changed."""
 
     stopped: list[int] = field(default_factory=list)  # stop-job command sent
-    cancelled: list[int] = field(default_factory=list)  # cancelled here: flag set, job dead
+    cancelled: list[int] = field(default_factory=list)  # cancelled here: Cancel asked, job (or process) dead
     interrupted: list[int] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)  # automatic re-enqueues
     requeued: list[int] = field(default_factory=list)  # queued runs whose job was lost
@@ -66,14 +65,13 @@ class ReconcileReport:
 @dataclass(frozen=True)
 class _RunView:
     id: int
-    uuid: str
     job_id: str | None
     heartbeat_at: datetime | None
     started_at: datetime | None
     created_at: datetime
     auto_resumes: int
     tracked: bool
-    cancel_requested: bool  # a tracked run's Cancel (runs.cancel_requested_at)
+    cancel_requested_at: datetime | None  # a pending Cancel
 
 
 def _runs(statuses: tuple[RunStatus, ...]) -> list[_RunView]:
@@ -81,8 +79,8 @@ def _runs(statuses: tuple[RunStatus, ...]) -> list[_RunView]:
     with session_scope() as session:
         runs: list[Run] = list_runs(session, statuses)
         return [
-            _RunView(r.id, r.uuid, r.job_id, r.heartbeat_at, r.started_at, r.created_at, r.auto_resumes or 0,
-                     r.origin is RunOrigin.TRACKED, r.cancel_requested_at is not None)
+            _RunView(r.id, r.job_id, r.heartbeat_at, r.started_at, r.created_at, r.auto_resumes or 0,
+                     r.origin is RunOrigin.TRACKED, r.cancel_requested_at)
             for r in runs
         ]  # fmt: skip
 
@@ -113,7 +111,7 @@ def _reconcile_tracked(settings: Settings, report: ReconcileReport) -> None:
         if not run.tracked or last_sign >= now - timedelta(seconds=settings.stale_after_s):
             continue
         quiet = int((now - last_sign).total_seconds())
-        if run.cancel_requested:
+        if run.cancel_requested_at is not None:
             status, reason, ids = RunStatus.CANCELLED, "cancelled by user (its process had stopped)", report.cancelled
         else:
             status, ids = RunStatus.INTERRUPTED, report.interrupted
@@ -132,17 +130,18 @@ def _reconcile_running(settings: Settings, report: ReconcileReport) -> None:
     for run in _runs((RunStatus.RUNNING,)):
         if run.tracked:
             continue  # _reconcile_tracked's
-        flag_age = cancel_flag_age(run.id, run.uuid)
+        asked = run.cancel_requested_at is not None
         last_sign = run.heartbeat_at or run.started_at or run.created_at
         stale = last_sign < stale_before
-        if flag_age is None and not stale:
+        if not asked and not stale:
             continue
         alive = job_alive(run.job_id, settings.stale_after_s)
-        if flag_age is not None:
+        if asked:
+            overdue = now - run.cancel_requested_at >= timedelta(seconds=settings.cancel_grace_s)
             if alive:
-                if flag_age >= settings.cancel_grace_s and run.job_id and stop_job(run.job_id):
+                if overdue and run.job_id and stop_job(run.job_id):
                     report.stopped.append(run.id)
-            elif stale or flag_age >= settings.cancel_grace_s:  # a cancelled run is never interrupted and resumed
+            elif stale or overdue:  # a cancelled run is never interrupted and resumed
                 _cancel_dead(run, report)
             continue
         if stale and not alive:
@@ -163,7 +162,6 @@ def _cancel_dead(run: _RunView, report: ReconcileReport) -> None:
     with session_scope() as session:
         done = transition_run(session, run.id, (RunStatus.RUNNING,), RunStatus.CANCELLED, reason, only_job=run.job_id)
     if done:
-        clear_cancel_flag(run.id, run.uuid)
         report.cancelled.append(run.id)
 
 
@@ -176,7 +174,6 @@ def _resume_interrupted(settings: Settings, report: ReconcileReport) -> None:
         with session_scope() as session:
             if not claim_auto_resume(session, run.id, settings.auto_resumes):
                 continue  # another worker's reconcile won, or someone resumed or cancelled it meanwhile
-        clear_cancel_flag(run.id, run.uuid)
         _enqueue(run.id)
         log.warning("run %d queued again automatically (resume %d of %d)", run.id, run.auto_resumes + 1,
                     settings.auto_resumes)  # fmt: skip

@@ -131,7 +131,8 @@ class Run(Base):
     epoch_steps: Mapped[int | None] = mapped_column(Integer)
     epoch_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     origin: Mapped[RunOrigin] = mapped_column(_origin_type(), default=RunOrigin.QUEUED, server_default="queued")
-    # Cancel for a run with no RQ job (a tracked run): its own loop polls this and stops at its next step.
+    # A running run's pending Cancel (store.request_cancel), read by its job or its tracked loop, which then stops;
+    # cleared when the run leaves running (store.transition_run), so it never outlives the job it was asked of.
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     epochs: Mapped[list[EpochRow]] = relationship(

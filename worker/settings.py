@@ -5,7 +5,7 @@ process with one line naming the variable, before it writes anything.
     VGP_STALE_AFTER_S         40   a running run silent this long, whose RQ job is not alive, is marked interrupted
     VGP_RECONCILE_INTERVAL_S  10   every worker (and the dashboard) runs worker.reconcile this often
                                    (its old name VGP_SWEEP_INTERVAL_S is still read, with a notice: RENAMED)
-    VGP_CANCEL_GRACE_S        10   a run still running this long after its cancel flag gets RQ's stop-job command
+    VGP_CANCEL_GRACE_S        10   a job still running this long after its run's Cancel gets RQ's stop-job command
     VGP_AUTO_RESUMES           1   automatic re-enqueues an interrupted run gets before it waits for a person
     VGP_EPOCH_TIMEOUT_S     3600   RQ's wall-time limit per epoch of a job (plus JOB_STARTUP_S)
     VGP_MAX_PARAMS_X_BATCH   4e9   a run's parameters times its batch size may not exceed this (memory budget)
@@ -195,7 +195,7 @@ RANGES: dict[str, tuple[str, float, float]] = {
 }
 """The settings read outside `Settings` (the importer, the Procfile, the Makefile): type and range."""
 
-QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # ':' separates the parts of the cancel keys
+QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # part of RQ's Redis keys, whose parts ':' separates
 HOST_NAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
 
 

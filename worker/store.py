@@ -154,12 +154,15 @@ def transition_run(
     With `only_job`, the run must also still belong to that RQ job (runs.job_id): a job that was written off
     (its run interrupted and queued again under a new job) can no longer change it.
     Timestamps: running sets started_at (first time) and the heartbeat, finished sets finished_at, queued clears
-    finished_at.
+    finished_at. Every move to a status other than running clears cancel_requested_at: a Cancel is asked of one
+    running job of the run, so a later job (the run resumed, or queued again) is never stopped by it.
     """
     unknown = sorted(set(fields) - _EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"unknown field(s) of a run: {', '.join(unknown)}")
     fields = {k: finite(v) if isinstance(v, float) else v for k, v in fields.items()}
+    if to_status is not RunStatus.RUNNING:
+        fields["cancel_requested_at"] = None
     return transition_row(session, Run, run_id, from_statuses, to_status, reason, only_job=only_job, **fields)
 
 
@@ -229,9 +232,14 @@ def interrupt_run(
 
     A run that dies the same way again after an automatic resume is marked failed instead and never resumed
     automatically again: what killed it (the kernel's OOM killer, most often) would kill it again.
-    Conditional like transition_run; False when the run was not in `from_statuses` (under `only_job`).
+    A run that was asked to stop (runs.cancel_requested_at) is marked cancelled instead: a run someone cancelled
+    is never resumed automatically. Conditional like transition_run; False when the run was not in `from_statuses`
+    (under `only_job`).
     """
     run = get_run(session, run_id)
+    if run is not None and run.cancel_requested_at is not None:
+        reason = f"cancelled by user; its process died before it stopped ({reason})"
+        return transition_run(session, run_id, from_statuses, RunStatus.CANCELLED, reason, only_job=only_job)
     earlier = resumed_after(run.reason if run else None)
     if earlier and _cause(earlier[len(AUTO_RESUMED_AFTER) :]) == _cause(squash(reason)):
         reason = (f"{reason} (again after an automatic resume, so it is not resumed again; if it ran out of "
@@ -264,11 +272,12 @@ def update_run_meta(
 
 
 def request_cancel(session: Session, run_id: int) -> bool:
-    """Ask a running tracked run to stop: its own loop reads runs.cancel_requested_at and raises at its next step
-    (`worker.tracking`). False when the run is not a running tracked run; a second request keeps the first's time."""
+    """Ask a running run to stop: runs.cancel_requested_at, read by its job with its progress writes
+    (`worker.progress`) or by a tracked run's own loop (`worker.tracking`). False when the run is not running; a
+    second request keeps the first's time, from which `worker.reconcile` ages it (VGP_CANCEL_GRACE_S)."""
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.origin == RunOrigin.TRACKED)
+        .where(Run.id == run_id, Run.status == RunStatus.RUNNING)
         .values(cancel_requested_at=func.coalesce(Run.cancel_requested_at, utcnow()))
         .execution_options(synchronize_session=False)
     )

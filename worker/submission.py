@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from vgp_models.config import ConfigError, RunConfig
@@ -20,8 +19,7 @@ from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.memory import check_memory
 from vgp_models.sweep_config import SweepConfig
 from worker import landscapes, sweeps
-from worker.cancellation import clear_cancel_flag
-from worker.connection import QueueError, redis_error_line, require_redis
+from worker.connection import QueueError, require_redis
 from worker.db import session_scope
 from worker.queue import enqueue_landscape, enqueue_run, enqueue_run_job, enqueue_sweep, run_job_id
 from worker.schema import RunOrigin, RunStatus
@@ -159,10 +157,8 @@ def resume_run(run_id: int) -> str:
             status = require_run(session, run_id).status
             raise ValueError(f"run {run_id} is {status.value}; only interrupted, failed or cancelled runs resume")
     try:
-        clear_cancel_flag(run_id)  # a stopped run's leftover flag must not stop the resumed job
         return enqueue_run(run_id)
-    except (QueueError, RedisError) as e:
-        line = str(e) if isinstance(e, QueueError) else redis_error_line(e)
+    except QueueError as e:
         with session_scope() as session:
-            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {line}")
-        raise QueueError(line, run_id) from e
+            set_status(session, run_id, RunStatus.FAILED, reason=f"not queued: {e}")
+        raise

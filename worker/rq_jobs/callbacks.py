@@ -14,11 +14,9 @@ import os
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
 from rq.job import Job
 
 from worker import landscapes, sweeps
-from worker.cancellation import clear_cancel_flag
 from worker.db import session_scope
 from worker.rq_jobs import is_id
 from worker.schema import RunStatus
@@ -58,19 +56,16 @@ def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc_value: Any, t
 def on_job_stopped(job: Job, connection: Redis) -> None:
     """RQ stopped callback: the worker killed the work horse on RQ's stop-job command; the run is cancelled.
 
-    Everything the job recorded so far (epochs, gradients, checkpoints) is kept.
+    Everything the job recorded so far (epochs, gradients, checkpoints) is kept; the Cancel request is cleared
+    with the move (`store.transition_run`).
     """
     run_id = job_run_id(job)
     if run_id is None:
         return
-    reason = "cancelled by user (the job did not stop on its flag, so its worker stopped it)"
+    reason = "cancelled by user (the job did not stop when asked, so its worker stopped it)"
     with session_scope() as session:
         from_statuses = (RunStatus.RUNNING, RunStatus.QUEUED)
         transition_run(session, run_id, from_statuses, RunStatus.CANCELLED, reason, only_job=job.id)
-    try:
-        clear_cancel_flag(run_id)
-    except RedisError:
-        log.warning("run %d: cancel flag not cleared (it expires on its own)", run_id)
     log.info("run %d cancelled: its job %s was stopped", run_id, job.id)
 
 
