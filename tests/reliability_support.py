@@ -1,22 +1,18 @@
 """Shared by the worker's tests (test_jobs, test_queue, test_runner, test_reconcile, ...) and the
-tests/test_reliability_*.py scenarios: environments (in this process, or for worker processes), runs staged in the
-store, real worker processes, a private Redis server, and stub jobs that misbehave on purpose (imported by name in
-RQ work horses, so they live in an importable module).
-"""
+tests/test_reliability_*.py scenarios: the FAST environment of worker processes, runs staged in the store, real
+worker processes, and Redis and Postgres servers of a test's own, to stop and start at will."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,15 +21,14 @@ import pytest
 from rq import Callback
 from sqlalchemy import update
 
+from tests.env_support import REPO, free_port, product_env, require_redis
+from tests.run_support import tiny
 from vgp_models.config import RunConfig
-from worker import cancellation, connection, db, frames, liveness, queue, rq_jobs, runner, store
+from worker import connection, db, frames, liveness, queue, rq_jobs, runner, store
 from worker.schema import Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
     from vgp_models.metrics import EpochMetrics
-
-REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 FAST = {
     "VGP_HEARTBEAT_S": "1",
@@ -44,74 +39,14 @@ FAST = {
 """Reliability timings shortened so that a dead worker is found in seconds, not a minute."""
 
 
-def tiny(epochs: int = 2, seed: int = 0) -> RunConfig:
-    return RunConfig(depth=8, width=8, epochs=epochs, subset=64, batch_size=32, device="cpu", seed=seed)
-
-
-def make_env(tmp_path: Path, cifar_dir: Path, database_url: str, redis_url: str = REDIS_URL, **extra: str) -> dict:
-    """The variables a product process needs: database, Redis and a unique queue, data, checkpoints."""
-    return {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "VGP_QUEUE": f"vgp-test-rel-{uuid.uuid4().hex[:8]}",
-        "VGP_DATA_DIR": str(cifar_dir),
-        "VGP_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
-        **extra,
-    }
-
-
-@contextmanager
-def fast_worker_env(
-    tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict]:
-    """make_env with FAST timings and one CPU thread, set in this process too, on a migrated database;
-    the queue is dropped afterwards. Skips without Redis."""
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    drop_queue(variables["VGP_QUEUE"])
-    db.dispose_engines()
-
-
 @pytest.fixture
-def in_process(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """This process pointed at a migrated database, Redis database 15 and a unique queue, for jobs run here
-    (`work_in_process`); yields tmp_path. The queue, its jobs and its cancel flags are removed afterwards.
-    Skips without Redis."""
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    name = f"vgp-test-{uuid.uuid4().hex[:8]}"
-    url = database_url
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("VGP_QUEUE", name)
-    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
-    monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    db.upgrade_database(url)
-    yield tmp_path
-    drop_queue(name)  # explicit REDIS_URL inside: a test may have pointed the variable elsewhere
-    db.dispose_engines()
-
-
-def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
-    """Remove a test queue, its jobs and registries, and any cancel flags, from Redis."""
-    try:
-        redis = connection.get_redis(redis_url)
-        q = queue.get_queue(name, connection=redis)
-        for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry,
-                         q.started_job_registry):  # fmt: skip
-            for job_id in registry.get_job_ids():
-                registry.remove(job_id, delete_job=True)
-        q.delete(delete_jobs=True)
-        for key in redis.scan_iter(match=cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*",
-                                                                        run_uuid="*")):  # fmt: skip
-            redis.delete(key)
-    except Exception:  # noqa: BLE001 (a private Redis may already be gone)
-        pass
+def fast_env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """`env` with FAST timings and one CPU thread (two cores are shared), for the worker processes a test starts;
+    skips without Redis."""
+    require_redis()
+    fast = {**FAST, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with product_env(tmp_path, cifar_dir, database_url, monkeypatch, **fast) as variables:
+        yield variables
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
@@ -273,12 +208,6 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
 """In a real browser: a tracked run (vgp_models.track, the user's own loop in this process) shows on its Run page
 as running while it trains, and the page's Cancel stops the loop at its next step.
 
@@ -14,7 +13,7 @@ import time
 import pytest
 from torch import nn
 
-from tests.browser_helpers import open_dashboard, services
+from tests.browser_helpers import open_dashboard
 from tests.track_support import batches, tiny_model
 from vgp_models.track import Run, RunCancelled
 from worker import db, store

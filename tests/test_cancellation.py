@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.cancellation: cancelling a queued run (its job leaves the queue) and a running one (through its flag, which
 the job reads and clears), in this process on real Redis and the test database; and the cancel flag on a shared
 Redis: two installs (other queue, other database) never cancel each other's runs, and a flag left behind never stops
@@ -14,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability_support import REDIS_URL, drop_queue, in_process, make_env, run_row, tiny, work_in_process
+from tests.env_support import drop_queue, make_env, require_redis
+from tests.reliability_support import run_row, work_in_process
+from tests.run_support import tiny
 from vgp_models.config import RunConfig
 from worker import cancellation, connection, db, queue, store, submission
 from worker.schema import RunStatus
@@ -40,17 +41,12 @@ def running_run() -> int:
 
 @pytest.fixture
 def queues() -> Iterator[list[str]]:
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    """The queues a test names; each dropped afterwards with its jobs and cancel flags."""
+    require_redis()
     names: list[str] = []
     yield names
     for name in names:
         drop_queue(name)
-    redis = connection.get_redis(REDIS_URL)
-    for name in names:
-        flags = cancellation.CANCEL_KEY.format(queue=name, database="*", run_id="*", run_uuid="*")
-        for key in redis.scan_iter(match=flags):
-            redis.delete(key)
     db.dispose_engines()
 
 
@@ -82,7 +78,7 @@ def test_a_stale_flag_does_not_stop_a_later_run_of_the_same_id(tmp_path, cifar_d
     assert not cancellation.cancel_requested(new)
 
 
-def test_cancel_a_queued_run(in_process: Path) -> None:
+def test_cancel_a_queued_run(redis_env: dict) -> None:
     run_id = submission.submit_run(TINY)
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED
     assert run_row(run_id).job_id not in queue.get_queue().job_ids
@@ -92,7 +88,7 @@ def test_cancel_a_queued_run(in_process: Path) -> None:
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
 
 
-def test_cancel_a_running_run_through_the_flag(in_process: Path) -> None:
+def test_cancel_a_running_run_through_the_flag(redis_env: dict) -> None:
     run_id = submission.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
     with db.session_scope() as s:  # as if a worker had just started it
         assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)

@@ -6,12 +6,12 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.cli_support import run_module
 from vgp_models.__main__ import main
 from vgp_models.metrics import EpochMetrics, LayerGrad
 from vgp_models.run_folder import RunFolder
@@ -21,15 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "VGP_DATA_DIR"}
-    return subprocess.run(
-        [sys.executable, "-m", "vgp_models", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_module("vgp_models", *args, env=env, timeout=120)
 
 
 def read_csv(path: Path) -> list[list[str]]:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import postgres_database
-from tests.reliability_support import tiny
+from tests.run_support import tiny
 from worker import db, frames, store
 
 

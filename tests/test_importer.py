@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_support import run_module
 from vgp_models.config import RunConfig
 from vgp_models.run_folder import RunFolderError, read_run_folder, train_into
 from worker import db, frames, schema
@@ -39,8 +38,7 @@ def run_folder(trained: Path, tmp_path: Path) -> Path:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker", "import", *map(str, args)], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return run_module("worker", "import", *args)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

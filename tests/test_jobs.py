@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.jobs: the job a worker runs for a run, in this process on real Redis (database 15, a unique queue) and the
 test database (a SQLite file, and a Postgres one): a tiny run trained to completion with its
 metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled cancel-flag poll,
@@ -17,7 +16,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from tests.reliability_support import in_process, run_row, tiny, work_in_process
+from tests.reliability_support import run_row, work_in_process
+from tests.run_support import tiny
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import cancellation, connection, db, frames, queue, rq_jobs, runner, store, submission
@@ -33,7 +33,7 @@ def stored_frames(run_id: int) -> tuple:
         return frames.epochs_frame(s, [run_id]), frames.gradients_frame(s, [run_id])
 
 
-def test_submit_then_work_completes(in_process: Path) -> None:
+def test_submit_then_work_completes(redis_env: dict, tmp_path: Path) -> None:
     run_id = submission.submit_run(TINY, RunMeta(name="e2e", group="tests", tags=["tiny"]))
     assert run_row(run_id).status is RunStatus.QUEUED
     work_in_process()
@@ -56,11 +56,11 @@ def test_submit_then_work_completes(in_process: Path) -> None:
     with db.session_scope() as s:  # checkpoints live in the database; a completed run keeps only `best`
         kept = [(c.kind, c.epoch) for c in s.scalars(select(CheckpointRow).where(CheckpointRow.run_id == run_id))]
     assert kept == [("best", run.best_epoch)]
-    assert not (in_process / "checkpoints").exists()  # nothing on the worker's disk
+    assert not (tmp_path / "checkpoints").exists()  # nothing on the worker's disk
 
 
-def test_missing_data_fails_with_the_location(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = in_process / "nowhere"
+def test_missing_data_fails_with_the_location(redis_env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nowhere"
     monkeypatch.setenv("VGP_DATA_DIR", str(missing))
     run_id = submission.submit_run(TINY)
     work_in_process()
@@ -71,7 +71,7 @@ def test_missing_data_fails_with_the_location(in_process: Path, monkeypatch: pyt
     assert stored_frames(run_id)[0].empty
 
 
-def test_unknown_run_id_does_not_crash_the_worker(in_process: Path) -> None:
+def test_unknown_run_id_does_not_crash_the_worker(redis_env: dict) -> None:
     job = queue.get_queue().enqueue(rq_jobs.JOB_FUNCTION, 987654)
     after = submission.submit_run(TINY)  # the worker goes on to the next job
     work_in_process()
@@ -80,7 +80,7 @@ def test_unknown_run_id_does_not_crash_the_worker(in_process: Path) -> None:
     assert run_row(after).status is RunStatus.COMPLETED
 
 
-def test_bad_stored_config_fails_cleanly(in_process: Path) -> None:
+def test_bad_stored_config_fails_cleanly(redis_env: dict) -> None:
     with db.session_scope() as s:
         run = store.create_run(s, TINY)
         run.config = {**TINY.to_dict(), "depth": 9}
@@ -92,7 +92,7 @@ def test_bad_stored_config_fails_cleanly(in_process: Path) -> None:
     assert run.reason is not None and run.reason.startswith("invalid stored config: ConfigError: depth must be")
 
 
-def test_stop_poller_reads_the_flag_at_most_every_interval(in_process: Path) -> None:
+def test_stop_poller_reads_the_flag_at_most_every_interval(redis_env: dict) -> None:
     from worker.jobs import StopPoller
 
     run_id = submission.submit_run(TINY)
@@ -103,7 +103,7 @@ def test_stop_poller_reads_the_flag_at_most_every_interval(in_process: Path) -> 
     assert poller() and poller()  # read once, then remembered
 
 
-def test_a_written_off_job_cannot_touch_its_run_again(in_process: Path) -> None:
+def test_a_written_off_job_cannot_touch_its_run_again(redis_env: dict) -> None:
     """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
     from rq.exceptions import AbandonedJobError
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.queue: the RQ queue on real Redis (database 15, a unique queue) and the test database: a run's job carries
 only the run id (RQ's JSON serializer) with a timeout for its epochs, the queue's counts, and callbacks: only
 ours are ever imported, even for a job planted in Redis that a worker cleans up as abandoned."""
@@ -15,7 +14,8 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from tests.reliability_support import in_process, run_row, tiny, work_in_process
+from tests.reliability_support import run_row, work_in_process
+from tests.run_support import tiny
 from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.sweep_config import SweepConfig
 from worker import connection, db, landscapes, queue, rq_jobs, runner, submission, sweeps
@@ -34,7 +34,7 @@ def abandon(job: Job) -> None:
     run_queue.connection.zadd(run_queue.started_job_registry.key, {f"{job.id}:gone": 1})
 
 
-def test_job_payload_is_only_the_run_id(in_process: Path) -> None:
+def test_job_payload_is_only_the_run_id(redis_env: dict) -> None:
     run_id = submission.submit_run(TINY)
     job_id = run_row(run_id).job_id
     assert job_id is not None
@@ -46,14 +46,14 @@ def test_job_payload_is_only_the_run_id(in_process: Path) -> None:
     assert job.timeout == queue.job_timeout_s(TINY.epochs)
 
 
-def test_a_submitted_run_waits_on_the_queue(in_process: Path) -> None:
+def test_a_submitted_run_waits_on_the_queue(redis_env: dict) -> None:
     submission.submit_run(TINY)
     run_queue = queue.get_queue()
     assert run_queue.count == 1 and run_queue.started_job_registry.count == 0
 
 
 def test_a_callback_planted_in_redis_is_never_called(
-    in_process: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job in the started registry whose worker is gone is "abandoned": every worker's registry cleaning (and any
     count of that registry) calls its failure callback, importing it by the name stored in Redis."""
@@ -109,7 +109,7 @@ def enqueued_as_before(kind: str) -> tuple[int, Job]:
 
 @pytest.mark.parametrize("kind", ITEMS)
 def test_a_job_stored_with_the_previous_callback_paths_is_run_and_its_failure_callback_fires(
-    in_process: Path, kind: str
+    redis_env: dict, kind: str
 ) -> None:
     item_id, job = enqueued_as_before(kind)
     assert job._failure_callback_name.startswith("worker.queue.")  # the old path, as Redis holds it
@@ -122,7 +122,7 @@ def test_a_job_stored_with_the_previous_callback_paths_is_run_and_its_failure_ca
         assert item.status is RunStatus.FAILED and "AbandonedJobError" in (item.reason or ""), item.reason
 
 
-def test_a_run_job_stored_with_the_previous_callback_paths_trains(in_process: Path) -> None:
+def test_a_run_job_stored_with_the_previous_callback_paths_trains(redis_env: dict) -> None:
     run_id, job = enqueued_as_before("run")
     assert job.stopped_callback is callbacks.on_job_stopped
     work_in_process()

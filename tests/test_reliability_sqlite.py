@@ -13,7 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.reliability_support import REPO, tiny, wait_for
+from tests.env_support import REPO
+from tests.reliability_support import wait_for
+from tests.run_support import tiny
 from worker import db, frames, schema, store
 
 SECONDS = 3.0

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.runner: the worker process and its callbacks. Against a real forking worker process (`python -m worker
 worker`): only VGP Lab's job runs (anyone who can write to Redis can enqueue a job naming any function, and RQ
 imports and calls it, so every other job is left failed, unrun, with the reason); a job deaf to its cancel flag is
@@ -8,7 +7,6 @@ never stop the worker. In this process: a killed work horse marks its run interr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,37 +19,29 @@ from tests.reliability_support import (
     dying_job,
     enqueue_stub,
     epochs_of,
-    fast_worker_env,
-    in_process,
     raising_job,
     run_row,
     stubborn_job,
-    tiny,
     wait_for,
     work_in_process,
 )
-from worker import cancellation, connection, db, queue, rq_jobs, runner, store, submission
+from tests.run_support import tiny
+from worker import cancellation, connection, db, queue, rq_jobs, store, submission
 from worker.rq_jobs import callbacks
 from worker.schema import RunStatus
 
 TINY = tiny()
 
 
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
-        yield variables
-
-
 def job(job_id: str) -> Job:
     return Job.fetch(job_id, connection=connection.get_redis(), serializer=JSONSerializer)
 
 
-def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: dict, tmp_path: Path) -> None:
+def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(fast_env: dict, tmp_path: Path) -> None:
     with db.session_scope() as s:
         run_id = store.create_run(s, tiny(epochs=5)).id
     job_id = enqueue_stub(stubborn_job, run_id, run_id=run_id)
-    worker = WorkerProcess(env, tmp_path / "worker.log", stubs=True)  # reconciles every second; grace 1 s (FAST)
+    worker = WorkerProcess(fast_env, tmp_path / "worker.log", stubs=True)  # reconciles every second; grace 1 s (FAST)
     try:
         wait_for(lambda: run_row(run_id).epochs_done == 1, 60, what="the stubborn job to record an epoch")
         (horse,) = worker.horses()
@@ -71,11 +61,11 @@ def test_a_job_deaf_to_its_cancel_flag_is_stopped_after_the_grace_period(env: di
     assert "sent RQ's stop-job command" in log
 
 
-def test_failed_and_dying_jobs_never_stop_the_worker(env: dict, tmp_path: Path) -> None:
+def test_failed_and_dying_jobs_never_stop_the_worker(fast_env: dict, tmp_path: Path) -> None:
     raising = enqueue_stub(raising_job, 999_999)  # a valid id (1..2**31-1) of no run: the job itself fails
     dying = enqueue_stub(dying_job, 999_999)
     good = submission.submit_run(tiny(epochs=2))
-    worker = WorkerProcess(env, tmp_path / "worker.log", burst=True, stubs=True)
+    worker = WorkerProcess(fast_env, tmp_path / "worker.log", burst=True, stubs=True)
     assert worker.proc.wait(timeout=180) == 0, worker.log()[-3000:]
     worker.stop()
     run = run_row(good)
@@ -104,13 +94,13 @@ def foreign_jobs(marker: Path) -> dict[str, tuple[str, tuple, dict]]:
     }
 
 
-def test_the_worker_refuses_every_job_but_ours(env: dict, tmp_path: Path) -> None:
+def test_the_worker_refuses_every_job_but_ours(fast_env: dict, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     q = queue.get_queue()
     jobs = foreign_jobs(marker).items()
     refused = {name: q.enqueue(func, *args, **options).id for name, (func, args, options) in jobs}
     ours = q.enqueue(rq_jobs.JOB_FUNCTION, 987654).id  # a run that does not exist: the job runs and says "missing"
-    worker = WorkerProcess(env, tmp_path / "worker.log", burst=True)
+    worker = WorkerProcess(fast_env, tmp_path / "worker.log", burst=True)
     assert worker.proc.wait(timeout=120) == 0, worker.log()[-3000:]
     worker.stop()
     assert not marker.exists()
@@ -124,7 +114,7 @@ def test_the_worker_refuses_every_job_but_ours(env: dict, tmp_path: Path) -> Non
     assert done.get_status() == "finished" and done.return_value() == "missing"
 
 
-def test_dead_work_horse_marks_interrupted_then_resume_finishes(in_process: Path) -> None:
+def test_dead_work_horse_marks_interrupted_then_resume_finishes(redis_env: dict) -> None:
     run_id = submission.submit_run(TINY)
     job = Job.fetch(run_row(run_id).job_id, connection=connection.get_redis(), serializer=JSONSerializer)
     with db.session_scope() as s:

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture db_url comes from tests.store_support
 """The forward signal and the weight updates on their way out of training: the store (real SQLite and Postgres),
 run folders (signals.csv, gradients.csv's two columns; older folders without them still read) and the importer."""
 
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store_support import db_url, metrics, new_run
+from tests.store_support import metrics, new_run
 from vgp_models.config import RunConfig
 from vgp_models.metrics import LayerSignal
 from vgp_models.run_folder import (

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The depth sweep at initialisation: vgp_models.sweep on tiny depths, its skip notes, `python -m vgp_models sweep`,
 the queued job writing its points to the store, and the Depth sweep page."""
 
@@ -15,7 +14,7 @@ import pytest
 import torch
 
 from dashboard import charts
-from tests.dashboard_support import APP, env, open_page, redis_env
+from tests.dashboard_support import APP, open_page
 from tests.reliability_support import work_in_process
 from vgp_models import sweep as sweep_module
 from vgp_models.config import ConfigError
@@ -24,7 +23,7 @@ from vgp_models.gradstats import GradientStats
 from vgp_models.sweep import SweepPoint, cure_config, run_sweep
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import build_model, model_input
-from worker import cancellation, db, submission, sweeps
+from worker import cancellation, db, queue, submission, sweeps
 from worker.schema import RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +184,7 @@ def test_sweep_page_queues_a_sweep(redis_env):
     at.number_input(key="sweep_seeds").set_value(2)
     at.run().button(key="sweep_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.success[0].value.startswith("Queued sweep #") and redis_env.queue.count == 1
+    assert at.success[0].value.startswith("Queued sweep #") and queue.get_queue().count == 1
     with db.session_scope() as s:
         (row,) = sweeps.sweeps_frame(s).to_dict("records")
     assert SweepConfig.from_dict(row["config"]) == SweepConfig((8, 14), ("none", "BN"), 2)

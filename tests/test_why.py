@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture env comes from tests.dashboard_support
 """Why it vanishes, on the dashboard: the gain per layer against a hand computation, the chart builders' data and
 scales, and the Run and Compare pages' section under AppTest with runs that carry a forward signal and weight
 updates (and with runs recorded before them)."""
@@ -13,7 +12,7 @@ import pytest
 
 from dashboard import charts, display
 from dashboard.gains import is_bn, layer_gains, median_gains
-from tests.dashboard_support import add_run, env, open_page
+from tests.dashboard_support import add_run, open_page
 from vgp_models.config import RunConfig
 from vgp_models.metrics import EpochMetrics, LayerGrad, LayerSignal
 from worker import db, store
