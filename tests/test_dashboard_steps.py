@@ -15,9 +15,10 @@ from torch import nn
 
 from dashboard import downloads
 from tests.dashboard_support import add_run, open_page
+from tests.run_support import epoch_metrics
 from tests.track_support import batches, tiny_model
 from vgp_models.config import RunConfig
-from vgp_models.metrics import EpochMetrics, StepPoint
+from vgp_models.metrics import StepPoint
 from vgp_models.track import Run
 from worker import db, frames, store
 from worker.progress import StepWriter
@@ -82,7 +83,8 @@ def test_run_page_shows_a_live_runs_new_epoch_on_its_next_refresh(env):
     assert any("No epoch has finished yet" in i.value for i in at.info)
     at.run()  # the page's reads are cached now
     with db.session_scope() as session:
-        store.record_epoch(session, run_id, EpochMetrics(1, 3, 4.5, 0.02, 4.55, 0.03, 1e-3, 1.5))
+        first = epoch_metrics(1, 3, train_loss=4.5, train_acc=0.02, val_loss=4.55, val_acc=0.03, seconds=1.5)
+        store.record_epoch(session, run_id, first)
     at.run()
     assert not at.exception and not any("No epoch has finished yet" in i.value for i in at.info)
     assert at.metric[0].value == "3.00%"  # best val acc, epoch 1
