@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.store_support import metrics, new_run
-from vgp_models.config import RunConfig
 from vgp_models.metrics import LayerSignal
 from vgp_models.run_folder import (
     GRADIENTS_HEADER_V1,
     SIGNALS_CSV,
     RunFolderError,
     read_run_folder,
-    train_into,
 )
 from worker import db, frames, importer, store
 
@@ -33,18 +31,9 @@ def write_rows(path: Path, rows: list[list[object]]) -> None:
         csv.writer(f).writerows(rows)
 
 
-@pytest.fixture(scope="module")
-def trained(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A completed two-epoch VGG08 (width 8) run folder."""
-    folder = tmp_path_factory.mktemp("runs") / "vgg08-tiny"
-    config = RunConfig.from_preset("vgg08", width=8, epochs=2, batch_size=32, subset=64, device="cpu")
-    assert train_into(folder, config, cifar_dir, resume=False).status == "completed"
-    return folder
-
-
 @pytest.fixture
-def run_folder(trained: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained, tmp_path / trained.name))
+def run_folder(trained_run_folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained_run_folder, tmp_path / trained_run_folder.name))
 
 
 def test_record_epoch_writes_signals_and_updates_that_frames_read(db_url: str) -> None:

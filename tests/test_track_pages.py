@@ -3,7 +3,6 @@ into Postgres, on the Run and Runs pages under Streamlit's AppTest; Cancel from 
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -12,8 +11,8 @@ from torch import nn
 from dashboard import run_actions
 from dashboard.display import plain
 from tests.dashboard_support import add_run, markdown_text, open_page
-from tests.track_support import batches, builder, tiny_model
-from vgp_models.track import Run, RunCancelled
+from tests.track_support import batches, builder, loop_until_cancelled, tiny_model
+from vgp_models.track import Run
 from worker import db, store
 from worker.schema import RunStatus
 from worker.tracking import DatabaseSink
@@ -67,25 +66,8 @@ def test_no_resume_or_rerun_of_a_tracked_run(env):
 
 
 def test_cancel_on_the_run_page_stops_the_tracked_loop(env):
-    sink, outcome = DatabaseSink(env["DATABASE_URL"], poll_s=0.1), {}
-
-    def train_until_cancelled() -> None:
-        model = tiny_model()
-        try:
-            with Run("cancel me", sink=sink) as run:
-                run.watch(model)
-                while True:
-                    for x, y in batches(4):
-                        nn.functional.cross_entropy(model(x), y).backward()
-                        run.step(loss=1.0)
-                        model.zero_grad()
-                        time.sleep(0.01)
-                    run.epoch(train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5)
-        except RunCancelled as e:
-            outcome["error"] = e
-
-    thread = threading.Thread(target=train_until_cancelled, daemon=True)
-    thread.start()
+    sink = DatabaseSink(env["DATABASE_URL"], poll_s=0.1)
+    thread, outcome = loop_until_cancelled("cancel me", sink, pause_s=0.01)
     deadline = time.monotonic() + 30
     while sink.run_id is None and time.monotonic() < deadline:
         time.sleep(0.05)
