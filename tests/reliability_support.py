@@ -11,20 +11,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from rq import Callback
 from sqlalchemy import update
 
 from tests.env_support import REPO, free_port, product_env, require_redis
 from tests.run_support import tiny
 from vgp_models.config import RunConfig
-from worker import connection, db, frames, liveness, queue, rq_jobs, runner, store
+from worker import connection, db, frames, runner, store
 from worker.schema import Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
@@ -120,15 +118,12 @@ class WorkerProcess:
         env: dict,
         log_path: Path,
         burst: bool = False,
-        stubs: bool = False,
         prefix: tuple[str, ...] = (),
         **extra_env: str,
     ) -> None:
-        """`stubs`: run tests.stub_worker, which also runs the stub jobs below. `prefix`: a command that runs the
-        worker, e.g. ("ip", "netns", "exec", NAME) (it must exec, not fork)."""
+        """`prefix`: a command that runs the worker, e.g. ("ip", "netns", "exec", NAME) (it must exec, not fork)."""
         self.log_path = log_path
-        command = ["tests.stub_worker"] if stubs else ["worker", "worker"]
-        args = [*prefix, sys.executable, "-m", *command, *(["--burst"] if burst else [])]
+        args = [*prefix, sys.executable, "-m", "worker", "worker", *(["--burst"] if burst else [])]
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             args, cwd=REPO, env={**os.environ, **env, **extra_env}, stdout=self._log, stderr=subprocess.STDOUT
@@ -289,55 +284,9 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# ---- stub jobs: run in work horses by import path ----------------------------------------------------
-
-
-def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None, timeout: int = 120) -> str:
-    """Enqueue `func` (a function of this module) on the run queue with the real jobs' callbacks; only a
-    WorkerProcess started with `stubs=True` runs it.
-
-    With `run_id`, the job is that run's job (runs.job_id), as `queue.enqueue_run` would make it.
-    """
-    job_id = f"vgp-stub-{func.__name__}-{uuid.uuid4().hex[:6]}"
-    if run_id is not None:
-        with db.session_scope() as s:
-            store.require_run(s, run_id).job_id = job_id
-    queue.get_queue().enqueue(
-        f"tests.reliability_support.{func.__name__}",
-        *args,
-        job_id=job_id,
-        job_timeout=timeout,
-        on_failure=Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.JOB_FUNCTION]["failure"]),
-        on_stopped=Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.JOB_FUNCTION]["stopped"]),
-    )
-    return job_id
+# ---- a callback someone with write access to Redis might name (test_queue) ------------------------------
 
 
 def planted_callback(job: Any, connection: Any, *exc_info: Any) -> None:
     """Stands for a callback someone with write access to Redis names in a job: records that it was called."""
     Path(os.environ["VGP_TEST_PLANTED_MARKER"]).write_text(job.id)
-
-
-def stubborn_job(run_id: int) -> None:
-    """Claims its run like train_run, records one epoch, then hangs without ever reading its cancel flag."""
-    from vgp_models.metrics import EpochMetrics, LayerGrad
-
-    with db.session_scope() as s:
-        claimed = store.transition_run(
-            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=liveness.current_job_id(),
-            worker_name=liveness.current_worker_name(),
-        )  # fmt: skip
-    assert claimed
-    grads = [LayerGrad(0, "input_conv_conv_0", 1e-3, 1e-3, 0.1)]
-    with db.session_scope() as s:
-        store.record_epoch(s, run_id, EpochMetrics(1, 5, 4.6, 0.01, 4.6, 0.02, 1e-3, 0.5, grads))
-    while True:
-        time.sleep(0.1)
-
-
-def raising_job(_run_id: int) -> None:
-    raise RuntimeError("this job fails on purpose")
-
-
-def dying_job(_run_id: int) -> None:
-    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
