@@ -3,14 +3,12 @@
 `services` starts `streamlit run dashboard/server.py` (as the Procfile does) and `python -m worker worker` on a
 migrated temp SQLite store, the tiny CIFAR fixture and a unique queue; it skips only when /usr/bin/chromium or
 Redis is missing.
-Import it into a test module (`from tests.browser_helpers import services`) for pytest to see it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.env_support import REDIS_URL, free_port
 from worker import connection, db, queue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +31,6 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 TAKE_SCREENSHOTS = os.environ.get("VGP_SCREENSHOTS") == "1"  # `make screenshots`; `make test` leaves docs/ alone
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:

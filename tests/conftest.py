@@ -1,5 +1,5 @@
 """Shared fixtures: a tiny CIFAR-100-format folder, so that a fresh clone tests without the real set, and the
-database a test runs on.
+database a test runs on; pytest_plugins below adds the support modules' fixtures (`env`, `redis_env`, ...).
 
 A test that takes the `database_url` fixture (directly or through another fixture) runs twice, on a fresh SQLite
 file (`[sqlite]`) and on a fresh Postgres database (`[postgres]`, VGP_TEST_POSTGRES_URL, default the local `test`
@@ -22,6 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The support modules' fixtures, visible to every test module (their helpers are imported by name where used).
+pytest_plugins = [
+    "tests.env_support",
+    "tests.reliability_support",
+    "tests.store_support",
+    "tests.run_folder_support",
+    "tests.browser_helpers",
+]
 
 POSTGRES_ADMIN_URL = os.environ.get("VGP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgres")

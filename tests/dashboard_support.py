@@ -1,58 +1,21 @@
-"""Shared by the dashboard's AppTest modules: a migrated temp store, real Redis on a unique queue, and runs
-written straight into the store with synthetic `vgp_models.train.EpochMetrics`.
-
-Import the fixtures into a test module (`from tests.dashboard_support import env, redis_env`) for pytest to see them.
-"""
+"""Shared by the dashboard's AppTest modules (on the `env` fixture's store and queue): the app opened on a page,
+and runs written straight into the store with synthetic epochs."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
-import pytest
-from redis import Redis
-from rq import Queue
-from rq.serializers import JSONSerializer
 from streamlit.testing.v1 import AppTest
 
+from tests.run_support import epoch_metrics
 from vgp_models.config import RunConfig
-from vgp_models.metrics import EpochMetrics, LayerGrad
-from worker import connection, db, schema, store
+from vgp_models.metrics import LayerGrad
+from worker import db, schema, store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
-REDIS_URL = "redis://127.0.0.1:6379/0"
-DEAD_REDIS_URL = "redis://127.0.0.1:6390/0"  # nothing listens there
 TIMEOUT = 30
-
-
-@pytest.fixture
-def env(tmp_path, database_url, monkeypatch):
-    """DATABASE_URL (migrated), REDIS_URL and a unique VGP_QUEUE;
-    the queue is deleted after."""
-    url = database_url
-    name = f"vgp-test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("VGP_QUEUE", name)
-    monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    db.upgrade_database(url)
-    rq_queue = None
-    if connection.redis_available(REDIS_URL):
-        rq_queue = Queue(name, connection=Redis.from_url(REDIS_URL), serializer=JSONSerializer)
-    yield SimpleNamespace(url=url, queue=rq_queue)
-    if rq_queue is not None:
-        rq_queue.delete(delete_jobs=True)
-    db.dispose_engines()
-
-
-@pytest.fixture
-def redis_env(env):
-    if env.queue is None:
-        pytest.skip(f"needs a Redis server at {REDIS_URL}")
-    return env
 
 
 def open_page(page: str | None = None, run: int | str | None = None) -> AppTest:
@@ -94,9 +57,9 @@ def add_run(
             grads = [
                 LayerGrad(i, f"layer_{i}", layer_value(kind, i, layers, e), 1e-3, 0.1 * (i + 1)) for i in range(layers)
             ]
-            metrics = EpochMetrics(
-                epoch=e, epochs=epochs, train_loss=4.6 - 0.1 * e, train_acc=0.01 * e, val_loss=4.6 - 0.05 * e,
-                val_acc=0.02 * e, lr=config.lr, seconds=1.5, grads=grads,
+            metrics = epoch_metrics(
+                e, epochs, train_loss=4.6 - 0.1 * e, train_acc=0.01 * e, val_loss=4.6 - 0.05 * e, val_acc=0.02 * e,
+                lr=config.lr, seconds=1.5, grads=grads,
             )  # fmt: skip
             store.record_epoch(session, run_id, metrics)
         store.set_status(session, run_id, status, reason=reason, **fields)

@@ -1,39 +1,32 @@
 """Shared by the worker's tests (test_jobs, test_queue, test_runner, test_reconcile, ...) and the
-tests/test_reliability_*.py scenarios: environments (in this process, or for worker processes), runs staged in the
-store, real worker processes, a private Redis server, and stub jobs that misbehave on purpose (imported by name in
-RQ work horses, so they live in an importable module).
-"""
+tests/test_reliability_*.py scenarios: the FAST environment of worker processes, runs staged in the store, real
+worker processes, and Redis and Postgres servers of a test's own, to stop and start at will."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from rq import Callback
 from sqlalchemy import update
 
+from tests.env_support import REPO, free_port, product_env, require_redis
+from tests.run_support import tiny
 from vgp_models.config import RunConfig
-from worker import connection, db, frames, liveness, queue, rq_jobs, runner, store
+from worker import connection, db, frames, runner, store
 from worker.schema import Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
     from vgp_models.metrics import EpochMetrics
-
-REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 FAST = {
     "VGP_HEARTBEAT_S": "1",
@@ -44,71 +37,14 @@ FAST = {
 """Reliability timings shortened so that a dead worker is found in seconds, not a minute."""
 
 
-def tiny(epochs: int = 2, seed: int = 0) -> RunConfig:
-    return RunConfig(depth=8, width=8, epochs=epochs, subset=64, batch_size=32, device="cpu", seed=seed)
-
-
-def make_env(tmp_path: Path, cifar_dir: Path, database_url: str, redis_url: str = REDIS_URL, **extra: str) -> dict:
-    """The variables a product process needs: database, Redis and a unique queue, data, checkpoints."""
-    return {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "VGP_QUEUE": f"vgp-test-rel-{uuid.uuid4().hex[:8]}",
-        "VGP_DATA_DIR": str(cifar_dir),
-        "VGP_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
-        **extra,
-    }
-
-
-@contextmanager
-def fast_worker_env(
-    tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict]:
-    """make_env with FAST timings and one CPU thread, set in this process too, on a migrated database;
-    the queue is dropped afterwards. Skips without Redis."""
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    variables = {**make_env(tmp_path, cifar_dir, database_url), **FAST, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    drop_queue(variables["VGP_QUEUE"])
-    db.dispose_engines()
-
-
 @pytest.fixture
-def in_process(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """This process pointed at a migrated database, Redis database 15 and a unique queue, for jobs run here
-    (`work_in_process`); yields tmp_path. The queue and its jobs are removed afterwards.
-    Skips without Redis."""
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    name = f"vgp-test-{uuid.uuid4().hex[:8]}"
-    url = database_url
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("VGP_QUEUE", name)
-    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
-    monkeypatch.setenv("VGP_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
-    db.upgrade_database(url)
-    yield tmp_path
-    drop_queue(name)  # explicit REDIS_URL inside: a test may have pointed the variable elsewhere
-    db.dispose_engines()
-
-
-def drop_queue(name: str, redis_url: str = REDIS_URL) -> None:
-    """Remove a test queue, its jobs and registries from Redis."""
-    try:
-        redis = connection.get_redis(redis_url)
-        q = queue.get_queue(name, connection=redis)
-        for registry in (q.failed_job_registry, q.finished_job_registry, q.canceled_job_registry,
-                         q.started_job_registry):  # fmt: skip
-            for job_id in registry.get_job_ids():
-                registry.remove(job_id, delete_job=True)
-        q.delete(delete_jobs=True)
-    except Exception:  # noqa: BLE001 (a private Redis may already be gone)
-        pass
+def fast_env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """`env` with FAST timings and one CPU thread (two cores are shared), for the worker processes a test starts;
+    skips without Redis."""
+    require_redis()
+    fast = {**FAST, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with product_env(tmp_path, cifar_dir, database_url, monkeypatch, **fast) as variables:
+        yield variables
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
@@ -182,15 +118,12 @@ class WorkerProcess:
         env: dict,
         log_path: Path,
         burst: bool = False,
-        stubs: bool = False,
         prefix: tuple[str, ...] = (),
         **extra_env: str,
     ) -> None:
-        """`stubs`: run tests.stub_worker, which also runs the stub jobs below. `prefix`: a command that runs the
-        worker, e.g. ("ip", "netns", "exec", NAME) (it must exec, not fork)."""
+        """`prefix`: a command that runs the worker, e.g. ("ip", "netns", "exec", NAME) (it must exec, not fork)."""
         self.log_path = log_path
-        command = ["tests.stub_worker"] if stubs else ["worker", "worker"]
-        args = [*prefix, sys.executable, "-m", *command, *(["--burst"] if burst else [])]
+        args = [*prefix, sys.executable, "-m", "worker", "worker", *(["--burst"] if burst else [])]
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             args, cwd=REPO, env={**os.environ, **env, **extra_env}, stdout=self._log, stderr=subprocess.STDOUT
@@ -272,12 +205,6 @@ def process_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PrivateRedis:
     """A redis-server of our own on a free port (no persistence), to flush, stop and restart at will."""
 
@@ -357,55 +284,9 @@ class PrivatePostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# ---- stub jobs: run in work horses by import path ----------------------------------------------------
-
-
-def enqueue_stub(func: Callable[..., Any], *args: Any, run_id: int | None = None, timeout: int = 120) -> str:
-    """Enqueue `func` (a function of this module) on the run queue with the real jobs' callbacks; only a
-    WorkerProcess started with `stubs=True` runs it.
-
-    With `run_id`, the job is that run's job (runs.job_id), as `queue.enqueue_run` would make it.
-    """
-    job_id = f"vgp-stub-{func.__name__}-{uuid.uuid4().hex[:6]}"
-    if run_id is not None:
-        with db.session_scope() as s:
-            store.require_run(s, run_id).job_id = job_id
-    queue.get_queue().enqueue(
-        f"tests.reliability_support.{func.__name__}",
-        *args,
-        job_id=job_id,
-        job_timeout=timeout,
-        on_failure=Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.JOB_FUNCTION]["failure"]),
-        on_stopped=Callback(rq_jobs.JOB_CALLBACKS[rq_jobs.JOB_FUNCTION]["stopped"]),
-    )
-    return job_id
+# ---- a callback someone with write access to Redis might name (test_queue) ------------------------------
 
 
 def planted_callback(job: Any, connection: Any, *exc_info: Any) -> None:
     """Stands for a callback someone with write access to Redis names in a job: records that it was called."""
     Path(os.environ["VGP_TEST_PLANTED_MARKER"]).write_text(job.id)
-
-
-def stubborn_job(run_id: int) -> None:
-    """Claims its run like train_run, records one epoch, then hangs without ever reading its cancel flag."""
-    from vgp_models.metrics import EpochMetrics, LayerGrad
-
-    with db.session_scope() as s:
-        claimed = store.transition_run(
-            s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING, only_job=liveness.current_job_id(),
-            worker_name=liveness.current_worker_name(),
-        )  # fmt: skip
-    assert claimed
-    grads = [LayerGrad(0, "input_conv_conv_0", 1e-3, 1e-3, 0.1)]
-    with db.session_scope() as s:
-        store.record_epoch(s, run_id, EpochMetrics(1, 5, 4.6, 0.01, 4.6, 0.02, 1e-3, 0.5, grads))
-    while True:
-        time.sleep(0.1)
-
-
-def raising_job(_run_id: int) -> None:
-    raise RuntimeError("this job fails on purpose")
-
-
-def dying_job(_run_id: int) -> None:
-    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would

@@ -1,5 +1,5 @@
 """Run folders made the way results/ ships them: trained headless (`vgp_models.run_folder.train_into`) on the
-tiny CIFAR fixture, checkpoints removed. Import the fixture into a test module for pytest to see it."""
+tiny CIFAR fixture, checkpoints removed; trained once a session, copied by a test that changes one."""
 
 from __future__ import annotations
 
@@ -24,6 +24,17 @@ def reference_results(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         for name in ("last.pt", "best.pt"):
             (folder / name).unlink()
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_run_folder(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed two-epoch VGG08 (width 8) run folder: 64 images in batches of 32, every step recorded."""
+    folder = tmp_path_factory.mktemp("runs") / "vgg08-tiny"
+    config = RunConfig.from_preset("vgg08", width=8, epochs=2, batch_size=32, subset=64, device="cpu")
+    assert train_into(folder, config, cifar_dir, resume=False).status == "completed"
+    for name in ("last.pt", "best.pt"):
+        (folder / name).unlink()
+    return folder
 
 
 def zip_of(folder: Path, extra: dict[str, bytes] | None = None) -> bytes:

@@ -1,7 +1,5 @@
 """Shared by the store's tests (test_store.py, test_frames.py, test_dashboard_reads.py): a migrated store on real
 SQLite and real Postgres, and runs written into it with synthetic epochs.
-
-Import the fixture into a test module (`from tests.store_support import db_url`) for pytest to see it.
 """
 
 from __future__ import annotations
@@ -11,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import postgres_database
+from tests.run_support import epoch_metrics, tiny
 from vgp_models.config import RunConfig
 from vgp_models.metrics import EpochMetrics, LayerGrad
 from worker import db, store
 
-CONFIG = RunConfig(depth=8, width=8, epochs=3, subset=64, batch_size=32, device="cpu")
+CONFIG = tiny(epochs=3, seed=0)
 LAYERS = ["input_conv_conv_0", "block_0_0_conv_0", "logit_linear_layer"]
 
 
@@ -35,7 +34,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def metrics(epoch: int, val_acc: float = 0.1, scale: float = 1.0, train_loss: float = 4.0) -> EpochMetrics:
     grads = [LayerGrad(i, label, scale * (i + 1), scale * (i + 2), scale * (i + 3)) for i, label in enumerate(LAYERS)]
-    return EpochMetrics(epoch, CONFIG.epochs, train_loss, 0.05, 4.1, val_acc, 1e-3, 1.5, grads)
+    return epoch_metrics(epoch, CONFIG.epochs, train_loss=train_loss, train_acc=0.05, val_acc=val_acc, seconds=1.5,
+                         grads=grads)  # fmt: skip
 
 
 def new_run(url: str, **kwargs: object) -> int:
@@ -52,6 +52,7 @@ def seed_two_runs(url: str) -> tuple[int, int]:
             run_id = store.create_run(s, RunConfig.from_preset("vgg08", epochs=epochs), store.RunMeta(note="n")).id
             for e in range(1, epochs + 1):
                 grads = [LayerGrad(i, f"l{i}", 10.0**-i / e, 1.0, 2.0) for i in range(layers)]
-                store.record_epoch(s, run_id, EpochMetrics(e, epochs, 1.0, 0.5, 1.0, 0.5, 1e-3, 1.0, grads))
+                numbers = dict(train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, grads=grads)
+                store.record_epoch(s, run_id, epoch_metrics(e, epochs, **numbers))
         ids.append(run_id)
     return ids[0], ids[1]

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """Registered architectures (vgp_models.registry): VGP_ARCHITECTURES and entry points, checked at start; RunConfig and
 both CLIs take their names; one trains on the queue like a built-in net, and a worker without it refuses the run in
 one line before anything trains. The example plugin (examples/resnet_cifar) where it is installed (`make test`
@@ -14,14 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.dashboard_support import all_runs, env, open_page, redis_env
-from tests.reliability_support import in_process, run_row, tiny, work_in_process
+from tests.cli_support import run_module
+from tests.dashboard_support import all_runs, open_page
+from tests.reliability_support import run_row, work_in_process
+from tests.run_support import tiny
 from vgp_models import registry
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.gradstats import weight_labels
 from vgp_models.nets import network
 from vgp_models.provenance import parameter_count
-from worker import db, frames, queue, store, submission
+from worker import db, frames, submission
 from worker.schema import RunStatus
 from worker.settings import Settings, check_environment
 
@@ -89,17 +90,15 @@ def test_both_clis_take_a_registered_arch(tiny_registered) -> None:
     out = subprocess.run([sys.executable, "-m", "vgp_models", "architectures"], capture_output=True, text=True,
                          timeout=120, cwd=ROOT, check=True).stdout  # fmt: skip
     assert any(line.split()[:2] == ["tinynet", f"{TINY_PARAMS:,}"] for line in out.splitlines()), out
-    info = subprocess.run([sys.executable, "-m", "vgp_models", "info", "--arch", "tinynet"], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    info = run_module("vgp_models", "info", "--arch", "tinynet", timeout=120)
     assert info.returncode == 0 and f'"params": {TINY_PARAMS}' in info.stdout
-    refused = subprocess.run([sys.executable, "-m", "worker", "submit", "--arch", "nonet"], capture_output=True,
-                             text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    refused = run_module("worker", "submit", "--arch", "nonet", timeout=120)
     assert refused.returncode == 2 and "invalid choice: 'nonet'" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_a_registered_arch_trains_on_the_queue_and_a_worker_without_it_refuses(
-    in_process: Path, tiny_registered, monkeypatch: pytest.MonkeyPatch
+    redis_env: dict, tiny_registered, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = RunConfig.from_dict({**tiny().to_dict(), "arch": "tinynet"})
     run_id = submission.submit_run(config)

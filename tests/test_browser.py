@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
 """End to end in a real browser: a custom run from the form, watched on its Run page until it completes; then
 "Reproduce Table 1" (seven tiny runs in one group) watched on Runs, and Compare and Results with their CSVs.
 
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.browser_helpers import open_dashboard, services, shoot
+from tests.browser_helpers import open_dashboard, shoot
 from vgp_models.config import TABLE1
 from worker import db, schema, store
 

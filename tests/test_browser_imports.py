@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - fixtures come from tests.browser_helpers and tests.run_folder_support
 """In a real browser: an empty database offers "Load the reference results" and loads them on a click; the Runs
 page's .zip import takes run folders once, and refuses a zip with `../` paths and an oversized one; it asks
 what each course-framework folder ran (suggested from its name), imports each good folder and lists each bad one.
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_helpers import open_dashboard, services
+from tests.browser_helpers import open_dashboard
 from tests.course_support import course_folder, row
-from tests.run_folder_support import reference_results, zip_of
+from tests.run_folder_support import zip_of
 from worker import db, store
 
 pytestmark = [pytest.mark.pages, pytest.mark.timeout(400)]

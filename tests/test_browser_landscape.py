@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
 """The Loss landscape page in a real browser: the landscapes of a VGG08 and a VGG38 run (2D) and a 1D slice drawn by
 Vega in Chromium, the chosen one and the comparison, without an exception on the page or in its console."""
 
@@ -6,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, dump_logs, services
+from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, dump_logs
 from tests.test_dashboard_landscape import stored_landscape
 from vgp_models.config import RunConfig
 from vgp_models.landscape_config import LandscapeConfig

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
 """A newcomer's first minutes in a real browser (issue 19): the first page of an empty database offers the shipped
 reference results, which open Compare on VGG08 against VGG38 and list run names; Launch estimates Table 1 from
 them; a 1-epoch subset run of VGG08, named by its settings once, does not replace the reference VGG08 on Results
@@ -17,7 +16,7 @@ import re
 import pandas as pd
 import pytest
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, open_dashboard, services
+from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, open_dashboard
 from tests.test_browser import RUN_TIMEOUT_MS, download, fill
 
 pytestmark = [pytest.mark.pages, pytest.mark.timeout(600)]

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
 """User text in a real browser: a run whose name and failure reason hold Markdown (a remote image, a link, an
 autolink) is drawn as typed on its Run page, in Streamlit's own renderer; the image is never fetched."""
 
@@ -11,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard.display import WORD_JOINER
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, dump_logs, free_port, services
-from tests.reliability_support import tiny
+from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, dump_logs
+from tests.env_support import free_port
+from tests.run_support import tiny
 from worker import db, store
 
 pytestmark = [pytest.mark.pages, pytest.mark.timeout(300)]

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `services` comes from tests.browser_helpers
 """In a real browser: a tracked run (vgp_models.track, the user's own loop in this process) shows on its Run page
 as running while it trains, and the page's Cancel stops the loop at its next step.
 
@@ -8,15 +7,12 @@ as running while it trains, and the page's Cancel stops the loop at its next ste
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import pytest
-from torch import nn
 
-from tests.browser_helpers import open_dashboard, services
-from tests.track_support import batches, tiny_model
-from vgp_models.track import Run, RunCancelled
+from tests.browser_helpers import open_dashboard
+from tests.track_support import loop_until_cancelled
 from worker import db, store
 from worker.schema import RunStatus
 from worker.tracking import DatabaseSink
@@ -28,25 +24,8 @@ def test_watch_and_cancel_a_tracked_run(services):
     from playwright.sync_api import expect
 
     base, logs = services
-    sink, outcome = DatabaseSink(poll_s=0.2), {}
-
-    def my_training_loop() -> None:
-        model = tiny_model()
-        try:
-            with Run("my own net", config={"lr": 0.1}, sink=sink) as run:
-                run.watch(model)
-                while True:
-                    for x, y in batches(4):
-                        nn.functional.cross_entropy(model(x), y).backward()
-                        run.step(loss=1.0)
-                        model.zero_grad()
-                        time.sleep(0.02)
-                    run.epoch(train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5)
-        except RunCancelled as e:
-            outcome["error"] = e
-
-    thread = threading.Thread(target=my_training_loop, daemon=True)
-    thread.start()
+    sink = DatabaseSink(poll_s=0.2)
+    thread, outcome = loop_until_cancelled("my own net", sink, pause_s=0.02, config={"lr": 0.1})
     try:
         with open_dashboard(base, logs) as page:
             while sink.run_id is None:

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - fixtures come from tests.browser_helpers and tests.run_folder_support
 """In a real browser: "Why it vanishes" on the Run page of a trained VGG08 and VGG38 (every tab and statistic)
 and in Compare with both, every chart drawn and no exception. The runs are headless run folders (forward signal
 and weight updates included) imported into the dashboard's store."""
@@ -7,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_helpers import open_dashboard, services
-from tests.run_folder_support import reference_results
+from tests.browser_helpers import open_dashboard
 from worker import importer
 
 pytestmark = [pytest.mark.pages, pytest.mark.timeout(400)]

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.cancellation: cancelling a queued run (its job leaves the queue) and a running one (runs.cancel_requested_at,
 which its job reads with its progress writes), in this process on real Redis and the test database. Cancel is a
 database write: a running job is cancelled while Redis is unreachable; and a Cancel asked of an earlier job of a run
@@ -10,20 +9,20 @@ A job deaf to its Cancel is stopped by the worker process: test_runner.py.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
-from tests.reliability_support import in_process, run_row, tiny, wait_for, work_in_process
+from tests.env_support import DEAD_REDIS_URL
+from tests.reliability_support import run_row, wait_for, work_in_process
+from tests.run_support import tiny
 from vgp_models.config import RunConfig
 from worker import cancellation, db, jobs, queue, store, submission
 from worker.schema import RunStatus
 
 TINY = tiny()
-DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
 
-def test_cancel_a_queued_run(in_process: Path) -> None:
+def test_cancel_a_queued_run(redis_env: dict) -> None:
     run_id = submission.submit_run(TINY)
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED
     assert run_row(run_id).job_id not in queue.get_queue().job_ids
@@ -33,7 +32,7 @@ def test_cancel_a_queued_run(in_process: Path) -> None:
     assert cancellation.cancel_run(run_id) is RunStatus.CANCELLED  # cancelling again changes nothing
 
 
-def test_cancel_a_running_job_while_redis_is_unreachable(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancel_a_running_job_while_redis_is_unreachable(redis_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = submission.submit_run(RunConfig(depth=8, width=8, epochs=200, subset=64, batch_size=32, device="cpu"))
     job = threading.Thread(target=jobs.train_run, args=(run_id,), daemon=True)  # the job, as a work horse runs it
     job.start()
@@ -49,7 +48,7 @@ def test_cancel_a_running_job_while_redis_is_unreachable(in_process: Path, monke
     assert not cancellation.cancel_requested(run_id)  # cleared as the run left running
 
 
-def test_an_old_cancel_does_not_stop_the_resumed_run(in_process: Path) -> None:
+def test_an_old_cancel_does_not_stop_the_resumed_run(redis_env: dict) -> None:
     run_id = submission.submit_run(TINY)
     with db.session_scope() as s:  # as if a worker had started it
         assert store.transition_run(s, run_id, [RunStatus.QUEUED], RunStatus.RUNNING)

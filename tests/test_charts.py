@@ -176,10 +176,13 @@ def test_pick_epochs(epochs, limit, expected):
 
 
 def test_charts_of_empty_frames_do_not_fail():
+    """A run with no epoch yet: each chart is still drawable (its line and both axes), with no point on it."""
     empty_e = epochs_frame().iloc[:0]
     empty_g = grads_frame().iloc[:0]
     for chart in (charts.loss_chart(empty_e), charts.accuracy_chart(empty_e), charts.gradient_flow_chart(empty_g)):
-        chart.to_dict()
+        spec = chart.to_dict()
+        assert spec["mark"]["type"] == "line" and {"x", "y"} <= set(spec["encoding"])
+        assert plotted(chart).empty
 
 
 def test_metric_charts_zoom_and_pan():

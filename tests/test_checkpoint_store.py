@@ -16,6 +16,7 @@ import torch
 from sqlalchemy import select, update
 
 from tests.reliability_support import train_on_one_thread
+from tests.run_support import epoch_metrics
 from vgp_models.config import RunConfig
 from vgp_models.metrics import CheckpointMismatch, EpochMetrics, LayerGrad
 from vgp_models.train import train
@@ -65,7 +66,8 @@ def epochs_of(run_id: int):  # -> pd.DataFrame
 
 def one_epoch(epoch: int = 1) -> EpochMetrics:
     grads = [LayerGrad(0, "input_conv_conv_0", 1e-3, 1e-3, 0.1)]
-    return EpochMetrics(epoch, CONFIG.epochs, 4.6, 0.01, 4.6, 0.02, 1e-3, 0.5, grads)
+    return epoch_metrics(epoch, CONFIG.epochs, train_loss=4.6, train_acc=0.01, val_loss=4.6, val_acc=0.02, seconds=0.5,
+                         grads=grads)  # fmt: skip
 
 
 def test_epoch_and_checkpoint_commit_together_and_resume_skips_a_recorded_epoch(url: str, baseline: tuple) -> None:

@@ -6,14 +6,15 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.cli_support import run_module
+from tests.run_support import epoch_metrics
 from vgp_models.__main__ import main
-from vgp_models.metrics import EpochMetrics, LayerGrad
+from vgp_models.metrics import LayerGrad
 from vgp_models.run_folder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,15 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "VGP_DATA_DIR"}
-    return subprocess.run(
-        [sys.executable, "-m", "vgp_models", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_module("vgp_models", *args, env=env, timeout=120)
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -174,7 +167,8 @@ def test_epoch_rows_are_replaced_not_duplicated_after_a_resume(tmp_path: Path) -
     folder = RunFolder(tmp_path)
     for epoch in (1, 2, 2, 3):
         grads = [LayerGrad(i, f"layer_{i}", epoch / 100, epoch / 100, epoch) for i in range(2)]
-        folder.on_epoch(EpochMetrics(epoch, 3, 4.0, epoch / 10, 4.5 - epoch, epoch / 10, 1e-3, 1.5, grads))
+        numbers = dict(train_acc=epoch / 10, val_loss=4.5 - epoch, val_acc=epoch / 10, seconds=1.5, grads=grads)
+        folder.on_epoch(epoch_metrics(epoch, 3, **numbers))
     summary = read_csv(tmp_path / "summary.csv")
     assert summary[0] == ["train_acc", "train_loss", "val_acc", "val_loss"]
     assert [r[0] for r in summary[1:]] == ["0.1", "0.2", "0.3"]

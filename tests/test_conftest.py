@@ -11,6 +11,13 @@ pytest_plugins = ["pytester"]
 CONFTEST = Path(__file__).with_name("conftest.py")
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """Pytester whose sessions can import `tests.*`: the conftest's pytest_plugins name the support modules."""
+    monkeypatch.setenv("PYTHONPATH", str(CONFTEST.parents[1]))
+    return pytester
+
+
 def test_a_process_left_running_fails_the_session_and_is_killed(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST.read_text())
     pid_file = pytester.path / "pid"

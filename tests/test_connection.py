@@ -3,21 +3,12 @@ not (against the real Redis at 127.0.0.1:6379 and a port where nothing listens).
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from tests.env_support import REDIS_URL, free_port
 from worker import connection
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # released on close: nothing listens there
 
 
 def test_the_safe_url_drops_the_password_and_keeps_host_port_and_database() -> None:
@@ -36,8 +27,8 @@ def test_the_url_and_queue_come_from_the_environment_with_defaults(monkeypatch: 
 
 def test_availability_against_a_live_redis_and_a_closed_port(monkeypatch: pytest.MonkeyPatch) -> None:
     if not connection.redis_available(REDIS_URL):
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    dead = f"redis://:pw@127.0.0.1:{closed_port()}/0"
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    dead = f"redis://:pw@127.0.0.1:{free_port()}/0"
     assert not connection.redis_available(dead)
     monkeypatch.setenv("REDIS_URL", dead)
     with pytest.raises(connection.QueueError) as raised:

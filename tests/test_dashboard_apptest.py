@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The Run page under Streamlit's AppTest, and what holds for every page: a temp SQLite store (migrated), real
 Redis, a unique queue per test. Launch, Runs, Compare and Results have their own test_dashboard_* modules."""
 
@@ -11,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.display import plain
-from tests.dashboard_support import APP, ROOT, TIMEOUT, add_run, all_runs, env, markdown_text, open_page, redis_env
+from tests.dashboard_support import APP, ROOT, TIMEOUT, add_run, all_runs, markdown_text, open_page
 from vgp_models.config import RunConfig
-from worker import db, store
+from worker import db, queue, store
 
 pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 
@@ -99,11 +98,11 @@ def test_cancel_then_resume_from_the_run_page(redis_env):
     at.button(key=f"cancel-{run.id}").click().run()
     assert not at.exception, at.exception
     assert "cancelled" in markdown_text(at)
-    assert redis_env.queue.count == 0
+    assert queue.get_queue().count == 0
     at.button(key=f"resume-{run.id}").click().run()
     assert not at.exception, at.exception
     assert "queued" in markdown_text(at)
-    assert [job.args for job in redis_env.queue.get_jobs()] == [[run.id]]
+    assert [job.args for job in queue.get_queue().get_jobs()] == [[run.id]]
 
 
 def test_run_page_picks_from_query_params_or_newest(env):

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture env comes from tests.dashboard_support
 """The Compare and Results pages under AppTest, on runs written straight into the store with synthetic
 `vgp_models.train.EpochMetrics`."""
 
@@ -11,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import downloads, reads
-from tests.dashboard_support import add_run, env, open_page
+from tests.dashboard_support import add_run, open_page
 from vgp_models.config import TABLE1
 
 pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py

@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.reliability_support import REDIS_URL, REPO, drop_queue
-from worker import db
+from tests.env_support import REPO
 
 APP = str(REPO / "dashboard" / "app.py")
+pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
+
 SECRET = "c0rrect horse ✓"
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    url = f"sqlite:///{tmp_path / 'vgp.db'}"
-    name = f"vgp-test-dash-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("VGP_QUEUE", name)
-    db.upgrade_database(url)
-    yield
-    drop_queue(name)
-    db.dispose_engines()
 
 
 def app() -> AppTest:
@@ -42,13 +27,13 @@ def page_shown(at: AppTest) -> bool:
     return any(t.value == "Launch a run" for t in at.title)
 
 
-def test_no_password_set_means_no_prompt(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_password_set_means_no_prompt(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VGP_DASHBOARD_PASSWORD", raising=False)
     at = app()
     assert page_shown(at) and not [t for t in at.text_input if t.key == "_vgp_password"]
 
 
-def test_every_page_asks_for_the_password_first(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_page_asks_for_the_password_first(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VGP_DASHBOARD_PASSWORD", SECRET)
     at = app()
     (prompt,) = at.text_input
@@ -77,7 +62,7 @@ def test_every_page_asks_for_the_password_first(env: None, monkeypatch: pytest.M
     assert not page_shown(app())  # a new session asks again
 
 
-def test_each_wrong_password_waits_longer_in_every_session(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_wrong_password_waits_longer_in_every_session(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VGP_DASHBOARD_PASSWORD", SECRET)
     app().text_input(key="_vgp_password").input(SECRET).run()  # a right password resets the count
     waits = []

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_helpers import ROOT, free_port, stop, wait_healthy
+from tests.browser_helpers import ROOT, stop, wait_healthy
+from tests.env_support import free_port
 
 
 def web_command() -> str:

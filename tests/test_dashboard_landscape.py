@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The Loss landscape page: queueing one (and refusing bad settings), a stored 2D landscape as filled iso-loss bands
 and a 1D one as curves, several side by side on one colour scale, progress with ETA; the chart builders."""
 
@@ -13,10 +12,10 @@ import pandas as pd
 import pytest
 
 from dashboard import charts, landscapes
-from tests.dashboard_support import APP, ROOT, add_run, env, open_page, redis_env
+from tests.dashboard_support import APP, ROOT, add_run, open_page
 from vgp_models.landscape import LandscapePoint
 from vgp_models.landscape_config import LandscapeConfig
-from worker import db
+from worker import db, queue
 from worker import landscapes as store
 from worker.schema import RunStatus
 
@@ -47,7 +46,7 @@ def test_page_queues_a_landscape_and_refuses_bad_settings(redis_env):
     at.number_input(key="landscape_images").set_value(8)
     at.run().button(key="landscape_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.success[0].value == "Queued landscape #1: 9 points." and redis_env.queue.count == 1
+    assert at.success[0].value == "Queued landscape #1: 9 points." and queue.get_queue().count == 1
     with db.session_scope() as s:
         (row,) = store.landscapes_frame(s).to_dict("records")
     assert LandscapeConfig.from_dict(row["config"]) == LandscapeConfig(preset="vgg08", points=3, images=8)
@@ -58,7 +57,7 @@ def test_page_queues_a_landscape_and_refuses_bad_settings(redis_env):
     at = open_page("views/landscape.py")
     assert at.selectbox(key="landscape_run").value == run_id
     at.button(key="landscape_submit").click().run()
-    assert f"run {run_id} keeps no best checkpoint" in at.error[0].value and redis_env.queue.count == 1
+    assert f"run {run_id} keeps no best checkpoint" in at.error[0].value and queue.get_queue().count == 1
 
 
 def test_page_draws_contours_on_one_scale_and_curves(env):

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The Launch page under AppTest: Table 1's presets (one click each, or all seven as one group), the future-work
 presets, the custom form with every RunConfig field and its inline validation, and the Redis-down banner."""
 
@@ -10,9 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.display import plain
-from tests.dashboard_support import DEAD_REDIS_URL, all_runs, env, open_page, redis_env
+from tests.dashboard_support import all_runs, open_page
+from tests.env_support import DEAD_REDIS_URL
 from vgp_models.config import TABLE1, RunConfig, choices_of
 from vgp_models.cures import CURES
+from worker import queue
 
 pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 
@@ -42,7 +43,7 @@ def test_reproduce_table1_queues_seven_runs_in_one_group(redis_env):
         want = RunConfig.from_preset(row.preset, lr=row.lr, epochs=1, batch_size=32, subset=32)
         assert RunConfig.from_dict(run.config) == want
         assert run.status.value == "queued"
-    assert [job.args for job in redis_env.queue.get_jobs()] == [[run.id] for run in runs]
+    assert [job.args for job in queue.get_queue().get_jobs()] == [[run.id] for run in runs]
     assert at.session_state["runs_group"] == [runs[0].group_name]  # Runs opens filtered on the group
     (link,) = at.get("page_link")
     assert link.proto.page == "runs"
@@ -57,7 +58,7 @@ def test_one_click_queues_one_table1_row(redis_env, index):
     assert RunConfig.from_dict(run.config) == RunConfig.from_preset(row.preset, lr=row.lr, epochs=1, batch_size=32,
                                                                    subset=32)  # fmt: skip
     assert run.group_name is None and at.success[0].value == plain(f"Queued run #{run.id}: {run.name}.")
-    assert redis_env.queue.count == 1
+    assert queue.get_queue().count == 1
 
 
 def test_future_work_presets(redis_env):
@@ -184,7 +185,7 @@ def test_invalid_form_shows_the_error_inline_and_queues_nothing(redis_env, key, 
     (error,) = at.error  # shown as soon as the field changes, under the field
     assert plain(message) in error.value and "\n" not in error.value  # shown as typed
     assert at.button(key="submit").disabled  # AppTest, like a browser, cannot click it
-    assert not at.success and all_runs() == [] and redis_env.queue.count == 0
+    assert not at.success and all_runs() == [] and queue.get_queue().count == 0
 
 
 def test_shortcut_without_residual_is_an_error(redis_env):

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.display import plain
 from dashboard.reads import parse_run_id
-from tests.dashboard_support import add_run, env, open_page  # noqa: F401 (env: the fixture, by name)
+from tests.dashboard_support import add_run, open_page
 
 pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 

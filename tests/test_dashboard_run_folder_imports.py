@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - fixtures come from the support modules
 """dashboard.run_folder_imports (AppTest): an empty database offers the shipped reference results and loads them on
 a click, never unasked; and the Launch page's cost estimate from measured epoch times, or "unknown"."""
 
@@ -7,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard import display
-from tests.dashboard_support import add_run, all_runs, env, open_page
-from tests.run_folder_support import reference_results
+from tests.dashboard_support import add_run, all_runs, open_page
 
 pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 

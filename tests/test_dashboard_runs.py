@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The Runs page under AppTest: the table (progress, ETA, the vanishing-gradient flag), filters, and the actions
 on selected runs: rename, tag, note, delete after a confirmation, cancel, rerun, resume, compare."""
 
@@ -8,9 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.display import plain
-from tests.dashboard_support import DEAD_REDIS_URL, add_run, all_runs, env, open_page, redis_env
+from tests.dashboard_support import add_run, all_runs, open_page
+from tests.env_support import DEAD_REDIS_URL
 from vgp_models.config import RunConfig
-from worker import cancellation, db, frames, store
+from worker import cancellation, db, frames, queue, store
 
 pytestmark = pytest.mark.pages  # SQLite only: see tests/conftest.py
 
@@ -137,7 +137,7 @@ def test_cancel_rerun_and_resume(redis_env):
     at = select(runs_page(), run.id)
     at.button(key="runs_cancel").click().run()
     assert at.success[0].value == plain(f"Cancelled #{run.id}.")
-    assert table(at)["status"].tolist() == ["cancelled"] and redis_env.queue.count == 0
+    assert table(at)["status"].tolist() == ["cancelled"] and queue.get_queue().count == 0
     at = select(at, run.id)
     at.button(key="runs_rerun").click().run()
     at.button(key="runs_resume").click().run()
@@ -145,7 +145,7 @@ def test_cancel_rerun_and_resume(redis_env):
     runs = sorted(all_runs(), key=lambda r: r.id)
     assert [(r.name, r.status.value) for r in runs] == [("first", "queued"), ("first", "queued")]
     assert RunConfig.from_dict(runs[1].config) == RunConfig.from_dict(runs[0].config)
-    assert sorted(job.args[0] for job in redis_env.queue.get_jobs()) == [runs[0].id, runs[1].id]
+    assert sorted(job.args[0] for job in queue.get_queue().get_jobs()) == [runs[0].id, runs[1].id]
 
 
 def test_compare_button_opens_compare_with_the_selection(env):

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture env comes from tests.dashboard_support
 """Per-step curves on the pages (AppTest): the Run page
 draws a running run's points and moves when more arrive within the epoch (written by the job's progress writer or
 a tracked run's sink), and shows a new epoch on its next refresh, whatever its reads cache; its smoothing slider
@@ -15,10 +14,11 @@ import pytest
 from torch import nn
 
 from dashboard import downloads
-from tests.dashboard_support import add_run, env, open_page
+from tests.dashboard_support import add_run, open_page
+from tests.run_support import epoch_metrics
 from tests.track_support import batches, tiny_model
 from vgp_models.config import RunConfig
-from vgp_models.metrics import EpochMetrics, StepPoint
+from vgp_models.metrics import StepPoint
 from vgp_models.track import Run
 from worker import db, frames, store
 from worker.progress import StepWriter
@@ -83,7 +83,8 @@ def test_run_page_shows_a_live_runs_new_epoch_on_its_next_refresh(env):
     assert any("No epoch has finished yet" in i.value for i in at.info)
     at.run()  # the page's reads are cached now
     with db.session_scope() as session:
-        store.record_epoch(session, run_id, EpochMetrics(1, 3, 4.5, 0.02, 4.55, 0.03, 1e-3, 1.5))
+        first = epoch_metrics(1, 3, train_loss=4.5, train_acc=0.02, val_loss=4.55, val_acc=0.03, seconds=1.5)
+        store.record_epoch(session, run_id, first)
     at.run()
     assert not at.exception and not any("No epoch has finished yet" in i.value for i in at.info)
     assert at.metric[0].value == "3.00%"  # best val acc, epoch 1
@@ -91,7 +92,7 @@ def test_run_page_shows_a_live_runs_new_epoch_on_its_next_refresh(env):
 
 def test_run_page_follows_a_tracked_runs_steps(env):
     """A tracked run's sink writes its points on its own beat (worker.tracking): the page sees them too."""
-    sink, model = DatabaseSink(env.url, poll_s=0.05), tiny_model()
+    sink, model = DatabaseSink(env["DATABASE_URL"], poll_s=0.05), tiny_model()
 
     def steps_written(run: Run, n: int, written: int) -> None:
         for x, y in batches(n):

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import postgres_database
-from tests.reliability_support import tiny
+from tests.run_support import epoch_metrics, tiny
 from worker import db, frames, store
 
 
@@ -36,7 +36,7 @@ def test_read_scope_sees_one_snapshot(database_url: str) -> None:
     from vgp_models.metrics import EpochMetrics, LayerGrad
 
     def epoch(n: int) -> EpochMetrics:
-        return EpochMetrics(n, 2, 4.0, 0.1, 4.1, 0.1, 1e-3, 0.01, [LayerGrad(0, "layer_0", 1e-3, 1e-3, 0.1)])
+        return epoch_metrics(n, 2, seconds=0.01, grads=[LayerGrad(0, "layer_0", 1e-3, 1e-3, 0.1)])
 
     db.upgrade_database(database_url)
     try:

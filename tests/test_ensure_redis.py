@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.env_support import free_port
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ensure_redis.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure(url: str, cwd: Path, path: str | None = None) -> subprocess.CompletedProcess:

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture db_url comes from tests.store_support
 """worker.frames: the store read as pandas frames (epochs, gradients, runs with their label and title, the first and
 last layers' gradients per epoch) on real SQLite and Postgres, and a run's title."""
 
@@ -6,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.store_support import CONFIG, LAYERS, db_url, metrics, new_run, seed_two_runs
+from tests.store_support import CONFIG, LAYERS, metrics, new_run, seed_two_runs
 from worker import db, frames, store
 
 

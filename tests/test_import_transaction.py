@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - fixtures come from tests.run_folder_support and tests.reliability_support
 """One transaction for a whole import: a folder the database refuses rolls back every other; the Runs page's
 upload imports each good folder and lists each bad one with its reason. An imported run is never resumed (it
 has no checkpoint), by hand or automatically; Rerun queues its config as a new run."""
@@ -17,9 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import run_actions
 from tests.course_support import course_folder, row
-from tests.dashboard_support import add_run, env, open_page
-from tests.reliability_support import in_process
-from tests.run_folder_support import reference_results
+from tests.dashboard_support import add_run, open_page
 from vgp_models.course_folder import CourseOptions
 from worker import db, importer, reconcile, schema, submission
 
@@ -81,7 +78,7 @@ def test_the_upload_imports_each_good_folder_and_lists_each_bad_one(store_url, r
     assert [r.name for r in runs()] == ["VGG08 x8", "VGG38 BN+RC"]
 
 
-def test_an_imported_run_is_never_resumed_and_reruns_as_a_new_run(in_process, reference_results, tmp_path):
+def test_an_imported_run_is_never_resumed_and_reruns_as_a_new_run(redis_env, reference_results, tmp_path):
     cancelled = copy_run(reference_results, tmp_path / "cancelled", status="cancelled", message="stopped by hand")
     stopped = course_folder(tmp_path / "stopped", [row(e) for e in range(1, 4)], test=False)
     importer.import_folders([cancelled])

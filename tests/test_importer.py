@@ -6,41 +6,28 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_support import run_module
 from vgp_models.config import RunConfig
-from vgp_models.run_folder import RunFolderError, read_run_folder, train_into
+from vgp_models.run_folder import RunFolderError, read_run_folder
 from worker import db, frames, schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def trained(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A completed two-epoch VGG08 (width 8) run folder, without its checkpoints (as results/ ships them)."""
-    folder = tmp_path_factory.mktemp("runs") / "vgg08-tiny"
-    config = RunConfig.from_preset("vgg08", width=8, epochs=2, batch_size=32, subset=64, device="cpu")
-    assert train_into(folder, config, cifar_dir, resume=False).status == "completed"
-    for name in ("last.pt", "best.pt"):
-        (folder / name).unlink()
-    return folder
-
-
 @pytest.fixture
-def run_folder(trained: Path, tmp_path: Path) -> Path:
-    """A copy of `trained` that a test may break."""
-    return Path(shutil.copytree(trained, tmp_path / trained.name))
+def run_folder(trained_run_folder: Path, tmp_path: Path) -> Path:
+    """A copy of `trained_run_folder` that a test may break."""
+    return Path(shutil.copytree(trained_run_folder, tmp_path / trained_run_folder.name))
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker", "import", *map(str, args)], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return run_module("worker", "import", *args)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -210,9 +197,11 @@ def test_malformed_folder_is_one_line_naming_file_and_line(run_folder: Path, bre
     assert expected in message
 
 
-def test_a_malformed_folder_writes_nothing_not_even_the_good_ones(store_url: str, trained: Path, tmp_path: Path):
-    good = Path(shutil.copytree(trained, tmp_path / "a-good"))
-    bad = Path(shutil.copytree(trained, tmp_path / "b-bad"))
+def test_a_malformed_folder_writes_nothing_not_even_the_good_ones(
+    store_url: str, trained_run_folder: Path, tmp_path: Path
+):
+    good = Path(shutil.copytree(trained_run_folder, tmp_path / "a-good"))
+    bad = Path(shutil.copytree(trained_run_folder, tmp_path / "b-bad"))
     expected = nan_in_summary(bad)
     done = cli(tmp_path)  # a folder of run folders: both, in order
     assert done.returncode == 2 and "Traceback" not in done.stderr

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +18,10 @@ from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
 from dashboard.display import plain
-from tests.reliability_support import (
-    REPO,
-    WorkerProcess,
-    epochs_of,
-    fast_worker_env,
-    make_env,
-    run_row,
-    tiny,
-    wait_for,
-)
+from tests.cli_support import run_module
+from tests.env_support import REPO, make_env, product_env
+from tests.reliability_support import WorkerProcess, epochs_of, run_row, wait_for
+from tests.run_support import tiny
 from vgp_models.config import ConfigError, RunConfig
 from worker import cancellation, db, queue, store, submission
 from worker.jobs import train_run
@@ -38,14 +31,10 @@ from worker.settings import Settings, check_environment
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    """Database, Redis (db 15), data and checkpoints of this test, set in this process; the database migrated.
-    Checkpoints in files (VGP_CHECKPOINT_STORE=files): these tests are about a run's checkpoint folder."""
-    variables = make_env(tmp_path, cifar_dir, database_url, VGP_CHECKPOINT_STORE="files")
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    db.dispose_engines()
+    """The shared `env` with checkpoints in files (VGP_CHECKPOINT_STORE=files): these tests are about a run's
+    checkpoint folder."""
+    with product_env(tmp_path, cifar_dir, database_url, monkeypatch, VGP_CHECKPOINT_STORE="files") as variables:
+        yield variables
 
 
 def new_run(epochs: int = 2) -> int:
@@ -155,31 +144,30 @@ def test_the_budget_is_a_setting(env: dict, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_again(
-    tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    fast_env: dict, tmp_path: Path
 ) -> None:
     """As the kernel's OOM killer would: the training process is SIGKILLed, and again after its resume."""
-    with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
-        run_id = submission.submit_run(tiny(epochs=10_000))
-        worker = WorkerProcess(variables, tmp_path / "worker.log", VGP_AUTO_RESUMES="3")
-        try:
-            for attempt in (1, 2):
-                horse = wait_for(lambda: run_row(run_id).epochs_done >= 1 and worker.horses(), 120,
-                                 what=f"attempt {attempt} to train")  # fmt: skip
-                os.kill(horse[0], signal.SIGKILL)
-                if attempt == 1:
-                    wait_for(lambda: run_row(run_id).auto_resumes == 1 and run_row(run_id).status is RunStatus.RUNNING,
-                             60, what="the automatic resume")  # fmt: skip
-                    with db.session_scope() as s:  # so that the next wait sees the resumed attempt's epochs
-                        s.execute(update(Run).where(Run.id == run_id).values(epochs_done=0))
-            wait_for(lambda: run_row(run_id).status.finished, 60, what="the second death to be recorded")
-            time.sleep(3)  # three more reconcile passes: none may resume it
-        finally:
-            log = worker.log()
-            worker.stop()
-        run = run_row(run_id)
-        assert run.status is RunStatus.FAILED, (run.status, run.reason, log[-2000:])
-        assert run.auto_resumes == 1
-        assert "(signal 9)" in run.reason and "again after an automatic resume" in run.reason
+    run_id = submission.submit_run(tiny(epochs=10_000))
+    worker = WorkerProcess(fast_env, tmp_path / "worker.log", VGP_AUTO_RESUMES="3")
+    try:
+        for attempt in (1, 2):
+            horse = wait_for(lambda: run_row(run_id).epochs_done >= 1 and worker.horses(), 120,
+                             what=f"attempt {attempt} to train")  # fmt: skip
+            os.kill(horse[0], signal.SIGKILL)
+            if attempt == 1:
+                wait_for(lambda: run_row(run_id).auto_resumes == 1 and run_row(run_id).status is RunStatus.RUNNING,
+                         60, what="the automatic resume")  # fmt: skip
+                with db.session_scope() as s:  # so that the next wait sees the resumed attempt's epochs
+                    s.execute(update(Run).where(Run.id == run_id).values(epochs_done=0))
+        wait_for(lambda: run_row(run_id).status.finished, 60, what="the second death to be recorded")
+        time.sleep(3)  # three more reconcile passes: none may resume it
+    finally:
+        log = worker.log()
+        worker.stop()
+    run = run_row(run_id)
+    assert run.status is RunStatus.FAILED, (run.status, run.reason, log[-2000:])
+    assert run.auto_resumes == 1
+    assert "(signal 9)" in run.reason and "again after an automatic resume" in run.reason
 
 
 # ---- every setting checked at start ------------------------------------------------------------------------
@@ -245,8 +233,7 @@ def test_the_worker_and_the_dashboard_refuse_to_start_on_a_bad_setting(
 ) -> None:
     monkeypatch.setenv("VGP_HEARTBEAT_S", "soon")
     for command in (["worker", "--burst"], ["list"]):
-        done = subprocess.run([sys.executable, "-m", "worker", *command], cwd=REPO, capture_output=True, text=True,
-                              timeout=120, check=False)  # fmt: skip
+        done = run_module("worker", *command, timeout=120)
         assert done.returncode == 2, done.stderr
         assert done.stderr.strip() == "python -m worker: error: VGP_HEARTBEAT_S must be a number, got 'soon'"
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()

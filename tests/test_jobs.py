@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.jobs: the job a worker runs for a run, in this process on real Redis (database 15, a unique queue) and the
 test database (a SQLite file, and a Postgres one): a tiny run trained to completion with its
 metrics and checkpoint rows, missing data, an unknown run id, a broken stored config, the throttled Cancel read
@@ -19,7 +18,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from tests.reliability_support import in_process, run_row, tiny, work_in_process
+from tests.reliability_support import run_row, work_in_process
+from tests.run_support import tiny
 from vgp_models.gradstats import weight_parameters
 from vgp_models.train import build_model
 from worker import cancellation, connection, db, frames, queue, rq_jobs, runner, store, submission
@@ -37,7 +37,7 @@ def stored_frames(run_id: int) -> tuple:
         return frames.epochs_frame(s, [run_id]), frames.gradients_frame(s, [run_id])
 
 
-def test_submit_then_work_completes(in_process: Path) -> None:
+def test_submit_then_work_completes(redis_env: dict, tmp_path: Path) -> None:
     run_id = submission.submit_run(TINY, RunMeta(name="e2e", group="tests", tags=["tiny"]))
     assert run_row(run_id).status is RunStatus.QUEUED
     work_in_process()
@@ -60,11 +60,11 @@ def test_submit_then_work_completes(in_process: Path) -> None:
     with db.session_scope() as s:  # checkpoints live in the database; a completed run keeps only `best`
         kept = [(c.kind, c.epoch) for c in s.scalars(select(CheckpointRow).where(CheckpointRow.run_id == run_id))]
     assert kept == [("best", run.best_epoch)]
-    assert not (in_process / "checkpoints").exists()  # nothing on the worker's disk
+    assert not (tmp_path / "checkpoints").exists()  # nothing on the worker's disk
 
 
-def test_missing_data_fails_with_the_location(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = in_process / "nowhere"
+def test_missing_data_fails_with_the_location(redis_env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nowhere"
     monkeypatch.setenv("VGP_DATA_DIR", str(missing))
     run_id = submission.submit_run(TINY)
     work_in_process()
@@ -75,7 +75,7 @@ def test_missing_data_fails_with_the_location(in_process: Path, monkeypatch: pyt
     assert stored_frames(run_id)[0].empty
 
 
-def test_unknown_run_id_does_not_crash_the_worker(in_process: Path) -> None:
+def test_unknown_run_id_does_not_crash_the_worker(redis_env: dict) -> None:
     job = queue.get_queue().enqueue(rq_jobs.JOB_FUNCTION, 987654)
     after = submission.submit_run(TINY)  # the worker goes on to the next job
     work_in_process()
@@ -84,7 +84,7 @@ def test_unknown_run_id_does_not_crash_the_worker(in_process: Path) -> None:
     assert run_row(after).status is RunStatus.COMPLETED
 
 
-def test_bad_stored_config_fails_cleanly(in_process: Path) -> None:
+def test_bad_stored_config_fails_cleanly(redis_env: dict) -> None:
     with db.session_scope() as s:
         run = store.create_run(s, TINY)
         run.config = {**TINY.to_dict(), "depth": 9}
@@ -102,7 +102,7 @@ def running(run_id: int) -> int:
     return run_id
 
 
-def test_a_cancel_is_read_with_the_progress_write_at_most_every_interval(in_process: Path) -> None:
+def test_a_cancel_is_read_with_the_progress_write_at_most_every_interval(redis_env: dict) -> None:
     run_id = running(submission.submit_run(TINY))
     progress = StepWriter(run_id, every_s=0.3)
     should_stop = StopPoller(run_id, progress, heartbeat_s=3600)
@@ -118,7 +118,7 @@ def test_a_cancel_is_read_with_the_progress_write_at_most_every_interval(in_proc
 
 
 def test_a_database_outage_while_training_neither_stops_it_nor_costs_every_step(
-    in_process: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    redis_env: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_id = running(submission.submit_run(TINY))
     progress = StepWriter(run_id, every_s=0.0)
@@ -136,7 +136,7 @@ def test_a_database_outage_while_training_neither_stops_it_nor_costs_every_step(
     assert run_row(run_id).epoch_step == 1
 
 
-def test_a_written_off_job_cannot_touch_its_run_again(in_process: Path) -> None:
+def test_a_written_off_job_cannot_touch_its_run_again(redis_env: dict) -> None:
     """An old job of a run queued again (interrupted, resumed) neither fails it, nor trains it, nor finishes it."""
     from rq.exceptions import AbandonedJobError
 

@@ -8,13 +8,13 @@ import csv
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from tests.cli_support import run_module
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.data import load_cifar100
 from vgp_models.landscape import directions, landscape_model, measure_landscape, walk
@@ -129,8 +129,7 @@ def test_fresh_net_uses_bn_statistics_of_the_landscapes_images(cifar_dir):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vgp_models", "landscape", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, check=False)  # fmt: skip
+    return run_module("vgp_models", "landscape", *args)
 
 
 def test_cli_writes_the_points_and_a_record_the_importer_reads(trained, cifar_dir, tmp_path):

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The loss landscape as a queued job: its points in the store with progress, around a fresh net or a run's kept
 checkpoint; cancelled queued or running; refused arguments (at submit, and by the worker's allow-list); a failure in
 one line; a run folder's landscapes imported with the run."""
@@ -14,7 +13,6 @@ from rq import Callback
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from tests.dashboard_support import env, redis_env
 from tests.reliability_support import work_in_process
 from vgp_models.checkpoints import to_bytes
 from vgp_models.config import ConfigError, RunConfig
@@ -33,7 +31,6 @@ from worker import (
     landscapes,
     queue,
     rq_jobs,
-    runner,
     store,
     submission,
 )
@@ -106,7 +103,7 @@ def test_refused_arguments_write_nothing(redis_env):
             submission.submit_landscape(config)
     with db.session_scope() as s:
         assert landscapes.landscapes_frame(s).empty
-    assert redis_env.queue.count == 0
+    assert queue.get_queue().count == 0
 
 
 def test_the_worker_runs_the_landscape_job_with_one_int_and_our_callback_only(redis_env):
@@ -125,7 +122,7 @@ def test_cancelled_queued_landscape_never_runs(redis_env, cifar_dir, monkeypatch
     monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
     landscape_id = submission.submit_landscape(FRESH)
     assert cancellation.cancel_landscape(landscape_id) is RunStatus.CANCELLED
-    assert redis_env.queue.count == 0
+    assert queue.get_queue().count == 0
     work_in_process()
     row = landscape_row(landscape_id)
     assert row["status"] == "cancelled" and row["points"].empty

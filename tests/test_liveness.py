@@ -11,9 +11,9 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from tests.env_support import REDIS_URL
 from worker import connection, liveness, rq_jobs
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 STALE_S = 30.0
 
 
@@ -21,7 +21,7 @@ STALE_S = 30.0
 def queued_job(monkeypatch: pytest.MonkeyPatch):
     """A job on a queue of its own that no worker listens on (it never starts)."""
     if not connection.redis_available(REDIS_URL):
-        pytest.skip("no Redis at 127.0.0.1:6379")
+        pytest.skip(f"no Redis at {REDIS_URL}")
     monkeypatch.setenv("REDIS_URL", REDIS_URL)
     queue = Queue(f"vgp-test-liveness-{uuid.uuid4().hex[:8]}", connection=connection.get_redis(),
                   serializer=JSONSerializer)  # fmt: skip

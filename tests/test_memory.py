@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.cli_support import assert_one_line_error, cli, cli_env  # noqa: F401 (cli_env: the fixture)
-from tests.dashboard_support import env, open_page  # noqa: F401 (env: the fixture, by name)
-from tests.reliability_support import REPO
-from tests.run_folder_support import reference_results  # noqa: F401 (the fixture, by name)
+from tests.cli_support import assert_one_line_error, cli
+from tests.dashboard_support import open_page
+from tests.env_support import REPO
 from vgp_models import memory
 from vgp_models.config import PRESETS, TABLE1, ConfigError, RunConfig
 from vgp_models.memory import DEFAULT_MAX_ACTIVATION_GB, DEFAULT_MAX_PARAMS_X_BATCH
@@ -100,11 +99,11 @@ def test_the_headless_cli_refuses_before_building_anything(tmp_path: Path) -> No
     assert not (tmp_path / "run").exists()
 
 
-def test_submit_refuses_in_one_line(cli_env: dict[str, str]) -> None:  # noqa: F811
-    assert cli(cli_env, "migrate").returncode == 0
-    done = cli(cli_env, "submit", "--depth", "500", "--width", "1", "--batch-size", "50000")
+def test_submit_refuses_in_one_line(redis_env: dict[str, str]) -> None:
+    assert cli(redis_env, "migrate").returncode == 0
+    done = cli(redis_env, "submit", "--depth", "500", "--width", "1", "--batch-size", "50000")
     assert_one_line_error(done, 2, "(VGP_MAX_ACTIVATION_GB)")
-    assert "Traceback" not in cli(cli_env, "list").stderr
+    assert "Traceback" not in cli(redis_env, "list").stderr
 
 
 @pytest.mark.usefixtures("env")
@@ -144,7 +143,7 @@ def test_info_counts_depth_500_width_1024_without_allocating_its_weights() -> No
     assert info["params"] == 4_699_855_972 and info["activation_gb"] > 1
 
 
-def test_importing_a_folder_without_params_never_imports_torch(tmp_path: Path, reference_results: Path) -> None:  # noqa: F811
+def test_importing_a_folder_without_params_never_imports_torch(tmp_path: Path, reference_results: Path) -> None:
     """The dashboard imports folders in its own process: counting a run's parameters must not load torch."""
     folder = tmp_path / "vgg38-lr0.001"
     shutil.copytree(reference_results / "demo" / folder.name, folder)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
-from conftest import postgres_database
 from sqlalchemy import create_engine, inspect
 
+from tests.cli_support import run_module
+from tests.conftest import postgres_database
 from worker import db
 
 TABLES = {"runs", "epochs", "gradients", "sweeps", "sweep_points"}
@@ -67,16 +66,7 @@ def test_constraints_carry_convention_names(empty_db: str) -> None:
 def test_alembic_command_line_reads_database_url(tmp_path: Path) -> None:
     """`alembic upgrade head` and `alembic check` from the repo root, as the Makefile and Procfile run them."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
-    repo = Path(__file__).resolve().parents[1]
     for args in (["upgrade", "head"], ["check"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "alembic", *args],
-            cwd=repo,
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_module("alembic", *args, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
     assert TABLES <= tables(env["DATABASE_URL"])

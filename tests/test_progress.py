@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from tests.run_support import epoch_metrics
 from vgp_models.config import RunConfig
-from vgp_models.metrics import EpochMetrics, StepPoint
+from vgp_models.metrics import StepPoint
 from worker import db, frames, store
 from worker.progress import StepWriter
 from worker.schema import Run, RunStatus
@@ -40,7 +41,7 @@ def test_step_writer_writes_first_last_and_at_most_every_few_seconds(store_url: 
     StepWriter(run_id, "job-1", every_s=0)(4, 10)
     assert progress_of(run_id)[0] == 4
     with db.session_scope() as session:  # a finished epoch starts the count again
-        store.record_epoch(session, run_id, EpochMetrics(1, 3, 4.0, 0.1, 4.1, 0.1, 1e-3, 2.0, []))
+        store.record_epoch(session, run_id, epoch_metrics(1, 3, seconds=2.0))
     assert progress_of(run_id)[0] == 0
 
 
@@ -76,7 +77,7 @@ def test_step_writer_writes_the_points_read_since_its_last_write(store_url: str)
     assert [step for step, _ in steps_of(run_id)] == [1, 2, 3]
     with db.session_scope() as session:
         points = [StepPoint(s, 1, 4.0, 1e-3, 0.1 * s) for s in (1, 2, 3, 4)]
-        store.record_epoch(session, run_id, EpochMetrics(1, 3, 4.0, 0.1, 4.1, 0.1, 1e-3, 2.0, [], steps=points))
+        store.record_epoch(session, run_id, epoch_metrics(1, 3, seconds=2.0, steps=points))
     assert steps_of(run_id) == [(1, 4.0), (2, 4.0), (3, 4.0), (4, 4.0)]
     other = StepWriter(run_id, "job-2", every_s=0)  # a job the run no longer belongs to writes nothing
     other.on_points([StepPoint(9, 2, 1.0, 1e-3, 9.0)])

@@ -10,37 +10,21 @@ test_reliability_crash.py does the same with real processes and SIGKILL.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from rq.utils import utcformat
 from sqlalchemy import update
 
-from tests.reliability_support import REDIS_URL, REPO, drop_queue, make_env, run_row, running_run, tiny
+from tests.cli_support import cli
+from tests.reliability_support import run_row, running_run
+from tests.run_support import tiny
 from worker import cancellation, connection, db, liveness, queue, reconcile, rq_jobs, runner, store, submission
 from worker.rq_jobs import callbacks
 from worker.schema import Run, RunStatus, utcnow
 from worker.settings import Settings
 
 SETTINGS = Settings(heartbeat_s=1, stale_after_s=5, reconcile_interval_s=1, cancel_grace_s=2, auto_resumes=1)
-
-
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    variables = make_env(tmp_path, cifar_dir, database_url)
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    drop_queue(variables["VGP_QUEUE"])
-    db.dispose_engines()
 
 
 class LiveWorker:
@@ -64,7 +48,7 @@ class LiveWorker:
         self.worker.register_death()
 
 
-def test_a_dead_running_run_is_interrupted_then_resumed_once(env: dict) -> None:
+def test_a_dead_running_run_is_interrupted_then_resumed_once(redis_env: dict) -> None:
     run_id = running_run(heartbeat_age_s=60, job_id="vgp-run-gone")  # its job is nowhere in Redis
     report = reconcile.reconcile(SETTINGS)
     assert report.interrupted == [run_id] and report.resumed == [run_id]
@@ -87,14 +71,14 @@ def test_a_dead_running_run_is_interrupted_then_resumed_once(env: dict) -> None:
     assert run_row(run_id).status is RunStatus.QUEUED and run_row(run_id).auto_resumes == 1
 
 
-def test_auto_resumes_can_be_turned_off(env: dict) -> None:
+def test_auto_resumes_can_be_turned_off(redis_env: dict) -> None:
     run_id = running_run()
     report = reconcile.reconcile(Settings(**{**vars(SETTINGS), "auto_resumes": 0}))
     assert report.interrupted == [run_id] and not report.resumed
     assert run_row(run_id).status is RunStatus.INTERRUPTED
 
 
-def test_fresh_heartbeat_or_live_worker_is_left_alone(env: dict) -> None:
+def test_fresh_heartbeat_or_live_worker_is_left_alone(redis_env: dict) -> None:
     fresh = running_run(heartbeat_age_s=0)
     silent = running_run(heartbeat_age_s=60)
     live = LiveWorker(silent)
@@ -112,7 +96,7 @@ def test_fresh_heartbeat_or_live_worker_is_left_alone(env: dict) -> None:
         live.close()
 
 
-def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
+def test_cancel_past_grace_sends_stop_job_to_the_live_worker(redis_env: dict) -> None:
     run_id = running_run(heartbeat_age_s=0)
     live = LiveWorker(run_id)
     pubsub = connection.get_redis().pubsub()
@@ -138,7 +122,7 @@ def test_cancel_past_grace_sends_stop_job_to_the_live_worker(env: dict) -> None:
         live.close()
 
 
-def test_cancelled_run_whose_worker_died_is_cancelled_not_resumed(env: dict) -> None:
+def test_cancelled_run_whose_worker_died_is_cancelled_not_resumed(redis_env: dict) -> None:
     run_id = running_run(heartbeat_age_s=60)
     assert cancellation.cancel_run(run_id) is RunStatus.RUNNING
     report = reconcile.reconcile(SETTINGS)
@@ -147,7 +131,7 @@ def test_cancelled_run_whose_worker_died_is_cancelled_not_resumed(env: dict) -> 
     assert not cancellation.cancel_requested(run_id)
 
 
-def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
+def test_queued_run_whose_job_is_gone_is_queued_again(redis_env: dict) -> None:
     with db.session_scope() as s:
         lost, waiting, fresh = (store.create_run(s, tiny()).id for _ in range(3))
     lost_job = queue.enqueue_run(lost)
@@ -159,7 +143,7 @@ def test_queued_run_whose_job_is_gone_is_queued_again(env: dict) -> None:
     assert len(queue.get_queue().job_ids) == 2
 
 
-def test_redis_down_judges_nothing(env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_down_judges_nothing(redis_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = running_run(heartbeat_age_s=600)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     with pytest.raises(connection.QueueError, match="not reachable"):
@@ -168,12 +152,9 @@ def test_redis_down_judges_nothing(env: dict, monkeypatch: pytest.MonkeyPatch) -
     assert run_row(run_id).status is RunStatus.RUNNING
 
 
-def test_reconcile_command_line(env: dict) -> None:
+def test_reconcile_command_line(redis_env: dict) -> None:
     run_id = running_run(heartbeat_age_s=600)
-    done = subprocess.run(
-        [sys.executable, "-m", "worker", "reconcile"], cwd=REPO, env={**os.environ, **env,
-        "VGP_AUTO_RESUMES": "0"}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = cli({**redis_env, "VGP_AUTO_RESUMES": "0"}, "reconcile")
     assert done.returncode == 0, done.stderr
     assert f"interrupted [{run_id}]" in done.stdout
     assert run_row(run_id).status is RunStatus.INTERRUPTED

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `baseline` comes from tests.reliability_support
 """A worker PROCESS SIGKILLed mid-run (not just its work horse), with real processes, Redis and the test database.
 
 The run never stays `running`: its horse dies with the worker (PR_SET_PDEATHSIG), reconcile finds the stale
@@ -9,23 +8,17 @@ Training uses one thread per process: two cores are shared, and equal thread cou
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli_support import cli
 from tests.reliability_support import (
     CRASH_CONFIG,
-    REPO,
     WorkerProcess,
     assert_same_as_baseline,
-    baseline,
     epochs_of,
-    fast_worker_env,
     process_alive,
     run_row,
     wait_for,
@@ -33,12 +26,6 @@ from tests.reliability_support import (
 from worker import reconcile, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
-
-
-@pytest.fixture
-def env(tmp_path: Path, cifar_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    with fast_worker_env(tmp_path, cifar_dir, database_url, monkeypatch) as variables:
-        yield variables
 
 
 def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
@@ -54,11 +41,11 @@ def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
 
 
 def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
-    env: dict, tmp_path: Path, baseline: tuple, monkeypatch: pytest.MonkeyPatch
+    fast_env: dict, tmp_path: Path, baseline: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VGP_AUTO_RESUMES", "0")  # for the reconcile passes below, run in this process
-    env = {**env, "VGP_AUTO_RESUMES": "0"}
-    first = WorkerProcess(env, tmp_path / "first.log")
+    env = {**fast_env, "VGP_AUTO_RESUMES": "0"}
+    first = WorkerProcess(fast_env, tmp_path / "first.log")
     try:
         run_id, _ = start_run_and_kill_its_worker(first)
     finally:
@@ -75,10 +62,7 @@ def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
     assert "no heartbeat" in (run.reason or "") and run.auto_resumes == 0
     done_before = run.epochs_done
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "worker", "resume", str(run_id)],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    resumed = cli(env, "resume", str(run_id))
     assert resumed.returncode == 0, resumed.stderr
     second = WorkerProcess(env, tmp_path / "second.log", burst=True)
     assert second.proc.wait(timeout=180) == 0, second.log()[-2000:]
@@ -88,15 +72,15 @@ def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
 
 
 def test_killed_worker_run_is_resumed_automatically_by_another_worker(
-    env: dict, tmp_path: Path, baseline: tuple
+    fast_env: dict, tmp_path: Path, baseline: tuple
 ) -> None:
-    first = WorkerProcess(env, tmp_path / "first.log")
+    first = WorkerProcess(fast_env, tmp_path / "first.log")
     second = None
     try:
         wait_for(lambda: first.name(), 60)
         run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="crash"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
-        second = WorkerProcess(env, tmp_path / "second.log")  # idle: the run is busy on the first one
+        second = WorkerProcess(fast_env, tmp_path / "second.log")  # idle: the run is busy on the first one
         second_name = second.name()
         (horse,) = first.horses()
         first.kill()
@@ -116,14 +100,14 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     assert_same_as_baseline(run_id, baseline)
 
 
-def test_any_host_resumes_any_run_with_no_shared_folder(env: dict, tmp_path: Path, baseline: tuple) -> None:
+def test_any_host_resumes_any_run_with_no_shared_folder(fast_env: dict, tmp_path: Path, baseline: tuple) -> None:
     """Two worker "hosts" with their own checkpoint and scratch folders share only the database and Redis: the
     one training a run is SIGKILLed after epoch k; the other resumes it at epoch k + 1 from the database."""
     hosts = []
     for name in ("host-a", "host-b"):
         own = tmp_path / name
         (own / "tmp").mkdir(parents=True)
-        host_env = {**env, "VGP_CHECKPOINT_DIR": str(own / "checkpoints"), "TMPDIR": str(own / "tmp")}
+        host_env = {**fast_env, "VGP_CHECKPOINT_DIR": str(own / "checkpoints"), "TMPDIR": str(own / "tmp")}
         hosts.append(WorkerProcess(host_env, tmp_path / f"{name}.log"))
     try:
         names = [host.name() for host in hosts]

@@ -13,8 +13,10 @@ import pytest
 from rq import Worker
 
 from tests.conftest import postgres_database
-from tests.reliability_support import REDIS_URL, WorkerProcess, drop_queue, epochs_of, make_env, run_row, tiny, wait_for
-from worker import connection, db, queue, submission
+from tests.env_support import product_env, require_redis
+from tests.reliability_support import WorkerProcess, epochs_of, run_row, wait_for
+from tests.run_support import tiny
+from worker import queue, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
 
@@ -24,15 +26,10 @@ EPOCHS = 12  # ~0.5 s of training each, so that the second worker is free before
 
 @pytest.fixture
 def env(tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
-    if not connection.redis_available(REDIS_URL):
-        pytest.skip(f"no Redis at {REDIS_URL}")
+    require_redis()
     with postgres_database() as url:  # always Postgres: this is the multi-host setup of docs/deploy.md
-        variables = {**make_env(tmp_path, cifar_dir, url), "OMP_NUM_THREADS": "1"}
-        for key, value in variables.items():
-            monkeypatch.setenv(key, value)
-        db.upgrade_database(url)
-        yield variables
-        drop_queue(variables["VGP_QUEUE"])
+        with product_env(tmp_path, cifar_dir, url, monkeypatch, OMP_NUM_THREADS="1") as variables:
+            yield variables
 
 
 def test_two_workers_share_four_runs_each_trained_once(env: dict, tmp_path: Path) -> None:

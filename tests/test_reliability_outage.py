@@ -16,22 +16,18 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import display
+from tests.env_support import REDIS_URL, REPO, drop_queue, free_port, make_env
 from tests.reliability_support import (
     FAST,
-    REDIS_URL,
-    REPO,
     PrivatePostgres,
     PrivateRedis,
     WorkerProcess,
-    drop_queue,
     epochs_of,
-    free_port,
-    make_env,
     run_row,
-    tiny,
     train_on_one_thread,
     wait_for,
 )
+from tests.run_support import tiny
 from worker import connection, db, rq_jobs, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta

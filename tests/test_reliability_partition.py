@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `baseline` comes from tests.reliability_support
 """A network partition: two worker "hosts" in network namespaces made by the test, each with one veth link to a
 Postgres and a redis-server that the test starts on the links' addresses (loopback and those addresses only).
 
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.env_support import drop_queue, make_env
 from tests.reliability_support import (
     CRASH_CONFIG,
     FAST,
@@ -24,10 +24,7 @@ from tests.reliability_support import (
     PrivateRedis,
     WorkerProcess,
     assert_same_as_baseline,
-    baseline,
-    drop_queue,
     epochs_of,
-    make_env,
     run_row,
     wait_for,
 )

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +17,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.cli_support import run_module
 from tests.conftest import postgres_database
-from tests.reliability_support import REPO, PrivateRedis, WorkerProcess, make_env, run_row, tiny, work_in_process
+from tests.env_support import REPO, make_env, product_env
+from tests.reliability_support import PrivateRedis, WorkerProcess, run_row, work_in_process
+from tests.run_support import tiny
 from worker import cancellation, connection, db, queue, reconcile, runner, store, submission
 from worker.jobs import StopPoller
 from worker.progress import StepWriter
@@ -41,15 +43,10 @@ def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
 def env(
     tmp_path: Path, cifar_dir: Path, database_url: str, redis_server: PrivateRedis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict]:
-    variables = {
-        **make_env(tmp_path, cifar_dir, database_url, redis_url=redis_server.url),
-        "VGP_RECONCILE_INTERVAL_S": "1",
-    }
-    for key, value in variables.items():
-        monkeypatch.setenv(key, value)
-    db.upgrade_database(database_url)
-    yield variables
-    db.dispose_engines()
+    with product_env(
+        tmp_path, cifar_dir, database_url, monkeypatch, redis_server.url, VGP_RECONCILE_INTERVAL_S="1"
+    ) as variables:
+        yield variables
 
 
 def test_flushdb_then_reconcile_queues_the_run_again(env: dict) -> None:
@@ -117,8 +114,7 @@ def test_no_secret_in_logs_or_messages(tmp_path: Path, cifar_dir: Path) -> None:
             assert "s3cret-redis" not in connection.safe_redis_url(redis.url)
 
             def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-                return subprocess.run([sys.executable, "-m", "worker", *args], cwd=REPO, env={**env, **extra},
-                                      capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                return run_module("worker", *args, env={**env, **extra}, timeout=120)
 
             assert cli("migrate").returncode == 0
             submitted = cli("submit", "--preset", "vgg08", "--width", "8", "--epochs", "1", "--subset", "64")

@@ -13,7 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.reliability_support import REPO, tiny, wait_for
+from tests.env_support import REPO
+from tests.reliability_support import wait_for
+from tests.run_support import tiny
 from worker import db, frames, schema, store
 
 SECONDS = 3.0
@@ -22,7 +24,8 @@ LAYERS = 40
 COMMON = textwrap.dedent(
     """
     import json, pathlib, sys, time
-    from vgp_models.metrics import EpochMetrics, LayerGrad  # torch-free
+    from tests.run_support import epoch_metrics  # torch-free
+    from vgp_models.metrics import LayerGrad
     from sqlalchemy.exc import OperationalError
     from worker import db, frames, store
     from worker.schema import RunStatus
@@ -41,8 +44,7 @@ WRITER = COMMON + textwrap.dedent(
         count += 1
         grads = [LayerGrad(layer_index=i, layer=f"layer_{i}", abs_mean_last=1e-3 * i, abs_mean_epoch=1e-3, l2=0.1)
                  for i in range(layers)]
-        metrics = EpochMetrics(epoch=count, epochs=count, train_loss=4.0, train_acc=0.1, val_loss=4.1, val_acc=0.1,
-                               lr=1e-3, seconds=0.01, grads=grads)
+        metrics = epoch_metrics(count, count, seconds=0.01, grads=grads)
         try:
             with db.session_scope() as s:
                 store.record_epoch(s, run_id, metrics)

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - fixtures come from tests.run_folder_support
 """The strict reader against what a stranger's run folder may hold: links, FIFOs and devices in place of files,
 JSON nested 100,000 deep, CSV memory bombs, and config.json fields of the wrong type, range or length; each one
 line naming the file, nothing written. And uuids written any way are one run."""
@@ -8,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import tracemalloc
 import uuid
@@ -17,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.run_folder_support import reference_results
+from tests.cli_support import cli
 from vgp_models.run_folder import RunFolderError, read_run_folder
 from worker import db, importer, schema
 
@@ -42,8 +39,7 @@ def test_a_link_is_refused_without_showing_its_target(folder: Path) -> None:
     (folder / "summary.csv").symlink_to("/etc/passwd")
     message = refusal(folder)
     assert message == f"{folder}/summary.csv: a symbolic link; only regular files inside the folder are read"
-    done = subprocess.run([sys.executable, "-m", "worker", "import", str(folder)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "DATABASE_URL": "sqlite:///:memory:"})  # fmt: skip
+    done = cli({"DATABASE_URL": "sqlite:///:memory:"}, "import", folder)
     assert done.returncode == 2 and "root:" not in done.stderr and "Traceback" not in done.stderr
 
 
@@ -67,8 +63,7 @@ def test_a_fifo_never_blocks_the_import(folder: Path) -> None:
 def test_json_nested_100000_deep_is_one_line(folder: Path) -> None:
     (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     assert refusal(folder) == f"{folder}/config.json: JSON nested deeper than 20 levels; not a run record"
-    done = subprocess.run([sys.executable, "-m", "worker", "import", str(folder)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "DATABASE_URL": "sqlite:///:memory:"})  # fmt: skip
+    done = cli({"DATABASE_URL": "sqlite:///:memory:"}, "import", folder)
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
 
 

@@ -11,23 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from vgp_models.config import RunConfig
-from vgp_models.run_folder import STEPS_CSV, RunFolderError, read_steps, train_into
+from vgp_models.run_folder import STEPS_CSV, RunFolderError, read_steps
 from worker import db, frames, importer
 
 
-@pytest.fixture(scope="module")
-def trained(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two epochs of 2 steps (64 images, batch 32), every step recorded."""
-    folder = tmp_path_factory.mktemp("runs") / "vgg08-steps"
-    config = RunConfig.from_preset("vgg08", width=8, epochs=2, batch_size=32, subset=64, device="cpu")
-    assert train_into(folder, config, cifar_dir, resume=False).status == "completed"
-    return folder
-
-
 @pytest.fixture
-def folder(trained: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained, tmp_path / trained.name, ignore=shutil.ignore_patterns("*.pt")))
+def folder(trained_run_folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained_run_folder, tmp_path / trained_run_folder.name))
 
 
 def rows(path: Path) -> list[list[str]]:

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixtures env, redis_env, cli_env and services come from the support modules
 """Seeds: runs that share a config except the seed, aggregated (mean, sd, n, bands, seed noise) on known numbers,
 the band charts built from them, and `python -m worker submit --seeds N` queuing N runs as one group."""
 
@@ -14,11 +13,11 @@ import pytest
 
 from dashboard import charts, downloads, reads, seeds, table1
 from dashboard.display import plain
-from tests.browser_helpers import open_dashboard, services
-from tests.cli_support import assert_one_line_error, cli, cli_env
-from tests.dashboard_support import add_run, all_runs, env, open_page, redis_env
+from tests.browser_helpers import open_dashboard
+from tests.cli_support import assert_one_line_error, cli
+from tests.dashboard_support import add_run, all_runs, open_page
 from vgp_models.config import RunConfig
-from worker import db, store
+from worker import db, queue, store
 from worker.exports import to_csv
 
 
@@ -175,14 +174,14 @@ def test_repeat_with_n_seeds_queues_one_group_per_launch(redis_env):
     (group,) = {r.group_name for r in runs}
     assert group.startswith("VGG38 × 3 seeds · ") and at.session_state["runs_group"] == [group]
     assert [r.name for r in runs] == [f"VGG38 lr 1e-3 · seed {s}" for s in (0, 1, 2)]
-    assert at.success[0].value == plain(f"Queued 3 runs as group “{group}”.") and redis_env.queue.count == 3
+    assert at.success[0].value == plain(f"Queued 3 runs as group “{group}”.") and queue.get_queue().count == 3
 
     at.number_input(key="seed").set_value(10)
     at.number_input(key="p_seeds").set_value(2)
     at.text_input(key="group").input("mine")
     at.run().button(key="submit").click().run()  # the custom form: seeds 10 and 11, in the group typed
     custom = sorted((r for r in all_runs() if r.group_name == "mine"), key=lambda r: r.id)
-    assert [RunConfig.from_dict(r.config).seed for r in custom] == [10, 11] and redis_env.queue.count == 5
+    assert [RunConfig.from_dict(r.config).seed for r in custom] == [10, 11] and queue.get_queue().count == 5
 
 
 @pytest.mark.pages
@@ -196,18 +195,18 @@ def test_reproduce_table1_with_seeds_puts_every_seed_in_the_table1_group(redis_e
     assert sorted(RunConfig.from_dict(r.config).seed for r in runs) == [0] * 7 + [1] * 7
 
 
-def test_worker_submit_seeds_queues_n_runs_as_one_group(cli_env):
-    assert cli(cli_env, "migrate").returncode == 0
-    done = cli(cli_env, "submit", "--preset", "vgg08", "--epochs", "1", "--seed", "4", "--seeds", "3")
+def test_worker_submit_seeds_queues_n_runs_as_one_group(redis_env):
+    assert cli(redis_env, "migrate").returncode == 0
+    done = cli(redis_env, "submit", "--preset", "vgg08", "--epochs", "1", "--seed", "4", "--seeds", "3")
     assert done.returncode == 0, done.stderr
     ids = [int(line) for line in done.stdout.split()]
     assert len(ids) == 3
-    with db.session_scope(cli_env["DATABASE_URL"]) as session:
+    with db.session_scope(redis_env["DATABASE_URL"]) as session:
         runs = [store.require_run(session, i) for i in ids]
         assert [r.config["seed"] for r in runs] == [4, 5, 6]
         assert len({r.group_name for r in runs}) == 1 and runs[0].group_name.startswith("VGG08 × 3 seeds")
-    assert_one_line_error(cli(cli_env, "submit", "--seeds", "0"), 2, "seeds must be a whole number from 1 to 100")
-    assert_one_line_error(cli(cli_env, "submit", "--seed", str(2**32 - 1), "--seeds", "2"), 2, "seed must be")
+    assert_one_line_error(cli(redis_env, "submit", "--seeds", "0"), 2, "seeds must be a whole number from 1 to 100")
+    assert_one_line_error(cli(redis_env, "submit", "--seed", str(2**32 - 1), "--seeds", "2"), 2, "seed must be")
 
 
 # ---- the pages: Results and Compare over seeds -----------------------------------------------------

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture db_url comes from tests.store_support
 """The forward signal and the weight updates on their way out of training: the store (real SQLite and Postgres),
 run folders (signals.csv, gradients.csv's two columns; older folders without them still read) and the importer."""
 
@@ -11,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.store_support import db_url, metrics, new_run
-from vgp_models.config import RunConfig
+from tests.store_support import metrics, new_run
 from vgp_models.metrics import LayerSignal
 from vgp_models.run_folder import (
     GRADIENTS_HEADER_V1,
     SIGNALS_CSV,
     RunFolderError,
     read_run_folder,
-    train_into,
 )
 from worker import db, frames, importer, store
 
@@ -34,18 +31,9 @@ def write_rows(path: Path, rows: list[list[object]]) -> None:
         csv.writer(f).writerows(rows)
 
 
-@pytest.fixture(scope="module")
-def trained(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A completed two-epoch VGG08 (width 8) run folder."""
-    folder = tmp_path_factory.mktemp("runs") / "vgg08-tiny"
-    config = RunConfig.from_preset("vgg08", width=8, epochs=2, batch_size=32, subset=64, device="cpu")
-    assert train_into(folder, config, cifar_dir, resume=False).status == "completed"
-    return folder
-
-
 @pytest.fixture
-def run_folder(trained: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(trained, tmp_path / trained.name))
+def run_folder(trained_run_folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained_run_folder, tmp_path / trained_run_folder.name))
 
 
 def test_record_epoch_writes_signals_and_updates_that_frames_read(db_url: str) -> None:

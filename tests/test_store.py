@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture db_url comes from tests.store_support
 """worker.store on real SQLite and real Postgres: runs, idempotent epoch writes (read back as frames), cascades,
 guards, status changes, run metadata, and the heartbeat fenced by the job.
 
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from tests.reliability_support import running_run
-from tests.store_support import CONFIG, LAYERS, db_url, metrics, new_run
+from tests.store_support import CONFIG, LAYERS, metrics, new_run
 from worker import db, frames, store
 from worker.schema import EpochRow, GradientRow, Run, RunStatus
 

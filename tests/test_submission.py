@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `in_process` comes from tests.reliability_support
 """worker.submission: submitting a run writes its row only when Redis answers, and a run whose job Redis refuses
 stays marked failed with the reason (real Redis, database 15, a unique queue; the test database).
 
@@ -7,18 +6,17 @@ Seeds, sweeps and resume are submitted in test_seeds.py, test_sweep.py, test_int
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.reliability_support import in_process, run_row, tiny
+from tests.reliability_support import run_row
+from tests.run_support import tiny
 from worker import connection, db, queue, store, submission
 from worker.schema import RunStatus
 
 TINY = tiny()
 
 
-def test_submit_without_redis_writes_nothing(in_process: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_without_redis_writes_nothing(redis_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
     assert not connection.redis_available()
     with pytest.raises(connection.QueueError, match="not reachable"):
@@ -27,7 +25,7 @@ def test_submit_without_redis_writes_nothing(in_process: Path, monkeypatch: pyte
         assert store.list_runs(s) == []
 
 
-def test_enqueue_refused_keeps_the_run_marked_failed(in_process: Path) -> None:
+def test_enqueue_refused_keeps_the_run_marked_failed(redis_env: dict) -> None:
     redis = connection.get_redis()
     key = queue.get_queue().key
     redis.set(key, "not a list")  # the queue's key has the wrong type, so Redis refuses the job

@@ -1,6 +1,5 @@
-# ruff: noqa: F401, F811 - the fixtures env and redis_env come from tests.dashboard_support
 """The depth sweep at initialisation: vgp_models.sweep on tiny depths, its skip notes, `python -m vgp_models sweep`,
-the queued job writing its points to the store, and the Depth sweep page."""
+and the Depth sweep page (the queued job: test_sweep_job.py; its store: test_worker_sweeps.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +14,7 @@ import pytest
 import torch
 
 from dashboard import charts
-from tests.dashboard_support import APP, env, open_page, redis_env
-from tests.reliability_support import work_in_process
+from tests.dashboard_support import APP, open_page
 from vgp_models import sweep as sweep_module
 from vgp_models.config import ConfigError
 from vgp_models.data import load_cifar100
@@ -24,7 +22,7 @@ from vgp_models.gradstats import GradientStats
 from vgp_models.sweep import SweepPoint, cure_config, run_sweep
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import build_model, model_input
-from worker import cancellation, db, submission, sweeps
+from worker import db, queue, sweeps
 from worker.schema import RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,50 +113,6 @@ def test_cli_sweep_prints_a_table_and_writes_every_point(cifar_dir, tmp_path):
     ]
 
 
-# ---- the job and the store -----------------------------------------------------------------------
-
-
-def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, monkeypatch):
-    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
-    sweep_id = submission.submit_sweep(TINY)
-    with db.session_scope() as s:
-        row = sweeps.require_sweep(s, sweep_id)
-        assert (row.status, row.cells_total, row.cells_done) == (RunStatus.QUEUED, 4, 0)
-    work_in_process()
-    with db.session_scope() as s:
-        row = sweeps.require_sweep(s, sweep_id)
-        assert row.status is RunStatus.COMPLETED, row.reason
-        assert row.cells_done == 4 and row.device == "cpu" and row.worker_name and row.finished_at
-        points = sweeps.points_frame(s, sweep_id)
-    assert len(points) == 8 and points["cure"].tolist() == ["none"] * 4 + ["BN+RC"] * 4
-    assert points["depth"].tolist() == [8, 8, 14, 14] * 2 and points["seed"].tolist() == [0, 1] * 4
-    assert (points["ratio"] == points["first"] / points["last"]).all() and (points["ratio"] > 0).all()
-    data = load_cifar100(cifar_dir, subset=TINY.images)  # the stored numbers are the sweep's own
-    expected = run_sweep(TINY, data)[1].points[1]
-    assert (points.loc[3, "first"], points.loc[3, "last"], points.loc[3, "last_signal_std"]) == pytest.approx(
-        (expected.first, expected.last, expected.last_signal_std))  # fmt: skip
-
-
-def test_sweep_without_data_fails_in_one_line(redis_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("VGP_DATA_DIR", str(tmp_path / "none"))
-    monkeypatch.setenv("VGP_DOWNLOAD", "0")
-    sweep_id = submission.submit_sweep(TINY)
-    work_in_process()
-    with db.session_scope() as s:
-        row = sweeps.require_sweep(s, sweep_id)
-        assert row.status is RunStatus.FAILED and row.reason.startswith("no CIFAR-100 at ") and "\n" not in row.reason
-
-
-def test_cancelled_queued_sweep_never_runs(redis_env, cifar_dir, monkeypatch):
-    monkeypatch.setenv("VGP_DATA_DIR", str(cifar_dir))
-    sweep_id = submission.submit_sweep(TINY)
-    assert cancellation.cancel_sweep(sweep_id) is RunStatus.CANCELLED
-    work_in_process()
-    with db.session_scope() as s:
-        assert sweeps.require_sweep(s, sweep_id).status is RunStatus.CANCELLED
-        assert sweeps.points_frame(s, sweep_id).empty
-
-
 # ---- the page ------------------------------------------------------------------------------------
 
 
@@ -185,7 +139,7 @@ def test_sweep_page_queues_a_sweep(redis_env):
     at.number_input(key="sweep_seeds").set_value(2)
     at.run().button(key="sweep_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.success[0].value.startswith("Queued sweep #") and redis_env.queue.count == 1
+    assert at.success[0].value.startswith("Queued sweep #") and queue.get_queue().count == 1
     with db.session_scope() as s:
         (row,) = sweeps.sweeps_frame(s).to_dict("records")
     assert SweepConfig.from_dict(row["config"]) == SweepConfig((8, 14), ("none", "BN"), 2)

@@ -15,6 +15,7 @@ import torch
 from sqlalchemy import func, select
 from torch import nn
 
+from tests.cli_support import cli
 from tests.track_support import ROOT, batches, builder, tiny_model
 from vgp_models.track import Run, RunCancelled, TrackingError, TrackingTypeError
 from worker import db, importer, reconcile, submission
@@ -200,8 +201,7 @@ def test_folder_sink_round_trips_through_worker_import(store_url, tmp_path):
     assert row.status is RunStatus.COMPLETED and row.name == "my resnet" and row.origin is RunOrigin.IMPORTED
     assert row.config["model"] == "tiny-cnn" and row.epochs_done == 2 and row.test_acc is not None
     assert count(store_url, GradientRow, row.id) == 6
-    result = subprocess.run([sys.executable, "-m", "worker", "import", str(out)], cwd=ROOT, capture_output=True,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    result = cli({"PYTHONPATH": str(ROOT)}, "import", out)
     assert result.returncode == 0 and "already imported" in result.stdout + result.stderr
 
 

@@ -1,51 +1,29 @@
-# ruff: noqa: F811 - the fixture env comes from tests.dashboard_support
 """What the pages show of a tracked run (vgp_models.track): the course framework's loop, tracked into SQLite and
 into Postgres, on the Run and Runs pages under Streamlit's AppTest; Cancel from the Run page; no Resume or Rerun."""
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 
 import pytest
 from torch import nn
 
 from dashboard import run_actions
 from dashboard.display import plain
-from tests.conftest import postgres_database
-from tests.dashboard_support import REDIS_URL, add_run, markdown_text, open_page
-from tests.track_support import batches, builder, tiny_model
-from vgp_models.track import Run, RunCancelled
+from tests.dashboard_support import add_run, markdown_text, open_page
+from tests.track_support import batches, builder, loop_until_cancelled, tiny_model
+from vgp_models.track import Run
 from worker import db, store
 from worker.schema import RunStatus
 from worker.tracking import DatabaseSink
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def tracked_store(request, tmp_path, monkeypatch):
-    """A migrated store as DATABASE_URL, explicitly on both SQLite and Postgres, and a unique queue."""
-    monkeypatch.setenv("REDIS_URL", REDIS_URL)
-    monkeypatch.setenv("VGP_QUEUE", f"vgp-test-{uuid.uuid4().hex[:8]}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'vgp.db'}"
-        monkeypatch.setenv("DATABASE_URL", url)
-        db.upgrade_database(url)
-        yield url
-        db.dispose_engines()
-    else:
-        with postgres_database() as url:
-            monkeypatch.setenv("DATABASE_URL", url)
-            db.upgrade_database(url)
-            yield url
 
 
 def buttons(at) -> set[str]:
     return {b.key for b in at.button}
 
 
-def test_course_framework_run_shows_on_the_pages(tracked_store):
-    builder("course-cnn", epochs=2, steps=6, database=tracked_store).run_experiment()
+def test_course_framework_run_shows_on_the_pages(env):
+    builder("course-cnn", epochs=2, steps=6, database=env["DATABASE_URL"]).run_experiment()
     with db.session_scope() as s:
         (run,) = store.list_runs(s)
     at = open_page("views/run.py", run=run.id)
@@ -67,8 +45,8 @@ def test_course_framework_run_shows_on_the_pages(tracked_store):
     assert not results.exception and not results.error
 
 
-def test_no_resume_or_rerun_of_a_tracked_run(tracked_store):
-    with pytest.raises(KeyboardInterrupt), Run("stopped", database=tracked_store) as run:
+def test_no_resume_or_rerun_of_a_tracked_run(env):
+    with pytest.raises(KeyboardInterrupt), Run("stopped", database=env["DATABASE_URL"]) as run:
         model = tiny_model()
         run.watch(model)
         for x, y in batches(3):
@@ -87,26 +65,9 @@ def test_no_resume_or_rerun_of_a_tracked_run(tracked_store):
         assert store.require_run(s, row.id).status is RunStatus.INTERRUPTED and len(store.list_runs(s)) == 1
 
 
-def test_cancel_on_the_run_page_stops_the_tracked_loop(tracked_store):
-    sink, outcome = DatabaseSink(tracked_store, poll_s=0.1), {}
-
-    def train_until_cancelled() -> None:
-        model = tiny_model()
-        try:
-            with Run("cancel me", sink=sink) as run:
-                run.watch(model)
-                while True:
-                    for x, y in batches(4):
-                        nn.functional.cross_entropy(model(x), y).backward()
-                        run.step(loss=1.0)
-                        model.zero_grad()
-                        time.sleep(0.01)
-                    run.epoch(train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5)
-        except RunCancelled as e:
-            outcome["error"] = e
-
-    thread = threading.Thread(target=train_until_cancelled, daemon=True)
-    thread.start()
+def test_cancel_on_the_run_page_stops_the_tracked_loop(env):
+    sink = DatabaseSink(env["DATABASE_URL"], poll_s=0.1)
+    thread, outcome = loop_until_cancelled("cancel me", sink, pause_s=0.01)
     deadline = time.monotonic() + 30
     while sink.run_id is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - fixtures come from tests.run_folder_support
 """An uploaded zip of run folders: imported once, and every hostile zip refused in one line that names the member
 as the zip does (never a path of the server), before anything is unpacked: paths outside, links, bombs,
 encrypted members, name clashes, long names, deep paths, too many members."""
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.run_folder_support import reference_results
 from vgp_models.run_folder import RunFolderError
 from worker import importer, unzip
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture env comes from tests.dashboard_support
 """Why it vanishes, on the dashboard: the gain per layer against a hand computation, the chart builders' data and
 scales, and the Run and Compare pages' section under AppTest with runs that carry a forward signal and weight
 updates (and with runs recorded before them)."""
@@ -13,9 +12,10 @@ import pytest
 
 from dashboard import charts, display
 from dashboard.gains import is_bn, layer_gains, median_gains
-from tests.dashboard_support import add_run, env, open_page
+from tests.dashboard_support import add_run, open_page
+from tests.run_support import epoch_metrics
 from vgp_models.config import RunConfig
-from vgp_models.metrics import EpochMetrics, LayerGrad, LayerSignal
+from vgp_models.metrics import LayerGrad, LayerSignal
 from worker import db, store
 
 CONV_LABELS = ["input_conv_conv_0", "input_conv_bn_0", "block_0_0_conv_0", "block_0_0_bn_0", "block_0_0_conv_1",
@@ -103,7 +103,7 @@ def add_measured_run(preset: str, outputs: int, layers: int, epochs: int = 2) ->
             grads = [LayerGrad(i, f"layer_{i}", 1e-3 * 0.7 ** (layers - i), 1e-3, 0.1, 1.0 + i, 0.1 / (i + 1))
                      for i in range(layers)]  # fmt: skip
             signals = [LayerSignal(i, f"out_{i}", 0.01 * i, 0.5**i, 0.5) for i in range(outputs)]
-            store.record_epoch(session, run_id, EpochMetrics(e, epochs, 4.0, 0.1, 4.0, 0.1, 1e-3, 1.0, grads, signals))
+            store.record_epoch(session, run_id, epoch_metrics(e, epochs, val_loss=4.0, grads=grads, signals=signals))
         store.set_status(session, run_id, "completed")
     return run_id
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F401, F811 - the fixture `cli_env` comes from tests.cli_support
 """`python -m worker` in subprocesses: migrate, submit, a real forking worker in burst mode, show, export."""
 
 from __future__ import annotations
@@ -13,20 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.cli_support import REPO, TINY, assert_one_line_error, cli, cli_env
+from tests.cli_support import TINY, assert_one_line_error, cli
+from tests.env_support import REPO
 from worker import db, schema, store
 
 
-def test_submit_work_show_export(cli_env: dict[str, str], tmp_path: Path) -> None:
-    assert cli(cli_env, "migrate").returncode == 0
-    submitted = cli(cli_env, "submit", *TINY, "--name", "=HYPERLINK()", "--tag", "cli")
+def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path) -> None:
+    assert cli(redis_env, "migrate").returncode == 0
+    submitted = cli(redis_env, "submit", *TINY, "--name", "=HYPERLINK()", "--tag", "cli")
     assert submitted.returncode == 0, submitted.stderr
     run_id = int(submitted.stdout.strip())
 
-    worked = cli(cli_env, "worker", "--burst")  # the Procfile's worker: forks a work horse for the job
+    worked = cli(redis_env, "worker", "--burst")  # the Procfile's worker: forks a work horse for the job
     assert worked.returncode == 0, worked.stderr
 
-    shown = cli(cli_env, "show", str(run_id), "--json")
+    shown = cli(redis_env, "show", str(run_id), "--json")
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     assert data["status"] == "completed", data["reason"]
@@ -34,11 +34,11 @@ def test_submit_work_show_export(cli_env: dict[str, str], tmp_path: Path) -> Non
     assert data["latest_epoch"]["epoch"] == 2 and isinstance(data["latest_epoch"]["epoch"], int)
     assert data["tags"] == ["cli"] and data["config"]["width"] == 8
 
-    text = cli(cli_env, "show", str(run_id))
+    text = cli(redis_env, "show", str(run_id))
     assert text.returncode == 0 and "[completed]" in text.stdout
 
     out = tmp_path / "export"
-    exported = cli(cli_env, "export", str(run_id), "--out", str(out))
+    exported = cli(redis_env, "export", str(run_id), "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     epochs = pd.read_csv(out / "epochs.csv")
     grads = pd.read_csv(out / "gradients.csv")
@@ -53,26 +53,26 @@ def test_submit_work_show_export(cli_env: dict[str, str], tmp_path: Path) -> Non
     assert signals["layer"].iloc[0] == "input_conv_conv_0" and (signals["std"] > 0).all()
     assert json.loads((out / "run.json").read_text())["name"] == "=HYPERLINK()"
 
-    listed = cli(cli_env, "list")
+    listed = cli(redis_env, "list")
     assert listed.returncode == 0 and "completed" in listed.stdout
 
 
-def test_bad_input_is_one_line_and_exit_2(cli_env: dict[str, str]) -> None:
-    assert cli(cli_env, "migrate").returncode == 0
-    assert_one_line_error(cli(cli_env, "submit", "--depth", "9"), 2, "depth must be 8 + 6N")
-    assert_one_line_error(cli(cli_env, "submit", "--lr", "abc"), 2, "--lr")
-    assert_one_line_error(cli(cli_env, "show", "424242"), 2, "no run with id 424242")
-    assert_one_line_error(cli(cli_env, "export", "424242", "--out", "x"), 2, "no run with id 424242")
-    assert_one_line_error(cli(cli_env, "nonsense"), 2, "invalid choice")
+def test_bad_input_is_one_line_and_exit_2(redis_env: dict[str, str]) -> None:
+    assert cli(redis_env, "migrate").returncode == 0
+    assert_one_line_error(cli(redis_env, "submit", "--depth", "9"), 2, "depth must be 8 + 6N")
+    assert_one_line_error(cli(redis_env, "submit", "--lr", "abc"), 2, "--lr")
+    assert_one_line_error(cli(redis_env, "show", "424242"), 2, "no run with id 424242")
+    assert_one_line_error(cli(redis_env, "export", "424242", "--out", "x"), 2, "no run with id 424242")
+    assert_one_line_error(cli(redis_env, "nonsense"), 2, "invalid choice")
     for huge in (str(10**30), str(2**63), str(2**31), "0"):  # issue 17.15: an OverflowError traceback
-        assert_one_line_error(cli(cli_env, "show", huge), 2, "a run id is a whole number from 1 to 2147483647")
+        assert_one_line_error(cli(redis_env, "show", huge), 2, "a run id is a whole number from 1 to 2147483647")
 
 
-def test_unreachable_services_are_one_line(cli_env: dict[str, str], tmp_path: Path) -> None:
-    no_redis = {**cli_env, "REDIS_URL": "redis://127.0.0.1:1/0"}
+def test_unreachable_services_are_one_line(redis_env: dict[str, str], tmp_path: Path) -> None:
+    no_redis = {**redis_env, "REDIS_URL": "redis://127.0.0.1:1/0"}
     assert cli(no_redis, "migrate").returncode == 0
     assert_one_line_error(cli(no_redis, "submit", *TINY), 1, "not reachable")
-    no_tables = {**cli_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    no_tables = {**redis_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
     assert_one_line_error(cli(no_tables, "show", "1"), 1, "python -m worker migrate")
 
 
@@ -86,22 +86,22 @@ def test_worker_parent_never_imports_torch() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_killed_work_horse_leaves_the_run_interrupted(cli_env: dict[str, str]) -> None:
+def test_killed_work_horse_leaves_the_run_interrupted(redis_env: dict[str, str]) -> None:
     """A real forking worker whose training process is SIGKILLed (as by the OOM killer): the run is interrupted."""
-    assert cli(cli_env, "migrate").returncode == 0
+    assert cli(redis_env, "migrate").returncode == 0
     long_run = ["--preset", "vgg08", "--width", "8", "--epochs", "1000", "--subset", "64", "--batch-size", "32"]
-    run_id = int(cli(cli_env, "submit", *long_run).stdout)
+    run_id = int(cli(redis_env, "submit", *long_run).stdout)
     worker = subprocess.Popen(
         [sys.executable, "-m", "worker", "worker", "--burst"],
         cwd=REPO,
-        env={**cli_env, "VGP_AUTO_RESUMES": "0"},  # its sweep thread must not queue the run again before we look
+        env={**redis_env, "VGP_AUTO_RESUMES": "0"},  # its sweep thread must not queue the run again before we look
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            with db.session_scope(cli_env["DATABASE_URL"]) as s:
+            with db.session_scope(redis_env["DATABASE_URL"]) as s:
                 run = store.require_run(s, run_id)
             if run.epochs_done >= 1:
                 break
@@ -115,8 +115,8 @@ def test_killed_work_horse_leaves_the_run_interrupted(cli_env: dict[str, str]) -
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    data = json.loads(cli(cli_env, "show", str(run_id), "--json").stdout)
+    data = json.loads(cli(redis_env, "show", str(run_id), "--json").stdout)
     assert data["status"] == "interrupted" and "signal 9" in data["reason"]
-    assert cli(cli_env, "resume", str(run_id)).returncode == 0
-    assert cli(cli_env, "cancel", str(run_id)).returncode == 0
-    assert json.loads(cli(cli_env, "show", str(run_id), "--json").stdout)["status"] == "cancelled"
+    assert cli(redis_env, "resume", str(run_id)).returncode == 0
+    assert cli(redis_env, "cancel", str(run_id)).returncode == 0
+    assert json.loads(cli(redis_env, "show", str(run_id), "--json").stdout)["status"] == "cancelled"

@@ -8,6 +8,8 @@ at URL: the SIGKILL test kills it mid-run.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgp_models.track import Run
+from vgp_models.track import Run, RunCancelled
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +89,31 @@ class ExperimentBuilder(nn.Module):
             test_losses = {"test_loss": np.mean([t[0] for t in test]), "test_acc": np.mean([t[1] for t in test])}
             self.run.test(**test_losses)  # TRACK 5
         return total_losses, test_losses
+
+
+def loop_until_cancelled(name: str, sink, pause_s: float, **run_kwargs) -> tuple[threading.Thread, dict]:
+    """A tracked loop through `sink` (steps `pause_s` apart, an epoch every four) in a thread of its own, started,
+    that runs until the run is cancelled from outside; the thread, and a dict that gets the RunCancelled as "error"."""
+    outcome: dict = {}
+
+    def loop() -> None:
+        model = tiny_model()
+        try:
+            with Run(name, sink=sink, **run_kwargs) as run:
+                run.watch(model)
+                while True:
+                    for x, y in batches(4):
+                        F.cross_entropy(model(x), y).backward()
+                        run.step(loss=1.0)
+                        model.zero_grad()
+                        time.sleep(pause_s)
+                    run.epoch(train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5)
+        except RunCancelled as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 def builder(name: str, epochs: int = 2, steps: int = 6, **run_kwargs) -> ExperimentBuilder:
