@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from vgp_models.config import ConfigError, RunConfig
 from vgp_models.nets import network
 from vgp_models.vgg import count_parameters
-from worker.exports import FORMULA_PREFIXES, escape_cell, escape_frame, to_csv
+from worker.exports import FORMULA_PREFIXES, LEADING_BLANKS, escape_cell, escape_frame, to_csv
 
 FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 TYPES = {f.name: f.type for f in dataclasses.fields(RunConfig)}
@@ -125,13 +125,15 @@ hostile_text = st.one_of(
     st.sampled_from(["=1+1", '=HYPERLINK("http://x")', "+cmd|' /C calc'!A0", "-2", "@SUM(A1)", "\t=x", "\r=x", ""]),
 )
 finite_or_not = st.floats(allow_nan=True, allow_infinity=True)
+SKIPPED = "".join(chr(c) for c in range(0x10000) if LEADING_BLANKS.match(chr(c)))  # what may stand before a sign
 
 
 @SETTINGS
 @given(st.one_of(hostile_text, finite_or_not, st.integers(), st.none()))
 def test_escape_cell(value: object) -> None:
     out = escape_cell(value)
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    # A formula sign first, or after what a spreadsheet skips (blanks, controls, zero-width marks): quoted.
+    if isinstance(value, str) and any(v.startswith(FORMULA_PREFIXES) for v in (value, value.lstrip(SKIPPED))):
         assert out == "'" + value
     elif isinstance(value, float) and math.isnan(value):
         assert isinstance(out, float) and math.isnan(out)

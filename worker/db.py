@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
-    "DEFAULT_DATABASE_URL", "MIGRATE_HINT", "POSTGRES_CONNECT_TIMEOUT_S", "POSTGRES_IDLE_IN_TRANSACTION_S", "REPO_ROOT",
-    "SQLITE_BUSY_TIMEOUT_MS",
+    "DEFAULT_DATABASE_URL", "MIGRATE_HINT", "POSTGRES_CONNECT_TIMEOUT_S", "POSTGRES_IDLE_IN_TRANSACTION_S",
+    "POSTGRES_TCP_USER_TIMEOUT_S", "REPO_ROOT", "SQLITE_BUSY_TIMEOUT_MS",
     "alembic_config", "database_available", "database_url", "dispose_engines", "ensure_database_dir", "get_engine",
     "get_sessionmaker", "migration_hint", "read_scope", "safe_database_url", "session_scope", "upgrade_database",
 ]  # fmt: skip
@@ -39,6 +39,13 @@ POSTGRES_IDLE_IN_TRANSACTION_S = 60
 mid-transaction (a network partition) would otherwise hold its row locks until TCP gives up, hours later, and
 every other worker's reconcile would wait on them. Our transactions never idle for long (an epoch's rows and a
 checkpoint, written back to back)."""
+
+POSTGRES_TCP_USER_TIMEOUT_S = 30
+"""How long data we or the server sent may stay unacknowledged before the connection is closed (TCP_USER_TIMEOUT,
+set on both ends: libpq's parameter and the server's setting for our sessions). A partition can leave the
+server's side of a cut host's session with an unsent reply: the idle-in-transaction timeout then cannot end it
+(its message cannot be delivered either) and the session's row locks would hold every other worker's reconcile
+until TCP gives up, about 15 minutes later. Only a peer that acknowledges nothing trips it, never a slow query."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,10 +86,12 @@ def _create_engine(url: str) -> Engine:
         return engine
     # connect_timeout: a host cut off from Postgres fails a connect in seconds (then worker.outage retries),
     # instead of waiting out TCP's minutes of SYN retries; the session timeout frees what a cut host held.
-    options = f"-c idle_in_transaction_session_timeout={int(POSTGRES_IDLE_IN_TRANSACTION_S * 1000)}"
-    return create_engine(
-        url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "options": options}
-    )
+    user_timeout_ms = int(POSTGRES_TCP_USER_TIMEOUT_S * 1000)
+    options = (f"-c idle_in_transaction_session_timeout={int(POSTGRES_IDLE_IN_TRANSACTION_S * 1000)}"
+               f" -c tcp_user_timeout={user_timeout_ms}")  # fmt: skip
+    connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, "tcp_user_timeout": user_timeout_ms,
+                    "options": options}  # fmt: skip
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 _ENGINES: dict[str, Engine] = {}
