@@ -62,17 +62,17 @@ run: migrate redis
 browser:
 	@scripts/apt_install.sh chromium
 
-# One pytest session, TEST_WORKERS processes at a time (pytest-xdist; an idle one takes tests from a busy one):
-# every database test runs on SQLite and on the local Postgres (tests/conftest.py), the pages' tests on SQLite.
+# One pytest session, TEST_WORKERS processes (pytest-xdist) that each take two tests at a time, the slowest first;
+# every database test runs on SQLite and on the local Postgres, the pages' tests on SQLite (tests/conftest.py).
 # One torch thread per process: tests run workers, Streamlit and Chromium beside pytest on few cores, and mostly
 # wait on them. Bytecode caches on, whatever the environment says: the suite starts hundreds of Python processes
 # (workers, CLIs, Streamlit), each of which would otherwise compile our sources again.
 # The tests' Redis (127.0.0.1:6379, named in tests/) has no password; `redis` below inherits this URL.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 test: export REDIS_URL := redis://127.0.0.1:6379/0
 test: export PYTHONDONTWRITEBYTECODE :=
 test: install-dev browser redis
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxschedchunk 2
 
 # docs/screenshots/ drawn again by the browser tests' pages (only on request: `make test` leaves docs/ as it is).
 screenshots: export REDIS_URL := redis://127.0.0.1:6379/0

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from subprocess import CompletedProcess
+
+import pytest
 
 from tests.env_support import REPO
 
@@ -29,6 +33,18 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeo
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m worker *args` in this process's environment plus `env` (e.g. the `env` fixture's variables)."""
     return run_module("worker", *args, env={**os.environ, **env})
+
+
+def in_process(main: Callable[[list[str]], int], capsys: pytest.CaptureFixture, *args: str) -> CompletedProcess[str]:
+    """A command line's `main(args)` run in this process (no interpreter to start, torch or not): its exit status and
+    output, as `run_module` would give them. For the many error cases of a command whose entry is tested once as a
+    process."""
+    try:
+        code = main(list(map(str, args)))
+    except SystemExit as e:  # argparse's own exit
+        code = e.code
+    out = capsys.readouterr()
+    return CompletedProcess(list(args), code, out.out, out.err)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, needle: str) -> None:

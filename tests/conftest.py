@@ -42,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"VGP_TEST_DATABASE must be sqlite, postgres or unset, got {ONLY_BACKEND!r}")
     config.addinivalue_line("markers", "db: uses the `database_url` fixture: runs on SQLite and on Postgres")
     config.addinivalue_line("markers", "pages: drives the dashboard's pages (AppTest or a browser): SQLite only")
+    config.addinivalue_line("markers", "slow: takes a minute or more on a busy 2-core machine; run first")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -110,6 +111,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+    # The longest tests first: started last, one of them alone would keep the run going on one core at the end.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @contextmanager

@@ -87,6 +87,7 @@ def download(page, button: str) -> str:
     return Path(info.value.path()).read_text()
 
 
+@pytest.mark.slow
 def test_reproduce_table1_then_compare_and_results(services):
     from playwright.sync_api import expect
 

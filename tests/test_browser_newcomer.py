@@ -19,7 +19,7 @@ import pytest
 from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, open_dashboard
 from tests.test_browser import RUN_TIMEOUT_MS, download, fill
 
-pytestmark = [pytest.mark.pages, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.pages, pytest.mark.timeout(600)]
 
 VGG08 = "#1 VGG08 lr 1e-3 · 8 epochs · bf16"  # results/table1-cpu-8ep-bf16 (#1-7), then why-cpu-2ep-5k-fp32 (#8-11)
 VGG38 = "#6 VGG38 lr 1e-3 · 8 epochs · bf16"

@@ -143,6 +143,7 @@ def test_the_budget_is_a_setting(env: dict, monkeypatch: pytest.MonkeyPatch) -> 
     assert all_run_ids() == []
 
 
+@pytest.mark.slow
 def test_a_run_killed_the_same_way_after_an_automatic_resume_is_not_resumed_again(
     fast_env: dict, tmp_path: Path
 ) -> None:

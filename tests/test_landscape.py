@@ -132,6 +132,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return run_module("vgp_models", "landscape", *args)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_points_and_a_record_the_importer_reads(trained, cifar_dir, tmp_path):
     out = tmp_path / "run" / "landscape_2d.csv"
     done = cli("--checkpoint", str(trained / "best.pt"), "--dims", "2", "--points", "3", "--images", "16",

@@ -27,6 +27,8 @@ from worker import reconcile, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
 
+pytestmark = pytest.mark.slow
+
 
 def start_run_and_kill_its_worker(worker: WorkerProcess) -> tuple[int, int]:
     """Submit CRASH_CONFIG, let `worker` train a few epochs, SIGKILL the worker process; return (run id, horse pid)."""

@@ -20,6 +20,8 @@ from worker import queue, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
 
+pytestmark = pytest.mark.slow
+
 RUNS = 4
 EPOCHS = 12  # ~0.5 s of training each, so that the second worker is free before the queue is empty
 

@@ -72,6 +72,7 @@ def postgres() -> Iterator[PrivatePostgres]:
     server.remove()
 
 
+@pytest.mark.slow
 def test_a_30_s_database_outage_costs_nothing(
     postgres: PrivatePostgres, tmp_path: Path, cifar_dir: Path, baseline: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:

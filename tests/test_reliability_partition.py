@@ -32,6 +32,8 @@ from worker import db, submission
 from worker.schema import RunStatus
 from worker.store import RunMeta
 
+pytestmark = pytest.mark.slow
+
 SUBNET = "10.213.0.0/16"
 HOSTS = {"a": "10.213.1", "b": "10.213.2"}  # host X's link: X.1 on the servers' side, X.2 in its namespace
 

@@ -22,7 +22,7 @@ from vgp_models.table1 import row_folder_name
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3  # a kill after the first epoch still lands mid-row
-pytestmark = pytest.mark.timeout(3600)  # seven rows in child processes, each importing torch, on 2 busy cores
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # seven rows in child processes on 2 busy cores
 
 
 def table1(cifar_dir: Path, out: Path, *extra: str, wait: bool = True):

@@ -94,6 +94,7 @@ def test_amp_run_completes_close_to_fp32(data: Cifar100, tmp_path: Path) -> None
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                     reason="torch.compile on CPU needs a C compiler (cc or gcc), none on PATH")  # fmt: skip
+@pytest.mark.slow
 def test_compile_run_completes_close_to_eager(data: Cifar100, tmp_path: Path) -> None:
     eager, _ = run(RunConfig(**TINY), data)
     try:

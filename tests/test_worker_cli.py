@@ -1,4 +1,5 @@
-"""`python -m worker` in subprocesses: migrate, submit, a real forking worker in burst mode, show, export."""
+"""`python -m worker` in subprocesses: migrate, submit, a real forking worker in burst mode, show, export; its many
+error cases in this process (`main`), each command line's entry once as a process."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from tests.cli_support import TINY, assert_one_line_error, cli
+from tests.cli_support import TINY, assert_one_line_error, cli, in_process
 from tests.env_support import REPO
 from worker import db, schema, store
+from worker.__main__ import main
 
 
 def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path) -> None:
@@ -57,23 +60,29 @@ def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path) -> N
     assert listed.returncode == 0 and "completed" in listed.stdout
 
 
-def test_bad_input_is_one_line_and_exit_2(redis_env: dict[str, str]) -> None:
-    assert cli(redis_env, "migrate").returncode == 0
-    assert_one_line_error(cli(redis_env, "submit", "--depth", "9"), 2, "depth must be 8 + 6N")
-    assert_one_line_error(cli(redis_env, "submit", "--lr", "abc"), 2, "--lr")
-    assert_one_line_error(cli(redis_env, "show", "424242"), 2, "no run with id 424242")
-    assert_one_line_error(cli(redis_env, "export", "424242", "--out", "x"), 2, "no run with id 424242")
-    assert_one_line_error(cli(redis_env, "nonsense"), 2, "invalid choice")
+def test_bad_input_is_one_line_and_exit_2(redis_env: dict[str, str], capsys: pytest.CaptureFixture) -> None:
+    assert_one_line_error(cli(redis_env, "submit", "--depth", "9"), 2, "depth must be 8 + 6N")  # as a process, once
+
+    def worker_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return in_process(main, capsys, *args)
+
+    assert worker_cli("migrate").returncode == 0
+    assert_one_line_error(worker_cli("submit", "--lr", "abc"), 2, "--lr")
+    assert_one_line_error(worker_cli("show", "424242"), 2, "no run with id 424242")
+    assert_one_line_error(worker_cli("export", "424242", "--out", "x"), 2, "no run with id 424242")
+    assert_one_line_error(worker_cli("nonsense"), 2, "invalid choice")
     for huge in (str(10**30), str(2**63), str(2**31), "0"):  # issue 17.15: an OverflowError traceback
-        assert_one_line_error(cli(redis_env, "show", huge), 2, "a run id is a whole number from 1 to 2147483647")
+        assert_one_line_error(worker_cli("show", huge), 2, "a run id is a whole number from 1 to 2147483647")
 
 
-def test_unreachable_services_are_one_line(redis_env: dict[str, str], tmp_path: Path) -> None:
+def test_unreachable_services_are_one_line(
+    redis_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     no_redis = {**redis_env, "REDIS_URL": "redis://127.0.0.1:1/0"}
     assert cli(no_redis, "migrate").returncode == 0
     assert_one_line_error(cli(no_redis, "submit", *TINY), 1, "not reachable")
-    no_tables = {**redis_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
-    assert_one_line_error(cli(no_tables, "show", "1"), 1, "python -m worker migrate")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert_one_line_error(in_process(main, capsys, "show", "1"), 1, "python -m worker migrate")
 
 
 def test_worker_parent_never_imports_torch() -> None:
