@@ -16,13 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from vgp_models.config import RunConfig
+from vgp_models.config import TRAIN_IMAGES, VAL_IMAGES, RunConfig, split_images
 from vgp_models.provenance import parameter_count
 
 ARCH_KEYS = ("arch", "depth", "width", "batch_norm", "residual", "shortcut")
 """What a measured epoch time is kept by, besides the device and the precision: the architecture."""
-TRAIN_IMAGES = 47_500  # the coursework's train split
-VAL_IMAGES = 2_500  # and its validation split, evaluated every epoch
 VAL_WEIGHT = 1 / 3  # a validation image is a forward pass, about a third of a training step's forward and backward
 
 
@@ -39,14 +37,12 @@ def arch_key(config: Mapping[str, Any]) -> tuple:
 
 def train_images(config: Mapping[str, Any]) -> int:
     """Training images per epoch: the subset, or the whole train split."""
-    subset = int(config.get("subset") or 0)
-    return min(subset, TRAIN_IMAGES) if subset else TRAIN_IMAGES
+    return split_images(config.get("subset"), TRAIN_IMAGES)
 
 
 def epoch_images(config: Mapping[str, Any]) -> float:
     """What an epoch's time is proportional to: its training images plus VAL_WEIGHT x its validation images."""
-    subset = int(config.get("subset") or 0)
-    return train_images(config) + VAL_WEIGHT * (min(subset, VAL_IMAGES) if subset else VAL_IMAGES)
+    return train_images(config) + VAL_WEIGHT * split_images(config.get("subset"), VAL_IMAGES)
 
 
 def precision(config: Mapping[str, Any]) -> str:

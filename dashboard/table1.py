@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dashboard.cost import TRAIN_IMAGES, train_images
+from dashboard.cost import train_images
 from dashboard.reference import config_is
-from vgp_models.config import TABLE1
+from vgp_models.config import TABLE1, TRAIN_IMAGES
 from vgp_models.reproductions import reproductions, span_text
 from vgp_models.table1_compare import COMPARED, beside_report, measured_numbers
 from worker.frames import lr_text

@@ -21,6 +21,17 @@ ACTIVATIONS = ("leaky_relu", "relu", "tanh", "gelu", "selu")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 GRAD_AMP_LAYERS = ("activations", "convs")
 SCHEDULES = ("epoch", "iteration")
+TRAIN_IMAGES = 47_500
+"""The coursework's training split: 95% of CIFAR-100's 50,000 training images (vgp_models.data.coursework_split)."""
+VAL_IMAGES = 2_500
+"""Its validation split: the other 5%."""
+
+
+def split_images(subset: int | None, split: int) -> int:
+    """The images a run sees of a split of `split` images: at most `subset` of them (0 or None: all)."""
+    return min(int(subset), split) if subset else split
+
+
 DEVICES = ("auto", "cpu", "cuda")
 GRAD_AMP_EPOCHS = re.compile(r"all|alternate|first:([1-9][0-9]{0,4})")  # grad_amp_epochs' three forms
 

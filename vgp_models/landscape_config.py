@@ -7,11 +7,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from vgp_models.config import DEVICES, PRESETS, ConfigError
+from vgp_models.config import DEVICES, PRESETS, TRAIN_IMAGES, ConfigError
 
 KINDS = ("best", "last")  # a run's checkpoints (vgp_models.checkpoints.KINDS)
 MAX_POINTS = 101  # per axis: 101 x 101 is about 10,000 forward passes, a day of CPU for VGG38
-MAX_IMAGES = 47_500  # the coursework's whole training split
+MAX_IMAGES = TRAIN_IMAGES  # the coursework's whole training split
 MAX_ID = 2**63 - 1  # the database's integer
 
 

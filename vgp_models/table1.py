@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from vgp_models.config import TABLE1, RunConfig, Table1Row, same_config
+from vgp_models.config import TABLE1, TRAIN_IMAGES, RunConfig, Table1Row, same_config, split_images
 from vgp_models.durations import fmt_duration
 from vgp_models.metrics import EpochMetrics
 from vgp_models.run_folder import (
@@ -37,7 +37,6 @@ from vgp_models.table1_compare import COMPARED, beside_report, measured_numbers
 from vgp_models.train import probe_step_seconds
 
 PRINT_EVERY_S = 15.0  # a row's progress line at most this often (and at every epoch's end)
-TRAIN_IMAGES = 47_500  # the coursework's train split
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,7 @@ class Row:
 
     @property
     def steps_per_epoch(self) -> int:
-        images = min(self.config.subset, TRAIN_IMAGES) if self.config.subset else TRAIN_IMAGES
-        return -(-images // self.config.batch_size)
+        return -(-split_images(self.config.subset, TRAIN_IMAGES) // self.config.batch_size)
 
     def say(self, text: str) -> None:
         print(f"row {self.number}/7 {self.name}: {text}", file=sys.stderr, flush=True)
