@@ -80,6 +80,21 @@ def new_uuid() -> str:
     return str(uuid_module.uuid4())
 
 
+class QueuedWork:
+    """What a worker's job writes of a run, sweep or landscape (`worker.store.transition_row` moves it): its
+    status and why, when it was queued, started, last heard of and ended, and where it ran."""
+
+    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)  # one line: why it failed, diverged, stopped
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # with each epoch, (cure, depth), point
+    device: Mapped[str | None] = mapped_column(String(32))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(100))
+
+
 class RunOrigin(str, Enum):
     """Where a run's rows come from: a queued job, a user's own loop (vgp_models.track), or an imported folder."""
 
@@ -94,7 +109,7 @@ def _origin_type() -> SAEnum:
     )
 
 
-class Run(Base):
+class Run(QueuedWork, Base):
     __tablename__ = "runs"
     # AUTOINCREMENT: SQLite never hands a deleted run's id to a new run (Postgres sequences never do).
     __table_args__ = {"sqlite_autoincrement": True}
@@ -107,18 +122,9 @@ class Run(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # RunConfig.to_dict()
-    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
-    reason: Mapped[str | None] = mapped_column(Text)  # one line: why it failed, diverged, stopped
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     epochs_total: Mapped[int] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     params: Mapped[int | None] = mapped_column(BigInteger)  # up to ~5e9 at depth 500, width 1024
-    device: Mapped[str | None] = mapped_column(String(32))
-    worker_name: Mapped[str | None] = mapped_column(String(200))
-    job_id: Mapped[str | None] = mapped_column(String(100))
     best_epoch: Mapped[int | None] = mapped_column(Integer)
     best_val_acc: Mapped[float | None] = mapped_column(Float)
     test_loss: Mapped[float | None] = mapped_column(Float)
@@ -217,7 +223,7 @@ class CheckpointRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Sweep(Base):
+class Sweep(QueuedWork, Base):
     """A depth sweep at initialisation (vgp_models.sweep): queued and run by a worker like a run."""
 
     __tablename__ = "sweeps"
@@ -225,17 +231,8 @@ class Sweep(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # SweepConfig.to_dict()
-    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
-    reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # written with each (cure, depth)
     cells_total: Mapped[int] = mapped_column(Integer)  # (cure, depth) pairs
     cells_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    device: Mapped[str | None] = mapped_column(String(32))
-    worker_name: Mapped[str | None] = mapped_column(String(200))
-    job_id: Mapped[str | None] = mapped_column(String(100))
 
     points: Mapped[list[SweepPointRow]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
@@ -256,7 +253,7 @@ class SweepPointRow(Base):
     last_signal_std: Mapped[float | None] = mapped_column(Float)  # the last conv output's across-batch std (0006)
 
 
-class Landscape(Base):
+class Landscape(QueuedWork, Base):
     """A loss landscape (vgp_models.landscape) around a run's checkpoint or a fresh net: queued like a sweep."""
 
     __tablename__ = "landscapes"
@@ -266,17 +263,8 @@ class Landscape(Base):
     # The run whose weights it probes; None for a fresh net at initialisation (the config says which).
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)  # LandscapeConfig.to_dict()
-    status: Mapped[RunStatus] = mapped_column(_status_type(), default=RunStatus.QUEUED, index=True)
-    reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     points_total: Mapped[int] = mapped_column(Integer)
     points_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    device: Mapped[str | None] = mapped_column(String(32))
-    worker_name: Mapped[str | None] = mapped_column(String(200))
-    job_id: Mapped[str | None] = mapped_column(String(100))
 
     points: Mapped[list[LandscapePointRow]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
