@@ -28,7 +28,7 @@ from worker.connection import get_redis
 log = logging.getLogger(__name__)
 
 JOB_FUNCTION = "worker.jobs.train_run"
-"""The job, by import path, so that enqueueing and the worker's parent never import torch."""
+"""The job, by import path, so that enqueueing never imports torch, and a worker only once it accepted a job."""
 
 SWEEP_FUNCTION = "worker.sweep_job.measure_sweep"
 """The depth-sweep job, by import path; its only argument is the sweep id."""
