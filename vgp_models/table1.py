@@ -17,7 +17,7 @@ import multiprocessing.connection
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -97,7 +97,8 @@ def run_table1(
         if r not in todo:
             r.say(f"completed already, skipped ({r.folder})")
     if todo:
-        estimate = sum(steps_left(r) * probe_step_seconds(r.config) for r in todo) / jobs
+        step_seconds = probe_presets(todo)
+        estimate = sum(steps_left(r) * step_seconds[r.reference.preset] for r in todo) / jobs
         print(f"table1: {len(todo)} row(s) to train, {jobs} at a time; estimated {fmt_duration(estimate)}"
               " (first-step probe)", file=sys.stderr, flush=True)  # fmt: skip
     try:
@@ -114,10 +115,11 @@ def train_in_processes(rows: list[Row], jobs: int, data_dir: str, download: bool
     out of memory) is said so; the other rows go on.
 
     The children fork from a server process that imported torch once and ran nothing (forkserver): never from
-    this one, which has run torch (CUDA cannot be forked), and without each child importing torch again."""
+    this one, which has run torch (CUDA cannot be forked), and without each child importing torch again (nor
+    torch._dynamo, which torch.optim imports for the first optimizer: 3 s of CPU a row on a 2-core machine)."""
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and "OMP_NUM_THREADS" not in os.environ else 0
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, "torch._dynamo"])
     pending, running = list(rows), {}
     try:
         while pending or running:
@@ -185,6 +187,18 @@ def epochs_in_folder(row: Row) -> int:
         return 0
     with open(path, newline="") as f:
         return max(0, len(list(csv.reader(f))) - 1)
+
+
+def probe_presets(rows: list[Row]) -> dict[str, float]:
+    """Seconds a training step takes, per preset among `rows` (a first-step probe): rows that differ only in lr
+    take as long a step, so Table 1 needs five probes for seven rows; each at the batch its steps really have
+    (a subset smaller than a batch trains one short batch an epoch)."""
+    seconds: dict[str, float] = {}
+    for row in rows:
+        if row.reference.preset not in seconds:
+            batch = min(row.config.batch_size, split_images(row.config.subset, TRAIN_IMAGES))
+            seconds[row.reference.preset] = probe_step_seconds(replace(row.config, batch_size=batch))
+    return seconds
 
 
 def steps_left(row: Row) -> int:
