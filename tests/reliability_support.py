@@ -172,7 +172,7 @@ class WorkerProcess:
 
 # ---- an interruptible run and its uninterrupted reference (the crash and partition scenarios) ----------
 
-CRASH_EPOCHS = 120  # ~30 ms each on one thread: long enough to kill the worker mid-run
+CRASH_EPOCHS = 40  # 0.1-0.3 s each in a worker on a busy machine: a kill after epoch 3 lands mid-run
 CRASH_CONFIG = tiny(CRASH_EPOCHS, seed=3)
 CRASH_METRICS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]  # all but wall time
 

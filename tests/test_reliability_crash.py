@@ -76,14 +76,14 @@ def test_killed_worker_run_is_interrupted_then_resumed_by_hand(
 def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     fast_env: dict, tmp_path: Path, baseline: tuple
 ) -> None:
-    first = WorkerProcess(fast_env, tmp_path / "first.log")
-    second = None
+    # Both up before the run is queued: one takes it, the other stays idle (and the kill never waits on a start).
+    workers = [WorkerProcess(fast_env, tmp_path / f"worker-{i}.log") for i in (1, 2)]
     try:
-        wait_for(lambda: first.name(), 60)
+        names = [worker.name() for worker in workers]
         run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="crash"))
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 120, 0.02, "three epochs")
-        second = WorkerProcess(fast_env, tmp_path / "second.log")  # idle: the run is busy on the first one
-        second_name = second.name()
+        first = next(worker for worker in workers if worker.horses())
+        second = workers[1 - workers.index(first)]
         (horse,) = first.horses()
         first.kill()
         wait_for(lambda: not process_alive(horse), 10, what="the work horse to die with its worker")
@@ -91,11 +91,10 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
         wait_for(lambda: run_row(run_id).status is RunStatus.COMPLETED, 120, 0.2, "the second worker to finish the run")
         log = second.log()
     finally:
-        first.stop()
-        if second is not None:
-            assert second.stop() == 0
+        codes = [worker.stop() for worker in workers]
+    assert codes[workers.index(second)] == 0
     run = run_row(run_id)
-    assert run.auto_resumes == 1 and run.worker_name == second_name
+    assert run.auto_resumes == 1 and run.worker_name == names[workers.index(second)]
     assert f"run {run_id} interrupted: no heartbeat" in log and f"run {run_id} queued again automatically" in log
     assert "is gone; queued it again" not in log  # the fresh job was not mistaken for a lost one mid-dequeue
     assert "database is locked" not in log  # no work horse forked in the middle of reconcile's transaction

@@ -94,8 +94,9 @@ def test_a_partitioned_host_is_written_off_and_fenced(
     try:
         start("a")
         run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="partition"))
+        wait_for(lambda: run_row(run_id).status is RunStatus.RUNNING, 240, 0.05, "host A to take the run")
+        b_name = start("b").name()  # while A starts training: the cut below never waits on B's start
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 240, 0.02, "three epochs on host A")
-        b_name = start("b").name()
         ip("link", "set", outside_a, "down")  # the cut: A's packets go nowhere, nothing is refused
         wait_for(lambda: run_row(run_id).worker_name == b_name, 240, 0.2, "host B to take the run over")
         k = run_row(run_id).epochs_done  # recorded by A before the cut; B continues at k + 1

@@ -20,7 +20,7 @@ from worker import db, schema, store
 from worker.__main__ import main
 
 
-def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path) -> None:
+def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli(redis_env, "migrate").returncode == 0
     submitted = cli(redis_env, "submit", *TINY, "--name", "=HYPERLINK()", "--tag", "cli")
     assert submitted.returncode == 0, submitted.stderr
@@ -37,11 +37,11 @@ def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path) -> N
     assert data["latest_epoch"]["epoch"] == 2 and isinstance(data["latest_epoch"]["epoch"], int)
     assert data["tags"] == ["cli"] and data["config"]["width"] == 8
 
-    text = cli(redis_env, "show", str(run_id))
+    text = in_process(main, capsys, "show", str(run_id))
     assert text.returncode == 0 and "[completed]" in text.stdout
 
     out = tmp_path / "export"
-    exported = cli(redis_env, "export", str(run_id), "--out", str(out))
+    exported = in_process(main, capsys, "export", str(run_id), "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     epochs = pd.read_csv(out / "epochs.csv")
     grads = pd.read_csv(out / "gradients.csv")
@@ -56,7 +56,7 @@ def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path) -> N
     assert signals["layer"].iloc[0] == "input_conv_conv_0" and (signals["std"] > 0).all()
     assert json.loads((out / "run.json").read_text())["name"] == "=HYPERLINK()"
 
-    listed = cli(redis_env, "list")
+    listed = in_process(main, capsys, "list")
     assert listed.returncode == 0 and "completed" in listed.stdout
 
 
@@ -95,11 +95,11 @@ def test_worker_parent_never_imports_torch() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_killed_work_horse_leaves_the_run_interrupted(redis_env: dict[str, str]) -> None:
+def test_killed_work_horse_leaves_the_run_interrupted(redis_env: dict[str, str], capsys: pytest.CaptureFixture) -> None:
     """A real forking worker whose training process is SIGKILLed (as by the OOM killer): the run is interrupted."""
-    assert cli(redis_env, "migrate").returncode == 0
+    assert in_process(main, capsys, "migrate").returncode == 0
     long_run = ["--preset", "vgg08", "--width", "8", "--epochs", "1000", "--subset", "64", "--batch-size", "32"]
-    run_id = int(cli(redis_env, "submit", *long_run).stdout)
+    run_id = int(in_process(main, capsys, "submit", *long_run).stdout)
     worker = subprocess.Popen(
         [sys.executable, "-m", "worker", "worker", "--burst"],
         cwd=REPO,
@@ -124,8 +124,8 @@ def test_killed_work_horse_leaves_the_run_interrupted(redis_env: dict[str, str])
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    data = json.loads(cli(redis_env, "show", str(run_id), "--json").stdout)
+    data = json.loads(in_process(main, capsys, "show", str(run_id), "--json").stdout)
     assert data["status"] == "interrupted" and "signal 9" in data["reason"]
-    assert cli(redis_env, "resume", str(run_id)).returncode == 0
-    assert cli(redis_env, "cancel", str(run_id)).returncode == 0
-    assert json.loads(cli(redis_env, "show", str(run_id), "--json").stdout)["status"] == "cancelled"
+    assert in_process(main, capsys, "resume", str(run_id)).returncode == 0
+    assert in_process(main, capsys, "cancel", str(run_id)).returncode == 0
+    assert json.loads(in_process(main, capsys, "show", str(run_id), "--json").stdout)["status"] == "cancelled"
