@@ -111,11 +111,12 @@ def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str,
 def parameter_counts(config: dict[str, Any] | None = None) -> dict[str, int]:
     """Each registered architecture's parameter count for `config` (RunConfig's defaults when None) with its `arch`
     swapped in, counted on the meta device in a child process, so that a torch-free process (the dashboard, the
-    submit check) never loads torch; cached per registry and config (its seed aside: seeds share a count)."""
+    submit check) never loads torch; cached per registry and config (its seed and arch aside: every arch is counted
+    at once, and seeds share a count)."""
     extra = tuple(sorted(registered()))
     if not extra:
         return {}
-    key = json.dumps({k: v for k, v in (config or {}).items() if k != "seed"}, sort_keys=True)
+    key = json.dumps({k: v for k, v in (config or {}).items() if k not in ("seed", "arch")}, sort_keys=True)
     counts = _counts(extra, os.environ.get(SETTING, ""), key)
     if isinstance(counts, str):
         raise RegistryError(counts)
