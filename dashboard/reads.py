@@ -17,7 +17,7 @@ from dashboard import charts, display, run_folder_imports
 from dashboard.errors import guard
 from dashboard.seeds import aggregate_seeds, table1_seed_rows, table1_seed_run_ids
 from dashboard.table1 import table1_frame, table1_runs
-from worker import db, frames, landscapes, rq_jobs, store, sweeps
+from worker import db, frames, rq_jobs, store
 
 
 @contextmanager
@@ -185,24 +185,24 @@ def load_table1_seeds() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def load_sweeps() -> pd.DataFrame:
-    """Every depth sweep, newest first (worker.sweeps.SWEEP_COLUMNS)."""
+    """Every depth sweep, newest first (worker.frames.SWEEP_COLUMNS)."""
     with session() as s:
-        return sweeps.sweeps_frame(s)
+        return frames.sweeps_frame(s)
 
 
 def load_sweep_points(sweep_id: int) -> pd.DataFrame:
-    """A sweep's points with their ratio (worker.sweeps.points_frame)."""
+    """A sweep's points with their ratio (worker.frames.sweep_points_frame)."""
     with session() as s:
-        return sweeps.points_frame(s, sweep_id)
+        return frames.sweep_points_frame(s, sweep_id)
 
 
 def load_landscapes() -> pd.DataFrame:
-    """Every loss landscape, newest first (worker.landscapes.LANDSCAPE_COLUMNS)."""
+    """Every loss landscape, newest first (worker.frames.LANDSCAPE_COLUMNS)."""
     with session() as s:
-        return landscapes.landscapes_frame(s)
+        return frames.landscapes_frame(s)
 
 
 def load_landscape_points(landscape_ids: Iterable[int]) -> pd.DataFrame:
-    """The landscapes' points in grid order (worker.landscapes.points_frame)."""
+    """The landscapes' points in grid order (worker.frames.landscape_points_frame)."""
     with session() as s:
-        return landscapes.points_frame(s, landscape_ids)
+        return frames.landscape_points_frame(s, landscape_ids)

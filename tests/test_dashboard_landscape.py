@@ -15,7 +15,7 @@ from dashboard import charts, landscapes
 from tests.dashboard_support import APP, ROOT, add_run, open_page
 from vgp_models.landscape import LandscapePoint
 from vgp_models.landscape_config import LandscapeConfig
-from worker import db, queue
+from worker import db, frames, queue
 from worker import landscapes as store
 from worker.schema import RunStatus
 
@@ -48,7 +48,7 @@ def test_page_queues_a_landscape_and_refuses_bad_settings(redis_env):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success[0].value == "Queued landscape #1: 9 points." and queue.get_queue().count == 1
     with db.session_scope() as s:
-        (row,) = store.landscapes_frame(s).to_dict("records")
+        (row,) = frames.landscapes_frame(s).to_dict("records")
     assert LandscapeConfig.from_dict(row["config"]) == LandscapeConfig(preset="vgg08", points=3, images=8)
     at.number_input(key="landscape_points_2").set_value(4).run()
     assert "points must be odd" in at.error[0].value and at.button(key="landscape_submit").disabled
@@ -75,7 +75,7 @@ def test_page_draws_contours_on_one_scale_and_curves(env):
     assert not at.exception and '"threshold"' in at.get("vega_lite_chart")[0].proto.spec
 
     with db.session_scope() as s:
-        points = store.points_frame(s, [first, second])
+        points = frames.landscape_points_frame(s, [first, second])
     named = landscapes.named_points(points, {first: "VGG38", second: "VGG38 BN+RC"})
     spec = charts.contours_side_by_side(named).to_dict()
     levels = charts.loss_levels(named["loss"])
@@ -87,7 +87,7 @@ def test_page_draws_contours_on_one_scale_and_curves(env):
 def test_progress_says_points_and_eta(env):
     landscape_id = stored_landscape(LandscapeConfig(preset="vgg08", points=3), status=RunStatus.RUNNING, upto=3)
     with db.session_scope() as s:
-        row = store.landscapes_frame(s).set_index("id").loc[landscape_id].to_dict()
+        row = frames.landscapes_frame(s).set_index("id").loc[landscape_id].to_dict()
     row["heartbeat_at"] = row["started_at"] + timedelta(seconds=30)  # 10 s a point, 6 to go
     assert landscapes.progress(row) == (pytest.approx(3 / 9), "3 of 9 points · ETA 1 min 00 s")
     assert landscapes.progress({**row, "points_done": 0})[1] == "0 of 9 points · ETA after the first point"

@@ -26,6 +26,7 @@ from worker import (
     cancellation,
     connection,
     db,
+    frames,
     importer,
     landscape_job,
     landscapes,
@@ -43,8 +44,8 @@ FRESH = LandscapeConfig(preset="vgg08", dims=2, points=3, images=8)
 
 def landscape_row(landscape_id: int) -> dict:
     with db.session_scope() as s:
-        frame = landscapes.landscapes_frame(s)
-        points = landscapes.points_frame(s, [landscape_id])
+        frame = frames.landscapes_frame(s)
+        points = frames.landscape_points_frame(s, [landscape_id])
     row = frame.set_index("id").loc[landscape_id].to_dict()
     return {**row, "points": points}
 
@@ -102,7 +103,7 @@ def test_refused_arguments_write_nothing(redis_env):
         with pytest.raises((ConfigError, LookupError), match=re.escape(message)):
             submission.submit_landscape(config)
     with db.session_scope() as s:
-        assert landscapes.landscapes_frame(s).empty
+        assert frames.landscapes_frame(s).empty
     assert queue.get_queue().count == 0
 
 
@@ -163,7 +164,7 @@ def test_record_points_is_idempotent(env):
         point = measure_like(0, 1, 4.6)
         landscapes.record_points(s, landscape_id, [point], 1)
         landscapes.record_points(s, landscape_id, [measure_like(0, 1, 4.5), measure_like(0, 2, float("inf"))], 2)
-        points = landscapes.points_frame(s, [landscape_id])
+        points = frames.landscape_points_frame(s, [landscape_id])
     assert points[["i", "j"]].values.tolist() == [[0, 1], [0, 2]] and points["loss"].tolist()[0] == 4.5
     assert points["loss"].isna().tolist() == [False, True]  # a non-finite loss is stored as NULL
 
@@ -193,13 +194,13 @@ def folder_with_landscape(cifar_dir, tmp_path_factory) -> Path:
 def test_a_run_folders_landscape_is_imported_with_the_run(store_url, folder_with_landscape, tmp_path):
     (imported,) = importer.import_folders([folder_with_landscape]).imported
     with db.session_scope() as s:
-        frame = landscapes.landscapes_frame(s, [imported.run_id])
+        frame = frames.landscapes_frame(s, [imported.run_id])
         assert len(store.list_runs(s)) == 1
     assert frame["status"].tolist() == ["completed"] and frame["points_done"].tolist() == [3]
     assert LandscapeConfig.from_dict(frame["config"][0]).run_id == imported.run_id
     assert importer.import_folders([folder_with_landscape]).imported[0].created is False  # again: nothing added
     with db.session_scope() as s:
-        assert len(landscapes.landscapes_frame(s)) == 1
+        assert len(frames.landscapes_frame(s)) == 1
 
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -22,7 +22,7 @@ from vgp_models.gradstats import GradientStats
 from vgp_models.sweep import SweepPoint, cure_config, run_sweep
 from vgp_models.sweep_config import SweepConfig
 from vgp_models.train import build_model, model_input
-from worker import db, queue, sweeps
+from worker import db, frames, queue, sweeps
 from worker.schema import RunStatus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def test_sweep_page_queues_a_sweep(redis_env):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success[0].value.startswith("Queued sweep #") and queue.get_queue().count == 1
     with db.session_scope() as s:
-        (row,) = sweeps.sweeps_frame(s).to_dict("records")
+        (row,) = frames.sweeps_frame(s).to_dict("records")
     assert SweepConfig.from_dict(row["config"]) == SweepConfig((8, 14), ("none", "BN"), 2)
     at.multiselect(key="sweep_depths").set_value([]).run()
     assert "at least one depth" in at.error[0].value and at.button(key="sweep_submit").disabled
@@ -155,7 +155,7 @@ def test_sweep_page_plots_ratio_against_depth_with_seed_bands(env):
     assert "min..max over seeds" in chart.proto.spec and '"type":"log"' in chart.proto.spec.replace(" ", "")
     assert "Sweep CSV" in [d.proto.label for d in at.get("download_button")]
     with db.session_scope() as s:
-        points = sweeps.points_frame(s, sweep_id)
+        points = frames.sweep_points_frame(s, sweep_id)
     data = charts.sweep_chart(points).to_dict()["datasets"]
     values = next(v for v in data.values() if "series" in v[0])  # the other dataset: the 1e-3 line's one datum
     none8 = next(v for v in values if v["series"] == "none" and v["depth"] == 8)
@@ -170,7 +170,7 @@ def test_sweep_page_shows_the_forward_signal_beside_the_ratio(env):
     assert "Gradient ratio at initialisation" in ratio.proto.spec
     assert "Forward signal at initialisation" in signal.proto.spec
     with db.session_scope() as s:
-        points = sweeps.points_frame(s, sweep_id)
+        points = frames.sweep_points_frame(s, sweep_id)
     assert points["last_signal_std"].tolist() == pytest.approx([1 / 8, 1 / 8, 1 / 14, 1 / 14, 0.5, 0.5, 0.5, 0.5])
     (values,) = charts.sweep_chart(points, value="last_signal_std").to_dict()["datasets"].values()
     none14 = next(v for v in values if v["series"] == "none" and v["depth"] == 14)

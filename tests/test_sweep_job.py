@@ -10,7 +10,7 @@ from tests.reliability_support import work_in_process
 from vgp_models.data import load_cifar100
 from vgp_models.sweep import run_sweep
 from vgp_models.sweep_config import SweepConfig
-from worker import cancellation, db, submission, sweeps
+from worker import cancellation, db, frames, submission, sweeps
 from worker.schema import RunStatus
 from worker.sweep_job import measure_sweep
 
@@ -28,7 +28,7 @@ def test_queued_sweep_runs_as_a_job_and_stores_its_points(redis_env, cifar_dir, 
         row = sweeps.require_sweep(s, sweep_id)
         assert row.status is RunStatus.COMPLETED, row.reason
         assert row.cells_done == 4 and row.device == "cpu" and row.worker_name and row.finished_at
-        points = sweeps.points_frame(s, sweep_id)
+        points = frames.sweep_points_frame(s, sweep_id)
     assert len(points) == 8 and points["cure"].tolist() == ["none"] * 4 + ["BN+RC"] * 4
     assert points["depth"].tolist() == [8, 8, 14, 14] * 2 and points["seed"].tolist() == [0, 1] * 4
     assert (points["ratio"] == points["first"] / points["last"]).all() and (points["ratio"] > 0).all()
@@ -55,7 +55,7 @@ def test_cancelled_queued_sweep_never_runs(redis_env, cifar_dir, monkeypatch):
     work_in_process()
     with db.session_scope() as s:
         assert sweeps.require_sweep(s, sweep_id).status is RunStatus.CANCELLED
-        assert sweeps.points_frame(s, sweep_id).empty
+        assert frames.sweep_points_frame(s, sweep_id).empty
 
 
 def test_a_sweep_that_is_gone_raises(env: dict) -> None:

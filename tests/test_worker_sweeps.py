@@ -10,7 +10,7 @@ import pytest
 
 from vgp_models.sweep import SweepPoint
 from vgp_models.sweep_config import SweepConfig
-from worker import db, sweeps
+from worker import db, frames, sweeps
 from worker.schema import RunStatus
 
 CONFIG = SweepConfig(depths=(8, 14), cures=("BN", "none"), seeds=2)
@@ -27,7 +27,7 @@ def test_a_sweep_moves_only_from_the_statuses_named_and_only_by_its_job(store_ur
         assert sweeps.transition_sweep(s, sweep_id, (RunStatus.QUEUED,), RunStatus.RUNNING, only_job="job-1")
     with db.session_scope() as s:
         assert sweeps.require_sweep(s, sweep_id).status is RunStatus.RUNNING
-        assert sweeps.sweeps_frame(s)["id"].tolist() == [sweep_id]
+        assert frames.sweeps_frame(s)["id"].tolist() == [sweep_id]
         with pytest.raises(sweeps.SweepNotFound, match="no sweep with id 999999"):
             sweeps.require_sweep(s, 999_999)
 
@@ -43,7 +43,7 @@ def test_points_replace_their_cell_and_come_back_in_measuring_order(store_url: s
     with db.session_scope() as s:  # the last cell measured again (a resumed job): replaced, not added
         sweeps.record_cell(s, sweep_id, [SweepPoint("BN", 8, 0, math.nan, 2.0, note="skipped: no BN")], 4)
     with db.session_scope() as s:
-        points = sweeps.points_frame(s, sweep_id)
+        points = frames.sweep_points_frame(s, sweep_id)
         assert sweeps.require_sweep(s, sweep_id).cells_done == 4
     assert list(zip(points["cure"], points["depth"], points["seed"], strict=True)) == [
         ("BN", 8, 0), ("BN", 14, 0), ("BN", 14, 1), ("none", 8, 0), ("none", 8, 1), ("none", 14, 0), ("none", 14, 1)

@@ -26,14 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import PRESETS, SCHEDULES, ConfigError
 from vgp_models.course_folder import CourseOptions
-from worker import cancellation, connection, db, frames, importer, reconcile, rq_jobs, runner, schema, store, submission
-from worker.exports import to_csv
+from worker import cancellation, connection, db, importer, reconcile, rq_jobs, runner, schema, store, submission
 from worker.settings import check_environment
 
 PROG = "python -m worker"
@@ -125,7 +123,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+# list, show and export import pandas (with worker.frames) when they run: half a second that every other
+# command, the worker's above all, would spend at its start for nothing.
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from worker import frames
+
     with db.session_scope() as session:
         runs = frames.runs_frame(session)
     if runs.empty:
@@ -139,6 +145,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _latest_epoch(session: Any, run_id: int) -> dict[str, Any] | None:
+    import pandas as pd
+
+    from worker import frames
+
     frame = frames.epochs_frame(session, [run_id])
     if frame.empty:
         return None
@@ -147,6 +157,8 @@ def _latest_epoch(session: Any, run_id: int) -> dict[str, Any] | None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from worker import frames
+
     with db.session_scope() as session:
         run = store.require_run(session, args.run_id)
         summary = frames.run_summary(run)
@@ -186,6 +198,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from worker import frames
+    from worker.exports import to_csv
+
     with db.session_scope() as session:
         summary = frames.run_summary(store.require_run(session, args.run_id))
         epochs = frames.epochs_frame(session, [args.run_id])

@@ -1,5 +1,5 @@
-"""Reading the store: runs, epochs, gradient statistics and the forward signal as pandas frames, and a run as a
-plain dict.
+"""Reading the store: runs, epochs, gradient statistics and the forward signal, depth sweeps and loss landscapes as
+pandas frames, and a run as a plain dict (the only worker module that imports pandas, with exports.py).
 
 Used by the dashboard, the CLI and CSV exports. Numbers come back as float64 (NULL, i.e. a non-finite value
 when written, as NaN) and ids, epochs and layer indexes as int64. A run's display name is made here, once
@@ -18,12 +18,27 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vgp_models.config import RunConfig
-from worker.schema import EpochRow, GradientRow, Run, RunOrigin, SignalRow, StepRow
+from vgp_models.vanishing import gradient_ratio
+from worker import sweeps
+from worker.schema import (
+    EpochRow,
+    GradientRow,
+    Landscape,
+    LandscapePointRow,
+    Run,
+    RunOrigin,
+    SignalRow,
+    StepRow,
+    Sweep,
+    SweepPointRow,
+)
 
 __all__ = [
     "config_label", "config_name", "EPOCH_COLUMNS", "epochs_frame", "GRADIENT_COLUMNS", "gradient_ends_frame",
-    "gradients_frame", "INVALID_CONFIG", "lr_text", "OWN_MODEL", "RUN_COLUMNS", "run_record", "run_summary",
-    "run_title", "runs_frame", "SIGNAL_COLUMNS", "signals_frame", "STEP_COLUMNS", "steps_frame",
+    "gradients_frame", "INVALID_CONFIG", "LANDSCAPE_COLUMNS", "LANDSCAPE_POINT_COLUMNS", "landscape_points_frame",
+    "landscapes_frame", "lr_text", "OWN_MODEL", "RUN_COLUMNS", "run_record", "run_summary", "run_title",
+    "runs_frame", "SIGNAL_COLUMNS", "signals_frame", "STEP_COLUMNS", "steps_frame", "SWEEP_COLUMNS",
+    "SWEEP_POINT_COLUMNS", "sweep_points_frame", "sweeps_frame",
 ]  # fmt: skip
 
 EPOCH_COLUMNS = ("run_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -223,3 +238,61 @@ def run_summary(run: Run) -> dict[str, Any]:
     """A JSON-ready dict of a run's columns (datetimes as ISO strings, status as text): the CLI's `show` and
     run.json."""
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in _columns(run).items()}
+
+
+# ---- depth sweeps and loss landscapes ----------------------------------------------------------------------------
+
+SWEEP_COLUMNS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at", "cells_total",
+                 "cells_done", "device", "worker_name", "config")  # fmt: skip
+SWEEP_POINT_COLUMNS = ("sweep_id", "cure", "depth", "seed", "first", "last", "ratio", "last_signal_std", "note")
+LANDSCAPE_COLUMNS = ("id", "run_id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at",
+                     "points_total", "points_done", "device", "worker_name", "config")  # fmt: skip
+LANDSCAPE_POINT_COLUMNS = ("landscape_id", "i", "j", "alpha", "beta", "loss", "acc")
+
+
+def sweeps_frame(session: Session) -> pd.DataFrame:
+    """Every sweep, newest first: SWEEP_COLUMNS (status as text)."""
+    rows = [
+        {c: (s.status.value if c == "status" else getattr(s, c)) for c in SWEEP_COLUMNS}
+        for s in session.scalars(select(Sweep).order_by(Sweep.id.desc()))
+    ]
+    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def sweep_points_frame(session: Session, sweep_id: int) -> pd.DataFrame:
+    """A sweep's points (SWEEP_POINT_COLUMNS): first and last weight's mean |grad|, their ratio and the last conv's
+    forward signal (NaN where skipped or undefined), in measuring order (cure as the sweep lists them, then depth,
+    then seed)."""
+    p = SweepPointRow
+    query = select(p.sweep_id, p.cure, p.depth, p.seed, p.first_grad, p.last_grad, p.last_signal_std,
+                   p.note).where(p.sweep_id == sweep_id)  # fmt: skip
+    columns = ["sweep_id", "cure", "depth", "seed", "first", "last", "last_signal_std", "note"]
+    frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=columns)
+    frame = frame.astype({"sweep_id": "int64", "depth": "int64", "seed": "int64", "first": "float64",
+                          "last": "float64", "last_signal_std": "float64"})  # fmt: skip
+    frame["ratio"] = gradient_ratio(frame["first"], frame["last"])
+    order = {cure: i for i, cure in enumerate(sweeps.require_sweep(session, sweep_id).config.get("cures", []))}
+    frame = frame.sort_values(["depth", "seed"]).sort_values("cure", key=lambda c: c.map(order), kind="stable")
+    return frame[list(SWEEP_POINT_COLUMNS)].reset_index(drop=True)
+
+
+def landscapes_frame(session: Session, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Every landscape (or those of `run_ids`), newest first: LANDSCAPE_COLUMNS (status as text)."""
+    query = select(Landscape).order_by(Landscape.id.desc())
+    if run_ids is not None:
+        query = query.where(Landscape.run_id.in_([int(i) for i in run_ids]))
+    rows = [{c: (r.status.value if c == "status" else getattr(r, c)) for c in LANDSCAPE_COLUMNS}
+            for r in session.scalars(query)]  # fmt: skip
+    return pd.DataFrame(rows, columns=list(LANDSCAPE_COLUMNS)).astype({"run_id": "Int64"})
+
+
+def landscape_points_frame(session: Session, landscape_ids: Iterable[int]) -> pd.DataFrame:
+    """The landscapes' points (LANDSCAPE_POINT_COLUMNS) in grid order; loss NaN where it was not finite, beta NaN
+    in 1D."""
+    p = LandscapePointRow
+    ids = [int(i) for i in landscape_ids]
+    query = (select(p.landscape_id, p.i, p.j, p.alpha, p.beta, p.loss, p.acc)
+             .where(p.landscape_id.in_(ids)).order_by(p.landscape_id, p.i, p.j))  # fmt: skip
+    frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=list(LANDSCAPE_POINT_COLUMNS))
+    return frame.astype({"landscape_id": "int64", "i": "int64", "j": "int64", "alpha": "float64", "beta": "float64",
+                         "loss": "float64", "acc": "float64"})  # fmt: skip

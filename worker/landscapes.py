@@ -1,5 +1,5 @@
-"""Loss landscapes in the store: create, move through the run statuses, record points, read as frames, and the
-landscapes a run folder carries (imported finished).
+"""Loss landscapes in the store: create, move through the run statuses, record points, and the landscapes a run
+folder carries (imported finished); `worker.frames` reads them as frames.
 
 A landscape lives beside the runs, as a depth sweep does (it trains nothing), with an optional run_id (the run
 whose checkpoint it probes; None for a fresh net); its progress is points_done of points_total. Never imports torch.
@@ -11,17 +11,12 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from vgp_models.landscape_config import LandscapeConfig
 from worker.schema import CheckpointRow, Landscape, LandscapePointRow, Run, RunStatus, utcnow
 from worker.store import checkpoint_dir, finite, transition_row
-
-LANDSCAPE_COLUMNS = ("id", "run_id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at",
-                     "points_total", "points_done", "device", "worker_name", "config")  # fmt: skip
-POINT_COLUMNS = ("landscape_id", "i", "j", "alpha", "beta", "loss", "acc")
 
 
 class LandscapeNotFound(LookupError):
@@ -80,32 +75,11 @@ def record_points(session: Session, landscape_id: int, points: Iterable[Any], do
 
 
 def add_finished(session: Session, config: LandscapeConfig, points: list[dict[str, Any]], **fields: Any) -> int:
-    """A completed landscape with all its points (dicts with POINT_COLUMNS but landscape_id: a run folder's,
-    `worker.importer`); returns its id."""
+    """A completed landscape with all its points (dicts with `worker.frames.LANDSCAPE_POINT_COLUMNS` but
+    landscape_id: a run folder's, `worker.importer`); returns its id."""
     row = create_landscape(session, config, RunStatus.COMPLETED)
     row.started_at = row.finished_at = row.created_at
     for key, value in fields.items():
         setattr(row, key, value)
     record_points(session, row.id, [SimpleNamespace(**p) for p in points], len(points))
     return int(row.id)
-
-
-def landscapes_frame(session: Session, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
-    """Every landscape (or those of `run_ids`), newest first: LANDSCAPE_COLUMNS (status as text)."""
-    query = select(Landscape).order_by(Landscape.id.desc())
-    if run_ids is not None:
-        query = query.where(Landscape.run_id.in_([int(i) for i in run_ids]))
-    rows = [{c: (r.status.value if c == "status" else getattr(r, c)) for c in LANDSCAPE_COLUMNS}
-            for r in session.scalars(query)]  # fmt: skip
-    return pd.DataFrame(rows, columns=list(LANDSCAPE_COLUMNS)).astype({"run_id": "Int64"})
-
-
-def points_frame(session: Session, landscape_ids: Iterable[int]) -> pd.DataFrame:
-    """The landscapes' points (POINT_COLUMNS) in grid order; loss NaN where it was not finite, beta NaN in 1D."""
-    p = LandscapePointRow
-    ids = [int(i) for i in landscape_ids]
-    query = (select(p.landscape_id, p.i, p.j, p.alpha, p.beta, p.loss, p.acc)
-             .where(p.landscape_id.in_(ids)).order_by(p.landscape_id, p.i, p.j))  # fmt: skip
-    frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=list(POINT_COLUMNS))
-    return frame.astype({"landscape_id": "int64", "i": "int64", "j": "int64", "alpha": "float64", "beta": "float64",
-                         "loss": "float64", "acc": "float64"})  # fmt: skip

@@ -1,4 +1,5 @@
-"""Depth sweeps in the store: create, move through the run statuses, record each (cure, depth), read as frames.
+"""Depth sweeps in the store: create, move through the run statuses, record each (cure, depth); `worker.frames`
+reads them as frames.
 
 A sweep lives beside the runs, not among them (it has no RunConfig and trains nothing), but moves through the same
 statuses; its progress is cells_done of cells_total (cure, depth) pairs. Never imports torch.
@@ -9,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from vgp_models.sweep_config import SweepConfig
-from vgp_models.vanishing import gradient_ratio
 from worker.schema import RunStatus, Sweep, SweepPointRow, utcnow
 from worker.store import finite, squash, transition_row
-
-SWEEP_COLUMNS = ("id", "status", "reason", "created_at", "started_at", "finished_at", "heartbeat_at", "cells_total",
-                 "cells_done", "device", "worker_name", "config")  # fmt: skip
-POINT_COLUMNS = ("sweep_id", "cure", "depth", "seed", "first", "last", "ratio", "last_signal_std", "note")
 
 
 class SweepNotFound(LookupError):
@@ -68,29 +63,3 @@ def record_cell(session: Session, sweep_id: int, points: Iterable[Any], done: in
     )  # fmt: skip
     session.execute(update(Sweep).where(Sweep.id == sweep_id).values(cells_done=done, heartbeat_at=utcnow()))
     session.flush()
-
-
-def sweeps_frame(session: Session) -> pd.DataFrame:
-    """Every sweep, newest first: SWEEP_COLUMNS (status as text)."""
-    rows = [
-        {c: (s.status.value if c == "status" else getattr(s, c)) for c in SWEEP_COLUMNS}
-        for s in session.scalars(select(Sweep).order_by(Sweep.id.desc()))
-    ]
-    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-
-
-def points_frame(session: Session, sweep_id: int) -> pd.DataFrame:
-    """A sweep's points (POINT_COLUMNS): first and last weight's mean |grad|, their ratio and the last conv's
-    forward signal (NaN where skipped or undefined), in measuring order (cure as the sweep lists them, then depth,
-    then seed)."""
-    p = SweepPointRow
-    query = select(p.sweep_id, p.cure, p.depth, p.seed, p.first_grad, p.last_grad, p.last_signal_std,
-                   p.note).where(p.sweep_id == sweep_id)  # fmt: skip
-    columns = ["sweep_id", "cure", "depth", "seed", "first", "last", "last_signal_std", "note"]
-    frame = pd.DataFrame([tuple(r) for r in session.execute(query)], columns=columns)
-    frame = frame.astype({"sweep_id": "int64", "depth": "int64", "seed": "int64", "first": "float64",
-                          "last": "float64", "last_signal_std": "float64"})  # fmt: skip
-    frame["ratio"] = gradient_ratio(frame["first"], frame["last"])
-    order = {cure: i for i, cure in enumerate(require_sweep(session, sweep_id).config.get("cures", []))}
-    frame = frame.sort_values(["depth", "seed"]).sort_values("cure", key=lambda c: c.map(order), kind="stable")
-    return frame[list(POINT_COLUMNS)].reset_index(drop=True)

@@ -70,7 +70,7 @@ def seed_flow_chart(grads_df: pd.DataFrame, kind: str = "minmax") -> alt.LayerCh
     return chart.properties(height=460)
 
 
-# What a depth sweep's chart can show: points_frame column -> (y axis title, chart title)
+# What a depth sweep's chart can show: sweep_points_frame column -> (y axis title, chart title)
 SWEEP_VALUES = {
     "ratio": ("Input / last layer mean |grad|", "Gradient ratio at initialisation"),
     "last_signal_std": ("Std of the last conv's output across the batch", "Forward signal at initialisation"),
@@ -80,7 +80,7 @@ SWEEP_VALUES = {
 def sweep_chart(points: pd.DataFrame, kind: str = "minmax", value: str = "ratio") -> alt.LayerChart:
     """A depth sweep: `value` (SWEEP_VALUES: the input / last layer mean |gradient|, or the last conv's forward
     signal) at initialisation against depth, log y, one line per cure (the mean over seeds) with its band.
-    `points`: worker.sweeps.points_frame; skipped points, and points measured before the signal was, have none."""
+    `points`: worker.frames.sweep_points_frame; skipped points, and points measured before the signal was, have none."""
     data = seed_band(points[points[value] > 0], ["cure", "depth"], value, kind).rename(columns={"cure": "series"})
     x = alt.X("depth:Q", title="Depth (weight layers)", scale=alt.Scale(zero=False), axis=alt.Axis(format="d"))
     chart = band_chart(data, x, *SWEEP_VALUES[value], kind, log=True, dash="series")  # a colour and dash per cure

@@ -1,4 +1,4 @@
-"""Loss landscapes (worker.landscapes.points_frame): a 2D grid as a contour plot, a 1D slice as curves.
+"""Loss landscapes (worker.frames.landscape_points_frame): a 2D grid as a contour plot, a 1D slice as curves.
 
 Altair has no contour mark: a 2D landscape is a heatmap of rectangles, one per grid point, coloured by loss through a
 threshold scale whose levels are spaced evenly in log(loss), so that each colour band is the region between two
