@@ -150,6 +150,9 @@ def open_dashboard(base: str, logs: dict[str, Path]) -> Iterator:
         try:
             page.goto(base)
             expect(page.get_by_role("heading", name="Launch a run")).to_be_visible(timeout=30_000)
+            # The form's last button: the page's first run has finished. Typing while it still runs (it waits
+            # on the registered architectures' count) once left later fields at 0 and blank on a loaded machine.
+            expect(page.get_by_role("button", name="Queue run")).to_be_visible(timeout=30_000)
             yield page
         except Exception:
             dump_logs(page, logs)
