@@ -154,7 +154,9 @@ def test_cancel_from_the_dashboard_stops_the_run_at_its_next_step(store_url):
                     time.sleep(0.01)
                 assert cancel_run(sink.run_id) is RunStatus.RUNNING  # no Redis involved: the run polls the row
     (row,) = runs(store_url)
-    assert row.status is RunStatus.CANCELLED and row.reason == "cancelled by user" and 5 < steps < 10_000
+    # `steps` counts the steps done before the one that raised: 5 when the background poll saw the Cancel during
+    # the 6th step (a slow machine), more when it saw it later; never all of them.
+    assert row.status is RunStatus.CANCELLED and row.reason == "cancelled by user" and 5 <= steps < 10_000
 
 
 @pytest.mark.parametrize("cancel_after_death", [False, True])
