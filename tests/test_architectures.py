@@ -142,3 +142,21 @@ def test_the_example_plugin_registers_he_et_al_resnets() -> None:
     model = network(RunConfig(arch="resnet56"))
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
     assert len(weight_labels(model)) == 1 + 1 + 9 * 3 * 4 + 1  # stem conv + BN, 27 blocks of 2 convs + 2 BNs, fc
+
+
+@needs_plugin
+def test_pages_counting_at_once_start_one_child() -> None:
+    """Streamlit runs each browser session in a thread: sessions opening Launch together share one count (one
+    child process importing torch), not one each."""
+    import threading
+
+    config = {"width": 24}  # a config no other test counts at, so that the cache starts empty for it
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(registry.parameter_counts(config))) for _ in range(3)]
+    misses = registry._counts.cache_info().misses
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert registry._counts.cache_info().misses == misses + 1  # a miss is a child process
+    assert len(results) == 3 and results[0] == results[1] == results[2] and PLUGIN <= set(results[0])

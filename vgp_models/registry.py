@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -28,6 +29,7 @@ BUILTIN = ("vgg", "densenet")
 GROUP = "vgp_lab.architectures"
 SETTING = "VGP_ARCHITECTURES"
 COUNT_TIMEOUT_S = 300  # the child imports torch: seconds on an idle machine, minutes on a loaded one
+_COUNTING = threading.Lock()  # one count at a time: the dashboard's sessions (threads) wait for it, not start more
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")  # an arch name: short, lower case, safe in a label and a CLI
 TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # module:function
 
@@ -117,7 +119,8 @@ def parameter_counts(config: dict[str, Any] | None = None) -> dict[str, int]:
     if not extra:
         return {}
     key = json.dumps({k: v for k, v in (config or {}).items() if k not in ("seed", "arch")}, sort_keys=True)
-    counts = _counts(extra, os.environ.get(SETTING, ""), key)
+    with _COUNTING:
+        counts = _counts(extra, os.environ.get(SETTING, ""), key)
     if isinstance(counts, str):
         raise RegistryError(counts)
     return counts
