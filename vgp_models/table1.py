@@ -51,8 +51,12 @@ class Row:
         return f"{self.reference.model} lr {self.reference.lr:g}"
 
     @property
+    def train_images(self) -> int:
+        return split_images(self.config.subset, TRAIN_IMAGES)
+
+    @property
     def steps_per_epoch(self) -> int:
-        return -(-split_images(self.config.subset, TRAIN_IMAGES) // self.config.batch_size)
+        return -(-self.train_images // self.config.batch_size)
 
     def say(self, text: str) -> None:
         print(f"row {self.number}/7 {self.name}: {text}", file=sys.stderr, flush=True)
@@ -196,7 +200,7 @@ def probe_presets(rows: list[Row]) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for row in rows:
         if row.reference.preset not in seconds:
-            batch = min(row.config.batch_size, split_images(row.config.subset, TRAIN_IMAGES))
+            batch = min(row.config.batch_size, row.train_images)
             seconds[row.reference.preset] = probe_step_seconds(replace(row.config, batch_size=batch))
     return seconds
 
