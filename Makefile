@@ -21,12 +21,17 @@ $(BIN)/python:
 # Installs come from the lock files (exact versions and hashes); stamps re-run pip only when a lock
 # changes, so a second `make run` reuses the install. --no-compile: pip would byte-compile all 10,500 modules, one
 # core at a time (40 s of a clean install here); Python compiles the third of them it imports, on first use.
-$(VENV)/.installed: requirements.lock | $(BIN)/python
+# Then VGP Lab itself, editable (the checkout stays the code): its entry points (pyproject.toml) name the
+# database sink that vgp_models.track looks up by name.
+SELF_INSTALL := $(BIN)/pip install -q --no-deps --no-build-isolation -e .
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-compile --require-hashes -r requirements.lock
+	$(SELF_INSTALL)
 	touch $@
 
-$(VENV)/.installed-dev: requirements.lock requirements-dev.lock examples/resnet_cifar/pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: requirements.lock requirements-dev.lock pyproject.toml examples/resnet_cifar/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-compile --require-hashes -r requirements-dev.lock
+	$(SELF_INSTALL)
 	# The example architecture plugin that tests/test_architectures.py trains (its entry points register it).
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e examples/resnet_cifar
 	touch $@ $(VENV)/.installed

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import uuid
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from torch import nn
 from vgp_models.gradstats import GradientStats, weight_parameters
 from vgp_models.metrics import EpochMetrics, LayerGrad, StepPoint, TrainResult
 from vgp_models.provenance import git_commit
-from vgp_models.track_sink import FolderSink, Progress, RunInfo, Sink
+from vgp_models.track_sink import SINK_GROUP, FolderSink, Progress, RunInfo, Sink
 
 __all__ = ["POINTS_PER_EPOCH", "Run", "RunCancelled", "TrackingError", "TrackingTypeError"]
 
@@ -96,12 +97,18 @@ def _json_config(config: Any) -> dict[str, Any]:
     return {str(k): plain(v, f"config.{k}") for k, v in config.items()}
 
 
-def _database_sink(database: str | None) -> Sink:
-    # The seam between the layers: vgp_models never imports worker at module level (sqlalchemy is optional, the
-    # `db` extra); the database sink is looked up only when a database is asked for.
-    from worker.tracking import DatabaseSink
-
-    return DatabaseSink(database)
+def _database_sink(database: str) -> Sink:
+    """The installed database sink at `database`: the `database` entry point of SINK_GROUP, which VGP Lab's own
+    package declares (pyproject.toml), so that vgp_models never names worker; loaded only when asked for."""
+    found = [ep for ep in entry_points(group=SINK_GROUP) if ep.name == "database"]
+    install = "pip install -e '/path/to/vgp-lab[db]'"
+    if not found:
+        raise TrackingError(f"database= needs VGP Lab's database sink installed ({install})")
+    try:
+        sink_class = found[0].load()
+    except ImportError as e:  # the package without its db extra (sqlalchemy, psycopg, redis)
+        raise TrackingError(f"database= needs VGP Lab's db extra ({install}): {e}") from None
+    return sink_class(database)
 
 
 class Run:

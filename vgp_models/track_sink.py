@@ -1,9 +1,9 @@
 """Where a tracked run goes (`vgp_models.track`): the sink protocol, and the sink that writes a run folder.
 
 A sink receives a run's start, its per-step points, each epoch and its end. The folder sink lives here (torch-free
-but for the torch version in config.json); the database sink is `worker.tracking.DatabaseSink`, which the Run looks
-up only when it is given a database. A sink never raises into the user's training: one that cannot write any more
-sets `broken` to a one-line reason, and the Run switches to a folder.
+but for the torch version in config.json); the database sink is `worker.tracking.DatabaseSink`, which the Run finds
+by name in SINK_GROUP only when it is given a database. A sink never raises into the user's training: one that
+cannot write any more sets `broken` to a one-line reason, and the Run switches to a folder.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from typing import Any, Protocol
 
 from vgp_models.metrics import EpochMetrics, StepPoint, TrainResult
 from vgp_models.run_folder import CONFIG_JSON, FORMAT, SUMMARY_CSV, RunFolder
+
+SINK_GROUP = "vgp_lab.tracking_sinks"
+"""Entry-point group of the installed sinks; `database` is VGP Lab's own (pyproject.toml:
+worker.tracking:DatabaseSink)."""
 
 TRACKED = "tracked"
 """runs.origin of a tracked run, and the `origin` of a tracked run folder's config.json."""
