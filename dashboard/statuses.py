@@ -3,6 +3,8 @@ which can be resumed, and the badge that shows each. The statuses themselves are
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from worker import submission
@@ -35,3 +37,16 @@ STATUS_ICONS = {
 
 def status_badge(status: str) -> None:
     st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLOURS.get(status, "gray"))
+
+
+def rerun_when_changed(read_version: Callable[[], object], drawn: object) -> None:
+    """For a page drawn by full runs while a run is active: a fragment that draws nothing, calls `read_version()`
+    every LIVE_S and reruns the page once it differs from `drawn` (the version the page was drawn from). Charts
+    that change once an epoch are then drawn once an epoch, not every second."""
+
+    @st.fragment(run_every=LIVE_S)
+    def watch() -> None:
+        if read_version() != drawn:
+            st.rerun()
+
+    watch()

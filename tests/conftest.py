@@ -5,7 +5,9 @@ A test that takes the `database_url` fixture (directly or through another fixtur
 file (`[sqlite]`) and on a fresh Postgres database (`[postgres]`, VGP_TEST_POSTGRES_URL, default the local `test`
 database as admin), and is marked `db`. What can differ between the two is the store's SQL, transactions, locks,
 migrations and lost connections, so tests of the pages (marked `pages`: AppTest or a browser) run on SQLite
-only: they reach the database through the store functions that the store's own tests run on both.
+only: they reach the database through the store functions that the store's own tests run on both. So do tests
+marked `backends("sqlite")` (a command line, a worker's handling of jobs, Redis), for the same reason; a
+scenario that only exists with a database server (hosts on other machines) is marked `backends("postgres")`.
 VGP_TEST_DATABASE=sqlite (or postgres) keeps one backend, for a quick local run.
 """
 
@@ -42,13 +44,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"VGP_TEST_DATABASE must be sqlite, postgres or unset, got {ONLY_BACKEND!r}")
     config.addinivalue_line("markers", "db: uses the `database_url` fixture: runs on SQLite and on Postgres")
     config.addinivalue_line("markers", "pages: drives the dashboard's pages (AppTest or a browser): SQLite only")
+    config.addinivalue_line("markers", "backends(*names): runs on these databases only (see the module's doc)")
     config.addinivalue_line("markers", "slow: takes a minute or more on a busy 2-core machine; run first")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database_url" not in metafunc.fixturenames:
         return
-    backends = ("sqlite",) if metafunc.definition.get_closest_marker("pages") else BACKENDS
+    only = metafunc.definition.get_closest_marker("backends")
+    backends = only.args if only else ("sqlite",) if metafunc.definition.get_closest_marker("pages") else BACKENDS
     if ONLY_BACKEND:
         backends = tuple(b for b in backends if b == ONLY_BACKEND)
     metafunc.parametrize("database_url", backends, indirect=True)

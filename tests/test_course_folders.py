@@ -84,6 +84,7 @@ def test_rows_that_cannot_be_the_claimed_epochs_are_refused(tmp_path: Path, rows
     assert str(caught.value).startswith(f"{folder}/summary.csv: ") and expected in str(caught.value)
 
 
+@pytest.mark.backends("sqlite")  # the command line's options
 def test_the_cli_takes_epochs_continuations_and_the_schedule(store_url: str, tmp_path: Path) -> None:
     folder = course_folder(tmp_path / "run", [row(e) for e in range(1, 101)] + [row(e, 1) for e in range(36, 101)])
     base = [sys.executable, "-m", "worker", "import", str(folder), "--preset", "vgg38-bn-rc", "--lr", "1e-2"]

@@ -99,6 +99,7 @@ def test_the_headless_cli_refuses_before_building_anything(tmp_path: Path) -> No
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is written
 def test_submit_refuses_in_one_line(redis_env: dict[str, str]) -> None:
     assert cli(redis_env, "migrate").returncode == 0
     done = cli(redis_env, "submit", "--depth", "500", "--width", "1", "--batch-size", "50000")

@@ -101,6 +101,7 @@ def test_killed_worker_run_is_resumed_automatically_by_another_worker(
     assert_same_as_baseline(run_id, baseline)
 
 
+@pytest.mark.backends("postgres")  # hosts on other machines share a database server, not a SQLite file
 def test_any_host_resumes_any_run_with_no_shared_folder(fast_env: dict, tmp_path: Path, baseline: tuple) -> None:
     """Two worker "hosts" with their own checkpoint and scratch folders share only the database and Redis: the
     one training a run is SIGKILLed after epoch k; the other resumes it at epoch k + 1 from the database."""

@@ -100,6 +100,7 @@ def test_a_30_s_database_outage_costs_nothing(
     assert_cost_nothing(run_id, log, baseline)
 
 
+@pytest.mark.backends("sqlite")  # Redis hangs, not the database
 def test_a_hung_redis_costs_nothing(
     tmp_path: Path, cifar_dir: Path, database_url: str, baseline: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,7 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+import pytest
 from rq import Callback
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -89,6 +90,7 @@ def test_a_job_deaf_to_its_cancel_is_stopped_after_the_grace_period(fast_env: di
     assert "sent RQ's stop-job command" in log
 
 
+@pytest.mark.backends("sqlite")  # the worker's handling of jobs, not SQL
 def test_failed_and_dying_jobs_never_stop_the_worker(fast_env: dict, tmp_path: Path) -> None:
     """A sweep's job whose sweep is gone raises (SweepNotFound); a training run's work horse is SIGKILLed, as the
     OOM killer would; the run queued after both still trains, on the same worker."""
@@ -131,6 +133,7 @@ def foreign_jobs(marker: Path) -> dict[str, tuple[str, tuple, dict]]:
     }
 
 
+@pytest.mark.backends("sqlite")  # the worker's allow-list, not SQL
 def test_the_worker_refuses_every_job_but_ours(fast_env: dict, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     q = queue.get_queue()

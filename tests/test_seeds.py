@@ -195,6 +195,7 @@ def test_reproduce_table1_with_seeds_puts_every_seed_in_the_table1_group(redis_e
     assert sorted(RunConfig.from_dict(r.config).seed for r in runs) == [0] * 7 + [1] * 7
 
 
+@pytest.mark.backends("sqlite")  # the command line over store functions
 def test_worker_submit_seeds_queues_n_runs_as_one_group(redis_env):
     assert cli(redis_env, "migrate").returncode == 0
     done = cli(redis_env, "submit", "--preset", "vgg08", "--epochs", "1", "--seed", "4", "--seeds", "3")

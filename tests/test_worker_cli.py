@@ -19,6 +19,9 @@ from tests.env_support import REPO
 from worker import db, schema, store
 from worker.__main__ import main
 
+# The command line over store functions, whose SQL the store's own tests run on both databases.
+pytestmark = pytest.mark.backends("sqlite")
+
 
 def test_submit_work_show_export(redis_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli(redis_env, "migrate").returncode == 0

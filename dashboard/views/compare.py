@@ -101,20 +101,34 @@ def over_seeds(sel: pd.DataFrame, epochs: pd.DataFrame, grads: pd.DataFrame, ste
 
 
 @st.fragment(run_every=statuses.LIVE_S if live else None)
+def steps_view(names: dict[int, str], drawn: tuple) -> None:
+    """The per-step loss, live within an epoch; one full rerun once a chosen run records an epoch or changes
+    status, which redraws the rest."""
+    with errors.guard("Cannot read the runs: "):
+        steps = reads.load_steps(chosen)
+        now = reads.versions(reads.load_runs(chosen)) if live else drawn
+    per_step("cmp", steps.assign(run=steps["run_id"].map(names)))
+    if now != drawn:
+        st.rerun()
+
+
 def compare() -> None:
+    """Every chart of the chosen runs. Only the per-step loss is live (steps_view): the rest, up to a dozen charts
+    that change once an epoch, is drawn by full runs; redrawing it every second was most of an open page's CPU,
+    on the server and in the browser (bench/live_page.py)."""
     with errors.guard("Cannot read the runs: "):
         sel = reads.load_runs(chosen)
-        epochs, grads, ends = reads.load_compare(tuple(chosen), reads.versions(sel))
-        steps = reads.load_steps(chosen)
+        drawn = reads.versions(sel)
+        epochs, grads, ends = reads.load_compare(tuple(chosen), drawn)
     names = dict(zip(sel["id"].astype(int), sel["title"]))
     flags(ends, names)
-    per_step("cmp", steps.assign(run=steps["run_id"].map(names)))
+    steps_view(names, drawn)
     if epochs.empty:
         st.info("No epoch has finished yet in these runs.", icon=":material/hourglass_top:")
     else:
         epoch = pick_epoch(epochs) if mode == "One epoch" else LATEST
         if epoch != LATEST and epoch not in set(grads["epoch"]):
-            extra = reads.load_epoch_gradients(tuple(chosen), int(epoch), reads.versions(sel))
+            extra = reads.load_epoch_gradients(tuple(chosen), int(epoch), drawn)
             grads = pd.concat([grads, extra], ignore_index=True)
         per_run = mode == "All epochs"
         shown = charts.compare_charts(epochs, grads, ends, names, None if epoch == LATEST else int(epoch), per_run,
@@ -133,11 +147,9 @@ def compare() -> None:
                    "CSVs hold every one.")  # fmt: skip
         over_seeds(sel, epochs, grads, stem)
         latest = tuple(epochs.groupby("run_id")["epoch"].max().astype(int).items())
-        why.compare_section(*reads.load_latest_why(latest, reads.versions(sel)), names, stem)
+        why.compare_section(*reads.load_latest_why(latest, drawn), names, stem)
     st.subheader("Export", anchor=False)
     downloads.run_csv_buttons(sorted(chosen), "compare-" + "-".join(str(i) for i in sorted(chosen)), "cmp-csv")
-    if live and not sel["status"].isin(statuses.ACTIVE).any():
-        st.rerun()  # the runs finished: stop refreshing
 
 
 compare()

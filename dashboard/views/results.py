@@ -84,7 +84,6 @@ def pickers() -> None:
             st.caption("No run of a Table 1 row yet.")
 
 
-@st.fragment(run_every=statuses.LIVE_S if live else None)
 def results() -> None:
     picks = dict(st.session_state.get(table1.PICKS, {}))
     with errors.guard("Cannot read the runs: "):
@@ -120,7 +119,6 @@ def seeds_columns(numbers: tuple[str, ...]) -> dict:
     return out
 
 
-@st.fragment(run_every=statuses.LIVE_S if live else None)
 def over_seeds() -> None:
     with errors.guard("Cannot read the runs: "):
         rows, agg = reads.load_table1_seeds()
@@ -144,6 +142,13 @@ def over_seeds() -> None:
                          "table1-seeds.csv", key="results_seeds_csv")  # fmt: skip
 
 
+def runs_version() -> tuple:
+    with errors.guard("Cannot read the runs: "):
+        return reads.versions(reads.load_runs())
+
+
 pickers()
 results()
 over_seeds()
+if live:  # the tables and the chart move as runs record epochs and finish: redrawn then, not every second
+    statuses.rerun_when_changed(runs_version, reads.versions(all_runs))

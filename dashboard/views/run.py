@@ -101,40 +101,52 @@ def gradient_flow(run_id: int, grads: pd.DataFrame) -> None:
     )
 
 
-def show(run_id: int) -> str | None:
-    """Draw the run; returns its status (None when it is gone)."""
+def show(run_id: int) -> None:
+    """Draw the run. What moves within an epoch (status, progress, per-step loss) is live: two fragments rerun
+    every LIVE_S. What changes once an epoch (the curves, gradient flow, why it vanishes: up to nine charts) is
+    drawn by full runs only; the status fragment asks for one when an epoch is recorded or the status moves.
+    Redrawing those charts every second was most of an open page's CPU, on the server and in the browser
+    (bench/live_page.py)."""
     with errors.guard("Cannot read the run: "):
         run = reads.load_run(run_id)
         if run is None:
             st.warning(f"Run #{run_id:d} no longer exists.")
-            return None
-        epochs, grads, signals = reads.load_run_metrics(run_id, reads.run_version(run))
-        steps = reads.load_run_steps(run_id, reads.progress_version(run))
-    header(run)
-    summary(run, epochs)
+            return
+        drawn = reads.run_version(run)
+        epochs, grads, signals = reads.load_run_metrics(run_id, drawn)
+    live = run["status"] in statuses.ACTIVE
+
+    def current() -> dict[str, Any] | None:
+        """The run as it is now: re-read on a live page (None once it is gone)."""
+        if not live:
+            return run
+        with errors.guard("Cannot read the run: "):
+            return reads.load_run(run_id)
+
+    @st.fragment(run_every=statuses.LIVE_S if live else None)
+    def status_view() -> None:
+        now = current()
+        if now is not None:
+            header(now)
+            summary(now, epochs)
+        if now is None or reads.run_version(now) != drawn:
+            st.rerun()  # after the header: a click on Cancel in this very rerun is acted on first
+
+    @st.fragment(run_every=statuses.LIVE_S if live else None)
+    def steps_view() -> None:
+        with errors.guard("Cannot read the run's steps: "):
+            steps = reads.load_run_steps(run_id, reads.progress_version(current() or run))
+        per_step(f"run-{run_id}", steps)
+
+    status_view()
     metric_charts(run_id, epochs)
-    per_step(f"run-{run_id}", steps)
+    steps_view()
     gradient_flow(run_id, grads)
     if not grads.empty:
         why.run_section(run_id, signals, grads)
     downloads.run_csv_buttons([run_id], f"run-{run_id}", f"dl-{run_id}")
     with st.expander("Config"):
         st.json(run.get("config") or {})
-    return run["status"]
 
 
-# Live while the run can still change: the fragment reruns alone every LIVE_S; when the status moves (queued to
-# running, or to a terminal status) one full rerun redraws the selector's status and redefines the fragment,
-# without run_every once the run is finished, and refreshing stops.
-page_status = runs.loc[runs["id"] == run_id, "status"].iloc[0]
-live = page_status in statuses.ACTIVE
-
-
-@st.fragment(run_every=statuses.LIVE_S if live else None)
-def run_view() -> None:
-    status = show(run_id)
-    if live and status != page_status:
-        st.rerun()
-
-
-run_view()
+show(run_id)
