@@ -49,8 +49,17 @@ def test_a_setting_registers_a_builder(tiny_registered) -> None:
     model = network(config)
     assert weight_labels(model) == ["0", "4"]  # parameter names in registration order, as gradstats makes them
     assert parameter_count(config) == TINY_PARAMS
-    assert registry.parameter_counts()["tinynet"] == TINY_PARAMS  # the torch-free count, from a child process
+    assert registry.parameter_counts()["tinynet"] == TINY_PARAMS  # counted here: this process has torch
     check_environment()
+
+
+def test_a_process_without_torch_counts_in_a_child_one_with_torch_counts_itself(tiny_registered, monkeypatch) -> None:
+    code = "import sys, vgp_models.registry as r; print(r.parameter_counts()['tinynet'], 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.split() == [str(TINY_PARAMS), "False"]  # the dashboard's way: torch stays out of it
+    # A job or the training CLI has torch already: no child (which would import it again) is started.
+    monkeypatch.setattr(registry.subprocess, "run", lambda *a, **k: pytest.fail("started a child process"))
+    assert registry.parameter_counts({"width": 40})["tinynet"] == TINY_PARAMS
 
 
 def test_the_memory_budget_counts_a_registered_arch(tiny_registered) -> None:

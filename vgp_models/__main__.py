@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from vgp_models import landscape, registry
+from vgp_models import landscape, nets, registry
 from vgp_models.amplify import chosen_layers
 from vgp_models.cli_options import OneLineArgumentParser, add_run_arguments, config_from_args
 from vgp_models.config import DEVICES, ConfigError, RunConfig
@@ -60,28 +60,6 @@ def info(config: RunConfig) -> dict:
         "amplified_layers": chosen_layers(model, config),
         "config": config.to_dict(),
     }
-
-
-def meta_parameter_count(config: RunConfig) -> int:
-    """The built model's parameter count, built on the meta device (shapes only, no memory): this process is the
-    child that provenance.parameter_count asks for a registered architecture, so it must not ask again."""
-    with torch.device("meta"):
-        return count_parameters(network(config))
-
-
-def architectures(base: dict) -> list[dict]:
-    """Every architecture `--arch` takes, with its parameter count for `base` (a config dict; RunConfig's defaults
-    when empty) on the meta device, and where it comes from: built in, or its registered module:function. An
-    architecture that `base` does not validate for is left out."""
-    registered = registry.registered()
-    rows = []
-    for arch in registry.names():
-        try:
-            config = RunConfig.from_dict({**base, "arch": arch})
-        except ConfigError:  # `base` does not fit this one (densenet with residual on): left out
-            continue
-        rows.append({"arch": arch, "params": meta_parameter_count(config), "from": registered.get(arch, "built in")})
-    return rows
 
 
 class Progress:
@@ -178,7 +156,7 @@ def print_architectures(config_json: str, as_json: bool) -> int:
         base = json.loads(config_json)
     except ValueError as e:
         raise ConfigError(f"--config is not JSON ({e})") from None
-    rows = architectures(base)
+    rows = nets.architectures(base)
     if as_json:
         print(json.dumps(rows))
         return 0

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from vgp_models import registry
-from vgp_models.config import RunConfig
+from vgp_models.config import ConfigError, RunConfig
 from vgp_models.densenet import DenseNet
-from vgp_models.vgg import LEAKY_SLOPE, VGG
+from vgp_models.vgg import LEAKY_SLOPE, VGG, count_parameters
 
 # nn.init.calculate_gain's name and parameter for each activation; GELU has none there, ReLU's is near it.
 KAIMING_GAIN = {"leaky_relu": ("leaky_relu", LEAKY_SLOPE), "relu": ("relu", None), "tanh": ("tanh", None),
@@ -53,3 +53,24 @@ def init_weights(model: nn.Module, config: RunConfig) -> None:
                 nn.init.orthogonal_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
+
+
+def meta_parameter_count(config: RunConfig) -> int:
+    """The built model's parameter count, built on the meta device (shapes only, no memory)."""
+    with torch.device("meta"):
+        return count_parameters(network(config))
+
+
+def architectures(base: dict) -> list[dict]:
+    """Every architecture `--arch` takes, with its parameter count for `base` (a config dict; RunConfig's defaults
+    when empty) on the meta device, and where it comes from: built in, or its registered module:function. An
+    architecture that `base` does not validate for is left out."""
+    registered = registry.registered()
+    rows = []
+    for arch in registry.names():
+        try:
+            config = RunConfig.from_dict({**base, "arch": arch})
+        except ConfigError:  # `base` does not fit this one (densenet with residual on): left out
+            continue
+        rows.append({"arch": arch, "params": meta_parameter_count(config), "from": registered.get(arch, "built in")})
+    return rows

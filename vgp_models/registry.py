@@ -97,7 +97,18 @@ def check_setting() -> None:
 
 @functools.cache
 def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str, int] | str:
-    """The counts, or the child's one-line error (cached too: a broken plugin is not retried on every page)."""
+    """The counts, or the one-line error (cached too: a broken plugin is not retried on every page). Counted here
+    when this process has torch already (a job, the training CLI): a child would only import it again, seconds
+    of CPU for milliseconds of counting. Else in a child (the dashboard, the submit check)."""
+    if "torch" in sys.modules:
+        from vgp_models import nets  # torch is loaded: nothing heavy left to import
+
+        try:
+            rows = nets.architectures(json.loads(config_json))
+        except Exception as e:  # noqa: BLE001 - a builder is user code: one line, as the child's exit gives it
+            first = str(e).splitlines()[0] if str(e) else ""
+            return (first if isinstance(e, ValueError) else f"{type(e).__name__}: {first}")[:300]
+        return {row["arch"]: int(row["params"]) for row in rows if row["arch"] in names}
     command = [sys.executable, "-m", "vgp_models", "architectures", "--json", "--config", config_json]
     env = {**os.environ, SETTING: setting}
     try:
@@ -112,9 +123,9 @@ def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str,
 
 def parameter_counts(config: dict[str, Any] | None = None) -> dict[str, int]:
     """Each registered architecture's parameter count for `config` (RunConfig's defaults when None) with its `arch`
-    swapped in, counted on the meta device in a child process, so that a torch-free process (the dashboard, the
-    submit check) never loads torch; cached per registry and config (its seed and arch aside: every arch is counted
-    at once, and seeds share a count)."""
+    swapped in, counted on the meta device, in a child process where torch is not loaded, so that a torch-free
+    process (the dashboard, the submit check) never loads it; cached per registry and config (its seed and arch
+    aside: every arch is counted at once, and seeds share a count)."""
     extra = tuple(sorted(registered()))
     if not extra:
         return {}
