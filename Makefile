@@ -69,7 +69,8 @@ browser:
 	@scripts/apt_install.sh chromium
 
 # One pytest session, TEST_WORKERS processes (pytest-xdist) that each take two tests at a time, the slowest first;
-# every database test runs on SQLite and on the local Postgres, the pages' tests on SQLite (tests/conftest.py).
+# every database test runs on SQLite and on the local Postgres, the pages' tests and a few others on one of them
+# (tests/conftest.py says which and why).
 # One torch thread per process: tests run workers, Streamlit and Chromium beside pytest on few cores, and mostly
 # wait on them. Bytecode caches on, whatever the environment says: the suite starts hundreds of Python processes
 # (workers, CLIs, Streamlit), each of which would otherwise compile our sources again.
