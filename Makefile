@@ -23,17 +23,17 @@ $(BIN)/python:
 # core at a time (40 s of a clean install here); Python compiles the third of them it imports, on first use.
 # Then VGP Lab itself, editable (the checkout stays the code): its entry points (pyproject.toml) name the
 # database sink that vgp_models.track looks up by name.
-SELF_INSTALL := $(BIN)/pip install -q --no-deps --no-build-isolation -e .
+EDITABLE := $(BIN)/pip install -q --no-deps --no-build-isolation -e
 $(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-compile --require-hashes -r requirements.lock
-	$(SELF_INSTALL)
+	$(EDITABLE) .
 	touch $@
 
 $(VENV)/.installed-dev: requirements.lock requirements-dev.lock pyproject.toml examples/resnet_cifar/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-compile --require-hashes -r requirements-dev.lock
-	$(SELF_INSTALL)
+	$(EDITABLE) .
 	# The example architecture plugin that tests/test_architectures.py trains (its entry points register it).
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e examples/resnet_cifar
+	$(EDITABLE) examples/resnet_cifar
 	touch $@ $(VENV)/.installed
 
 # Refresh the locks from requirements.in / requirements-dev.in: new packages get pinned, pins stay;

@@ -309,7 +309,7 @@ def test_track_module_imports_no_database_library():
 def test_the_database_sink_is_the_installed_packages_entry_point(store_url, monkeypatch):
     # `make test` installs the checkout editable: pyproject.toml's vgp_lab.tracking_sinks names worker's sink.
     assert type(Run("found", database=store_url).sink) is DatabaseSink
-    monkeypatch.setattr("vgp_models.track.entry_points", lambda group: [])  # vgp_models copied without the package
+    monkeypatch.setattr("vgp_models.track.entry_points", lambda **_: [])  # vgp_models copied without the package
     with pytest.raises(TrackingError, match=r"needs VGP Lab's database sink installed \(pip install"):
         Run("missing", database=store_url)
 

@@ -38,6 +38,12 @@ class RegistryError(ValueError):
     """An architecture that is not registered, or whose builder does not load; the message is one line."""
 
 
+def _error_line(error: Exception) -> str:
+    """An error of user code as one line: its type and its message's first line."""
+    text = str(error)
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 @functools.cache
 def _entry_points() -> dict[str, str]:
     """name -> "module:function" of every installed plugin (metadata only: nothing is imported)."""
@@ -77,8 +83,7 @@ def builder(name: str) -> Callable[[Any], Any]:
     try:
         found = getattr(importlib.import_module(module_name), function)
     except Exception as e:  # noqa: BLE001 - any import error of user code becomes one line
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise RegistryError(f"architecture {name!r}: cannot load {target} ({type(e).__name__}: {first})") from None
+        raise RegistryError(f"architecture {name!r}: cannot load {target} ({_error_line(e)})") from None
     if not callable(found):
         raise RegistryError(f"architecture {name!r}: {target} is not callable")
     return found
@@ -105,9 +110,10 @@ def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str,
 
         try:
             rows = nets.architectures(json.loads(config_json))
-        except Exception as e:  # noqa: BLE001 - a builder is user code: one line, as the child's exit gives it
-            first = str(e).splitlines()[0] if str(e) else ""
-            return (first if isinstance(e, ValueError) else f"{type(e).__name__}: {first}")[:300]
+        except ValueError as e:  # RegistryError, ConfigError: their own one line, as the child prints it
+            return (str(e).splitlines() or [""])[0][:300]
+        except Exception as e:  # noqa: BLE001 - a builder is user code
+            return _error_line(e)[:300]
         return {row["arch"]: int(row["params"]) for row in rows if row["arch"] in names}
     command = [sys.executable, "-m", "vgp_models", "architectures", "--json", "--config", config_json]
     env = {**os.environ, SETTING: setting}

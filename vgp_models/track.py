@@ -100,12 +100,12 @@ def _json_config(config: Any) -> dict[str, Any]:
 def _database_sink(database: str) -> Sink:
     """The installed database sink at `database`: the `database` entry point of SINK_GROUP, which VGP Lab's own
     package declares (pyproject.toml), so that vgp_models never names worker; loaded only when asked for."""
-    found = [ep for ep in entry_points(group=SINK_GROUP) if ep.name == "database"]
+    found = entry_points(group=SINK_GROUP, name="database")
     install = "pip install -e '/path/to/vgp-lab[db]'"
     if not found:
         raise TrackingError(f"database= needs VGP Lab's database sink installed ({install})")
     try:
-        sink_class = found[0].load()
+        sink_class = next(iter(found)).load()
     except ImportError as e:  # the package without its db extra (sqlalchemy, psycopg, redis)
         raise TrackingError(f"database= needs VGP Lab's db extra ({install}): {e}") from None
     return sink_class(database)
