@@ -95,7 +95,10 @@ def test_amp_run_completes_close_to_fp32(data: Cifar100, tmp_path: Path) -> None
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                     reason="torch.compile on CPU needs a C compiler (cc or gcc), none on PATH")  # fmt: skip
 @pytest.mark.slow
-def test_compile_run_completes_close_to_eager(data: Cifar100, tmp_path: Path) -> None:
+def test_compile_run_completes_close_to_eager(data: Cifar100, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kernels compiled here, one at a time: inductor's default pool of compile processes (each importing torch)
+    # costs about 10 s more CPU than it saves on a 2-core machine whose other core runs other tests.
+    monkeypatch.setattr(torch._inductor.config, "compile_threads", 1)
     eager, _ = run(RunConfig(**TINY), data)
     try:
         compiled, result = run(RunConfig(**TINY, compile=True), data, checkpoint_dir=tmp_path)
