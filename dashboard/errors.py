@@ -10,14 +10,14 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.display import plain
+from vgp_models import error_lines
 from vgp_models.config import ConfigError
 from worker import connection, db, store
 
 
 def first_line(error: BaseException | str) -> str:
-    """The first line of an error's message (SQLAlchemy appends SQL and a URL on later lines)."""
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    """The first line of an error's message (SQLAlchemy appends SQL and a URL on later lines), else its type."""
+    return error_lines.first_line(error) or type(error).__name__
 
 
 def show_error(error: BaseException | str, prefix: str = "") -> None:

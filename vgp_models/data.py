@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vgp_models.error_lines import error_line
+
 FOLDER = "cifar-100-python"
 
 DEFAULT_DATA_DIR = "var/data"
@@ -102,7 +104,7 @@ def find_folder(data_dir: str | Path, download: bool = False) -> Path:
         try:
             torchvision.datasets.CIFAR100(str(data_dir), train=True, download=True)
         except Exception as e:  # no internet, a proxy, a full disk: say so on the same line
-            failed = f"; torchvision's download failed ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            failed = f"; torchvision's download failed ({error_line(e)[:250]})"
     if not folder.is_dir():
         raise DataError(
             f"no CIFAR-100 at {folder}: put the standard cifar-100-python folder (train, test, meta) there "

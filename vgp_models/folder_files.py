@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from vgp_models.error_lines import first_line
+
 MAX_LINE_BYTES = 4096
 """The longest CSV line read (a gradients.csv line is under 200 bytes)."""
 
@@ -133,4 +135,4 @@ def load_json(path: Path, max_bytes: int) -> Any:
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise RunFolderError(f"{path}: not readable as JSON ({str(e).splitlines()[0][:200]})") from None
+        raise RunFolderError(f"{path}: not readable as JSON ({first_line(e)[:200]})") from None

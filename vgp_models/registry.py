@@ -25,6 +25,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from vgp_models.error_lines import error_line, first_line
+
 BUILTIN = ("vgg", "densenet")
 GROUP = "vgp_lab.architectures"
 SETTING = "VGP_ARCHITECTURES"
@@ -36,12 +38,6 @@ TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # module:function
 
 class RegistryError(ValueError):
     """An architecture that is not registered, or whose builder does not load; the message is one line."""
-
-
-def _error_line(error: Exception) -> str:
-    """An error of user code as one line: its type and its message's first line."""
-    text = str(error)
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 @functools.cache
@@ -83,7 +79,7 @@ def builder(name: str) -> Callable[[Any], Any]:
     try:
         found = getattr(importlib.import_module(module_name), function)
     except Exception as e:  # noqa: BLE001 - any import error of user code becomes one line
-        raise RegistryError(f"architecture {name!r}: cannot load {target} ({_error_line(e)})") from None
+        raise RegistryError(f"architecture {name!r}: cannot load {target} ({error_line(e)})") from None
     if not callable(found):
         raise RegistryError(f"architecture {name!r}: {target} is not callable")
     return found
@@ -111,9 +107,9 @@ def _counts(names: tuple[str, ...], setting: str, config_json: str) -> dict[str,
         try:
             rows = nets.architectures(json.loads(config_json))
         except ValueError as e:  # RegistryError, ConfigError: their own one line, as the child prints it
-            return (str(e).splitlines() or [""])[0][:300]
+            return first_line(e)[:300]
         except Exception as e:  # noqa: BLE001 - a builder is user code
-            return _error_line(e)[:300]
+            return error_line(e)[:300]
         return {row["arch"]: int(row["params"]) for row in rows if row["arch"] in names}
     command = [sys.executable, "-m", "vgp_models", "architectures", "--json", "--config", config_json]
     env = {**os.environ, SETTING: setting}

@@ -24,6 +24,7 @@ import torch
 
 from vgp_models.config import TABLE1, TRAIN_IMAGES, RunConfig, Table1Row, same_config, split_images
 from vgp_models.durations import fmt_duration
+from vgp_models.error_lines import error_line
 from vgp_models.metrics import EpochMetrics
 from vgp_models.run_folder import (
     CONFIG_JSON,
@@ -155,7 +156,7 @@ def train_row(row: Row, data_dir: str, download: bool, threads: int) -> None:
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent says how to resume
         pass
     except Exception as e:  # one line; the other rows go on
-        row.say(f"failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+        row.say(f"failed ({error_line(e)})")
 
 
 class RowProgress:

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vgp_models.error_lines import error_line
 from vgp_models.gradstats import GradientStats, weight_parameters
 from vgp_models.metrics import EpochMetrics, LayerGrad, StepPoint, TrainResult
 from vgp_models.provenance import git_commit
@@ -175,8 +176,7 @@ class Run:
         elif issubclass(kind, KeyboardInterrupt):
             status, message = "interrupted", "stopped with Ctrl-C (KeyboardInterrupt)"
         else:
-            first = (str(error).strip().splitlines() or [""])[0]
-            status, message = "failed", f"{kind.__name__}: {first}" if first else kind.__name__
+            status, message = "failed", error_line(error)
         self.finish(status, message)
         return False  # the exception, if any, goes on up
 

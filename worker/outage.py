@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
+from vgp_models.error_lines import error_line
 from worker.settings import Settings
 
 __all__ = ["FIRST_BACKOFF_S", "MAX_BACKOFF_S", "is_outage", "retrying"]
@@ -48,8 +49,7 @@ def retrying(what: str, op: Callable[[], T], budget_s: float | None = None) -> T
         except Exception as e:
             if not is_outage(e) or time.monotonic() + delay > deadline:
                 raise
-            first_line = (str(e).strip().splitlines() or [""])[0][:200]
-            log.warning("%s failed (attempt %d: %s: %s); retrying in %.1f s, for up to %g s in all",
-                        what, attempt, type(e).__name__, first_line, delay, budget_s)  # fmt: skip
+            log.warning("%s failed (attempt %d: %s); retrying in %.1f s, for up to %g s in all",
+                        what, attempt, error_line(e)[:250], delay, budget_s)  # fmt: skip
         time.sleep(delay)
         delay, attempt = min(2 * delay, MAX_BACKOFF_S), attempt + 1

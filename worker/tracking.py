@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from vgp_models.error_lines import error_line, first_line
 from vgp_models.metrics import EpochMetrics, StepPoint, TrainResult
 from vgp_models.track_sink import Progress, RunInfo
 from worker.db import database_url, migration_hint, safe_database_url, session_scope
@@ -112,8 +113,7 @@ class DatabaseSink:
                 elif kind == "beat":
                     last_beat = time.monotonic()
             except Exception as e:  # noqa: BLE001 (nothing may reach the user's training; the Run reads `broken`)
-                first = (str(e).strip().splitlines() or [""])[0]
-                self.broken = squash(f"{type(e).__name__}: {first}", 300)
+                self.broken = squash(error_line(e), 300)
                 log.warning("tracked run %s: %s", self.run_id, self.broken)
 
     def _write(self, kind: str, arg: Any) -> None:
@@ -121,8 +121,7 @@ class DatabaseSink:
             self._write_once(kind, arg)
         except Exception as e:
             if migration_hint(e):  # SQLite's "no such table" is an OperationalError, but no outage: never retried
-                first = (str(e).strip().splitlines() or [""])[0]
-                raise Unmigrated(f"{first}{migration_hint(e)}") from e
+                raise Unmigrated(f"{first_line(e)}{migration_hint(e)}") from e
             raise
 
     def _write_once(self, kind: str, arg: Any) -> None:
