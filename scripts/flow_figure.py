@@ -3,7 +3,7 @@ dashboard's own chart builder, as a PNG: e.g. plain-56 against ResNet-56 from th
 
     .venv/bin/python scripts/flow_figure.py runs/plain56 runs/resnet56 --out docs/figures/plain56-vs-resnet56.png
 
-Every folder is read strictly (vgp_models.run_folder.read_run_folder): its architecture must be registered here.
+Every folder is read strictly (vgp_models.run_folder_reader.read_run_folder): its architecture must be registered here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file from anywhere
 
 from dashboard import charts  # noqa: E402
-from vgp_models.run_folder import RunFolderError, read_run_folder  # noqa: E402
+from vgp_models.run_folder import RunFolderError  # noqa: E402
+from vgp_models.run_folder_reader import read_run_folder
 
 
 def flows(folders: list[Path]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ in its report style (linear axis, every epoch, zeros at 0), as PNG files.
     .venv/bin/python scripts/results_figures.py results/table1-cpu-8ep-bf16 --out docs/figures
 
 RESULTS holds Table 1's run folders as `python -m vgp_models table1` names them (vgg08-lr0.001, ...); every
-folder is read strictly (vgp_models.run_folder.read_run_folder). Writes figure2-vgg08.png,
+folder is read strictly (vgp_models.run_folder_reader.read_run_folder). Writes figure2-vgg08.png,
 figure3-vgg38.png and figure5-vgg38-bn-rc.png, and prints one line per file.
 """
 
@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file fr
 
 from dashboard import charts  # noqa: E402
 from vgp_models.config import TABLE1  # noqa: E402
-from vgp_models.run_folder import RunFolderError, read_run_folder  # noqa: E402
+from vgp_models.run_folder import RunFolderError  # noqa: E402
+from vgp_models.run_folder_reader import read_run_folder
 from vgp_models.table1 import row_folder_name  # noqa: E402
 
 # (figure, Table 1 row): the report's Figure 2 is VGG08, Figure 3 VGG38, Figure 5 VGG38 BN+RC at lr 1e-2.

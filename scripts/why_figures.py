@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file fr
 from dashboard import charts  # noqa: E402
 from dashboard.gains import layer_gains  # noqa: E402
 from vgp_models.landscape_file import read_folder_landscapes  # noqa: E402
-from vgp_models.run_folder import RunFolderError, read_run_folder  # noqa: E402
+from vgp_models.run_folder import RunFolderError  # noqa: E402
+from vgp_models.run_folder_reader import read_run_folder
 
 
 def frames(results: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

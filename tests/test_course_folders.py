@@ -13,7 +13,8 @@ import pytest
 from tests.course_support import course_folder, row
 from vgp_models.config import RunConfig
 from vgp_models.course_folder import CourseOptions, suggest
-from vgp_models.run_folder import RunFolderError, read_run_folder
+from vgp_models.run_folder import RunFolderError
+from vgp_models.run_folder_reader import read_run_folder
 from worker import db, frames, importer, schema
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,8 @@ import pytest
 
 from tests.cli_support import run_module
 from vgp_models.config import RunConfig
-from vgp_models.run_folder import RunFolderError, read_run_folder
+from vgp_models.run_folder import RunFolderError
+from vgp_models.run_folder_reader import read_run_folder
 from worker import db, frames, schema
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli_support import cli
-from vgp_models.run_folder import RunFolderError, read_run_folder
+from vgp_models.run_folder import RunFolderError
+from vgp_models.run_folder_reader import read_run_folder
 from worker import db, importer, schema
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """steps.csv in a run folder: written per epoch by `python -m vgp_models train` (run_folder.train_into), read
-strictly (run_folder.read_steps) and loaded by the importer beside the epochs and gradients; a folder without one
+strictly (run_folder_reader.read_steps) and loaded by the importer beside the epochs and gradients; a folder without one
 (older folders, the course framework's) imports with no steps."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vgp_models.run_folder import STEPS_CSV, RunFolderError, read_steps
+from vgp_models.run_folder import STEPS_CSV, RunFolderError
+from vgp_models.run_folder_reader import read_steps
 from worker import db, frames, importer
 
 

@@ -12,12 +12,8 @@ import pytest
 
 from tests.store_support import metrics, new_run
 from vgp_models.metrics import LayerSignal
-from vgp_models.run_folder import (
-    GRADIENTS_HEADER_V1,
-    SIGNALS_CSV,
-    RunFolderError,
-    read_run_folder,
-)
+from vgp_models.run_folder import GRADIENTS_HEADER_V1, SIGNALS_CSV, RunFolderError
+from vgp_models.run_folder_reader import read_run_folder
 from worker import db, frames, importer, store
 
 

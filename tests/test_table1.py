@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from vgp_models.config import TABLE1
-from vgp_models.run_folder import read_run_folder
+from vgp_models.run_folder_reader import read_run_folder
 from vgp_models.table1 import row_folder_name
 
 ROOT = Path(__file__).resolve().parents[1]

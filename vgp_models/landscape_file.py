@@ -18,7 +18,8 @@ from typing import Any
 from vgp_models.config import ConfigError
 from vgp_models.landscape_config import LandscapeConfig
 from vgp_models.provenance import git_commit, now_iso
-from vgp_models.run_folder import RunFolderError, number_cell
+from vgp_models.run_folder import RunFolderError
+from vgp_models.run_folder_reader import number_cell
 
 FORMAT = "vgp-landscape/1"
 COLUMNS = ("i", "j", "alpha", "beta", "loss", "acc")  # vgp_models.landscape.POINT_COLUMNS, without importing torch

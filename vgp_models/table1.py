@@ -26,14 +26,8 @@ from vgp_models.config import TABLE1, TRAIN_IMAGES, RunConfig, Table1Row, same_c
 from vgp_models.durations import fmt_duration
 from vgp_models.error_lines import error_line
 from vgp_models.metrics import EpochMetrics
-from vgp_models.run_folder import (
-    CONFIG_JSON,
-    SUMMARY_CSV,
-    RunFolderError,
-    read_config_json,
-    read_run_folder,
-    train_into,
-)
+from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV, RunFolderError, read_config_json, train_into
+from vgp_models.run_folder_reader import read_run_folder
 from vgp_models.table1_compare import COMPARED, beside_report, measured_numbers
 from vgp_models.train import probe_step_seconds
 

@@ -1,13 +1,13 @@
 """Run folders into the database: `python -m worker import PATH...`, the shipped reference results and the
 Runs page's zip upload.
 
-A folder (`vgp_models/run_folder.py`'s format, or the course framework's summary.csv + test_summary.csv)
-becomes one run with every epoch, gradient, forward-signal and step row. The run keeps the folder's run uuid
-(canonical), so importing the same folder again adds nothing. Each folder is read and checked in full before its
-rows are written, and one transaction covers the whole import: a folder the database refuses rolls back every other.
-Strict (the CLI): the first malformed folder is a one-line RunFolderError naming the file and line, and
-nothing is written. keep_going (the Runs page): each malformed folder is listed with its reason, the good
-ones are written.
+A folder (`vgp_models/run_folder.py`'s format, or the course framework's summary.csv + test_summary.csv), read by
+`vgp_models/run_folder_reader.py`, becomes one run with every epoch, gradient, forward-signal and step row. The run
+keeps the folder's run uuid (canonical), so importing the same folder again adds nothing. Each folder is read and
+checked in full before its rows are written, and one transaction covers the whole import: a folder the database
+refuses rolls back every other. Strict (the CLI): the first malformed folder is a one-line RunFolderError naming the
+file and line, and nothing is written. keep_going (the Runs page): each malformed folder is listed with its reason,
+the good ones are written.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from vgp_models.course_folder import CourseOptions
 from vgp_models.landscape_file import StoredLandscape, read_folder_landscapes
 from vgp_models.provenance import parameter_count
-from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV, FolderContents, RunFolderError, read_run_folder
+from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV, RunFolderError
+from vgp_models.run_folder_reader import FolderContents, read_run_folder
 from worker import landscapes
 from worker.db import REPO_ROOT, session_scope
 from worker.schema import EpochRow, GradientRow, Run, RunOrigin, RunStatus, SignalRow

@@ -16,7 +16,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from vgp_models.folder_files import RunFolderError
-from vgp_models.run_folder import CONFIG_JSON, GRADIENTS_BYTES, SUMMARY_CSV
+from vgp_models.run_folder import CONFIG_JSON, SUMMARY_CSV
+from vgp_models.run_folder_reader import GRADIENTS_BYTES
 
 MAX_MEMBERS = 10_000
 """Files and folders in one zip: 2,000 run folders of five files; 100,000 empty members took 17 s to unpack."""
