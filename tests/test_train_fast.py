@@ -97,7 +97,7 @@ def test_amp_run_completes_close_to_fp32(data: Cifar100, tmp_path: Path) -> None
 @pytest.mark.slow
 def test_compile_run_completes_close_to_eager(data: Cifar100, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Kernels compiled here, one at a time: inductor's default pool of compile processes (each importing torch)
-    # costs about 10 s more CPU than it saves on a 2-core machine whose other core runs other tests.
+    # costs more CPU than it saves on a 2-core machine whose other core runs other tests (docs/benchmarks.md).
     monkeypatch.setattr(torch._inductor.config, "compile_threads", 1)
     eager, _ = run(RunConfig(**TINY), data)
     try:
