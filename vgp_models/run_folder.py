@@ -33,9 +33,8 @@ from vgp_models.folder_files import RunFolderError, load_json
 from vgp_models.metrics import EpochMetrics, TrainResult
 from vgp_models.provenance import git_commit, now_iso, parameter_count
 
-# torch is imported inside the functions that train or build a model: the strict reader (run_folder_reader.py)
-# imports this module's layout, it serves the dashboard's imports, and the dashboard never loads torch
-# (docs/architecture.md).
+# torch is imported inside the functions that train or build a model: run_folder_reader.py, which serves the
+# dashboard's imports, imports this module's layout, and the dashboard never loads torch (docs/architecture.md).
 
 FORMAT = "vgp-run-folder/1"
 CONFIG_JSON = "config.json"
