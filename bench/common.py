@@ -1,5 +1,6 @@
 """Helpers shared by the bench scripts: the machine line every script prints first, a step timer, the options of
-the per-step cost benches and their random batch, and the fresh Postgres database of the database benches.
+the per-step cost benches and their random batch, and the database benches' fresh Postgres database and
+temporary SQLite store.
 
 Import from a script in bench/ as `from common import ...` (scripts put bench/ and the repo root on sys.path).
 """
@@ -12,6 +13,7 @@ import datetime
 import os
 import platform
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -95,6 +97,20 @@ def postgres_option(parser: argparse.ArgumentParser, default: str) -> None:
         "--postgres", default=default,
         help="a Postgres URL whose user may CREATE DATABASE; a fresh database is made and dropped",
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def temp_sqlite_store() -> Iterator[str]:
+    """The URL of a migrated SQLite file in a temporary folder, set as DATABASE_URL for the product's code; the
+    product's engines disposed and the folder removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/vgp.db"
+        os.environ["DATABASE_URL"] = url
+        db.upgrade_database(url)
+        try:
+            yield url
+        finally:
+            db.dispose_engines()
 
 
 @contextlib.contextmanager

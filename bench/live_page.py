@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -33,10 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import header  # noqa: E402
+from common import header, temp_sqlite_store  # noqa: E402
 from run_page_queries import LiveRun  # noqa: E402
-
-from worker import db  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -140,10 +137,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2, help="alternating rounds of both settings")
     args = parser.parse_args()
     header("live_page.py")
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/vgp.db"
-        os.environ["DATABASE_URL"] = url
-        db.upgrade_database(url)
+    with temp_sqlite_store() as url:
         live = LiveRun(EPOCH_EVERY)
         moving = threading.Event()
 
@@ -165,7 +159,6 @@ def main() -> None:
                         print(f"{name:<5} gc {'on ' if gc else 'off'}  server {got[0]:.3f}  browser {got[1]:.3f} "
                               f"CPU s/s  server RSS {got[2]:+.1f} MB", flush=True)  # fmt: skip
         moving.set()
-        db.dispose_engines()
     for name in pages:
         on, off = (sum(server + browser for server, browser, _ in results[name, gc]) for gc in (True, False))
         print(f"{name}: server + browser CPU, gc off / gc on: {off / on:.2f}")

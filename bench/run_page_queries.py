@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import streamlit as st  # noqa: E402
-from common import header  # noqa: E402
+from common import header, temp_sqlite_store  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -135,10 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     header("run_page_queries.py")
     counter = StatementCounter()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/vgp.db"
-        os.environ["DATABASE_URL"] = url
-        db.upgrade_database(url)
+    with temp_sqlite_store():
         print(f"# a running VGG38-sized run ({LAYERS} gradient rows an epoch); {args.reruns} reruns (one a second); "
               f"points with the progress every {POINTS_EVERY} reruns, an epoch every {args.epoch_every}",
               flush=True)  # fmt: skip
@@ -151,7 +146,6 @@ def main() -> None:
             print(f"{name:<9} {counts[name]:5d} statements in {args.reruns} reruns ({epochs} epochs recorded): "
                   f"{per_rerun:.2f} a rerun, {per_rerun - run_list:.2f} a second of the live fragment",
                   flush=True)  # fmt: skip
-        db.dispose_engines()
     print(f"run list (once per full rerun): {run_list} statement(s)")
     print(f"cached / uncached: {counts['cached'] / counts['uncached']:.2f}")
 

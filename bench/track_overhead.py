@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,12 +24,11 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from common import header, median, random_batch, step_cost_options, time_ms
+from common import header, median, random_batch, step_cost_options, temp_sqlite_store, time_ms
 
 from vgp_models.config import RunConfig
 from vgp_models.track import Run
 from vgp_models.train import build_model, model_input, resolve_device
-from worker import db
 
 
 def main() -> None:
@@ -47,9 +45,7 @@ def main() -> None:
     images, labels = random_batch(config.batch_size, device)
     x = model_input(images, config)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/vgp.db"
-        db.upgrade_database(url)
+    with temp_sqlite_store() as url:
         with Run("bench", config={"preset": args.preset}, database=url) as run:
             run.watch(model)
             tensors = sum(1 for name, _ in model.named_parameters() if name.endswith("weight"))
@@ -75,7 +71,6 @@ def main() -> None:
             loss.backward()
             step_ms = time_ms(lambda: run.step(loss=loss), args.repeats, device)
             run.epoch(train_loss=1.0, train_acc=0.0, val_loss=1.0, val_acc=0.0)
-        db.dispose_engines()
 
     off_ms, on_ms = median(off), median(on)
     print(f"step without tracking: {off_ms:8.2f} ms  (blocks: {', '.join(f'{v:.1f}' for v in off)})")
