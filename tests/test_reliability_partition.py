@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,15 +93,21 @@ def test_a_partitioned_host_is_written_off_and_fenced(
         return hosts[host]
 
     try:
-        start("a")
+        a_name = start("a").name()
         run_id = submission.submit_run(CRASH_CONFIG, RunMeta(name="partition"))
         wait_for(lambda: run_row(run_id).status is RunStatus.RUNNING, 240, 0.05, "host A to take the run")
         b_name = start("b").name()  # while A starts training: the cut below never waits on B's start
         wait_for(lambda: run_row(run_id).epochs_done >= 3, 240, 0.02, "three epochs on host A")
         ip("link", "set", outside_a, "down")  # the cut: A's packets go nowhere, nothing is refused
+        # What A recorded, read once a write it sent before the cut has landed and before B can take over (only
+        # after VGP_STALE_AFTER_S without a heartbeat): read after the takeover, it could hold B's first epoch.
+        time.sleep(0.5)
+        before = epochs_of(run_id)
+        k = len(before)  # B continues at k + 1
+        at_cut = run_row(run_id)  # read after the epochs: still A's run, so they are all A's
+        assert at_cut.worker_name == a_name and at_cut.epochs_done == k >= 3
+        assert before["epoch"].tolist() == list(range(1, k + 1))
         wait_for(lambda: run_row(run_id).worker_name == b_name, 240, 0.2, "host B to take the run over")
-        k = run_row(run_id).epochs_done  # recorded by A before the cut; B continues at k + 1
-        before = epochs_of(run_id).iloc[:k]
         ip("link", "set", outside_a, "up")
         wait_for(lambda: not hosts["a"].horses(), 240, 0.5, "host A's job to stop once its link is back")
         wait_for(lambda: run_row(run_id).status is RunStatus.COMPLETED, 240, 0.2, "host B to finish the run")
