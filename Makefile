@@ -14,23 +14,28 @@ export OMP_NUM_THREADS ?= $(shell n=$$(( $$(nproc) / $(VGP_WORKERS) )); echo $$(
 
 .PHONY: install install-dev lock migrate redis run worker test screenshots browser lint bench clean
 
+# The venv gets uv (pinned), which installs the locks: it fetches and unpacks wheels in parallel, 20 to 25 s for the
+# dev lock's 6 GB here where pip took 65 s on one core (docs/benchmarks.md), and it byte-compiles nothing (Python
+# compiles the third of the modules it imports, on first use). uv keeps the wheels in its cache (`uv cache dir`,
+# hard links into the venv), so a second venv installs in seconds.
+UV_VERSION := 0.13.9
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/pip install -q uv==$(UV_VERSION)
 
-# Installs come from the lock files (exact versions and hashes); stamps re-run pip only when a lock
-# changes, so a second `make run` reuses the install. --no-compile: pip would byte-compile all 10,500 modules, one
-# core at a time (40 s of a clean install here); Python compiles the third of them it imports, on first use.
-# Then VGP Lab itself, editable (the checkout stays the code): its entry points (pyproject.toml) name the
-# database sink that vgp_models.track looks up by name.
-EDITABLE := $(BIN)/pip install -q --no-deps --no-build-isolation -e
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q --no-compile --require-hashes -r requirements.lock
+# Installs come from the lock files (exact versions and hashes); stamps re-run the install only when a lock
+# changes, so a second `make run` reuses it. Then VGP Lab itself, editable (the checkout stays the code): its entry
+# points (pyproject.toml) name the database sink that vgp_models.track looks up by name.
+INSTALL := $(BIN)/uv pip install -q --python $(BIN)/python
+EDITABLE := $(INSTALL) --no-deps --no-build-isolation -e
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/uv
+	$(INSTALL) --require-hashes -r requirements.lock
 	$(EDITABLE) .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.lock requirements-dev.lock pyproject.toml examples/resnet_cifar/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q --no-compile --require-hashes -r requirements-dev.lock
+$(VENV)/.installed-dev: requirements.lock requirements-dev.lock pyproject.toml examples/resnet_cifar/pyproject.toml | $(BIN)/uv
+	$(INSTALL) --require-hashes -r requirements-dev.lock
 	$(EDITABLE) .
 	# The example architecture plugin that tests/test_architectures.py trains (its entry points register it).
 	$(EDITABLE) examples/resnet_cifar
@@ -38,16 +43,10 @@ $(VENV)/.installed-dev: requirements.lock requirements-dev.lock pyproject.toml e
 
 # Refresh the locks from requirements.in / requirements-dev.in: new packages get pinned, pins stay;
 # `make lock UPGRADE=1` moves every pin to the newest release (then `make test`, and commit both locks).
-LOCK_TOOL := .venv-lock/bin/uv
-UV_VERSION := 0.13.9
-$(LOCK_TOOL):
-	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install -q uv==$(UV_VERSION)
-
-lock: $(LOCK_TOOL)
-	$(LOCK_TOOL) pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 		$(if $(UPGRADE),--upgrade) requirements.in -o requirements.lock
-	$(LOCK_TOOL) pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	$(BIN)/uv pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 		$(if $(UPGRADE),--upgrade) requirements-dev.in -c requirements.lock -o requirements-dev.lock
 
 install: $(VENV)/.installed
