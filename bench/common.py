@@ -1,6 +1,6 @@
 """Helpers shared by the bench scripts: the machine line every script prints first, a step timer, the options of
-the per-step cost benches and their random batch, and the database benches' fresh Postgres database and
-temporary SQLite store.
+the per-step cost benches and their random batch, the database benches' fresh Postgres database and
+temporary SQLite store, and the whole machine's busy CPU seconds around a command (the install and suite benches).
 
 Import from a script in bench/ as `from common import ...` (scripts put bench/ and the repo root on sys.path).
 """
@@ -13,10 +13,12 @@ import datetime
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 from sqlalchemy import create_engine, text
@@ -129,3 +131,20 @@ def fresh_postgres(admin_url: str) -> Iterator[tuple[str, str]]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def busy_cpu_s() -> float:
+    """The machine's busy CPU seconds since boot: user, nice, system, irq, softirq and steal time of every core."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / 100  # USER_HZ is 100 on Linux
+
+
+def timed(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """(wall s, machine CPU s, exit status) of one command (in `env`, default this process's environment), its
+    output appended to `log`."""
+    wall, cpu = time.monotonic(), busy_cpu_s()
+    with open(log, "a") as out:
+        code = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    return time.monotonic() - wall, busy_cpu_s() - cpu, code

@@ -20,18 +20,10 @@ import time
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
-from common import machine  # noqa: E402
+from common import machine, timed  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_S = 600.0  # issue 20: under 10 minutes here, install included
-
-
-def busy_cpu_s() -> float:
-    """The machine's busy CPU seconds since boot: user, nice, system, irq, softirq and steal time of every core."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / 100  # USER_HZ is 100 on Linux
 
 
 def core_speed_s() -> float:
@@ -39,14 +31,6 @@ def core_speed_s() -> float:
     start = time.process_time()
     sum(i * i for i in range(20_000_000))
     return time.process_time() - start
-
-
-def timed(command: list[str], cwd: Path, log: Path) -> tuple[float, float, int]:
-    """(wall s, machine CPU s, exit status) of one command, its output appended to `log`."""
-    wall, cpu = time.monotonic(), busy_cpu_s()
-    with open(log, "a") as out:
-        code = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-    return time.monotonic() - wall, busy_cpu_s() - cpu, code
 
 
 def main() -> int:
