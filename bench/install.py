@@ -32,7 +32,8 @@ def install_once(tool: str, tmp: Path, log: Path) -> tuple[float, float]:
     venv, cache = tmp / "venv", tmp / "uv-cache"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    if tool == "pip":
+    if tool == "pip":  # the Makefile's old install: pip upgraded first (not timed), then the lock
+        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True, capture_output=True)
         command = [python, "-m", "pip", "install", "-q", "--no-compile", "--require-hashes", "-r", str(LOCK)]
     else:
         command = [str(UV), "pip", "install", "-q", "--python", python, "--require-hashes", "-r", str(LOCK)]
